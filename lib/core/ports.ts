@@ -1,0 +1,119 @@
+import type { Principal } from './access.js';
+import type { ProviderErrorClass } from './errors.js';
+import type { Task, TaskStatus, Usage } from './schemas.js';
+
+// ---------------------------------------------------------------- store
+
+export interface IdempotencyClaim {
+  key: string;
+  /** Hash of the request body; the same key with another body is a conflict. */
+  bodyHash: string;
+  ttlSeconds: number;
+}
+
+export interface ListQuery {
+  status?: TaskStatus;
+  role?: string;
+  limit: number;
+  cursor?: string;
+}
+
+export interface LogLine {
+  seq: number;
+  at: string;
+  text: string;
+}
+
+/**
+ * Where tasks live. Every change is a conditional write on `version`: `put` fails with
+ * VersionConflictError when the stored version is not `expectedVersion`.
+ */
+export interface TaskStore {
+  /** Inserts a new task. With an idempotency claim, returns the earlier task for a repeated key. */
+  create(task: Task, idempotency?: IdempotencyClaim): Promise<{ task: Task; created: boolean }>;
+  /** The task, or undefined when it does not exist or belongs to another tenant. */
+  get(tenant: string, id: string): Promise<Task | undefined>;
+  list(tenant: string, query: ListQuery): Promise<{ items: Task[]; nextCursor?: string }>;
+  /** Stores `task` (whose version must be expectedVersion + 1) if the stored version is expectedVersion. */
+  put(task: Task, expectedVersion: number): Promise<void>;
+  appendLogs(taskId: string, lines: string[], now: Date): Promise<void>;
+  readLogs(taskId: string, afterSeq: number, limit: number): Promise<{ lines: LogLine[]; lastSeq: number }>;
+  countByStatus(): Promise<Record<TaskStatus, number>>;
+}
+
+/** A store that is also the local queue: ready tasks are claimed from it under a lease. */
+export interface ClaimableTaskStore extends TaskStore {
+  /**
+   * Atomically moves the most urgent ready task (queued, or retrying whose notBefore has passed)
+   * to running under a lease held by `owner`; undefined when none is ready.
+   */
+  claimNext(owner: string, leaseMs: number, now: Date): Promise<Task | undefined>;
+  /** Tasks in `running` across all tenants (for lease checks on start and by the reaper). */
+  listRunning(): Promise<Task[]>;
+  /** Blocked tasks across all tenants (to release them when their dependencies finish). */
+  listBlocked(): Promise<Task[]>;
+  /** Time of the earliest retrying task's notBefore, to know when to wake up. */
+  nextWakeAt(): Promise<number | undefined>;
+}
+
+// ---------------------------------------------------------------- auth
+
+export interface Authenticator {
+  /** Returns the caller, or throws UnauthorizedError. */
+  authenticate(headers: Record<string, string | undefined>, claims?: Record<string, unknown>): Promise<Principal>;
+}
+
+// ---------------------------------------------------------------- providers
+
+export interface DriverInput {
+  prompt: string;
+  /** The workspace (git worktree) the agent edits. */
+  workdir: string;
+  /** A private, writable directory used as HOME / config dir for this run only. */
+  homeDir: string;
+  model?: string;
+  maxTurns?: number;
+  maxBudgetUsd?: number;
+  systemPrompt?: string;
+}
+
+export interface CommandLine {
+  args: string[];
+  /** Variables the CLI needs on top of the base environment (config dirs, non-interactive switches). */
+  env: Record<string, string>;
+  /** Text written to stdin before it is closed; stdin is closed at once when absent. */
+  stdin?: string;
+}
+
+export interface ProcessOutput {
+  stdout: string;
+  stderr: string;
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  timedOut: boolean;
+}
+
+export interface ParsedOutput {
+  /** The agent's final message. */
+  text?: string;
+  sessionId?: string;
+  usage?: Partial<Usage>;
+  /** True when the CLI itself reported an error (even with exit code 0). */
+  reportedError?: boolean;
+  /** A message from the CLI about the error, for people. */
+  errorMessage?: string;
+}
+
+/** One provider CLI: how to call it headless, how to read what it printed, how to classify failures. */
+export interface ProviderDriver {
+  /** Driver id, e.g. `claude`. */
+  readonly name: string;
+  /** The binary's standard name on PATH. */
+  readonly bin: string;
+  /** Environment variables that carry credentials for this CLI (any one suffices). */
+  readonly credentialEnv: readonly string[];
+  command(input: DriverInput): CommandLine;
+  parse(output: ProcessOutput): ParsedOutput;
+  /** undefined when the run succeeded. */
+  classify(output: ProcessOutput, parsed: ParsedOutput): ProviderErrorClass | undefined;
+}

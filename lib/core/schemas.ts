@@ -1,0 +1,125 @@
+import { z } from 'zod';
+import { PROVIDER_ERROR_CLASSES } from './errors.js';
+
+export const TASK_STATUSES = ['queued', 'blocked', 'running', 'retrying', 'succeeded', 'failed', 'cancelled'] as const;
+export const TaskStatus = z.enum(TASK_STATUSES);
+export type TaskStatus = z.infer<typeof TaskStatus>;
+export const TERMINAL_STATUSES: readonly TaskStatus[] = ['succeeded', 'failed', 'cancelled'];
+export const isTerminal = (s: TaskStatus): boolean => TERMINAL_STATUSES.includes(s);
+
+export const Priority = z.enum(['high', 'normal', 'low']);
+export type Priority = z.infer<typeof Priority>;
+
+export const AccessRole = z.enum(['admin', 'operator', 'submitter', 'viewer']);
+export type AccessRole = z.infer<typeof AccessRole>;
+
+/** Max prompt length in characters; longer prompts are refused with 413. */
+export const MAX_PROMPT_CHARS = 100_000;
+
+const name = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[a-z0-9][a-z0-9._-]*$/, 'lowercase letters, digits, ".", "_" and "-" only');
+
+export const Limits = z
+  .object({
+    timeoutSeconds: z.number().int().min(1).max(24 * 3600).optional(),
+    cpu: z.number().positive().max(16).optional(),
+    memoryMiB: z.number().int().min(128).max(120 * 1024).optional(),
+    maxCostUsd: z.number().positive().max(10_000).optional(),
+  })
+  .strict();
+export type Limits = z.infer<typeof Limits>;
+
+const gitRef = z
+  .string()
+  .min(1)
+  .max(200)
+  .refine((s) => !/(^[-/.])|\.\.|[\s~^:?*[\\]|@\{|\.lock$|\/$/.test(s), 'not a valid git branch name');
+
+/** The body of `POST /v1/tasks`. */
+export const TaskSubmission = z
+  .object({
+    repo: z.string().min(1).max(2048),
+    prompt: z.string().trim().min(1, 'prompt must not be empty'),
+    baseBranch: gitRef.optional(),
+    role: name.optional(),
+    provider: name.optional(),
+    priority: Priority.default('normal'),
+    dependsOn: z.array(z.string().min(1).max(64)).max(50).default([]),
+    limits: Limits.default({}),
+    labels: z.array(z.string().min(1).max(64)).max(20).default([]),
+  })
+  .strict();
+export type TaskSubmission = z.input<typeof TaskSubmission>;
+export type ValidSubmission = z.output<typeof TaskSubmission>;
+
+export const ErrorClass = z.enum(PROVIDER_ERROR_CLASSES);
+
+export const Usage = z.object({
+  inputTokens: z.number().int().nonnegative(),
+  outputTokens: z.number().int().nonnegative(),
+  cachedInputTokens: z.number().int().nonnegative().optional(),
+  costUsd: z.number().nonnegative(),
+});
+export type Usage = z.infer<typeof Usage>;
+export const ZERO_USAGE: Usage = { inputTokens: 0, outputTokens: 0, costUsd: 0 };
+
+export const AttemptOutcome = z.enum(['running', 'succeeded', 'failed', 'cancelled', 'abandoned']);
+export const Attempt = z.object({
+  number: z.number().int().positive(),
+  provider: z.string(),
+  startedAt: z.string(),
+  endedAt: z.string().optional(),
+  outcome: AttemptOutcome,
+  errorClass: ErrorClass.optional(),
+  message: z.string().optional(),
+  usage: Usage.optional(),
+  sessionId: z.string().optional(),
+});
+export type Attempt = z.infer<typeof Attempt>;
+
+export const TaskErrorInfo = z.object({ code: z.string(), message: z.string() });
+export type TaskErrorInfo = z.infer<typeof TaskErrorInfo>;
+
+export const Lease = z.object({ owner: z.string(), expiresAt: z.number() });
+export type Lease = z.infer<typeof Lease>;
+
+export const Task = z.object({
+  id: z.string(),
+  tenant: z.string(),
+  status: TaskStatus,
+  repo: z.string(),
+  baseBranch: z.string().optional(),
+  prompt: z.string(),
+  role: z.string(),
+  provider: z.string().optional(),
+  requestedProvider: z.string().optional(),
+  priority: Priority,
+  dependsOn: z.array(z.string()),
+  limits: Limits,
+  labels: z.array(z.string()),
+  createdBy: z.string().optional(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  attempts: z.array(Attempt),
+  branch: z.string().optional(),
+  commit: z.string().optional(),
+  pullRequest: z.object({ url: z.string() }).optional(),
+  summary: z.string().optional(),
+  usage: Usage,
+  error: TaskErrorInfo.optional(),
+  durationMs: z.number().optional(),
+  /** Internal bookkeeping, also visible to clients. */
+  version: z.number().int().nonnegative(),
+  notBefore: z.number().optional(),
+  lease: Lease.optional(),
+  cancelRequested: z.boolean().optional(),
+});
+export type Task = z.infer<typeof Task>;
+
+/** Formats zod issues as `field: message` strings for a 400 body. */
+export function describeIssues(err: z.ZodError): { field: string; message: string }[] {
+  return err.issues.map((i) => ({ field: i.path.join('.') || '(body)', message: i.message }));
+}

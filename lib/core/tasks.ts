@@ -1,0 +1,200 @@
+import { createHash } from 'node:crypto';
+import { type Principal, authorize } from './access.js';
+import { ConflictError, NotFoundError, PayloadTooLargeError, ValidationError } from './errors.js';
+import { newTaskId } from './ids.js';
+import { transition } from './lifecycle.js';
+import type { LogLine, TaskStore } from './ports.js';
+import { type AgentRole, resolveRole } from './roles.js';
+import {
+  describeIssues,
+  isTerminal,
+  MAX_PROMPT_CHARS,
+  type Task,
+  TaskStatus,
+  TaskSubmission,
+  ZERO_USAGE,
+} from './schemas.js';
+
+/** Told about tasks that became ready, so that they are dispatched without polling. */
+export interface TaskNotifier {
+  taskReady(task: Task): Promise<void>;
+  cancelRequested(task: Task): Promise<void>;
+}
+
+export interface TaskServiceDeps {
+  store: TaskStore;
+  notifier: TaskNotifier;
+  roles: Record<string, AgentRole>;
+  knownProviders: readonly string[];
+  /** The local platform accepts file:// URLs and plain paths; the cloud does not. */
+  allowLocalRepos: boolean;
+  idempotencyTtlSeconds?: number;
+  now?: () => Date;
+}
+
+const REMOTE_REPO = /^(https:\/\/[^\s]+|ssh:\/\/[^\s]+|[\w.-]+@[\w.-]+:[^\s]+|http:\/\/(localhost|127\.0\.0\.1)(:\d+)?\/[^\s]*)$/;
+const LOCAL_REPO = /^(file:\/\/\/[^\s]*|\/[^\s]*)$/;
+
+export function checkRepo(repo: string, allowLocal: boolean): void {
+  if (REMOTE_REPO.test(repo)) return;
+  if (LOCAL_REPO.test(repo)) {
+    if (allowLocal) return;
+    throw new ValidationError('Local repository paths are accepted by the local platform only; use an https or ssh URL.', [
+      { field: 'repo', message: 'local paths are not accepted here' },
+    ]);
+  }
+  throw new ValidationError(`"${repo.slice(0, 200)}" is not a git URL (https://…, ssh://… or git@host:path).`, [
+    { field: 'repo', message: 'not a git URL' },
+  ]);
+}
+
+export function hashBody(body: unknown): string {
+  return createHash('sha256').update(canonicalJson(body)).digest('hex');
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+/** The use cases behind the task API. Pure orchestration over ports. */
+export class TaskService {
+  private readonly now: () => Date;
+
+  constructor(private readonly deps: TaskServiceDeps) {
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  async submit(
+    principal: Principal,
+    body: unknown,
+    idempotencyKey?: string,
+  ): Promise<{ task: Task; created: boolean }> {
+    authorize(principal, 'task:create');
+    if (body && typeof body === 'object' && typeof (body as { prompt?: unknown }).prompt === 'string') {
+      const len = (body as { prompt: string }).prompt.length;
+      if (len > MAX_PROMPT_CHARS) {
+        throw new PayloadTooLargeError(`The prompt has ${len} characters; the limit is ${MAX_PROMPT_CHARS}.`);
+      }
+    }
+    const parsed = TaskSubmission.safeParse(body);
+    if (!parsed.success) {
+      throw new ValidationError('The task is not valid.', describeIssues(parsed.error));
+    }
+    const input = parsed.data;
+    checkRepo(input.repo, this.deps.allowLocalRepos);
+    const role = resolveRole(this.deps.roles, input.role);
+    if (input.provider && !this.deps.knownProviders.includes(input.provider)) {
+      throw new ValidationError(
+        `Unknown provider "${input.provider}". Known providers: ${this.deps.knownProviders.join(', ')}.`,
+        [{ field: 'provider', message: 'unknown provider' }],
+      );
+    }
+    let status: TaskStatus = 'queued';
+    for (const dep of input.dependsOn) {
+      const found = await this.deps.store.get(principal.tenant, dep);
+      if (!found) {
+        throw new ValidationError(`dependsOn names task ${dep}, which does not exist.`, [
+          { field: 'dependsOn', message: `unknown task ${dep}` },
+        ]);
+      }
+      if (found.status === 'failed' || found.status === 'cancelled') {
+        throw new ValidationError(`dependsOn names task ${dep}, which ended ${found.status}.`, [
+          { field: 'dependsOn', message: `task ${dep} is ${found.status}` },
+        ]);
+      }
+      if (found.status !== 'succeeded') status = 'blocked';
+    }
+    const now = this.now();
+    const task: Task = {
+      id: newTaskId(now.getTime()),
+      tenant: principal.tenant,
+      status,
+      repo: input.repo,
+      baseBranch: input.baseBranch,
+      prompt: input.prompt,
+      role: role.name,
+      requestedProvider: input.provider,
+      priority: input.priority,
+      dependsOn: input.dependsOn,
+      limits: input.limits,
+      labels: input.labels,
+      createdBy: principal.subject,
+      createdAt: now.toISOString(),
+      updatedAt: now.toISOString(),
+      attempts: [],
+      usage: { ...ZERO_USAGE },
+      version: 0,
+    };
+    const result = await this.deps.store.create(
+      task,
+      idempotencyKey
+        ? { key: `${principal.tenant}#${idempotencyKey}`, bodyHash: hashBody(body), ttlSeconds: this.deps.idempotencyTtlSeconds ?? 86_400 }
+        : undefined,
+    );
+    if (result.created && result.task.status === 'queued') await this.deps.notifier.taskReady(result.task);
+    return result;
+  }
+
+  async get(principal: Principal, id: string): Promise<Task> {
+    authorize(principal, 'task:read');
+    const task = await this.deps.store.get(principal.tenant, id);
+    if (!task) throw new NotFoundError(`No task ${id}.`);
+    return task;
+  }
+
+  async list(principal: Principal, query: { status?: string; role?: string; limit?: string; cursor?: string }) {
+    authorize(principal, 'task:read');
+    const status = query.status === undefined ? undefined : TaskStatus.safeParse(query.status);
+    if (status && !status.success) {
+      throw new ValidationError(`Unknown status "${query.status}".`, [{ field: 'status', message: 'unknown status' }]);
+    }
+    const limit = query.limit === undefined ? 50 : Number(query.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
+      throw new ValidationError('limit must be an integer from 1 to 500.', [{ field: 'limit', message: 'out of range' }]);
+    }
+    return this.deps.store.list(principal.tenant, {
+      status: status?.data,
+      role: query.role,
+      limit,
+      cursor: query.cursor,
+    });
+  }
+
+  /**
+   * Cancels a task. A task that has not started ends `cancelled` at once; a running one is marked
+   * and its executor stops the agent and records the end. A finished task cannot be cancelled.
+   */
+  async cancel(principal: Principal, id: string): Promise<Task> {
+    authorize(principal, 'task:cancel');
+    for (let i = 0; i < 5; i++) {
+      const task = await this.get(principal, id);
+      if (isTerminal(task.status)) throw new ConflictError(`Task ${id} already ended ${task.status}.`);
+      if (task.cancelRequested) return task;
+      const now = this.now();
+      const next =
+        task.status === 'running'
+          ? { ...task, cancelRequested: true, version: task.version + 1, updatedAt: now.toISOString() }
+          : transition(task, 'cancelled', { error: { code: 'cancelled', message: `Cancelled by ${principal.subject}.` }, lease: undefined, notBefore: undefined }, now);
+      try {
+        await this.deps.store.put(next, task.version);
+      } catch (err) {
+        if (err instanceof ConflictError) continue; // moved under us: read again
+        throw err;
+      }
+      if (next.status === 'running') await this.deps.notifier.cancelRequested(next);
+      return next;
+    }
+    throw new ConflictError(`Task ${id} is changing too fast to cancel; try again.`);
+  }
+
+  async logs(principal: Principal, id: string, afterSeq: number, limit = 1000): Promise<{ task: Task; lines: LogLine[]; lastSeq: number }> {
+    const task = await this.get(principal, id);
+    const { lines, lastSeq } = await this.deps.store.readLogs(task.id, afterSeq, limit);
+    return { task, lines, lastSeq };
+  }
+}

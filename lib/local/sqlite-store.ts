@@ -1,0 +1,214 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { ConflictError, VersionConflictError } from '../core/errors.js';
+import type { ClaimableTaskStore, IdempotencyClaim, ListQuery, LogLine } from '../core/ports.js';
+import { TASK_STATUSES, type Task, type TaskStatus } from '../core/schemas.js';
+
+const PRIORITY_RANK = { high: 0, normal: 1, low: 2 } as const;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS tasks (
+  id TEXT PRIMARY KEY,
+  tenant TEXT NOT NULL,
+  status TEXT NOT NULL,
+  role TEXT NOT NULL,
+  priority_rank INTEGER NOT NULL,
+  not_before INTEGER,
+  version INTEGER NOT NULL,
+  data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tasks_tenant ON tasks (tenant, id);
+CREATE INDEX IF NOT EXISTS tasks_ready ON tasks (status, priority_rank, id);
+CREATE TABLE IF NOT EXISTS idempotency (
+  key TEXT PRIMARY KEY,
+  body_hash TEXT NOT NULL,
+  task_id TEXT NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS logs (
+  task_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  at TEXT NOT NULL,
+  text TEXT NOT NULL,
+  PRIMARY KEY (task_id, seq)
+) WITHOUT ROWID;
+`;
+
+interface Row {
+  data: string;
+}
+
+/** The task store on one SQLite file (WAL, so several processes may share it). */
+export class SqliteTaskStore implements ClaimableTaskStore {
+  private readonly db: Database.Database;
+  private readonly stmts;
+
+  constructor(file: string) {
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(SCHEMA);
+    const db = this.db;
+    this.stmts = {
+      insert: db.prepare(
+        'INSERT INTO tasks (id, tenant, status, role, priority_rank, not_before, version, data) VALUES (@id, @tenant, @status, @role, @priority_rank, @not_before, @version, @data)',
+      ),
+      get: db.prepare<[string, string], Row>('SELECT data FROM tasks WHERE id = ? AND tenant = ?'),
+      getById: db.prepare<[string], Row>('SELECT data FROM tasks WHERE id = ?'),
+      update: db.prepare(
+        'UPDATE tasks SET status = @status, role = @role, priority_rank = @priority_rank, not_before = @not_before, version = @version, data = @data WHERE id = @id AND version = @expected',
+      ),
+      idemGet: db.prepare<[string, number], { body_hash: string; task_id: string }>(
+        'SELECT body_hash, task_id FROM idempotency WHERE key = ? AND expires_at > ?',
+      ),
+      idemPut: db.prepare('INSERT OR REPLACE INTO idempotency (key, body_hash, task_id, expires_at) VALUES (?, ?, ?, ?)'),
+      idemPurge: db.prepare('DELETE FROM idempotency WHERE expires_at <= ?'),
+      ready: db.prepare<[number], Row>(
+        `SELECT data FROM tasks WHERE status = 'queued' OR (status = 'retrying' AND not_before <= ?)
+         ORDER BY priority_rank, id LIMIT 1`,
+      ),
+      byStatus: db.prepare<[string], Row>('SELECT data FROM tasks WHERE status = ? ORDER BY id'),
+      wake: db.prepare<[], { t: number | null }>("SELECT MIN(not_before) AS t FROM tasks WHERE status = 'retrying'"),
+      counts: db.prepare<[], { status: string; n: number }>('SELECT status, COUNT(*) AS n FROM tasks GROUP BY status'),
+      logMax: db.prepare<[string], { m: number | null }>('SELECT MAX(seq) AS m FROM logs WHERE task_id = ?'),
+      logPut: db.prepare('INSERT INTO logs (task_id, seq, at, text) VALUES (?, ?, ?, ?)'),
+      logRead: db.prepare<[string, number, number], LogLine>(
+        'SELECT seq, at, text FROM logs WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?',
+      ),
+    };
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  private row(task: Task) {
+    return {
+      id: task.id,
+      tenant: task.tenant,
+      status: task.status,
+      role: task.role,
+      priority_rank: PRIORITY_RANK[task.priority],
+      not_before: task.notBefore ?? null,
+      version: task.version,
+      data: JSON.stringify(task),
+    };
+  }
+
+  async create(task: Task, idem?: IdempotencyClaim): Promise<{ task: Task; created: boolean }> {
+    const now = Date.now();
+    return this.db
+      .transaction(() => {
+        if (idem) {
+          const seen = this.stmts.idemGet.get(idem.key, now);
+          if (seen) {
+            if (seen.body_hash !== idem.bodyHash) {
+              throw new ConflictError('This Idempotency-Key was used with a different request body.');
+            }
+            const earlier = this.stmts.getById.get(seen.task_id);
+            if (earlier) return { task: JSON.parse(earlier.data) as Task, created: false };
+          }
+          this.stmts.idemPurge.run(now);
+          this.stmts.idemPut.run(idem.key, idem.bodyHash, task.id, now + idem.ttlSeconds * 1000);
+        }
+        this.stmts.insert.run(this.row(task));
+        return { task, created: true };
+      })
+      .immediate();
+  }
+
+  async get(tenant: string, id: string): Promise<Task | undefined> {
+    const row = this.stmts.get.get(id, tenant);
+    return row ? (JSON.parse(row.data) as Task) : undefined;
+  }
+
+  async list(tenant: string, q: ListQuery): Promise<{ items: Task[]; nextCursor?: string }> {
+    const where = ['tenant = ?'];
+    const args: (string | number)[] = [tenant];
+    if (q.status) {
+      where.push('status = ?');
+      args.push(q.status);
+    }
+    if (q.role) {
+      where.push('role = ?');
+      args.push(q.role);
+    }
+    if (q.cursor) {
+      where.push('id < ?');
+      args.push(q.cursor);
+    }
+    args.push(q.limit + 1);
+    const rows = this.db
+      .prepare<(string | number)[], Row>(`SELECT data FROM tasks WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT ?`)
+      .all(...args);
+    const items = rows.slice(0, q.limit).map((r) => JSON.parse(r.data) as Task);
+    return rows.length > q.limit ? { items, nextCursor: items[items.length - 1]?.id } : { items };
+  }
+
+  async put(task: Task, expectedVersion: number): Promise<void> {
+    if (task.version !== expectedVersion + 1) {
+      throw new Error(`put: version must be ${expectedVersion + 1}, got ${task.version}`);
+    }
+    const res = this.stmts.update.run({ ...this.row(task), expected: expectedVersion });
+    if (res.changes !== 1) {
+      throw new VersionConflictError(`Task ${task.id} changed meanwhile (expected version ${expectedVersion}).`);
+    }
+  }
+
+  async claimNext(owner: string, leaseMs: number, now: Date): Promise<Task | undefined> {
+    return this.db
+      .transaction(() => {
+        const row = this.stmts.ready.get(now.getTime());
+        if (!row) return undefined;
+        const task = JSON.parse(row.data) as Task;
+        const claimed: Task = {
+          ...task,
+          status: 'running',
+          version: task.version + 1,
+          updatedAt: now.toISOString(),
+          notBefore: undefined,
+          lease: { owner, expiresAt: now.getTime() + leaseMs },
+        };
+        this.stmts.update.run({ ...this.row(claimed), expected: task.version });
+        return claimed;
+      })
+      .immediate();
+  }
+
+  async listRunning(): Promise<Task[]> {
+    return this.stmts.byStatus.all('running').map((r) => JSON.parse(r.data) as Task);
+  }
+
+  async listBlocked(): Promise<Task[]> {
+    return this.stmts.byStatus.all('blocked').map((r) => JSON.parse(r.data) as Task);
+  }
+
+  async nextWakeAt(): Promise<number | undefined> {
+    return this.stmts.wake.get()?.t ?? undefined;
+  }
+
+  async countByStatus(): Promise<Record<TaskStatus, number>> {
+    const out = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number>;
+    for (const { status, n } of this.stmts.counts.all()) out[status as TaskStatus] = n;
+    return out;
+  }
+
+  async appendLogs(taskId: string, lines: string[], now: Date): Promise<void> {
+    if (lines.length === 0) return;
+    const at = now.toISOString();
+    this.db
+      .transaction(() => {
+        let seq = this.stmts.logMax.get(taskId)?.m ?? 0;
+        for (const text of lines) this.stmts.logPut.run(taskId, ++seq, at, text);
+      })
+      .immediate();
+  }
+
+  async readLogs(taskId: string, afterSeq: number, limit: number): Promise<{ lines: LogLine[]; lastSeq: number }> {
+    const lines = this.stmts.logRead.all(taskId, afterSeq, limit);
+    return { lines, lastSeq: lines.length ? (lines[lines.length - 1] as LogLine).seq : afterSeq };
+  }
+}
