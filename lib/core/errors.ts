@@ -98,5 +98,8 @@ export function toHttpError(err: unknown): { status: number; body: ErrorBody } {
     if (err.details !== undefined) body.error.details = err.details;
     return { status: err.status, body };
   }
-  return { status: 500, body: { error: { code: 'internal', message: 'Internal error; the request was not completed.' } } };
+  return {
+    status: 500,
+    body: { error: { code: 'internal', message: 'Internal error; the request was not completed.' } },
+  };
 }

@@ -1,5 +1,5 @@
-import type { AgentRole } from './roles.js';
 import { ConflictError, type ProviderErrorClass } from './errors.js';
+import type { AgentRole } from './roles.js';
 import type { Task, TaskStatus } from './schemas.js';
 
 /**
@@ -34,7 +34,12 @@ export function transition(task: Task, to: TaskStatus, patch: Partial<Task>, now
 /** Error classes worth another attempt on the same provider after a pause. */
 export const RETRYABLE: readonly ProviderErrorClass[] = ['rate_limit', 'overloaded', 'timeout', 'crash'];
 /** Error classes that belong to one provider (its account, its capacity): another provider may not share them. */
-export const PROVIDER_SPECIFIC: readonly ProviderErrorClass[] = ['auth', 'rate_limit', 'overloaded', 'not_installed'];
+export const PROVIDER_SPECIFIC: readonly ProviderErrorClass[] = [
+  'auth',
+  'rate_limit',
+  'overloaded',
+  'not_installed',
+];
 
 export interface RetryPolicy {
   baseDelayMs: number;
@@ -70,7 +75,8 @@ export function chooseProvider(
   available: (provider: string) => boolean,
   exclude: readonly string[] = [],
 ): string | undefined {
-  if (task.requestedProvider) return exclude.includes(task.requestedProvider) ? undefined : task.requestedProvider;
+  if (task.requestedProvider)
+    return exclude.includes(task.requestedProvider) ? undefined : task.requestedProvider;
   return role.providers.find((p) => available(p) && !exclude.includes(p));
 }
 
@@ -104,22 +110,38 @@ export function decideAfterAttempt(input: {
   const cls = result.errorClass ?? 'crash';
   const current = task.provider ?? '';
   const detail = result.message ? `: ${result.message}` : '';
-  const failure = { kind: 'fail' as const, code: cls, message: `${current || 'provider'}: ${HUMAN[cls]}${detail}` };
+  const failure = {
+    kind: 'fail' as const,
+    code: cls,
+    message: `${current || 'provider'}: ${HUMAN[cls]}${detail}`,
+  };
   const attemptsMade = task.attempts.length;
   const limit = Math.max(1, role.maxAttempts);
   if (attemptsMade >= limit) {
-    return attemptsMade > 1 ? { ...failure, message: `${failure.message} (after ${attemptsMade} attempts)` } : failure;
+    return attemptsMade > 1
+      ? { ...failure, message: `${failure.message} (after ${attemptsMade} attempts)` }
+      : failure;
   }
   const tried = [...new Set(task.attempts.map((a) => a.provider))];
   if (PROVIDER_SPECIFIC.includes(cls)) {
     const next = chooseProvider({ requestedProvider: undefined }, role, input.available, tried);
     if (next && !task.requestedProvider) {
-      return { kind: 'retry', provider: next, delayMs: 0, reason: `${current} ${HUMAN[cls]}; failing over to ${next}` };
+      return {
+        kind: 'retry',
+        provider: next,
+        delayMs: 0,
+        reason: `${current} ${HUMAN[cls]}; failing over to ${next}`,
+      };
     }
   }
   if (RETRYABLE.includes(cls)) {
     const delayMs = backoffMs(attemptsMade, input.policy ?? DEFAULT_RETRY_POLICY, input.random);
-    return { kind: 'retry', provider: current, delayMs, reason: `${HUMAN[cls]}; retrying in ${Math.round(delayMs / 1000)} s` };
+    return {
+      kind: 'retry',
+      provider: current,
+      delayMs,
+      reason: `${HUMAN[cls]}; retrying in ${Math.round(delayMs / 1000)} s`,
+    };
   }
   return failure;
 }

@@ -60,7 +60,10 @@ export interface ClaimableTaskStore extends TaskStore {
 
 export interface Authenticator {
   /** Returns the caller, or throws UnauthorizedError. */
-  authenticate(headers: Record<string, string | undefined>, claims?: Record<string, unknown>): Promise<Principal>;
+  authenticate(
+    headers: Record<string, string | undefined>,
+    claims?: Record<string, unknown>,
+  ): Promise<Principal>;
 }
 
 // ---------------------------------------------------------------- providers

@@ -10,7 +10,9 @@ export const AgentRole = z.object({
   resources: z.object({ cpu: z.number().positive(), memoryMiB: z.number().int().positive() }),
   timeoutSeconds: z.number().int().positive(),
   maxAttempts: z.number().int().min(1).max(20),
-  gates: z.array(z.object({ name: z.string(), run: z.string(), timeoutSeconds: z.number().int().positive() })),
+  gates: z.array(
+    z.object({ name: z.string(), run: z.string(), timeoutSeconds: z.number().int().positive() }),
+  ),
 });
 export type AgentRole = z.infer<typeof AgentRole>;
 
@@ -85,9 +87,10 @@ export const DEFAULT_ROLE = 'backend';
 export function resolveRole(roles: Record<string, AgentRole>, name: string | undefined): AgentRole {
   const found = roles[name ?? DEFAULT_ROLE];
   if (!found) {
-    throw new ValidationError(`Unknown agent role "${name}". Known roles: ${Object.keys(roles).join(', ')}.`, [
-      { field: 'role', message: 'unknown role' },
-    ]);
+    throw new ValidationError(
+      `Unknown agent role "${name}". Known roles: ${Object.keys(roles).join(', ')}.`,
+      [{ field: 'role', message: 'unknown role' }],
+    );
   }
   return found;
 }

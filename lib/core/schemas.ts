@@ -1,7 +1,15 @@
 import { z } from 'zod';
 import { PROVIDER_ERROR_CLASSES } from './errors.js';
 
-export const TASK_STATUSES = ['queued', 'blocked', 'running', 'retrying', 'succeeded', 'failed', 'cancelled'] as const;
+export const TASK_STATUSES = [
+  'queued',
+  'blocked',
+  'running',
+  'retrying',
+  'succeeded',
+  'failed',
+  'cancelled',
+] as const;
 export const TaskStatus = z.enum(TASK_STATUSES);
 export type TaskStatus = z.infer<typeof TaskStatus>;
 export const TERMINAL_STATUSES: readonly TaskStatus[] = ['succeeded', 'failed', 'cancelled'];
@@ -24,9 +32,19 @@ const name = z
 
 export const Limits = z
   .object({
-    timeoutSeconds: z.number().int().min(1).max(24 * 3600).optional(),
+    timeoutSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(24 * 3600)
+      .optional(),
     cpu: z.number().positive().max(16).optional(),
-    memoryMiB: z.number().int().min(128).max(120 * 1024).optional(),
+    memoryMiB: z
+      .number()
+      .int()
+      .min(128)
+      .max(120 * 1024)
+      .optional(),
     maxCostUsd: z.number().positive().max(10_000).optional(),
   })
   .strict();

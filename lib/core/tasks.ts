@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type Principal, authorize } from './access.js';
+import { authorize, type Principal } from './access.js';
 import { ConflictError, NotFoundError, PayloadTooLargeError, ValidationError } from './errors.js';
 import { newTaskId } from './ids.js';
 import { transition } from './lifecycle.js';
@@ -32,20 +32,23 @@ export interface TaskServiceDeps {
   now?: () => Date;
 }
 
-const REMOTE_REPO = /^(https:\/\/[^\s]+|ssh:\/\/[^\s]+|[\w.-]+@[\w.-]+:[^\s]+|http:\/\/(localhost|127\.0\.0\.1)(:\d+)?\/[^\s]*)$/;
+const REMOTE_REPO =
+  /^(https:\/\/[^\s]+|ssh:\/\/[^\s]+|[\w.-]+@[\w.-]+:[^\s]+|http:\/\/(localhost|127\.0\.0\.1)(:\d+)?\/[^\s]*)$/;
 const LOCAL_REPO = /^(file:\/\/\/[^\s]*|\/[^\s]*)$/;
 
 export function checkRepo(repo: string, allowLocal: boolean): void {
   if (REMOTE_REPO.test(repo)) return;
   if (LOCAL_REPO.test(repo)) {
     if (allowLocal) return;
-    throw new ValidationError('Local repository paths are accepted by the local platform only; use an https or ssh URL.', [
-      { field: 'repo', message: 'local paths are not accepted here' },
-    ]);
+    throw new ValidationError(
+      'Local repository paths are accepted by the local platform only; use an https or ssh URL.',
+      [{ field: 'repo', message: 'local paths are not accepted here' }],
+    );
   }
-  throw new ValidationError(`"${repo.slice(0, 200)}" is not a git URL (https://…, ssh://… or git@host:path).`, [
-    { field: 'repo', message: 'not a git URL' },
-  ]);
+  throw new ValidationError(
+    `"${repo.slice(0, 200)}" is not a git URL (https://…, ssh://… or git@host:path).`,
+    [{ field: 'repo', message: 'not a git URL' }],
+  );
 }
 
 export function hashBody(body: unknown): string {
@@ -133,7 +136,11 @@ export class TaskService {
     const result = await this.deps.store.create(
       task,
       idempotencyKey
-        ? { key: `${principal.tenant}#${idempotencyKey}`, bodyHash: hashBody(body), ttlSeconds: this.deps.idempotencyTtlSeconds ?? 86_400 }
+        ? {
+            key: `${principal.tenant}#${idempotencyKey}`,
+            bodyHash: hashBody(body),
+            ttlSeconds: this.deps.idempotencyTtlSeconds ?? 86_400,
+          }
         : undefined,
     );
     if (result.created && result.task.status === 'queued') await this.deps.notifier.taskReady(result.task);
@@ -147,15 +154,22 @@ export class TaskService {
     return task;
   }
 
-  async list(principal: Principal, query: { status?: string; role?: string; limit?: string; cursor?: string }) {
+  async list(
+    principal: Principal,
+    query: { status?: string; role?: string; limit?: string; cursor?: string },
+  ) {
     authorize(principal, 'task:read');
     const status = query.status === undefined ? undefined : TaskStatus.safeParse(query.status);
     if (status && !status.success) {
-      throw new ValidationError(`Unknown status "${query.status}".`, [{ field: 'status', message: 'unknown status' }]);
+      throw new ValidationError(`Unknown status "${query.status}".`, [
+        { field: 'status', message: 'unknown status' },
+      ]);
     }
     const limit = query.limit === undefined ? 50 : Number(query.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
-      throw new ValidationError('limit must be an integer from 1 to 500.', [{ field: 'limit', message: 'out of range' }]);
+      throw new ValidationError('limit must be an integer from 1 to 500.', [
+        { field: 'limit', message: 'out of range' },
+      ]);
     }
     return this.deps.store.list(principal.tenant, {
       status: status?.data,
@@ -179,7 +193,16 @@ export class TaskService {
       const next =
         task.status === 'running'
           ? { ...task, cancelRequested: true, version: task.version + 1, updatedAt: now.toISOString() }
-          : transition(task, 'cancelled', { error: { code: 'cancelled', message: `Cancelled by ${principal.subject}.` }, lease: undefined, notBefore: undefined }, now);
+          : transition(
+              task,
+              'cancelled',
+              {
+                error: { code: 'cancelled', message: `Cancelled by ${principal.subject}.` },
+                lease: undefined,
+                notBefore: undefined,
+              },
+              now,
+            );
       try {
         await this.deps.store.put(next, task.version);
       } catch (err) {
@@ -192,7 +215,12 @@ export class TaskService {
     throw new ConflictError(`Task ${id} is changing too fast to cancel; try again.`);
   }
 
-  async logs(principal: Principal, id: string, afterSeq: number, limit = 1000): Promise<{ task: Task; lines: LogLine[]; lastSeq: number }> {
+  async logs(
+    principal: Principal,
+    id: string,
+    afterSeq: number,
+    limit = 1000,
+  ): Promise<{ task: Task; lines: LogLine[]; lastSeq: number }> {
     const task = await this.get(principal, id);
     const { lines, lastSeq } = await this.deps.store.readLogs(task.id, afterSeq, limit);
     return { task, lines, lastSeq };

@@ -64,15 +64,21 @@ export class SqliteTaskStore implements ClaimableTaskStore {
       idemGet: db.prepare<[string, number], { body_hash: string; task_id: string }>(
         'SELECT body_hash, task_id FROM idempotency WHERE key = ? AND expires_at > ?',
       ),
-      idemPut: db.prepare('INSERT OR REPLACE INTO idempotency (key, body_hash, task_id, expires_at) VALUES (?, ?, ?, ?)'),
+      idemPut: db.prepare(
+        'INSERT OR REPLACE INTO idempotency (key, body_hash, task_id, expires_at) VALUES (?, ?, ?, ?)',
+      ),
       idemPurge: db.prepare('DELETE FROM idempotency WHERE expires_at <= ?'),
       ready: db.prepare<[number], Row>(
         `SELECT data FROM tasks WHERE status = 'queued' OR (status = 'retrying' AND not_before <= ?)
          ORDER BY priority_rank, id LIMIT 1`,
       ),
       byStatus: db.prepare<[string], Row>('SELECT data FROM tasks WHERE status = ? ORDER BY id'),
-      wake: db.prepare<[], { t: number | null }>("SELECT MIN(not_before) AS t FROM tasks WHERE status = 'retrying'"),
-      counts: db.prepare<[], { status: string; n: number }>('SELECT status, COUNT(*) AS n FROM tasks GROUP BY status'),
+      wake: db.prepare<[], { t: number | null }>(
+        "SELECT MIN(not_before) AS t FROM tasks WHERE status = 'retrying'",
+      ),
+      counts: db.prepare<[], { status: string; n: number }>(
+        'SELECT status, COUNT(*) AS n FROM tasks GROUP BY status',
+      ),
       logMax: db.prepare<[string], { m: number | null }>('SELECT MAX(seq) AS m FROM logs WHERE task_id = ?'),
       logPut: db.prepare('INSERT INTO logs (task_id, seq, at, text) VALUES (?, ?, ?, ?)'),
       logRead: db.prepare<[string, number, number], LogLine>(
@@ -142,7 +148,9 @@ export class SqliteTaskStore implements ClaimableTaskStore {
     }
     args.push(q.limit + 1);
     const rows = this.db
-      .prepare<(string | number)[], Row>(`SELECT data FROM tasks WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT ?`)
+      .prepare<(string | number)[], Row>(
+        `SELECT data FROM tasks WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT ?`,
+      )
       .all(...args);
     const items = rows.slice(0, q.limit).map((r) => JSON.parse(r.data) as Task);
     return rows.length > q.limit ? { items, nextCursor: items[items.length - 1]?.id } : { items };
@@ -154,7 +162,9 @@ export class SqliteTaskStore implements ClaimableTaskStore {
     }
     const res = this.stmts.update.run({ ...this.row(task), expected: expectedVersion });
     if (res.changes !== 1) {
-      throw new VersionConflictError(`Task ${task.id} changed meanwhile (expected version ${expectedVersion}).`);
+      throw new VersionConflictError(
+        `Task ${task.id} changed meanwhile (expected version ${expectedVersion}).`,
+      );
     }
   }
 
@@ -207,7 +217,11 @@ export class SqliteTaskStore implements ClaimableTaskStore {
       .immediate();
   }
 
-  async readLogs(taskId: string, afterSeq: number, limit: number): Promise<{ lines: LogLine[]; lastSeq: number }> {
+  async readLogs(
+    taskId: string,
+    afterSeq: number,
+    limit: number,
+  ): Promise<{ lines: LogLine[]; lastSeq: number }> {
     const lines = this.stmts.logRead.all(taskId, afterSeq, limit);
     return { lines, lastSeq: lines.length ? (lines[lines.length - 1] as LogLine).seq : afterSeq };
   }

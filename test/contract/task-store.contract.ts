@@ -56,9 +56,9 @@ export function taskStoreContract(name: string, factory: () => Promise<TaskStore
 
     it('refuses a repeated idempotency key with another body', async () => {
       await store.create(makeTask(), { key: 'acme#k2', bodyHash: 'h1', ttlSeconds: 60 });
-      await expect(store.create(makeTask(), { key: 'acme#k2', bodyHash: 'h2', ttlSeconds: 60 })).rejects.toBeInstanceOf(
-        ConflictError,
-      );
+      await expect(
+        store.create(makeTask(), { key: 'acme#k2', bodyHash: 'h2', ttlSeconds: 60 }),
+      ).rejects.toBeInstanceOf(ConflictError);
     });
 
     it('forgets an idempotency key after its time to live', async () => {

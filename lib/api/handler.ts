@@ -1,0 +1,117 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { NotFoundError, PayloadTooLargeError, toHttpError, ValidationError } from '../core/errors.js';
+import type { Authenticator } from '../core/ports.js';
+import type { TaskService } from '../core/tasks.js';
+
+/** Largest request body accepted, in bytes (API Gateway allows 10 MB; tasks never need that). */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+export interface ApiDeps {
+  service: TaskService;
+  authenticator: Authenticator;
+  logger: Logger;
+}
+
+export type ApiEvent = APIGatewayProxyEventV2 & {
+  requestContext: APIGatewayProxyEventV2['requestContext'] & {
+    authorizer?: { jwt?: { claims?: Record<string, unknown> } };
+  };
+};
+export type ApiResult = APIGatewayProxyStructuredResultV2;
+
+const json = (statusCode: number, body: unknown, headers: Record<string, string> = {}): ApiResult => ({
+  statusCode,
+  headers: { 'content-type': 'application/json', ...headers },
+  body: JSON.stringify(body),
+});
+
+function parseBody(event: ApiEvent): unknown {
+  const raw = event.body
+    ? event.isBase64Encoded
+      ? Buffer.from(event.body, 'base64').toString('utf8')
+      : event.body
+    : '';
+  if (Buffer.byteLength(raw) > MAX_BODY_BYTES) {
+    throw new PayloadTooLargeError(`The request body is larger than ${MAX_BODY_BYTES} bytes.`);
+  }
+  if (!raw.trim()) throw new ValidationError('The request needs a JSON body.');
+  try {
+    return JSON.parse(raw);
+  } catch (err) {
+    throw new ValidationError(`The body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+const TASK = /^\/v1\/tasks\/([^/]+)$/;
+const CANCEL = /^\/v1\/tasks\/([^/]+)\/cancel$/;
+const LOGS = /^\/v1\/tasks\/([^/]+)\/logs$/;
+
+/**
+ * The task API as one Lambda handler (API Gateway HTTP API payload v2). The local platform runs the
+ * very same handler behind its HTTP server.
+ */
+export function createApiHandler(deps: ApiDeps) {
+  const { service, authenticator, logger } = deps;
+
+  async function route(event: ApiEvent): Promise<ApiResult> {
+    const method = event.requestContext.http.method.toUpperCase();
+    const path = event.rawPath.replace(/\/+$/, '') || '/';
+    if (path === '/healthz' && method === 'GET') return json(200, { ok: true });
+
+    const principal = await authenticator.authenticate(
+      event.headers ?? {},
+      event.requestContext.authorizer?.jwt?.claims,
+    );
+    const q = event.queryStringParameters ?? {};
+    const cancelMatch = path.match(CANCEL);
+    const logsMatch = path.match(LOGS);
+    const taskMatch = path.match(TASK);
+    const idOf = (m: RegExpMatchArray) => decodeURIComponent(m[1] as string);
+
+    if (path === '/v1/tasks') {
+      if (method === 'POST') {
+        const { task, created } = await service.submit(
+          principal,
+          parseBody(event),
+          event.headers?.['idempotency-key'],
+        );
+        return json(created ? 201 : 200, task, { location: `/v1/tasks/${task.id}` });
+      }
+      if (method === 'GET') return json(200, await service.list(principal, q));
+    } else if (cancelMatch && method === 'POST') {
+      return json(202, await service.cancel(principal, idOf(cancelMatch)));
+    } else if (logsMatch && method === 'GET') {
+      const after = q.after === undefined ? 0 : Number(q.after);
+      if (!Number.isInteger(after) || after < 0)
+        throw new ValidationError('after must be a non-negative integer.');
+      const { task, lines, lastSeq } = await service.logs(principal, idOf(logsMatch), after);
+      return {
+        statusCode: 200,
+        headers: {
+          'content-type': 'text/plain; charset=utf-8',
+          'x-autodev-last-seq': String(lastSeq),
+          'x-autodev-task-status': task.status,
+        },
+        body: lines.map((l) => `${l.at} ${l.text}\n`).join(''),
+      };
+    } else if (taskMatch && method === 'GET') {
+      return json(200, await service.get(principal, idOf(taskMatch)));
+    }
+    throw new NotFoundError(`No route for ${method} ${path}.`);
+  }
+
+  const handler = async (event: ApiEvent, _context: Context): Promise<ApiResult> => {
+    try {
+      return await route(event);
+    } catch (err) {
+      const { status, body } = toHttpError(err);
+      if (status >= 500) logger.error('request failed', { err: err as Error, path: event.rawPath });
+      return json(status, body);
+    }
+  };
+
+  return middy(handler).use(injectLambdaContext(logger, { resetKeys: true }));
+}

@@ -1,0 +1,170 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ConfigError } from '../core/errors.js';
+import { AgentRole, BUILT_IN_ROLES } from '../core/roles.js';
+import { DRIVERS } from '../worker/drivers/index.js';
+import type { ProviderConfig } from '../worker/run-attempt.js';
+
+const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
+
+const EnvSchema = z.object({
+  AUTODEV_HOME: z.string().default('.autodev'),
+  AUTODEV_HOST: z.string().default('127.0.0.1'),
+  AUTODEV_PORT: int(8001, 0, 65535),
+  AUTODEV_CONCURRENCY: int(2, 1, 256),
+  AUTODEV_TASK_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(86_400).optional(),
+  AUTODEV_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).optional(),
+  AUTODEV_RETRY_BASE_MS: int(2000, 0, 3_600_000),
+  AUTODEV_RETRY_MAX_MS: int(300_000, 0, 86_400_000),
+  AUTODEV_LEASE_SECONDS: z.coerce.number().min(0.5).max(3600).default(30),
+  AUTODEV_DRAIN_SECONDS: z.coerce.number().min(0).max(3600).default(20),
+  AUTODEV_BRANCH_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9._/-]*$/)
+    .default('autodev/'),
+  AUTODEV_GIT_AUTHOR_NAME: z.string().min(1).default('AutoDev'),
+  AUTODEV_GIT_AUTHOR_EMAIL: z.string().min(3).default('autodev@localhost'),
+  AUTODEV_WORKSPACES: z.string().optional(),
+  AUTODEV_KEEP_WORKSPACES: z.enum(['0', '1', 'true', 'false']).default('0'),
+  AUTODEV_LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT']).default('INFO'),
+});
+
+export interface LocalConfig {
+  home: string;
+  host: string;
+  port: number;
+  concurrency: number;
+  leaseMs: number;
+  drainMs: number;
+  defaultTimeoutSeconds: number;
+  retryPolicy: { baseDelayMs: number; maxDelayMs: number };
+  branchPrefix: string;
+  author: { name: string; email: string };
+  workspacesDir: string;
+  mirrorsDir: string;
+  dbFile: string;
+  keyFile: string;
+  keepWorkspaces: boolean;
+  logLevel: string;
+  roles: Record<string, AgentRole>;
+  providers: Record<string, ProviderConfig>;
+  /** What agent processes see of the environment: basics plus provider credentials, nothing else. */
+  agentEnv: Record<string, string>;
+}
+
+/** Variables passed to agent CLIs: their credentials, base URLs and settings. */
+const PROVIDER_VARS =
+  /^(ANTHROPIC|CLAUDE_CODE|OPENAI|CODEX|GEMINI|GOOGLE|CURSOR|OPENCODE|OLLAMA|OPENROUTER|AIDER|AZURE|MISTRAL|DEEPSEEK|GROQ|LLAMA)_/;
+const BASIC_VARS = [
+  'PATH',
+  'LANG',
+  'LC_ALL',
+  'TZ',
+  'TMPDIR',
+  'SSL_CERT_FILE',
+  'NODE_EXTRA_CA_CERTS',
+  'HTTPS_PROXY',
+  'HTTP_PROXY',
+  'NO_PROXY',
+];
+
+/** Parses KEY=VALUE lines (comments and blank lines allowed, optional quotes). */
+export function parseEnvFile(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    const m = line.match(/^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/);
+    if (!m) continue;
+    out[m[1] as string] = (m[2] as string).replace(/^(['"])(.*)\1$/, '$2');
+  }
+  return out;
+}
+
+const RolesFile = z.object({ roles: z.record(z.string(), AgentRole.partial()) });
+
+function loadRoles(home: string, env: z.infer<typeof EnvSchema>): Record<string, AgentRole> {
+  const roles: Record<string, AgentRole> = structuredClone(BUILT_IN_ROLES);
+  for (const name of ['roles.yaml', 'roles.yml', 'roles.json']) {
+    const file = join(home, name);
+    if (!existsSync(file)) continue;
+    const parsed = RolesFile.safeParse(parseYaml(readFileSync(file, 'utf8')));
+    if (!parsed.success)
+      throw new ConfigError(
+        `${file}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      );
+    for (const [roleName, patch] of Object.entries(parsed.data.roles)) {
+      const merged = {
+        ...(roles[roleName] ?? { ...BUILT_IN_ROLES.backend, name: roleName, description: roleName }),
+        ...patch,
+        name: roleName,
+      };
+      const check = AgentRole.safeParse(merged);
+      if (!check.success)
+        throw new ConfigError(
+          `${file}: role ${roleName}: ${check.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+        );
+      roles[roleName] = check.data;
+    }
+  }
+  for (const role of Object.values(roles)) {
+    if (env.AUTODEV_TASK_TIMEOUT_SECONDS) role.timeoutSeconds = env.AUTODEV_TASK_TIMEOUT_SECONDS;
+    if (env.AUTODEV_MAX_ATTEMPTS) role.maxAttempts = env.AUTODEV_MAX_ATTEMPTS;
+  }
+  return roles;
+}
+
+/** Reads and validates the configuration once, at start; throws ConfigError with every problem found. */
+export function loadLocalConfig(source: NodeJS.ProcessEnv = process.env): LocalConfig {
+  const parsed = EnvSchema.safeParse(source);
+  if (!parsed.success) {
+    throw new ConfigError(
+      `Invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
+  }
+  const env = parsed.data;
+  const home = resolve(env.AUTODEV_HOME);
+  const secretsFile = join(home, 'secrets.env');
+  const secrets = existsSync(secretsFile) ? parseEnvFile(readFileSync(secretsFile, 'utf8')) : {};
+  const merged: Record<string, string | undefined> = { ...source, ...secrets };
+  const agentEnv: Record<string, string> = { TERM: 'dumb', CI: '1' };
+  for (const [k, v] of Object.entries(merged)) {
+    if (v !== undefined && (BASIC_VARS.includes(k) || PROVIDER_VARS.test(k))) agentEnv[k] = v;
+  }
+  agentEnv.PATH ??= '/usr/local/bin:/usr/bin:/bin';
+  const providers: Record<string, ProviderConfig> = {};
+  for (const [name, driver] of Object.entries(DRIVERS)) {
+    const key = name.toUpperCase().replace(/-/g, '_');
+    providers[name] = {
+      name,
+      driver,
+      bin: merged[`AUTODEV_${key}_BIN`] ?? driver.bin,
+      model: merged[`AUTODEV_${key}_MODEL`],
+      env: {},
+    };
+  }
+  const workspaces = env.AUTODEV_WORKSPACES ?? join(home, 'workspaces');
+  return {
+    home,
+    host: env.AUTODEV_HOST,
+    port: env.AUTODEV_PORT,
+    concurrency: env.AUTODEV_CONCURRENCY,
+    leaseMs: env.AUTODEV_LEASE_SECONDS * 1000,
+    drainMs: env.AUTODEV_DRAIN_SECONDS * 1000,
+    defaultTimeoutSeconds: env.AUTODEV_TASK_TIMEOUT_SECONDS ?? 1800,
+    retryPolicy: { baseDelayMs: env.AUTODEV_RETRY_BASE_MS, maxDelayMs: env.AUTODEV_RETRY_MAX_MS },
+    branchPrefix: env.AUTODEV_BRANCH_PREFIX,
+    author: { name: env.AUTODEV_GIT_AUTHOR_NAME, email: env.AUTODEV_GIT_AUTHOR_EMAIL },
+    workspacesDir: isAbsolute(workspaces) ? workspaces : resolve(workspaces),
+    mirrorsDir: join(home, 'mirrors'),
+    dbFile: join(home, 'autodev.db'),
+    keyFile: join(home, 'signing-key'),
+    keepWorkspaces: env.AUTODEV_KEEP_WORKSPACES === '1' || env.AUTODEV_KEEP_WORKSPACES === 'true',
+    logLevel: env.AUTODEV_LOG_LEVEL,
+    roles: loadRoles(home, env),
+    providers,
+    agentEnv,
+  };
+}

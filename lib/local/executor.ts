@@ -1,0 +1,486 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { ConflictError } from '../core/errors.js';
+import {
+  chooseProvider,
+  DEFAULT_RETRY_POLICY,
+  decideAfterAttempt,
+  type RetryPolicy,
+  transition,
+} from '../core/lifecycle.js';
+import type { ClaimableTaskStore } from '../core/ports.js';
+import type { AgentRole } from '../core/roles.js';
+import type { Attempt, Task } from '../core/schemas.js';
+import type { TaskNotifier } from '../core/tasks.js';
+import { resolveBinary } from '../worker/agent-process.js';
+import { type AttemptReport, type ProviderConfig, runAttempt } from '../worker/run-attempt.js';
+import type { GitWorkspaces } from '../worker/workspace.js';
+
+export interface ExecutorEvents {
+  attemptEnded?(provider: string, report: AttemptReport, durationMs: number): void;
+  taskEnded?(task: Task): void;
+  agentStarted?(latencyMs: number): void;
+}
+
+export interface ExecutorOptions {
+  store: ClaimableTaskStore;
+  workspaces: GitWorkspaces;
+  roles: Record<string, AgentRole>;
+  providers: Record<string, ProviderConfig>;
+  concurrency: number;
+  leaseMs: number;
+  pollMs?: number;
+  defaultTimeoutSeconds: number;
+  retryPolicy?: RetryPolicy;
+  baseEnv: Record<string, string>;
+  events?: ExecutorEvents;
+  log?: (msg: string, extra?: Record<string, unknown>) => void;
+}
+
+interface Running {
+  task: Task;
+  abort: AbortController;
+  done: Promise<void>;
+  stopReason?: 'shutdown' | 'lease_lost';
+}
+
+/** Identifies one executor: host, pid and a random part, so a restarted server never looks like its predecessor. */
+export function newOwnerId(): string {
+  return `${hostname()}/${process.pid}/${randomBytes(4).toString('hex')}`;
+}
+
+/** Whether the owner of a lease is a live process (checked on this host; other hosts rely on expiry). */
+function ownerAlive(owner: string, self: string): boolean | undefined {
+  if (owner === self) return true;
+  const [host, pid] = owner.split('/');
+  if (host !== hostname() || !pid) return undefined;
+  try {
+    process.kill(Number(pid), 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * The local workflow executor: a small durable loop over the store. It claims ready tasks under a
+ * lease, runs attempts through the worker, and applies the core's decisions with conditional writes.
+ */
+export class LocalExecutor implements TaskNotifier {
+  readonly owner = newOwnerId();
+  private readonly running = new Map<string, Running>();
+  private stopping = false;
+  private pumping = false;
+  private pumpAgain = false;
+  private ticker?: NodeJS.Timeout;
+  private reaper?: NodeJS.Timeout;
+
+  constructor(private readonly o: ExecutorOptions) {}
+
+  get activeCount(): number {
+    return this.running.size;
+  }
+
+  async start(): Promise<void> {
+    await this.reap();
+    this.ticker = setInterval(() => this.wake(), this.o.pollMs ?? 500);
+    this.reaper = setInterval(
+      () => void this.reap().catch((e) => this.log('reaper failed', { err: String(e) })),
+      Math.max(1000, this.o.leaseMs / 2),
+    );
+    this.wake();
+  }
+
+  async taskReady(): Promise<void> {
+    this.wake();
+  }
+
+  async cancelRequested(task: Task): Promise<void> {
+    this.running.get(task.id)?.abort.abort();
+  }
+
+  /** Stops claiming, lets running tasks finish for up to drainMs, then stops them and re-queues them. */
+  async stop(drainMs: number): Promise<void> {
+    this.stopping = true;
+    clearInterval(this.ticker);
+    clearInterval(this.reaper);
+    const all = () => Promise.all([...this.running.values()].map((r) => r.done));
+    const drained = await Promise.race([all().then(() => true), sleep(drainMs).then(() => false)]);
+    if (!drained) {
+      for (const r of this.running.values()) {
+        r.stopReason = 'shutdown';
+        r.abort.abort();
+      }
+      await all();
+    }
+  }
+
+  private log(msg: string, extra?: Record<string, unknown>) {
+    this.o.log?.(msg, extra);
+  }
+
+  wake(): void {
+    if (this.stopping) return;
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    void this.pump()
+      .catch((e) => this.log('dispatch failed', { err: String(e) }))
+      .finally(() => {
+        this.pumping = false;
+        if (this.pumpAgain) {
+          this.pumpAgain = false;
+          this.wake();
+        }
+      });
+  }
+
+  private async pump(): Promise<void> {
+    await this.releaseBlocked();
+    while (!this.stopping && this.running.size < this.o.concurrency) {
+      const task = await this.o.store.claimNext(this.owner, this.o.leaseMs, new Date());
+      if (!task) return;
+      const abort = new AbortController();
+      const entry: Running = { task, abort, done: Promise.resolve() };
+      entry.done = this.execute(entry)
+        .catch((e) => this.log('task execution failed', { taskId: task.id, err: String(e) }))
+        .finally(() => {
+          this.running.delete(task.id);
+          this.wake();
+        });
+      this.running.set(task.id, entry);
+    }
+  }
+
+  private available = (p: string): boolean => {
+    const cfg = this.o.providers[p];
+    return cfg !== undefined && resolveBinary(cfg.bin, this.o.baseEnv.PATH) !== undefined;
+  };
+
+  /** Applies `fn` to the latest stored task with a conditional write, re-reading on conflicts. */
+  private async mutate(task: Task, fn: (t: Task) => Task | undefined): Promise<Task | undefined> {
+    let current: Task | undefined = task;
+    for (let i = 0; i < 20 && current; i++) {
+      const next = fn(current);
+      if (!next) return undefined;
+      try {
+        await this.o.store.put(next, current.version);
+        return next;
+      } catch (err) {
+        if (!(err instanceof ConflictError)) throw err;
+        current = await this.o.store.get(task.tenant, task.id);
+      }
+    }
+    return undefined;
+  }
+
+  private ownsLease = (t: Task) => t.status === 'running' && t.lease?.owner === this.owner;
+
+  private async execute(entry: Running): Promise<void> {
+    const { task } = entry;
+    const logBuffer: string[] = [];
+    let flushing: Promise<void> = Promise.resolve();
+    const flush = () => {
+      const lines = logBuffer.splice(0);
+      flushing = flushing
+        .then(() => this.o.store.appendLogs(task.id, lines, new Date()))
+        .catch(() => undefined);
+      return flushing;
+    };
+    const flushTimer = setInterval(flush, 200);
+    const log = (line: string) => logBuffer.push(line);
+    try {
+      const role = this.o.roles[task.role];
+      if (!role) {
+        await this.mutate(task, (t) =>
+          this.ownsLease(t)
+            ? transition(
+                { ...t, lease: undefined },
+                'failed',
+                { error: { code: 'unknown_role', message: `The role "${t.role}" is no longer configured.` } },
+                new Date(),
+              )
+            : undefined,
+        );
+        return;
+      }
+      const provider =
+        task.provider && task.attempts.length > 0
+          ? task.provider
+          : (chooseProvider(task, role, this.available) ??
+            task.requestedProvider ??
+            role.providers[0] ??
+            'claude');
+      const number = task.attempts.length + 1;
+      const startedAt = new Date();
+      const attempt: Attempt = { number, provider, startedAt: startedAt.toISOString(), outcome: 'running' };
+      const started = await this.mutate(task, (t) =>
+        this.ownsLease(t)
+          ? {
+              ...t,
+              provider,
+              attempts: [...t.attempts, attempt],
+              version: t.version + 1,
+              updatedAt: startedAt.toISOString(),
+            }
+          : undefined,
+      );
+      if (!started) return;
+      log(`attempt ${number} of ${role.maxAttempts} on ${provider}`);
+      if (started.cancelRequested) entry.abort.abort();
+      const heartbeat = setInterval(
+        () => {
+          void this.mutate(started, (t) => {
+            if (!this.ownsLease(t)) {
+              entry.stopReason = 'lease_lost';
+              entry.abort.abort();
+              return undefined;
+            }
+            if (t.cancelRequested) entry.abort.abort();
+            return {
+              ...t,
+              lease: { owner: this.owner, expiresAt: Date.now() + this.o.leaseMs },
+              version: t.version + 1,
+            };
+          }).catch(() => undefined);
+        },
+        Math.max(250, this.o.leaseMs / 3),
+      );
+      let report: AttemptReport;
+      try {
+        const cfg = this.o.providers[provider];
+        report = cfg
+          ? await runAttempt({
+              task: started,
+              role,
+              provider: cfg,
+              workspaces: this.o.workspaces,
+              baseEnv: this.o.baseEnv,
+              defaultTimeoutSeconds: this.o.defaultTimeoutSeconds,
+              log,
+              signal: entry.abort.signal,
+              onAgentStart: () => this.o.events?.agentStarted?.(Date.now() - startedAt.getTime()),
+            })
+          : {
+              ok: false,
+              errorClass: 'not_installed',
+              message: `No provider named "${provider}" is configured.`,
+              usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 },
+              changedFiles: [],
+            };
+      } finally {
+        clearInterval(heartbeat);
+      }
+      this.o.events?.attemptEnded?.(provider, report, Date.now() - startedAt.getTime());
+      await this.record(entry, started, attempt, report, role, log);
+    } finally {
+      clearInterval(flushTimer);
+      await flush();
+    }
+  }
+
+  private async record(
+    entry: Running,
+    task: Task,
+    attempt: Attempt,
+    report: AttemptReport,
+    role: AgentRole,
+    log: (l: string) => void,
+  ) {
+    const endedAt = new Date();
+    const ended: Attempt = {
+      ...attempt,
+      endedAt: endedAt.toISOString(),
+      outcome: report.ok ? 'succeeded' : 'failed',
+      errorClass: report.ok ? undefined : report.errorClass,
+      message: report.message,
+      usage: report.usage,
+      sessionId: report.sessionId,
+    };
+    if (entry.stopReason === 'lease_lost') {
+      log('this executor lost the task lease; another one owns the task now');
+      return;
+    }
+    const final = await this.mutate(task, (t) => {
+      if (!this.ownsLease(t)) return undefined;
+      const attempts = t.attempts.map((a) => (a.number === attempt.number ? ended : a));
+      const usage = {
+        inputTokens: t.usage.inputTokens + report.usage.inputTokens,
+        outputTokens: t.usage.outputTokens + report.usage.outputTokens,
+        cachedInputTokens: (t.usage.cachedInputTokens ?? 0) + (report.usage.cachedInputTokens ?? 0),
+        costUsd: Math.round((t.usage.costUsd + report.usage.costUsd) * 1e6) / 1e6,
+      };
+      const base = { ...t, attempts, usage, lease: undefined };
+      if (entry.stopReason === 'shutdown' && !t.cancelRequested) {
+        return transition(
+          base,
+          'queued',
+          {
+            attempts: attempts.map((a) =>
+              a.number === attempt.number
+                ? {
+                    ...ended,
+                    outcome: 'abandoned' as const,
+                    errorClass: undefined,
+                    message: 'the server stopped before the attempt finished',
+                  }
+                : a,
+            ),
+          },
+          endedAt,
+        );
+      }
+      const decision = decideAfterAttempt({
+        task: base,
+        role,
+        result: report,
+        available: this.available,
+        policy: this.o.retryPolicy ?? DEFAULT_RETRY_POLICY,
+      });
+      const durationMs = endedAt.getTime() - Date.parse(t.createdAt);
+      switch (decision.kind) {
+        case 'succeed':
+          return transition(
+            base,
+            'succeeded',
+            {
+              summary: report.summary,
+              branch: report.branch,
+              commit: report.commit,
+              durationMs,
+              error: undefined,
+            },
+            endedAt,
+          );
+        case 'cancel':
+          return transition(
+            {
+              ...base,
+              attempts: attempts.map((a) =>
+                a.number === attempt.number ? { ...ended, outcome: 'cancelled' as const } : a,
+              ),
+            },
+            'cancelled',
+            {
+              durationMs,
+              error: { code: 'cancelled', message: 'Cancelled while running; the agent was stopped.' },
+            },
+            endedAt,
+          );
+        case 'retry':
+          log(`will retry: ${decision.reason}`);
+          return transition(
+            base,
+            'retrying',
+            { provider: decision.provider, notBefore: endedAt.getTime() + decision.delayMs },
+            endedAt,
+          );
+        case 'fail':
+          return transition(
+            base,
+            'failed',
+            { durationMs, error: { code: decision.code, message: decision.message } },
+            endedAt,
+          );
+      }
+    });
+    if (final) {
+      log(`task ${final.status}${final.error ? `: ${final.error.message}` : ''}`);
+      if (final.status === 'succeeded' || final.status === 'failed' || final.status === 'cancelled')
+        this.o.events?.taskEnded?.(final);
+      if (final.status === 'retrying')
+        setTimeout(() => this.wake(), Math.max(0, (final.notBefore ?? 0) - Date.now()) + 5).unref();
+    }
+  }
+
+  /** Re-queues (or fails) running tasks whose lease expired or whose owner process is gone. */
+  async reap(): Promise<number> {
+    let n = 0;
+    const now = Date.now();
+    for (const task of await this.o.store.listRunning()) {
+      const owner = task.lease?.owner ?? '';
+      if (this.running.has(task.id)) continue;
+      const alive = ownerAlive(owner, this.owner);
+      const expired = (task.lease?.expiresAt ?? 0) < now;
+      if (alive === true || (alive === undefined && !expired)) continue;
+      const reason = alive === false ? `its executor (${owner}) is gone` : 'its lease expired';
+      const role = this.o.roles[task.role];
+      const done = await this.mutate(task, (t) => {
+        if (t.status !== 'running' || t.lease?.owner !== owner) return undefined;
+        const attempts = t.attempts.map((a) =>
+          a.outcome === 'running'
+            ? {
+                ...a,
+                outcome: 'abandoned' as const,
+                endedAt: new Date(now).toISOString(),
+                message: `abandoned: ${reason}`,
+              }
+            : a,
+        );
+        if (t.cancelRequested)
+          return transition(
+            { ...t, attempts, lease: undefined },
+            'cancelled',
+            { error: { code: 'cancelled', message: 'Cancelled; its executor had stopped.' } },
+            new Date(now),
+          );
+        if (attempts.length >= (role?.maxAttempts ?? 1)) {
+          return transition(
+            { ...t, attempts, lease: undefined },
+            'failed',
+            {
+              error: {
+                code: 'abandoned',
+                message: `The task was running when ${reason}, and it has no attempts left.`,
+              },
+            },
+            new Date(now),
+          );
+        }
+        return transition({ ...t, attempts, lease: undefined }, 'queued', {}, new Date(now));
+      });
+      if (done) {
+        n++;
+        await this.o.store.appendLogs(
+          task.id,
+          [`${done.status === 'queued' ? 're-queued' : done.status}: ${reason}`],
+          new Date(),
+        );
+        this.log('recovered a task from a lost executor', { taskId: task.id, status: done.status, reason });
+      }
+    }
+    if (n > 0) this.wake();
+    return n;
+  }
+
+  /** Queues blocked tasks whose dependencies all succeeded; fails those with a failed dependency. */
+  private async releaseBlocked(): Promise<void> {
+    for (const task of await this.o.store.listBlocked()) {
+      const deps = await Promise.all(task.dependsOn.map((d) => this.o.store.get(task.tenant, d)));
+      const failed = deps.find((d) => !d || d.status === 'failed' || d.status === 'cancelled');
+      if (failed || deps.every((d) => d?.status === 'succeeded')) {
+        await this.mutate(task, (t) =>
+          t.status !== 'blocked'
+            ? undefined
+            : failed
+              ? transition(
+                  t,
+                  'failed',
+                  {
+                    error: {
+                      code: 'dependency_failed',
+                      message: `Dependency ${failed?.id ?? '?'} ended ${failed?.status ?? 'missing'}.`,
+                    },
+                  },
+                  new Date(),
+                )
+              : transition(t, 'queued', {}, new Date()),
+        );
+      }
+    }
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,177 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Context } from 'aws-lambda';
+import { type ApiEvent, type ApiResult, MAX_BODY_BYTES } from '../api/handler.js';
+import { authorize } from '../core/access.js';
+import { PayloadTooLargeError, toHttpError } from '../core/errors.js';
+import type { Authenticator } from '../core/ports.js';
+import { isTerminal, type TaskStatus } from '../core/schemas.js';
+
+type Handler = (event: ApiEvent, context: Context) => Promise<ApiResult>;
+
+export interface GatewayOptions {
+  handler: Handler;
+  authenticator: Authenticator;
+  metrics: () => Promise<{ contentType: string; body: string }>;
+  followPollMs?: number;
+}
+
+const lambdaContext = (requestId: string): Context =>
+  ({
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: 'autodev-api-local',
+    functionVersion: '$LATEST',
+    invokedFunctionArn: 'arn:aws:lambda:local:000000000000:function:autodev-api-local',
+    memoryLimitInMB: '1024',
+    awsRequestId: requestId,
+    logGroupName: 'local',
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => 30_000,
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  }) as Context;
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > MAX_BODY_BYTES) {
+      reject(new PayloadTooLargeError(`The request body is larger than ${MAX_BODY_BYTES} bytes.`));
+      req.resume();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY_BYTES) {
+        reject(new PayloadTooLargeError(`The request body is larger than ${MAX_BODY_BYTES} bytes.`));
+        req.resume();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+/** Turns a Node request into the API Gateway HTTP API (payload v2) event the Lambda handler takes. */
+export function toApiEvent(req: IncomingMessage, body: string, url: URL): ApiEvent {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) {
+    if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(',') : v;
+  }
+  const query: Record<string, string> = {};
+  for (const [k, v] of url.searchParams) query[k] = v;
+  const now = Date.now();
+  const requestId = randomUUID();
+  return {
+    version: '2.0',
+    routeKey: '$default',
+    rawPath: url.pathname,
+    rawQueryString: url.search.replace(/^\?/, ''),
+    headers,
+    queryStringParameters: Object.keys(query).length ? query : undefined,
+    body: body || undefined,
+    isBase64Encoded: false,
+    requestContext: {
+      accountId: 'local',
+      apiId: 'local',
+      domainName: headers.host ?? 'localhost',
+      domainPrefix: 'local',
+      http: {
+        method: req.method ?? 'GET',
+        path: url.pathname,
+        protocol: `HTTP/${req.httpVersion}`,
+        sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+        userAgent: headers['user-agent'] ?? '',
+      },
+      requestId,
+      routeKey: '$default',
+      stage: '$default',
+      time: new Date(now).toISOString(),
+      timeEpoch: now,
+    },
+  };
+}
+
+function send(res: ServerResponse, result: ApiResult) {
+  const body = result.body ?? '';
+  res.writeHead(result.statusCode ?? 200, {
+    ...(result.headers as Record<string, string>),
+    'content-length': Buffer.byteLength(body),
+  });
+  res.end(body);
+}
+
+/**
+ * The local platform's HTTP server: it only turns requests into Lambda events for the shared API
+ * handler. It adds what a Lambda cannot do: `GET /metrics` and following logs as a stream.
+ */
+export function createGateway(opts: GatewayOptions): Server {
+  const pollMs = opts.followPollMs ?? 250;
+
+  async function follow(req: IncomingMessage, res: ServerResponse, url: URL) {
+    let after = Number(url.searchParams.get('after') ?? 0) || 0;
+    let started = false;
+    let closed = false;
+    req.on('close', () => {
+      closed = true;
+    });
+    while (!closed) {
+      url.searchParams.set('after', String(after));
+      url.searchParams.delete('follow');
+      const result = await opts.handler(toApiEvent(req, '', url), lambdaContext(randomUUID()));
+      if (!started) {
+        if (result.statusCode !== 200) return send(res, result);
+        res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-cache' });
+        started = true;
+      }
+      const headers = result.headers as Record<string, string>;
+      if (result.body) res.write(result.body);
+      after = Number(headers['x-autodev-last-seq'] ?? after);
+      if (!result.body && isTerminal(headers['x-autodev-task-status'] as TaskStatus)) break;
+      if (!result.body) await new Promise((r) => setTimeout(r, pollMs));
+    }
+    res.end();
+  }
+
+  return createServer((req, res) => {
+    void (async () => {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      try {
+        if (url.pathname === '/metrics' && req.method === 'GET') {
+          const principal = await opts.authenticator.authenticate({
+            authorization: req.headers.authorization,
+          });
+          authorize(principal, 'metrics:read');
+          const m = await opts.metrics();
+          res.writeHead(200, { 'content-type': m.contentType });
+          res.end(m.body);
+          return;
+        }
+        if (
+          req.method === 'GET' &&
+          /\/logs$/.test(url.pathname) &&
+          ['1', 'true'].includes(url.searchParams.get('follow') ?? '')
+        ) {
+          await follow(req, res, url);
+          return;
+        }
+        const body = await readBody(req);
+        const event = toApiEvent(req, body, url);
+        send(res, await opts.handler(event, lambdaContext(event.requestContext.requestId)));
+      } catch (err) {
+        const { status, body } = toHttpError(err);
+        if (!res.headersSent)
+          send(res, {
+            statusCode: status,
+            headers: { 'content-type': 'application/json', connection: 'close' },
+            body: JSON.stringify(body),
+          });
+        else res.end();
+      }
+    })();
+  });
+}

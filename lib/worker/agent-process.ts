@@ -1,0 +1,139 @@
+import { spawn } from 'node:child_process';
+import { accessSync, constants, existsSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import type { ProcessOutput } from '../core/ports.js';
+
+export interface ProcessLimits {
+  timeoutMs: number;
+  /** Seconds of CPU time (RLIMIT_CPU). */
+  cpuSeconds?: number;
+  /** Bytes of data segment / heap (RLIMIT_DATA). */
+  memoryBytes?: number;
+  /** Time between SIGTERM and SIGKILL of the process group. */
+  killGraceMs?: number;
+}
+
+export interface AgentProcessOptions {
+  bin: string;
+  args: string[];
+  cwd: string;
+  env: Record<string, string>;
+  stdin?: string;
+  limits: ProcessLimits;
+  signal?: AbortSignal;
+  onLine?: (stream: 'stdout' | 'stderr', line: string) => void;
+  onStart?: (pid: number) => void;
+  /** Stop keeping stdout beyond this many bytes (the parse needs the tail). */
+  maxOutputBytes?: number;
+}
+
+/** Finds an executable on PATH (or checks a path), as the shell would. */
+export function resolveBinary(bin: string, path = process.env.PATH ?? ''): string | undefined {
+  const candidates = bin.includes('/')
+    ? [bin]
+    : path
+        .split(delimiter)
+        .filter(Boolean)
+        .map((d) => join(d, bin));
+  for (const c of candidates) {
+    try {
+      accessSync(c, constants.X_OK);
+      return c;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+const PRLIMIT = ['/usr/bin/prlimit', '/bin/prlimit'].find((p) => existsSync(p));
+
+/** Whether CPU and memory limits can be applied to agent processes on this machine. */
+export const limitsSupported = process.platform === 'linux' && PRLIMIT !== undefined;
+
+/**
+ * Runs one agent CLI in its own process group with stdin closed (or fed and closed), CPU and memory
+ * rlimits (Linux, via prlimit), and a wall-clock timeout that kills the whole group.
+ */
+export function runAgentProcess(opts: AgentProcessOptions): Promise<ProcessOutput> {
+  const { limits } = opts;
+  let file = opts.bin;
+  let args = opts.args;
+  if (limitsSupported && (limits.cpuSeconds || limits.memoryBytes)) {
+    const rl: string[] = [];
+    if (limits.cpuSeconds) rl.push(`--cpu=${Math.ceil(limits.cpuSeconds)}`);
+    if (limits.memoryBytes) rl.push(`--data=${Math.floor(limits.memoryBytes)}`);
+    file = PRLIMIT as string;
+    args = [...rl, '--', opts.bin, ...opts.args];
+  }
+  const maxOut = opts.maxOutputBytes ?? 16 * 1024 * 1024;
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, {
+      cwd: opts.cwd,
+      env: opts.env,
+      detached: true, // own process group, so that the whole tree can be killed
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    let killTimer: NodeJS.Timeout | undefined;
+    const killGroup = (sig: NodeJS.Signals) => {
+      if (child.pid === undefined) return;
+      try {
+        process.kill(-child.pid, sig);
+      } catch {
+        // already gone
+      }
+    };
+    const stop = () => {
+      killGroup('SIGTERM');
+      killTimer ??= setTimeout(() => killGroup('SIGKILL'), opts.limits.killGraceMs ?? 5000);
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      stop();
+    }, limits.timeoutMs);
+    const onAbort = () => stop();
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    if (opts.signal?.aborted) stop();
+
+    const lineSplitter = (stream: 'stdout' | 'stderr') => {
+      let pending = '';
+      return (chunk: Buffer) => {
+        const text = chunk.toString('utf8');
+        if (stream === 'stdout') {
+          stdout += text;
+          if (stdout.length > maxOut) stdout = stdout.slice(stdout.length - maxOut);
+        } else {
+          stderr += text;
+          if (stderr.length > maxOut) stderr = stderr.slice(stderr.length - maxOut);
+        }
+        if (!opts.onLine) return;
+        pending += text;
+        const lines = pending.split('\n');
+        pending = lines.pop() ?? '';
+        for (const l of lines) if (l.trim()) opts.onLine(stream, l);
+      };
+    };
+    child.stdout.on('data', lineSplitter('stdout'));
+    child.stderr.on('data', lineSplitter('stderr'));
+    child.stdin.on('error', () => {}); // the CLI may exit before reading stdin
+    child.stdin.end(opts.stdin ?? '');
+    child.on('spawn', () => {
+      if (child.pid !== undefined) opts.onStart?.(child.pid);
+    });
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    // the leader is gone: nothing it started may live on (or hold the pipes open)
+    child.on('exit', () => killGroup('SIGKILL'));
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (killTimer) clearTimeout(killTimer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      resolve({ stdout, stderr, exitCode: code, signal, timedOut });
+    });
+  });
+}
