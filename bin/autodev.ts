@@ -83,7 +83,8 @@ async function waitFor(api: ApiClient, id: string): Promise<Task> {
   const stream = api.followLogs(id, (chunk) => process.stdout.write(chunk));
   const task = await watch;
   done = true;
-  await Promise.race([stream, new Promise((r) => setTimeout(r, 2000))]);
+  // give the log stream a moment to print its last lines, without holding the process open
+  await Promise.race([stream, new Promise((r) => setTimeout(r, 2000).unref())]);
   return task;
 }
 

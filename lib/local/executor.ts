@@ -261,7 +261,14 @@ export class LocalExecutor implements TaskNotifier {
               defaultTimeoutSeconds: this.o.defaultTimeoutSeconds,
               log,
               signal: entry.abort.signal,
-              onAgentStart: () => this.o.events?.agentStarted?.(Date.now() - startedAt.getTime()),
+              onAgentStart: (pid) => {
+                this.o.events?.agentStarted?.(Date.now() - startedAt.getTime());
+                void this.mutate(started, (t) =>
+                  this.ownsLease(t)
+                    ? { ...t, attempts: t.attempts.map((a) => (a.number === number ? { ...a, agentPid: pid } : a)), version: t.version + 1 }
+                    : undefined,
+                ).catch(() => undefined);
+              },
             })
           : {
               ok: false,
@@ -406,6 +413,10 @@ export class LocalExecutor implements TaskNotifier {
       const expired = (task.lease?.expiresAt ?? 0) < now;
       if (alive === true || (alive === undefined && !expired)) continue;
       const reason = alive === false ? `its executor (${owner}) is gone` : 'its lease expired';
+      if (alive === false) {
+        // the dead executor's agent may still run in its own process group: stop it
+        for (const a of task.attempts) if (a.outcome === 'running' && a.agentPid) killGroup(a.agentPid);
+      }
       const role = this.o.roles[task.role];
       const done = await this.mutate(task, (t) => {
         if (t.status !== 'running' || t.lease?.owner !== owner) return undefined;
@@ -480,6 +491,14 @@ export class LocalExecutor implements TaskNotifier {
         );
       }
     }
+  }
+}
+
+function killGroup(pid: number) {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // already gone
   }
 }
 

@@ -1,0 +1,179 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Task } from '../../lib/core/schemas.js';
+import { cli, gitIn, isAlive, makeRemote, platformEnv, type RunningServer, startServer, tempDir, until } from '../support/local-platform.js';
+
+describe('the local platform, end to end (real server, CLI, git remote, fake claude)', () => {
+  let dir: string;
+  let remote: string;
+  let server: RunningServer;
+  let env: NodeJS.ProcessEnv;
+
+  const submit = async (prompt: string, extra: string[] = []) => {
+    const r = await cli(['submit', '--repo', remote, '--prompt', prompt, '--wait', '--json', ...extra], env);
+    const json = r.stdout.slice(r.stdout.indexOf('{\n'));
+    return { ...r, task: JSON.parse(json) as Task };
+  };
+  const remoteBranch = (branch: string) => gitIn(remote, ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`]).trim();
+
+  beforeAll(async () => {
+    dir = tempDir();
+    remote = makeRemote(dir, { 'README.md': '# demo\n', 'src/app.js': 'export const x = 1;\n' });
+    server = await startServer(platformEnv(join(dir, 'home'), { AUTODEV_MAX_ATTEMPTS: '2', AUTODEV_CONCURRENCY: '4' }));
+    const token = await cli(['token', '--tenant', 'acme', '--role', 'operator'], server.env);
+    expect(token.code).toBe(0);
+    env = { ...server.env, AUTODEV_TOKEN: token.stdout.trim() };
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('runs an agent that edits the repo and pushes a branch with the task trailer', async () => {
+    // Act
+    const { code, task, stderr } = await submit('Add a notes file [fake:edit=NOTES.md]');
+    // Assert
+    expect(code).toBe(0);
+    expect(stderr).toContain(`${task.id} is succeeded`);
+    expect(task).toMatchObject({
+      status: 'succeeded',
+      tenant: 'acme',
+      provider: 'claude',
+      branch: `autodev/${task.id}`,
+      summary: 'Updated NOTES.md as asked.',
+      usage: { inputTokens: 8 + 192 + 17004, outputTokens: 32, costUsd: 0.3464 },
+    });
+    expect(task.attempts).toHaveLength(1);
+    expect(task.attempts[0]).toMatchObject({ provider: 'claude', outcome: 'succeeded' });
+    expect(task.durationMs).toBeGreaterThan(0);
+    expect(remoteBranch(`autodev/${task.id}`)).toBe(task.commit);
+    const message = gitIn(remote, ['log', '-1', '--format=%B', task.commit as string]);
+    expect(message).toContain(`AutoDev-Task: ${task.id}`);
+    expect(gitIn(remote, ['show', `${task.commit}:NOTES.md`])).toContain('Change made by the agent for: Add a notes file');
+    expect(gitIn(remote, ['rev-parse', `${task.commit}^`]).trim()).toBe(gitIn(remote, ['rev-parse', 'main']).trim());
+    // no worktree is left behind
+    expect(existsSync(join(dir, 'home', 'workspaces', task.id))).toBe(false);
+  });
+
+  it('shows progress and the agent log while waiting', async () => {
+    const { stdout } = await cli(['submit', '--repo', remote, '--prompt', 'Log something', '--wait'], env);
+    expect(stdout).toMatch(/attempt 1 of 2 on claude/);
+    expect(stdout).toMatch(/agent process \d+ started/);
+    expect(stdout).toMatch(/pushed autodev\//);
+    expect(stdout).toMatch(/succeeded {2}role=backend provider=claude/);
+  });
+
+  it('ends succeeded with no commit when the agent changes nothing', async () => {
+    const { code, task } = await submit('Look around [fake:nochange]');
+    expect(code).toBe(0);
+    expect(task.status).toBe('succeeded');
+    expect(task.commit).toBeUndefined();
+    expect(task.branch).toBeUndefined();
+    expect(task.summary).toMatch(/^No changes\./);
+    expect(gitIn(remote, ['branch', '--list', `autodev/${task.id}`]).trim()).toBe('');
+  });
+
+  it('retries after a rate limit and succeeds on the second attempt', async () => {
+    const marker = join(dir, 'fail-once');
+    const { code, task } = await submit(`Retry me [fake:fail_once=${marker}]`);
+    expect(code).toBe(0);
+    expect(task.attempts.map((a) => [a.outcome, a.errorClass])).toEqual([
+      ['failed', 'rate_limit'],
+      ['succeeded', undefined],
+    ]);
+    expect(task.commit).toBeDefined();
+  });
+
+  it('fails with rate_limit when the provider keeps answering 429', async () => {
+    const { code, task } = await submit('Always limited [fake:rate_limit]');
+    expect(code).toBe(1);
+    expect(task.status).toBe('failed');
+    expect(task.error?.code).toBe('rate_limit');
+    expect(task.error?.message).toMatch(/rate limiting.*API status 429.*after 2 attempts/);
+    expect(task.attempts).toHaveLength(2);
+  });
+
+  it('fails at once with auth when the API key is bad', async () => {
+    const { code, task } = await submit('Bad key [fake:bad_key]');
+    expect(code).toBe(1);
+    expect(task.error?.code).toBe('auth');
+    expect(task.error?.message).toContain('Invalid API key');
+    expect(task.attempts).toHaveLength(1);
+  });
+
+  it('kills the whole process group when the agent hangs past the timeout', async () => {
+    const pidfile = join(dir, 'hang.pid');
+    const { code, task } = await submit(`Hang [fake:hang] [fake:pidfile=${pidfile}]`, ['--timeout', '1']);
+    expect(code).toBe(1);
+    expect(task.error?.code).toBe('timeout');
+    expect(task.error?.message).toContain('ran past its 1 s limit');
+    const [agent, grandchild] = readFileSync(pidfile, 'utf8').trim().split(' ').map(Number);
+    await until(async () => !isAlive(agent as number) && !isAlive(grandchild as number), 5000, 'the agent group to die');
+  });
+
+  it('applies CPU and memory limits to the agent process', async () => {
+    const { task } = await submit('Show limits [fake:limits]', ['--memory', '512', '--cpu', '1', '--timeout', '60']);
+    expect(task.status).toBe('succeeded');
+    const limits = gitIn(remote, ['show', `${task.commit}:LIMITS.txt`]);
+    expect(limits).toMatch(/Max data size\s+536870912\s+536870912/);
+    expect(limits).toMatch(/Max cpu time\s+60\s+60/);
+  });
+
+  it('cancels a running task and stops its agent', async () => {
+    // Arrange
+    const pidfile = join(dir, 'cancel.pid');
+    const submitted = await cli(['submit', '--repo', remote, '--prompt', `Slow [fake:sleep=60000] [fake:pidfile=${pidfile}]`], env);
+    const id = submitted.stdout.trim();
+    await until(async () => existsSync(pidfile), 10_000, 'the agent to start');
+    const pid = Number(readFileSync(pidfile, 'utf8').trim());
+    // Act
+    const cancel = await cli(['cancel', id], env);
+    // Assert
+    expect(cancel.stdout.trim()).toBe(`${id} cancelling`);
+    const task = await until(async () => {
+      const t = JSON.parse((await cli(['status', id, '--json'], env)).stdout) as Task;
+      return t.status === 'cancelled' ? t : undefined;
+    });
+    expect(task.error?.code).toBe('cancelled');
+    expect(task.attempts.at(-1)?.outcome).toBe('cancelled');
+    await until(async () => !isAlive(pid), 5000, 'the agent to die');
+    const again = await cli(['cancel', id], env);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/409 .*already ended cancelled/);
+  });
+
+  it('cancels a queued task before it runs', async () => {
+    // Arrange: a task that waits on a dependency stays blocked
+    const slow = (await cli(['submit', '--repo', remote, '--prompt', 'Slow [fake:sleep=3000]'], env)).stdout.trim();
+    const blocked = (await cli(['submit', '--repo', remote, '--prompt', 'After', '--depends-on', slow], env)).stdout.trim();
+    expect(JSON.parse((await cli(['status', blocked, '--json'], env)).stdout).status).toBe('blocked');
+    // Act
+    const r = await cli(['cancel', blocked, '--json'], env);
+    // Assert
+    expect(JSON.parse(r.stdout).status).toBe('cancelled');
+    await cli(['cancel', slow], env);
+  });
+
+  it('lists, shows and follows logs through the CLI', async () => {
+    const { task } = await submit('Something to list');
+    const list = await cli(['list', '--status', 'succeeded', '--limit', '50'], env);
+    expect(list.stdout).toContain(task.id);
+    const status = await cli(['status', task.id], env);
+    expect(status.stdout).toContain(`commit:  ${task.commit}`);
+    const logs = await cli(['logs', task.id, '-f'], env);
+    expect(logs.code).toBe(0);
+    expect(logs.stdout).toContain('task succeeded');
+  });
+
+  it('serves Prometheus metrics', async () => {
+    const res = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${env.AUTODEV_TOKEN}` } });
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(text).toMatch(/autodev_tasks\{status="succeeded"\} [1-9]/);
+    expect(text).toMatch(/autodev_provider_attempts_total\{provider="claude",outcome="rate_limit"\} [1-9]/);
+    expect(text).toMatch(/autodev_task_duration_seconds_count\{status="failed"\} [1-9]/);
+    expect(text).toContain('autodev_queue_depth');
+    expect(text).toMatch(/autodev_agent_start_latency_seconds_count [1-9]/);
+  });
+});
