@@ -1,0 +1,337 @@
+import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  BatchWriteCommand,
+  type BatchWriteCommandInput,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  type QueryCommandInput,
+  TransactWriteCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { ConflictError, VersionConflictError } from '../core/errors.js';
+import type { IdempotencyClaim, ListQuery, LogLine, TaskStore } from '../core/ports.js';
+import { TASK_STATUSES, type Task, type TaskStatus } from '../core/schemas.js';
+import { TASK_TABLE } from './task-table.js';
+
+const TASK_SK = 'TASK';
+const taskPk = (id: string) => `TASK#${id}`;
+const logPk = (id: string) => `LOG#${id}`;
+const logSk = (seq: number) => `L#${String(seq).padStart(10, '0')}`;
+const reportSk = (attempt: number) => `REPORT#${String(attempt).padStart(4, '0')}`;
+
+type Item = Record<string, unknown>;
+
+export interface DynamoTaskStoreOptions {
+  client: DynamoDBClient;
+  tableName: string;
+  /** How long attempt reports are kept (they are read once, right after the attempt). */
+  reportTtlSeconds?: number;
+}
+
+function isTransactionCancelled(err: unknown): err is Error & {
+  CancellationReasons?: { Code?: string; Item?: Record<string, { S?: string; N?: string }> }[];
+} {
+  return err instanceof Error && err.name === 'TransactionCanceledException';
+}
+
+/**
+ * The TaskStore on one DynamoDB table (see task-table.ts). Every task change is a conditional write
+ * on `version`; idempotency records are written in the same transaction as the task they name.
+ */
+export class DynamoTaskStore implements TaskStore {
+  private readonly doc: DynamoDBDocumentClient;
+  private readonly table: string;
+  private readonly reportTtlSeconds: number;
+
+  constructor(opts: DynamoTaskStoreOptions) {
+    this.doc = DynamoDBDocumentClient.from(opts.client, {
+      marshallOptions: { removeUndefinedValues: true },
+    });
+    this.table = opts.tableName;
+    this.reportTtlSeconds = opts.reportTtlSeconds ?? 7 * 86_400;
+  }
+
+  private item(task: Task): Item {
+    return {
+      [TASK_TABLE.partitionKey]: taskPk(task.id),
+      [TASK_TABLE.sortKey]: TASK_SK,
+      tenant: task.tenant,
+      taskId: task.id,
+      taskStatus: task.status,
+      taskRole: task.role,
+      version: task.version,
+      data: JSON.stringify(task),
+    };
+  }
+
+  private static parse(item: Item | undefined): Task | undefined {
+    return item && typeof item.data === 'string' ? (JSON.parse(item.data) as Task) : undefined;
+  }
+
+  async create(task: Task, idem?: IdempotencyClaim): Promise<{ task: Task; created: boolean }> {
+    const taskPut = {
+      TableName: this.table,
+      Item: this.item(task),
+      ConditionExpression: 'attribute_not_exists(pk)',
+    };
+    if (!idem) {
+      await this.doc.send(new PutCommand(taskPut));
+      return { task, created: true };
+    }
+    const now = Date.now();
+    const expiresAtMs = now + idem.ttlSeconds * 1000;
+    try {
+      await this.doc.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.table,
+                Item: {
+                  pk: `IDEM#${idem.key}`,
+                  sk: 'IDEM',
+                  bodyHash: idem.bodyHash,
+                  claimedTaskId: task.id,
+                  expiresAtMs,
+                  [TASK_TABLE.ttlAttribute]: Math.ceil(expiresAtMs / 1000),
+                },
+                ConditionExpression: 'attribute_not_exists(pk) OR expiresAtMs < :now',
+                ExpressionAttributeValues: { ':now': now },
+                ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+              },
+            },
+            { Put: taskPut },
+          ],
+        }),
+      );
+      return { task, created: true };
+    } catch (err) {
+      const earlier = isTransactionCancelled(err) ? err.CancellationReasons?.[0] : undefined;
+      if (earlier?.Code !== 'ConditionalCheckFailed') throw err;
+      if (earlier.Item?.bodyHash?.S !== idem.bodyHash) {
+        throw new ConflictError('This Idempotency-Key was used with a different request body.');
+      }
+      const found = await this.getById(earlier.Item?.claimedTaskId?.S ?? '');
+      if (!found) throw new ConflictError('This Idempotency-Key names a task that no longer exists.');
+      return { task: found, created: false };
+    }
+  }
+
+  /** A task by id whatever its tenant: for the workflow and the worker, never for API callers. */
+  async getById(id: string): Promise<Task | undefined> {
+    const res = await this.doc.send(
+      new GetCommand({ TableName: this.table, Key: { pk: taskPk(id), sk: TASK_SK }, ConsistentRead: true }),
+    );
+    return DynamoTaskStore.parse(res.Item);
+  }
+
+  async get(tenant: string, id: string): Promise<Task | undefined> {
+    const task = await this.getById(id);
+    return task?.tenant === tenant ? task : undefined;
+  }
+
+  async list(tenant: string, q: ListQuery): Promise<{ items: Task[]; nextCursor?: string }> {
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = { ':tenant': tenant };
+    const filters: string[] = [];
+    if (q.status) {
+      names['#status'] = 'taskStatus';
+      values[':status'] = q.status;
+      filters.push('#status = :status');
+    }
+    if (q.role) {
+      names['#role'] = 'taskRole';
+      values[':role'] = q.role;
+      filters.push('#role = :role');
+    }
+    if (q.cursor) values[':cursor'] = q.cursor;
+    const input: QueryCommandInput = {
+      TableName: this.table,
+      IndexName: TASK_TABLE.byTenant.indexName,
+      KeyConditionExpression: q.cursor ? 'tenant = :tenant AND taskId < :cursor' : 'tenant = :tenant',
+      ExpressionAttributeValues: values,
+      ScanIndexForward: false,
+      Limit: Math.min(1000, q.limit + 1),
+    };
+    if (filters.length) {
+      input.FilterExpression = filters.join(' AND ');
+      input.ExpressionAttributeNames = names;
+    }
+    const found: Task[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const res = await this.doc.send(new QueryCommand({ ...input, ExclusiveStartKey: start }));
+      for (const item of res.Items ?? []) {
+        const task = DynamoTaskStore.parse(item);
+        if (task) found.push(task);
+      }
+      start = res.LastEvaluatedKey;
+    } while (start && found.length <= q.limit);
+    const items = found.slice(0, q.limit);
+    return found.length > q.limit ? { items, nextCursor: items[items.length - 1]?.id } : { items };
+  }
+
+  async put(task: Task, expectedVersion: number): Promise<void> {
+    if (task.version !== expectedVersion + 1) {
+      throw new Error(`put: version must be ${expectedVersion + 1}, got ${task.version}`);
+    }
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: this.item(task),
+          ConditionExpression: 'version = :expected',
+          ExpressionAttributeValues: { ':expected': expectedVersion },
+        }),
+      );
+    } catch (err) {
+      if (
+        err instanceof ConditionalCheckFailedException ||
+        (err as Error).name === 'ConditionalCheckFailedException'
+      ) {
+        throw new VersionConflictError(
+          `Task ${task.id} changed meanwhile (expected version ${expectedVersion}).`,
+        );
+      }
+      throw err;
+    }
+  }
+
+  /** Tasks in one status across tenants, oldest first (for the reaper and dependency release). */
+  async listByStatus(status: TaskStatus, limit = 500): Promise<Task[]> {
+    const out: Task[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const res = await this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: TASK_TABLE.byStatus.indexName,
+          KeyConditionExpression: 'taskStatus = :s',
+          ExpressionAttributeValues: { ':s': status },
+          Limit: Math.min(limit - out.length, 500),
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of res.Items ?? []) {
+        const task = DynamoTaskStore.parse(item);
+        if (task) out.push(task);
+      }
+      start = res.LastEvaluatedKey;
+    } while (start && out.length < limit);
+    return out;
+  }
+
+  async countByStatus(): Promise<Record<TaskStatus, number>> {
+    const out = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number>;
+    await Promise.all(
+      TASK_STATUSES.map(async (status) => {
+        let start: Record<string, unknown> | undefined;
+        do {
+          const res = await this.doc.send(
+            new QueryCommand({
+              TableName: this.table,
+              IndexName: TASK_TABLE.byStatus.indexName,
+              KeyConditionExpression: 'taskStatus = :s',
+              ExpressionAttributeValues: { ':s': status },
+              Select: 'COUNT',
+              ExclusiveStartKey: start,
+            }),
+          );
+          out[status] += res.Count ?? 0;
+          start = res.LastEvaluatedKey;
+        } while (start);
+      }),
+    );
+    return out;
+  }
+
+  async appendLogs(taskId: string, lines: string[], now: Date): Promise<void> {
+    if (lines.length === 0) return;
+    const res = await this.doc.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: logPk(taskId), sk: 'SEQ' },
+        UpdateExpression: 'ADD #last :n',
+        ExpressionAttributeNames: { '#last': 'last' },
+        ExpressionAttributeValues: { ':n': lines.length },
+        ReturnValues: 'UPDATED_NEW',
+      }),
+    );
+    const last = Number(res.Attributes?.last ?? lines.length);
+    const first = last - lines.length + 1;
+    const at = now.toISOString();
+    const puts = lines.map((text, i) => ({
+      PutRequest: { Item: { pk: logPk(taskId), sk: logSk(first + i), seq: first + i, at, text } },
+    }));
+    for (let i = 0; i < puts.length; i += 25) {
+      let request: BatchWriteCommandInput['RequestItems'] = { [this.table]: puts.slice(i, i + 25) };
+      for (let round = 0; request && Object.keys(request).length > 0; round++) {
+        if (round > 8) throw new Error(`DynamoDB kept refusing log lines for task ${taskId}`);
+        if (round > 0) await new Promise((r) => setTimeout(r, 50 * 2 ** round));
+        const out: { UnprocessedItems?: BatchWriteCommandInput['RequestItems'] } = await this.doc.send(
+          new BatchWriteCommand({ RequestItems: request }),
+        );
+        request = out.UnprocessedItems;
+      }
+    }
+  }
+
+  async readLogs(
+    taskId: string,
+    afterSeq: number,
+    limit: number,
+  ): Promise<{ lines: LogLine[]; lastSeq: number }> {
+    const res = await this.doc.send(
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+        ExpressionAttributeValues: {
+          ':pk': logPk(taskId),
+          ':from': logSk(afterSeq + 1),
+          ':to': logSk(9_999_999_999),
+        },
+        Limit: limit,
+        ConsistentRead: true,
+      }),
+    );
+    const lines = (res.Items ?? []).map((i) => ({
+      seq: Number(i.seq),
+      at: String(i.at),
+      text: String(i.text),
+    }));
+    return { lines, lastSeq: lines.length ? (lines[lines.length - 1] as LogLine).seq : afterSeq };
+  }
+
+  /** Stores the worker's report of one attempt; writing it twice keeps the first. */
+  async putAttemptReport(taskId: string, attempt: number, report: unknown): Promise<void> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: {
+            pk: taskPk(taskId),
+            sk: reportSk(attempt),
+            data: JSON.stringify(report),
+            [TASK_TABLE.ttlAttribute]: Math.ceil(Date.now() / 1000) + this.reportTtlSeconds,
+          },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+    } catch (err) {
+      if ((err as Error).name !== 'ConditionalCheckFailedException') throw err;
+    }
+  }
+
+  async getAttemptReport(taskId: string, attempt: number): Promise<unknown> {
+    const res = await this.doc.send(
+      new GetCommand({
+        TableName: this.table,
+        Key: { pk: taskPk(taskId), sk: reportSk(attempt) },
+        ConsistentRead: true,
+      }),
+    );
+    return typeof res.Item?.data === 'string' ? JSON.parse(res.Item.data) : undefined;
+  }
+}

@@ -1,0 +1,65 @@
+import { randomBytes } from 'node:crypto';
+import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoTaskStore } from '../../lib/aws/dynamo-task-store.js';
+import { createTaskTableInput } from '../../lib/aws/task-table.js';
+import { transition } from '../../lib/core/lifecycle.js';
+import { type DynamoDbLocal, startDynamoDbLocal } from '../support/dynamodb-local.js';
+import { makeTask } from '../support/tasks.js';
+import { taskStoreContract } from './task-store.contract.js';
+
+let ddb: DynamoDbLocal;
+
+beforeAll(async () => {
+  ddb = await startDynamoDbLocal();
+}, 60_000);
+
+afterAll(async () => {
+  await ddb?.stop();
+});
+
+/** A fresh, empty table per test: the contract's factory. */
+async function freshStore(): Promise<DynamoTaskStore> {
+  const tableName = `tasks-${randomBytes(6).toString('hex')}`;
+  await ddb.client.send(new CreateTableCommand(createTaskTableInput(tableName)));
+  return new DynamoTaskStore({ client: ddb.client, tableName });
+}
+
+taskStoreContract('DynamoDB', freshStore);
+
+describe('DynamoTaskStore beyond the port', () => {
+  it('lists tasks in one status across tenants for the reaper', async () => {
+    // Arrange
+    const store = await freshStore();
+    const a = makeTask();
+    const b = makeTask({ tenant: 'globex' });
+    await store.create(a);
+    await store.create(b);
+    await store.create(makeTask());
+    await store.put(transition(a, 'running', {}, new Date()), 0);
+    await store.put(transition(b, 'running', {}, new Date()), 0);
+    // Act
+    const running = await store.listByStatus('running');
+    // Assert
+    expect(running.map((t) => t.id).sort()).toEqual([a.id, b.id].sort());
+  });
+
+  it('keeps the first attempt report when the worker writes it twice', async () => {
+    const store = await freshStore();
+    await store.putAttemptReport('t1', 1, { ok: true });
+    await store.putAttemptReport('t1', 1, { ok: false });
+    expect(await store.getAttemptReport('t1', 1)).toEqual({ ok: true });
+    expect(await store.getAttemptReport('t1', 2)).toBeUndefined();
+  });
+
+  it('numbers log lines without gaps across concurrent appends', async () => {
+    const store = await freshStore();
+    await Promise.all([
+      store.appendLogs('t2', ['a', 'b', 'c'], new Date()),
+      store.appendLogs('t2', ['d', 'e'], new Date()),
+    ]);
+    const { lines, lastSeq } = await store.readLogs('t2', 0, 100);
+    expect(lines.map((l) => l.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect(lastSeq).toBe(5);
+  });
+});
