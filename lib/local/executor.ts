@@ -265,7 +265,11 @@ export class LocalExecutor implements TaskNotifier {
                 this.o.events?.agentStarted?.(Date.now() - startedAt.getTime());
                 void this.mutate(started, (t) =>
                   this.ownsLease(t)
-                    ? { ...t, attempts: t.attempts.map((a) => (a.number === number ? { ...a, agentPid: pid } : a)), version: t.version + 1 }
+                    ? {
+                        ...t,
+                        attempts: t.attempts.map((a) => (a.number === number ? { ...a, agentPid: pid } : a)),
+                        version: t.version + 1,
+                      }
                     : undefined,
                 ).catch(() => undefined);
               },

@@ -2,7 +2,17 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Task } from '../../lib/core/schemas.js';
-import { cli, gitIn, isAlive, makeRemote, platformEnv, type RunningServer, startServer, tempDir, until } from '../support/local-platform.js';
+import {
+  cli,
+  gitIn,
+  isAlive,
+  makeRemote,
+  platformEnv,
+  type RunningServer,
+  startServer,
+  tempDir,
+  until,
+} from '../support/local-platform.js';
 
 describe('the local platform, end to end (real server, CLI, git remote, fake claude)', () => {
   let dir: string;
@@ -15,12 +25,15 @@ describe('the local platform, end to end (real server, CLI, git remote, fake cla
     const json = r.stdout.slice(r.stdout.indexOf('{\n'));
     return { ...r, task: JSON.parse(json) as Task };
   };
-  const remoteBranch = (branch: string) => gitIn(remote, ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`]).trim();
+  const remoteBranch = (branch: string) =>
+    gitIn(remote, ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`]).trim();
 
   beforeAll(async () => {
     dir = tempDir();
     remote = makeRemote(dir, { 'README.md': '# demo\n', 'src/app.js': 'export const x = 1;\n' });
-    server = await startServer(platformEnv(join(dir, 'home'), { AUTODEV_MAX_ATTEMPTS: '2', AUTODEV_CONCURRENCY: '4' }));
+    server = await startServer(
+      platformEnv(join(dir, 'home'), { AUTODEV_MAX_ATTEMPTS: '2', AUTODEV_CONCURRENCY: '4' }),
+    );
     const token = await cli(['token', '--tenant', 'acme', '--role', 'operator'], server.env);
     expect(token.code).toBe(0);
     env = { ...server.env, AUTODEV_TOKEN: token.stdout.trim() };
@@ -50,8 +63,12 @@ describe('the local platform, end to end (real server, CLI, git remote, fake cla
     expect(remoteBranch(`autodev/${task.id}`)).toBe(task.commit);
     const message = gitIn(remote, ['log', '-1', '--format=%B', task.commit as string]);
     expect(message).toContain(`AutoDev-Task: ${task.id}`);
-    expect(gitIn(remote, ['show', `${task.commit}:NOTES.md`])).toContain('Change made by the agent for: Add a notes file');
-    expect(gitIn(remote, ['rev-parse', `${task.commit}^`]).trim()).toBe(gitIn(remote, ['rev-parse', 'main']).trim());
+    expect(gitIn(remote, ['show', `${task.commit}:NOTES.md`])).toContain(
+      'Change made by the agent for: Add a notes file',
+    );
+    expect(gitIn(remote, ['rev-parse', `${task.commit}^`]).trim()).toBe(
+      gitIn(remote, ['rev-parse', 'main']).trim(),
+    );
     // no worktree is left behind
     expect(existsSync(join(dir, 'home', 'workspaces', task.id))).toBe(false);
   });
@@ -109,11 +126,22 @@ describe('the local platform, end to end (real server, CLI, git remote, fake cla
     expect(task.error?.code).toBe('timeout');
     expect(task.error?.message).toContain('ran past its 1 s limit');
     const [agent, grandchild] = readFileSync(pidfile, 'utf8').trim().split(' ').map(Number);
-    await until(async () => !isAlive(agent as number) && !isAlive(grandchild as number), 5000, 'the agent group to die');
+    await until(
+      async () => !isAlive(agent as number) && !isAlive(grandchild as number),
+      5000,
+      'the agent group to die',
+    );
   });
 
   it('applies CPU and memory limits to the agent process', async () => {
-    const { task } = await submit('Show limits [fake:limits]', ['--memory', '512', '--cpu', '1', '--timeout', '60']);
+    const { task } = await submit('Show limits [fake:limits]', [
+      '--memory',
+      '512',
+      '--cpu',
+      '1',
+      '--timeout',
+      '60',
+    ]);
     expect(task.status).toBe('succeeded');
     const limits = gitIn(remote, ['show', `${task.commit}:LIMITS.txt`]);
     expect(limits).toMatch(/Max data size\s+536870912\s+536870912/);
@@ -123,7 +151,10 @@ describe('the local platform, end to end (real server, CLI, git remote, fake cla
   it('cancels a running task and stops its agent', async () => {
     // Arrange
     const pidfile = join(dir, 'cancel.pid');
-    const submitted = await cli(['submit', '--repo', remote, '--prompt', `Slow [fake:sleep=60000] [fake:pidfile=${pidfile}]`], env);
+    const submitted = await cli(
+      ['submit', '--repo', remote, '--prompt', `Slow [fake:sleep=60000] [fake:pidfile=${pidfile}]`],
+      env,
+    );
     const id = submitted.stdout.trim();
     await until(async () => existsSync(pidfile), 10_000, 'the agent to start');
     const pid = Number(readFileSync(pidfile, 'utf8').trim());
@@ -145,8 +176,12 @@ describe('the local platform, end to end (real server, CLI, git remote, fake cla
 
   it('cancels a queued task before it runs', async () => {
     // Arrange: a task that waits on a dependency stays blocked
-    const slow = (await cli(['submit', '--repo', remote, '--prompt', 'Slow [fake:sleep=3000]'], env)).stdout.trim();
-    const blocked = (await cli(['submit', '--repo', remote, '--prompt', 'After', '--depends-on', slow], env)).stdout.trim();
+    const slow = (
+      await cli(['submit', '--repo', remote, '--prompt', 'Slow [fake:sleep=3000]'], env)
+    ).stdout.trim();
+    const blocked = (
+      await cli(['submit', '--repo', remote, '--prompt', 'After', '--depends-on', slow], env)
+    ).stdout.trim();
     expect(JSON.parse((await cli(['status', blocked, '--json'], env)).stdout).status).toBe('blocked');
     // Act
     const r = await cli(['cancel', blocked, '--json'], env);
@@ -167,7 +202,9 @@ describe('the local platform, end to end (real server, CLI, git remote, fake cla
   });
 
   it('serves Prometheus metrics', async () => {
-    const res = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${env.AUTODEV_TOKEN}` } });
+    const res = await fetch(`${server.url}/metrics`, {
+      headers: { authorization: `Bearer ${env.AUTODEV_TOKEN}` },
+    });
     expect(res.status).toBe(200);
     const text = await res.text();
     expect(text).toMatch(/autodev_tasks\{status="succeeded"\} [1-9]/);

@@ -11,10 +11,20 @@ export function tempDir(prefix = 'autodev-e2e-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-const GIT_ENV = { GIT_AUTHOR_NAME: 'Test', GIT_AUTHOR_EMAIL: 'test@example.com', GIT_COMMITTER_NAME: 'Test', GIT_COMMITTER_EMAIL: 'test@example.com' };
+const GIT_ENV = {
+  GIT_AUTHOR_NAME: 'Test',
+  GIT_AUTHOR_EMAIL: 'test@example.com',
+  GIT_COMMITTER_NAME: 'Test',
+  GIT_COMMITTER_EMAIL: 'test@example.com',
+};
 
 export function gitIn(cwd: string, args: string[]): string {
-  return execFileSync('git', args, { cwd, env: { ...process.env, ...GIT_ENV }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return execFileSync('git', args, {
+    cwd,
+    env: { ...process.env, ...GIT_ENV },
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 /** A bare repository on disk with one commit on `main`: a real git remote. */
@@ -66,7 +76,9 @@ export async function startServer(env: NodeJS.ProcessEnv): Promise<RunningServer
   proc.stderr?.on('data', (c) => {
     out += c;
   });
-  const exited = new Promise<number | null>((r) => proc.on('exit', (code, sig) => r(code ?? (sig ? 128 : null))));
+  const exited = new Promise<number | null>((r) =>
+    proc.on('exit', (code, sig) => r(code ?? (sig ? 128 : null))),
+  );
   const url = await new Promise<string>((resolveUrl, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 15_000);
     const check = () => {
@@ -118,7 +130,11 @@ export function cli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000):
   });
 }
 
-export async function until<T>(fn: () => Promise<T | undefined | false>, timeoutMs = 20_000, what = 'condition'): Promise<T> {
+export async function until<T>(
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs = 20_000,
+  what = 'condition',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
