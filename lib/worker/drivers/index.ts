@@ -1,6 +1,7 @@
 import type { ProviderDriver } from '../../core/ports.js';
 import { ClaudeDriver } from './claude.js';
 import { CodexDriver } from './codex.js';
+import { CursorDriver } from './cursor.js';
 import { GeminiDriver } from './gemini.js';
 
 /** Every driver, by name. Provider entries in config name one of these. */
@@ -8,6 +9,7 @@ export const DRIVERS: Record<string, ProviderDriver> = {
   claude: new ClaudeDriver(),
   codex: new CodexDriver(),
   gemini: new GeminiDriver(),
+  cursor: new CursorDriver(),
 };
 
 export function driverFor(name: string): ProviderDriver | undefined {

@@ -43,6 +43,10 @@ export const MODEL_PRICES: Readonly<Record<string, ModelPrice>> = {
   'claude-opus-4-5': { input: 5, output: 25, cachedInput: 0.5 },
   'claude-haiku-4-5': { input: 1, output: 5, cachedInput: 0.1 },
   'claude-3-5-haiku': { input: 0.8, output: 4, cachedInput: 0.08 },
+  // Cursor's short names for Anthropic models
+  'sonnet-4': { input: 3, output: 15, cachedInput: 0.3 },
+  'opus-4': { input: 15, output: 75, cachedInput: 1.5 },
+  'opus-4.5': { input: 5, output: 25, cachedInput: 0.5 },
 };
 
 /**

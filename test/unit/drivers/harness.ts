@@ -175,7 +175,8 @@ export function fakeSuite(
       );
       // Assert
       expect(run.errorClass, `stdout: ${run.output.stdout}\nstderr: ${run.output.stderr}`).toBe(c.errorClass);
-      const usage = run.parsed.usage ?? {};
+      // missing numbers count as zero, as the worker counts them
+      const usage = { inputTokens: 0, outputTokens: 0, costUsd: 0, ...run.parsed.usage };
       expect(usage.inputTokens).toBe(c.usage.inputTokens);
       expect(usage.outputTokens).toBe(c.usage.outputTokens);
       if (c.usage.cachedInputTokens !== undefined)
