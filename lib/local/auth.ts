@@ -54,20 +54,35 @@ export function principalFromClaims(claims: Record<string, unknown>): Principal 
 
 /** Verifies HS256 tokens signed with the local platform's key (jose). */
 export class LocalJwtAuthenticator implements Authenticator {
-  constructor(private readonly key: Uint8Array) {}
+  /** Verified tokens, until they expire: a token is checked once, not on every request. */
+  private readonly verified = new Map<string, { principal: Principal; exp: number }>();
+
+  constructor(
+    private readonly key: Uint8Array,
+    private readonly cacheSize = 1000,
+  ) {}
 
   async authenticate(headers: Record<string, string | undefined>): Promise<Principal> {
     const auth = headers.authorization ?? headers.Authorization;
     const match = auth?.match(/^Bearer\s+(\S+)$/i);
     if (!match)
       throw new UnauthorizedError('Send a token: Authorization: Bearer <jwt> (see `autodev token`).');
+    const token = match[1] as string;
+    const hit = this.verified.get(token);
+    if (hit && hit.exp > Date.now() / 1000) return hit.principal;
     try {
-      const { payload } = await jwtVerify(match[1] as string, this.key, {
+      const { payload } = await jwtVerify(token, this.key, {
         issuer: LOCAL_ISSUER,
         audience: LOCAL_AUDIENCE,
         algorithms: ['HS256'],
       });
-      return principalFromClaims(payload);
+      const principal = principalFromClaims(payload);
+      if (payload.exp) {
+        if (this.verified.size >= this.cacheSize)
+          this.verified.delete(this.verified.keys().next().value as string);
+        this.verified.set(token, { principal, exp: payload.exp });
+      }
+      return principal;
     } catch (err) {
       if (err instanceof UnauthorizedError) throw err;
       if (err instanceof joseErrors.JWTExpired) throw new UnauthorizedError('The token has expired.');

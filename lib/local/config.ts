@@ -28,6 +28,7 @@ const EnvSchema = z.object({
   AUTODEV_GIT_AUTHOR_EMAIL: z.string().min(3).default('autodev@localhost'),
   AUTODEV_WORKSPACES: z.string().optional(),
   AUTODEV_KEEP_WORKSPACES: z.enum(['0', '1', 'true', 'false']).default('0'),
+  AUTODEV_EXECUTOR: z.enum(['0', '1', 'true', 'false']).default('1'),
   AUTODEV_LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT']).default('INFO'),
 });
 
@@ -47,6 +48,8 @@ export interface LocalConfig {
   dbFile: string;
   keyFile: string;
   keepWorkspaces: boolean;
+  /** Run tasks in this process (false: serve the API only, another process executes). */
+  executor: boolean;
   logLevel: string;
   roles: Record<string, AgentRole>;
   providers: Record<string, ProviderConfig>;
@@ -162,6 +165,7 @@ export function loadLocalConfig(source: NodeJS.ProcessEnv = process.env): LocalC
     dbFile: join(home, 'autodev.db'),
     keyFile: join(home, 'signing-key'),
     keepWorkspaces: env.AUTODEV_KEEP_WORKSPACES === '1' || env.AUTODEV_KEEP_WORKSPACES === 'true',
+    executor: env.AUTODEV_EXECUTOR === '1' || env.AUTODEV_EXECUTOR === 'true',
     logLevel: env.AUTODEV_LOG_LEVEL,
     roles: loadRoles(home, env),
     providers,

@@ -33,6 +33,8 @@ export interface ExecutorOptions {
   defaultTimeoutSeconds: number;
   retryPolicy?: RetryPolicy;
   baseEnv: Record<string, string>;
+  /** Keep worktrees after attempts (for debugging). */
+  keepWorkspaces?: boolean;
   events?: ExecutorEvents;
   log?: (msg: string, extra?: Record<string, unknown>) => void;
 }
@@ -69,6 +71,7 @@ function ownerAlive(owner: string, self: string): boolean | undefined {
 export class LocalExecutor implements TaskNotifier {
   readonly owner = newOwnerId();
   private readonly running = new Map<string, Running>();
+  private started = false;
   private stopping = false;
   private pumping = false;
   private pumpAgain = false;
@@ -82,6 +85,7 @@ export class LocalExecutor implements TaskNotifier {
   }
 
   async start(): Promise<void> {
+    this.started = true;
     await this.reap();
     this.ticker = setInterval(() => this.wake(), this.o.pollMs ?? 500);
     this.reaper = setInterval(
@@ -120,7 +124,7 @@ export class LocalExecutor implements TaskNotifier {
   }
 
   wake(): void {
-    if (this.stopping) return;
+    if (this.stopping || !this.started) return;
     if (this.pumping) {
       this.pumpAgain = true;
       return;
@@ -261,6 +265,7 @@ export class LocalExecutor implements TaskNotifier {
               defaultTimeoutSeconds: this.o.defaultTimeoutSeconds,
               log,
               signal: entry.abort.signal,
+              keepWorkspace: this.o.keepWorkspaces,
               onAgentStart: (pid) => {
                 this.o.events?.agentStarted?.(Date.now() - startedAt.getTime());
                 void this.mutate(started, (t) =>

@@ -46,6 +46,7 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
     defaultTimeoutSeconds: config.defaultTimeoutSeconds,
     retryPolicy: config.retryPolicy,
     baseEnv: config.agentEnv,
+    keepWorkspaces: config.keepWorkspaces,
     events: metrics,
     log: (msg, extra) => logger.info(msg, extra ?? {}),
   });
@@ -71,7 +72,7 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
     server.listen(config.port, config.host, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
-  await executor.start();
+  if (config.executor) await executor.start();
   const exec = executor;
   let closing: Promise<void> | undefined;
   return {

@@ -152,6 +152,7 @@ export async function runAttempt(ctx: AttemptContext): Promise<AttemptReport> {
     log(`attempt failed: ${message}`);
     return { ok: false, errorClass: 'crash', message, usage: emptyUsage(), changedFiles: [] };
   } finally {
+    // clean-up is off the critical path: the result is recorded while the worktree goes away
     if (ws && !ctx.keepWorkspace) await ctx.workspaces.remove(ws).catch(() => undefined);
   }
 }

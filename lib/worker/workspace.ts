@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { git } from './git.js';
 
@@ -65,7 +65,7 @@ export class GitWorkspaces {
   private async ensureMirror(repo: string): Promise<string> {
     const mirror = this.mirrorPath(repo);
     try {
-      await git(['rev-parse', '--git-dir'], { cwd: mirror });
+      if (!existsSync(join(mirror, 'HEAD'))) throw new Error('no mirror yet');
       await fetchWithRetry(mirror);
     } catch {
       const tmp = `${mirror}.tmp-${process.pid}-${Date.now()}`;
@@ -96,12 +96,18 @@ export class GitWorkspaces {
       const taskDir = join(this.opts.root, taskId);
       const dir = join(taskDir, 'repo');
       const homeDir = join(taskDir, 'home');
-      // a previous attempt may have left its worktree behind
-      await git(['worktree', 'remove', '--force', dir], { cwd: mirror }).catch(() => undefined);
-      rmSync(taskDir, { recursive: true, force: true });
-      await git(['worktree', 'prune'], { cwd: mirror });
+      if (existsSync(taskDir)) {
+        // a previous attempt left its worktree behind
+        await git(['worktree', 'remove', '--force', dir], { cwd: mirror }).catch(() => undefined);
+        rmSync(taskDir, { recursive: true, force: true });
+      }
       const branch = this.branchFor(taskId);
-      await git(['worktree', 'add', '--quiet', '-B', branch, dir, baseCommit], { cwd: mirror });
+      const add = () => git(['worktree', 'add', '--quiet', '-B', branch, dir, baseCommit], { cwd: mirror });
+      await add().catch(async () => {
+        // a worktree deleted behind git's back still holds the branch: forget it and try again
+        await git(['worktree', 'prune'], { cwd: mirror });
+        await add();
+      });
       mkdirSync(homeDir, { recursive: true });
       return { taskId, dir, homeDir, branch, baseBranch: base, baseCommit, mirror };
     });
@@ -161,10 +167,10 @@ export class GitWorkspaces {
 }
 
 async function defaultBranch(mirror: string): Promise<string> {
-  const ref = await git(['symbolic-ref', '--quiet', 'refs/remotes/origin/HEAD'], { cwd: mirror }).catch(
-    () => '',
-  );
-  const name = ref.trim().replace(/^refs\/remotes\/origin\//, '');
+  // refs/remotes/origin/HEAD is a symbolic ref file written by `git remote set-head`
+  const head = join(mirror, 'refs', 'remotes', 'origin', 'HEAD');
+  const ref = existsSync(head) ? readFileSync(head, 'utf8') : '';
+  const name = ref.trim().match(/^ref: refs\/remotes\/origin\/(.+)$/)?.[1];
   if (name) return name;
   for (const candidate of ['main', 'master']) {
     const ok = await git(['rev-parse', '--verify', '--quiet', `refs/remotes/origin/${candidate}`], {

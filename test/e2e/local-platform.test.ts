@@ -70,7 +70,11 @@ describe('the local platform, end to end (real server, CLI, git remote, fake cla
       gitIn(remote, ['rev-parse', 'main']).trim(),
     );
     // no worktree is left behind
-    expect(existsSync(join(dir, 'home', 'workspaces', task.id))).toBe(false);
+    await until(
+      async () => !existsSync(join(dir, 'home', 'workspaces', task.id)),
+      5000,
+      'the worktree to be removed',
+    );
   });
 
   it('shows progress and the agent log while waiting', async () => {

@@ -1,0 +1,248 @@
+/**
+ * `npm run bench`: measures the local platform in one run, each figure against a baseline
+ * measured in the same run on the same machine.
+ *   (a) POST /v1/tasks requests/s and p99: the platform vs a bare node:http server doing the same
+ *       JSON parse and the same SQLite insert;
+ *   (b) per-task overhead, submit → branch pushed, with an instant fake provider: the platform vs
+ *       the raw git commands doing the same work (fetch, worktree add, agent, commit, push);
+ *   (c) time from submit to the agent process starting.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import autocannon from 'autocannon';
+import type { Task } from '../../lib/core/schemas.js';
+
+const ROOT = resolve(import.meta.dirname, '../../..');
+const CLI = join(ROOT, 'dist/bin/autodev.js');
+const BARE = join(ROOT, 'dist/test/bench/bare-server.js');
+const DURATION = Number(process.env.BENCH_SECONDS ?? 8);
+const TASKS = Number(process.env.BENCH_TASKS ?? 30);
+const work = mkdtempSync(join(tmpdir(), 'autodev-bench-'));
+
+const GIT_ENV = {
+  ...process.env,
+  GIT_AUTHOR_NAME: 'Bench',
+  GIT_AUTHOR_EMAIL: 'b@example.com',
+  GIT_COMMITTER_NAME: 'Bench',
+  GIT_COMMITTER_EMAIL: 'b@example.com',
+};
+const git = (cwd: string, ...args: string[]) =>
+  execFileSync('git', args, { cwd, env: GIT_ENV, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+function makeRemote(name: string): string {
+  const remote = join(work, `${name}.git`);
+  git(work, 'init', '--quiet', '--bare', '--initial-branch=main', remote);
+  const seed = join(work, `${name}-seed`);
+  git(work, 'clone', '--quiet', remote, seed);
+  for (let i = 0; i < 50; i++) writeFileSync(join(seed, `file${i}.txt`), `content ${i}\n`.repeat(20));
+  git(seed, 'add', '.');
+  git(seed, 'commit', '--quiet', '-m', 'seed');
+  git(seed, 'push', '--quiet', 'origin', 'main');
+  return remote;
+}
+
+/** An instant fake `claude`: records its start time, edits one file, prints Claude Code's success result. */
+function makeInstantFake(): { dir: string; starts: string } {
+  const dir = join(work, 'fake-bin');
+  mkdirSync(dir, { recursive: true });
+  const starts = join(dir, 'starts.log');
+  const result = JSON.stringify({
+    type: 'result',
+    subtype: 'success',
+    is_error: false,
+    duration_ms: 1,
+    duration_api_ms: 1,
+    num_turns: 1,
+    result: 'Done.',
+    session_id: '7c1a3f7e-2b7c-4a55-9d1b-1f0e3c2a9b11',
+    total_cost_usd: 0.001,
+    usage: { input_tokens: 10, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 5 },
+    permission_denials: [],
+  });
+  writeFileSync(
+    join(dir, 'claude'),
+    `#!/bin/sh\ndate +%s%3N >> '${starts}'\necho "change $$" >> CHANGES.txt\necho '${result}'\n`,
+  );
+  chmodSync(join(dir, 'claude'), 0o755);
+  return { dir, starts };
+}
+
+function startProcess(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  ready: RegExp,
+): Promise<{ proc: ChildProcess; url: string }> {
+  return new Promise((res, rej) => {
+    const proc = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    proc.stdout?.on('data', (c) => {
+      out += c;
+      const m = out.match(ready);
+      if (m) res({ proc, url: m[1] as string });
+    });
+    proc.on('exit', (code) => rej(new Error(`exited ${code}: ${out}`)));
+  });
+}
+
+const stop = (p: ChildProcess) =>
+  new Promise<void>((r) => {
+    p.once('exit', () => r());
+    p.kill('SIGKILL');
+  });
+
+async function load(url: string, token: string | undefined, remote: string) {
+  const result = await autocannon({
+    url: `${url}/v1/tasks`,
+    method: 'POST',
+    connections: 16,
+    duration: DURATION,
+    headers: { 'content-type': 'application/json', ...(token && { authorization: `Bearer ${token}` }) },
+    body: JSON.stringify({
+      repo: remote,
+      prompt: 'Add rate limiting to the orders API',
+      role: 'backend',
+      labels: ['bench'],
+    }),
+  });
+  if (result.non2xx > 0) throw new Error(`${url}: ${result.non2xx} non-2xx answers`);
+  return { rps: result.requests.average, p99: result.latency.p99, p50: result.latency.p50 };
+}
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number;
+};
+
+async function main() {
+  const remote = makeRemote('app');
+  const fake = makeInstantFake();
+  const baseEnv = { ...process.env, AUTODEV_LOG_LEVEL: 'ERROR', AUTODEV_PORT: '0' };
+
+  // (a) API throughput: platform (API only, so no agent competes for the CPU) vs bare server
+  const apiHome = join(work, 'home-api');
+  const platform = await startProcess(
+    [CLI, 'serve'],
+    { ...baseEnv, AUTODEV_HOME: apiHome, AUTODEV_EXECUTOR: '0' },
+    /listening on (http:\/\/\S+)/,
+  );
+  const token = execFileSync(process.execPath, [CLI, 'token', '--tenant', 'bench', '--role', 'submitter'], {
+    env: { ...baseEnv, AUTODEV_HOME: apiHome },
+    encoding: 'utf8',
+  }).trim();
+  await load(platform.url, token, remote); // warm-up
+  const api = await load(platform.url, token, remote);
+  await stop(platform.proc);
+  const bare = await startProcess([BARE, join(work, 'bare.db')], baseEnv, /listening on (http:\/\/\S+)/);
+  await load(bare.url, undefined, remote);
+  const raw = await load(bare.url, undefined, remote);
+  await stop(bare.proc);
+
+  // (b) + (c) per-task overhead and time to agent start
+  const home = join(work, 'home-tasks');
+  const env = {
+    ...baseEnv,
+    AUTODEV_HOME: home,
+    PATH: `${fake.dir}:${process.env.PATH}`,
+    AUTODEV_CONCURRENCY: '1',
+  };
+  const server = await startProcess([CLI, 'serve'], env, /listening on (http:\/\/\S+)/);
+  const tok = execFileSync(process.execPath, [CLI, 'token', '--tenant', 'bench', '--role', 'submitter'], {
+    env,
+    encoding: 'utf8',
+  }).trim();
+  const headers = { authorization: `Bearer ${tok}`, 'content-type': 'application/json' };
+  const platformTimes: number[] = [];
+  const startLatencies: number[] = [];
+  for (let i = 0; i < TASKS + 2; i++) {
+    rmSync(fake.starts, { force: true });
+    const t0 = Date.now();
+    const res = await fetch(`${server.url}/v1/tasks`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ repo: remote, prompt: `Change ${i}` }),
+    });
+    const created = (await res.json()) as Task;
+    let task = created;
+    while (task.status !== 'succeeded' && task.status !== 'failed') {
+      await new Promise((r) => setTimeout(r, 2));
+      task = (await (await fetch(`${server.url}/v1/tasks/${created.id}`, { headers })).json()) as Task;
+    }
+    if (task.status !== 'succeeded' || !task.commit)
+      throw new Error(`task ${task.id} ${task.status}: ${JSON.stringify(task.error)}`);
+    if (i < 2) continue; // warm-up: first fetch creates the mirror
+    platformTimes.push(Date.parse(task.updatedAt) - Date.parse(task.createdAt));
+    startLatencies.push(Number(readFileSync(fake.starts, 'utf8').trim()) - t0);
+  }
+  await stop(server.proc);
+
+  // baseline: the same work with raw git commands and the same fake agent
+  const mirror = join(work, 'raw-mirror.git');
+  git(work, 'init', '--quiet', '--bare', mirror);
+  git(mirror, 'remote', 'add', 'origin', remote);
+  const rawTimes: number[] = [];
+  for (let i = 0; i < TASKS + 2; i++) {
+    const t0 = performance.now();
+    git(mirror, 'fetch', '--quiet', '--prune', 'origin');
+    const wt = join(work, `raw-wt-${i}`);
+    git(mirror, 'worktree', 'add', '--quiet', '-B', `raw/${i}`, wt, 'refs/remotes/origin/main');
+    execFileSync(join(fake.dir, 'claude'), ['-p', `Change ${i}`], { cwd: wt, stdio: 'pipe' });
+    git(wt, 'add', '--all');
+    git(wt, 'commit', '--quiet', '-m', `Change ${i}`);
+    git(wt, 'push', '--quiet', '--force', 'origin', `HEAD:refs/heads/raw/${i}`);
+    git(mirror, 'worktree', 'remove', '--force', wt);
+    if (i >= 2) rawTimes.push(performance.now() - t0);
+  }
+
+  const rows = [
+    [
+      '(a) POST /v1/tasks req/s',
+      raw.rps.toFixed(0),
+      api.rps.toFixed(0),
+      (api.rps / raw.rps).toFixed(2),
+      '>= 0.5',
+    ],
+    [
+      '(a) POST /v1/tasks p99 ms',
+      String(raw.p99),
+      String(api.p99),
+      (api.p99 / Math.max(1, raw.p99)).toFixed(2),
+      '',
+    ],
+    [
+      '(b) per task, p50 ms',
+      pct(rawTimes, 50).toFixed(0),
+      pct(platformTimes, 50).toFixed(0),
+      (pct(platformTimes, 50) / pct(rawTimes, 50)).toFixed(2),
+      '<= 1.5',
+    ],
+    [
+      '(b) per task, p90 ms',
+      pct(rawTimes, 90).toFixed(0),
+      pct(platformTimes, 90).toFixed(0),
+      (pct(platformTimes, 90) / pct(rawTimes, 90)).toFixed(2),
+      '',
+    ],
+    ['(c) submit -> agent start, p50 ms', '', pct(startLatencies, 50).toFixed(0), '', '<= 100'],
+    ['(c) submit -> agent start, p90 ms', '', pct(startLatencies, 90).toFixed(0), '', ''],
+  ];
+  const header = ['measure', 'baseline', 'autodev', 'ratio', 'target'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
+  const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i] as number)).join(' | ')} |`;
+  console.log(
+    `\nAutoDev bench: ${DURATION} s of load per server (16 connections), ${TASKS} tasks per side; ${new Date().toISOString()}`,
+  );
+  console.log(
+    'baseline (a): bare node:http + JSON.parse + the same SQLite insert; baseline (b): raw git fetch, worktree add, agent, commit, push\n',
+  );
+  console.log(line(header));
+  console.log(line(widths.map((w) => '-'.repeat(w))));
+  for (const r of rows) console.log(line(r as string[]));
+  rmSync(work, { recursive: true, force: true });
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
