@@ -61,6 +61,7 @@ export async function startDynamoDbLocal(): Promise<DynamoDbLocal> {
       '-jar',
       'DynamoDBLocal.jar',
       '-inMemory',
+      '-sharedDb',
       '-port',
       String(port),
     ],

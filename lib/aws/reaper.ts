@@ -1,0 +1,57 @@
+import type { AgentRole } from '../core/roles.js';
+import type { Task } from '../core/schemas.js';
+import type { TaskNotifier } from '../core/tasks.js';
+import { reapExpired, releaseBlocked } from '../core/workflow.js';
+import type { DynamoTaskStore } from './dynamo-task-store.js';
+import { mutateTask } from './mutate-task.js';
+
+export interface ReaperDeps {
+  store: Pick<DynamoTaskStore, 'getById' | 'put' | 'appendLogs' | 'listByStatus' | 'get'>;
+  notifier: Pick<TaskNotifier, 'taskReady'>;
+  roles: Record<string, AgentRole>;
+  now?: () => Date;
+}
+
+export interface ReaperReport {
+  requeued: number;
+  failed: number;
+  cancelled: number;
+  released: number;
+}
+
+/**
+ * One reaper pass (scheduled): running tasks past their lease are re-queued, failed or cancelled
+ * (core `reapExpired`), and blocked tasks whose dependencies ended are queued or failed (core
+ * `releaseBlocked`). Queued tasks are announced to the dispatcher.
+ */
+export async function reap(deps: ReaperDeps): Promise<ReaperReport> {
+  const now = (deps.now ?? (() => new Date()))();
+  const report: ReaperReport = { requeued: 0, failed: 0, cancelled: 0, released: 0 };
+  const settle = async (after: Task | undefined, line: string) => {
+    if (!after) return;
+    if (after.status === 'queued') await deps.notifier.taskReady(after);
+    await deps.store.appendLogs(after.id, [line], now);
+  };
+  for (const stuck of await deps.store.listByStatus('running')) {
+    const moved = await mutateTask(deps.store, stuck.id, (t) => reapExpired(t, deps.roles[t.role], now));
+    const after = moved?.after;
+    if (!after) continue;
+    if (after.status === 'queued') report.requeued++;
+    else if (after.status === 'failed') report.failed++;
+    else report.cancelled++;
+    await settle(after, `${after.status === 'queued' ? 're-queued' : after.status}: its lease expired`);
+  }
+  for (const blocked of await deps.store.listByStatus('blocked')) {
+    const deps_ = await Promise.all(blocked.dependsOn.map((d) => deps.store.get(blocked.tenant, d)));
+    const moved = await mutateTask(deps.store, blocked.id, (t) => releaseBlocked(t, deps_, now));
+    if (!moved?.after) continue;
+    report.released++;
+    await settle(
+      moved.after,
+      moved.after.status === 'queued'
+        ? 'dependencies succeeded; queued'
+        : `failed: ${moved.after.error?.message ?? ''}`,
+    );
+  }
+  return report;
+}

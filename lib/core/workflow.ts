@@ -1,0 +1,322 @@
+import type { ProviderErrorClass } from './errors.js';
+import {
+  chooseProvider,
+  DEFAULT_RETRY_POLICY,
+  decideAfterAttempt,
+  type RetryPolicy,
+  transition,
+} from './lifecycle.js';
+import type { AgentRole } from './roles.js';
+import { type Attempt, isTerminal, type Task, type Usage } from './schemas.js';
+
+/**
+ * The workflow steps of a distributed executor (Step Functions on AWS), as pure functions over a
+ * task. They make the same decisions as the local executor, through the same lifecycle functions:
+ * each returns the next task (to be stored with a conditional write on the previous version) and
+ * what the workflow does next. Each is idempotent: given a task it has already moved, it returns
+ * the task unchanged and the same next step, so a retried step never moves a task twice.
+ */
+
+/** What one attempt needs: which provider, and the limits the worker runs under. */
+export interface AttemptPlan {
+  taskId: string;
+  tenant: string;
+  attempt: number;
+  provider: string;
+  cpu: number;
+  memoryMiB: number;
+  timeoutSeconds: number;
+}
+
+/** What the worker reports about one attempt (the worker's AttemptReport has this shape). */
+export interface AttemptOutcomeReport {
+  ok: boolean;
+  errorClass?: ProviderErrorClass;
+  message?: string;
+  summary?: string;
+  sessionId?: string;
+  usage: Usage;
+  branch?: string;
+  commit?: string;
+}
+
+export type PrepareOutcome =
+  | { action: 'run'; task: Task; changed: boolean; plan: AttemptPlan }
+  | { action: 'stop'; task: Task; changed: boolean; reason: string };
+
+export type NextStep = { kind: 'finish' } | { kind: 'retry'; waitSeconds: number };
+
+export interface RecordOutcome {
+  task: Task;
+  changed: boolean;
+  next: NextStep;
+}
+
+/** Extra time a lease allows beyond the attempt's own time limit (start-up, push, record). */
+export const LEASE_MARGIN_SECONDS = 15 * 60;
+
+function planFor(task: Task, role: AgentRole, attempt: Attempt, defaultTimeoutSeconds: number): AttemptPlan {
+  return {
+    taskId: task.id,
+    tenant: task.tenant,
+    attempt: attempt.number,
+    provider: attempt.provider,
+    cpu: task.limits.cpu ?? role.resources.cpu,
+    memoryMiB: task.limits.memoryMiB ?? role.resources.memoryMiB,
+    timeoutSeconds: task.limits.timeoutSeconds ?? role.timeoutSeconds ?? defaultTimeoutSeconds,
+  };
+}
+
+/**
+ * Starts the next attempt: picks the provider (the one retries chose, else by the role's order),
+ * adds a running attempt and takes a lease for its duration. Stops on cancelled or ended tasks.
+ */
+export function prepareAttempt(input: {
+  task: Task;
+  role: AgentRole | undefined;
+  available: (provider: string) => boolean;
+  now: Date;
+  leaseOwner: string;
+  defaultTimeoutSeconds?: number;
+}): PrepareOutcome {
+  const { task, role, now } = input;
+  const defaultTimeout = input.defaultTimeoutSeconds ?? 1800;
+  if (isTerminal(task.status)) {
+    return { action: 'stop', task, changed: false, reason: `the task already ended ${task.status}` };
+  }
+  if (task.status === 'blocked') {
+    return { action: 'stop', task, changed: false, reason: 'the task waits for its dependencies' };
+  }
+  const last = task.attempts[task.attempts.length - 1];
+  const attemptRunning = task.status === 'running' && last?.outcome === 'running';
+  if (task.cancelRequested) {
+    const attempts = task.attempts.map((a) =>
+      a.outcome === 'running' ? { ...a, outcome: 'cancelled' as const, endedAt: now.toISOString() } : a,
+    );
+    const cancelled = transition(
+      { ...task, attempts, lease: undefined, notBefore: undefined },
+      'cancelled',
+      { error: { code: 'cancelled', message: 'Cancelled before the attempt started.' } },
+      now,
+    );
+    return { action: 'stop', task: cancelled, changed: true, reason: 'cancel requested' };
+  }
+  if (!role) {
+    // queued cannot fail directly: it passes through running within the same write
+    const from = task.status === 'queued' ? transition(task, 'running', {}, now) : task;
+    const failed = transition(
+      { ...from, lease: undefined, notBefore: undefined },
+      'failed',
+      { error: { code: 'unknown_role', message: `The role "${task.role}" is no longer configured.` } },
+      now,
+    );
+    return {
+      action: 'stop',
+      task: { ...failed, version: task.version + 1 },
+      changed: true,
+      reason: 'unknown role',
+    };
+  }
+  if (attemptRunning && last) {
+    return { action: 'run', task, changed: false, plan: planFor(task, role, last, defaultTimeout) };
+  }
+  const provider =
+    task.provider && task.attempts.length > 0
+      ? task.provider
+      : (chooseProvider(task, role, input.available) ??
+        task.requestedProvider ??
+        role.providers[0] ??
+        'claude');
+  const attempt: Attempt = {
+    number: task.attempts.length + 1,
+    provider,
+    startedAt: now.toISOString(),
+    outcome: 'running',
+  };
+  const plan = planFor(task, role, attempt, defaultTimeout);
+  const patch: Partial<Task> = {
+    provider,
+    attempts: [...task.attempts, attempt],
+    notBefore: undefined,
+    lease: {
+      owner: input.leaseOwner,
+      expiresAt: now.getTime() + (plan.timeoutSeconds + LEASE_MARGIN_SECONDS) * 1000,
+    },
+  };
+  const next =
+    task.status === 'running'
+      ? { ...task, ...patch, version: task.version + 1, updatedAt: now.toISOString() }
+      : transition(task, 'running', patch, now);
+  return { action: 'run', task: next, changed: true, plan };
+}
+
+function addUsage(a: Usage, b: Usage): Usage {
+  return {
+    inputTokens: a.inputTokens + b.inputTokens,
+    outputTokens: a.outputTokens + b.outputTokens,
+    cachedInputTokens: (a.cachedInputTokens ?? 0) + (b.cachedInputTokens ?? 0),
+    costUsd: Math.round((a.costUsd + b.costUsd) * 1e6) / 1e6,
+  };
+}
+
+function nextOf(task: Task, now: Date): NextStep {
+  return task.status === 'retrying'
+    ? { kind: 'retry', waitSeconds: Math.max(0, Math.ceil(((task.notBefore ?? 0) - now.getTime()) / 1000)) }
+    : { kind: 'finish' };
+}
+
+/**
+ * Records how attempt `attempt` ended and applies the core decision (`decideAfterAttempt`):
+ * succeed, cancel, retry after a pause (same provider or fail over), or fail.
+ */
+export function recordAttempt(input: {
+  task: Task;
+  role: AgentRole;
+  attempt: number;
+  report: AttemptOutcomeReport;
+  available: (provider: string) => boolean;
+  now: Date;
+  policy?: RetryPolicy;
+  random?: () => number;
+}): RecordOutcome {
+  const { task, role, report, now } = input;
+  const current = task.attempts.find((a) => a.number === input.attempt);
+  if (task.status !== 'running' || !current || current.outcome !== 'running') {
+    return { task, changed: false, next: nextOf(task, now) };
+  }
+  const ended: Attempt = {
+    ...current,
+    endedAt: now.toISOString(),
+    outcome: report.ok ? 'succeeded' : 'failed',
+    errorClass: report.ok ? undefined : report.errorClass,
+    message: report.message,
+    usage: report.usage,
+    sessionId: report.sessionId,
+  };
+  const attempts = task.attempts.map((a) => (a.number === current.number ? ended : a));
+  const base: Task = { ...task, attempts, usage: addUsage(task.usage, report.usage), lease: undefined };
+  const decision = decideAfterAttempt({
+    task: base,
+    role,
+    result: report,
+    available: input.available,
+    policy: input.policy ?? DEFAULT_RETRY_POLICY,
+    random: input.random,
+  });
+  const durationMs = now.getTime() - Date.parse(task.createdAt);
+  let next: Task;
+  switch (decision.kind) {
+    case 'succeed':
+      next = transition(
+        base,
+        'succeeded',
+        {
+          summary: report.summary,
+          branch: report.branch,
+          commit: report.commit,
+          durationMs,
+          error: undefined,
+        },
+        now,
+      );
+      break;
+    case 'cancel':
+      next = transition(
+        {
+          ...base,
+          attempts: attempts.map((a) =>
+            a.number === current.number ? { ...ended, outcome: 'cancelled' as const } : a,
+          ),
+        },
+        'cancelled',
+        {
+          durationMs,
+          error: { code: 'cancelled', message: 'Cancelled while running; the agent was stopped.' },
+        },
+        now,
+      );
+      break;
+    case 'retry':
+      next = transition(
+        base,
+        'retrying',
+        { provider: decision.provider, notBefore: now.getTime() + decision.delayMs },
+        now,
+      );
+      break;
+    case 'fail':
+      next = transition(
+        base,
+        'failed',
+        { durationMs, error: { code: decision.code, message: decision.message } },
+        now,
+      );
+      break;
+  }
+  return { task: next, changed: true, next: nextOf(next, now) };
+}
+
+/**
+ * A running task whose lease expired (its workflow or worker was lost): cancelled if asked,
+ * failed when it has no attempts left, else queued again. undefined when the lease still holds.
+ */
+export function reapExpired(task: Task, role: AgentRole | undefined, now: Date): Task | undefined {
+  if (task.status !== 'running' || (task.lease?.expiresAt ?? 0) >= now.getTime()) return undefined;
+  const attempts = task.attempts.map((a) =>
+    a.outcome === 'running'
+      ? {
+          ...a,
+          outcome: 'abandoned' as const,
+          endedAt: now.toISOString(),
+          message: 'abandoned: its lease expired',
+        }
+      : a,
+  );
+  const base = { ...task, attempts, lease: undefined };
+  if (task.cancelRequested) {
+    return transition(
+      base,
+      'cancelled',
+      { error: { code: 'cancelled', message: 'Cancelled; its executor had stopped.' } },
+      now,
+    );
+  }
+  if (attempts.length >= (role?.maxAttempts ?? 1)) {
+    return transition(
+      base,
+      'failed',
+      {
+        error: {
+          code: 'abandoned',
+          message: 'The task was running when its lease expired, and it has no attempts left.',
+        },
+      },
+      now,
+    );
+  }
+  return transition(base, 'queued', {}, now);
+}
+
+/**
+ * A blocked task whose dependencies all succeeded is queued; one with a failed, cancelled or
+ * missing dependency fails. undefined while it must keep waiting.
+ */
+export function releaseBlocked(task: Task, deps: readonly (Task | undefined)[], now: Date): Task | undefined {
+  if (task.status !== 'blocked') return undefined;
+  const failedIndex = deps.findIndex((d) => !d || d.status === 'failed' || d.status === 'cancelled');
+  if (failedIndex >= 0) {
+    const dep = deps[failedIndex];
+    return transition(
+      task,
+      'failed',
+      {
+        error: {
+          code: 'dependency_failed',
+          message: `Dependency ${dep?.id ?? task.dependsOn[failedIndex] ?? '?'} ended ${dep?.status ?? 'missing'}.`,
+        },
+      },
+      now,
+    );
+  }
+  return deps.every((d) => d?.status === 'succeeded') ? transition(task, 'queued', {}, now) : undefined;
+}

@@ -1,0 +1,132 @@
+import { DescribeTasksCommand, ECSClient, ListTasksCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
+import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { DynamoTaskStore } from '../../../lib/aws/dynamo-task-store.js';
+import type { DynamoDbLocal } from '../../support/dynamodb-local.js';
+import { makeTask } from '../../support/tasks.js';
+import { CLUSTER_ARN, lambdaEnvironment, STATE_MACHINE_ARN } from './environment.js';
+import { lambdaContext, sqsFifoEvent } from './events.js';
+
+const sfn = mockClient(SFNClient);
+const ecs = mockClient(ECSClient);
+let ddb: DynamoDbLocal;
+let store: DynamoTaskStore;
+let handler: (event: SQSEvent, context: ReturnType<typeof lambdaContext>) => Promise<SQSBatchResponse>;
+const invoke = (event: SQSEvent) => handler(event, lambdaContext('dispatch'));
+const ready = (t: { id: string; tenant: string; version: number }) => ({
+  kind: 'ready' as const,
+  taskId: t.id,
+  tenant: t.tenant,
+  version: t.version,
+});
+
+beforeAll(async () => {
+  ({ ddb, store } = await lambdaEnvironment());
+  ({ handler } = await import('../../../lambdas/dispatch.js'));
+}, 60_000);
+afterEach(() => {
+  sfn.reset();
+  ecs.reset();
+});
+afterAll(async () => ddb?.stop());
+
+describe('dispatch Lambda (SQS FIFO event source)', () => {
+  it('admits a queued task and starts its workflow under the name task id + attempt', async () => {
+    // Arrange
+    const task = makeTask();
+    await store.create(task);
+    sfn.on(StartExecutionCommand).resolves({ executionArn: 'arn:x', startDate: new Date() });
+    // Act
+    const res = await invoke(sqsFifoEvent([ready(task)]));
+    // Assert
+    expect(res.batchItemFailures).toEqual([]);
+    const stored = await store.getById(task.id);
+    expect(stored?.status).toBe('running');
+    expect(stored?.version).toBe(1);
+    expect(stored?.lease?.owner).toBe(`${task.id}-1`);
+    expect(sfn.commandCalls(StartExecutionCommand)[0]?.args[0].input).toEqual({
+      stateMachineArn: STATE_MACHINE_ARN,
+      name: `${task.id}-1`,
+      input: JSON.stringify({ taskId: task.id, tenant: 'acme' }),
+    });
+  });
+
+  it('moves a task once when its message is delivered twice', async () => {
+    const task = makeTask();
+    await store.create(task);
+    sfn
+      .on(StartExecutionCommand)
+      .resolvesOnce({ executionArn: 'arn:x', startDate: new Date() })
+      .rejects(new ExecutionAlreadyExists({ message: 'exists', $metadata: {} }));
+    const first = await invoke(sqsFifoEvent([ready(task)]));
+    const again = await invoke(sqsFifoEvent([ready(task)]));
+    expect([...first.batchItemFailures, ...again.batchItemFailures]).toEqual([]);
+    expect((await store.getById(task.id))?.version).toBe(1);
+    const names = sfn.commandCalls(StartExecutionCommand).map((c) => c.args[0].input.name);
+    expect(names).toEqual([`${task.id}-1`, `${task.id}-1`]);
+  });
+
+  it('ignores a message for a task that is no longer queued', async () => {
+    const task = makeTask({ status: 'succeeded' });
+    await store.create(task);
+    const res = await invoke(sqsFifoEvent([ready(task)]));
+    expect(res.batchItemFailures).toEqual([]);
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+  });
+
+  it('drops a malformed message instead of retrying it forever', async () => {
+    const res = await invoke(sqsFifoEvent(['{"kind":"ready"']));
+    expect(res.batchItemFailures).toEqual([]);
+  });
+
+  it("reports a failed start, and skips the rest of that tenant's group only", async () => {
+    const a = makeTask();
+    const b = makeTask();
+    const other = makeTask({ tenant: 'globex' });
+    for (const t of [a, b, other]) await store.create(t);
+    sfn
+      .on(StartExecutionCommand)
+      .rejects(new Error('throttled'))
+      .on(StartExecutionCommand, { name: `${other.id}-1` })
+      .resolves({ executionArn: 'arn:x', startDate: new Date() });
+    const res = await invoke(sqsFifoEvent([ready(a), ready(b), ready(other)]));
+    expect(res.batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual(['msg-0', 'msg-1']);
+    expect((await store.getById(other.id))?.status).toBe('running');
+  });
+
+  it("stops only the cancelled task's worker container", async () => {
+    ecs.on(ListTasksCommand).resolves({ taskArns: ['arn:ecs:task/1', 'arn:ecs:task/2'] });
+    ecs.on(DescribeTasksCommand).resolves({
+      tasks: [
+        {
+          taskArn: 'arn:ecs:task/1',
+          overrides: {
+            containerOverrides: [
+              { name: 'worker', environment: [{ name: 'AUTODEV_TASK_ID', value: 't-other' }] },
+            ],
+          },
+        },
+        {
+          taskArn: 'arn:ecs:task/2',
+          overrides: {
+            containerOverrides: [
+              { name: 'worker', environment: [{ name: 'AUTODEV_TASK_ID', value: 't-mine' }] },
+            ],
+          },
+        },
+      ],
+    });
+    ecs.on(StopTaskCommand).resolves({});
+    const res = await invoke(
+      sqsFifoEvent([{ kind: 'cancel', taskId: 't-mine', tenant: 'acme', version: 3 }]),
+    );
+    expect(res.batchItemFailures).toEqual([]);
+    expect(ecs.commandCalls(ListTasksCommand)[0]?.args[0].input).toMatchObject({ cluster: CLUSTER_ARN });
+    const stops = ecs.commandCalls(StopTaskCommand).map((c) => c.args[0].input);
+    expect(stops).toEqual([
+      { cluster: CLUSTER_ARN, task: 'arn:ecs:task/2', reason: 'Cancelled through the AutoDev API' },
+    ]);
+  });
+});

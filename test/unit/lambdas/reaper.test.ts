@@ -1,0 +1,79 @@
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DynamoTaskStore } from '../../../lib/aws/dynamo-task-store.js';
+import type { ReaperReport } from '../../../lib/aws/reaper.js';
+import { transition } from '../../../lib/core/lifecycle.js';
+import type { DynamoDbLocal } from '../../support/dynamodb-local.js';
+import { makeTask } from '../../support/tasks.js';
+import { lambdaEnvironment } from './environment.js';
+import { lambdaContext } from './events.js';
+
+const sqs = mockClient(SQSClient);
+let ddb: DynamoDbLocal;
+let store: DynamoTaskStore;
+let handler: (event: unknown, context: ReturnType<typeof lambdaContext>) => Promise<ReaperReport>;
+
+beforeAll(async () => {
+  ({ ddb, store } = await lambdaEnvironment());
+  ({ handler } = await import('../../../lambdas/reaper.js'));
+}, 60_000);
+afterAll(async () => {
+  sqs.reset();
+  await ddb?.stop();
+});
+
+describe('reaper Lambda (EventBridge Scheduler)', () => {
+  it('re-queues a lost task with attempts left, fails one without, and releases a blocked task', async () => {
+    // Arrange
+    sqs.on(SendMessageCommand).resolves({});
+    const past = Date.now() - 1000;
+    const attempt = {
+      number: 1,
+      provider: 'claude',
+      startedAt: new Date().toISOString(),
+      outcome: 'running' as const,
+    };
+    const lost = makeTask();
+    const exhausted = makeTask({ role: 'security' });
+    const healthy = makeTask();
+    const dep = makeTask({ status: 'succeeded' });
+    const blocked = makeTask({ status: 'blocked', dependsOn: [dep.id] });
+    for (const t of [lost, exhausted, healthy, dep, blocked]) await store.create(t);
+    await store.put(
+      transition(
+        lost,
+        'running',
+        { attempts: [attempt], lease: { owner: 'x', expiresAt: past } },
+        new Date(),
+      ),
+      0,
+    );
+    await store.put(
+      transition(
+        exhausted,
+        'running',
+        { attempts: [attempt, { ...attempt, number: 2 }], lease: { owner: 'x', expiresAt: past } },
+        new Date(),
+      ),
+      0,
+    );
+    await store.put(
+      transition(healthy, 'running', { lease: { owner: 'y', expiresAt: Date.now() + 60_000 } }, new Date()),
+      0,
+    );
+    // Act: the scheduler's event is the schedule's fixed input
+    const report = await handler({}, lambdaContext('reaper'));
+    // Assert
+    expect(report).toEqual({ requeued: 1, failed: 1, cancelled: 0, released: 1 });
+    expect((await store.getById(lost.id))?.status).toBe('queued');
+    expect((await store.getById(lost.id))?.attempts[0]?.outcome).toBe('abandoned');
+    expect((await store.getById(exhausted.id))?.error?.code).toBe('abandoned');
+    expect((await store.getById(healthy.id))?.status).toBe('running');
+    expect((await store.getById(blocked.id))?.status).toBe('queued');
+    const announced = sqs
+      .commandCalls(SendMessageCommand)
+      .map((c) => JSON.parse(String(c.args[0].input.MessageBody)).taskId);
+    expect(announced.sort()).toEqual([lost.id, blocked.id].sort());
+  });
+});

@@ -1,0 +1,156 @@
+import type { Context } from 'aws-lambda';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DynamoTaskStore } from '../../../lib/aws/dynamo-task-store.js';
+import type { PrepareOutput, RecordOutput } from '../../../lib/aws/workflow-steps.js';
+import { transition } from '../../../lib/core/lifecycle.js';
+import type { Task } from '../../../lib/core/schemas.js';
+import type { DynamoDbLocal } from '../../support/dynamodb-local.js';
+import { makeTask } from '../../support/tasks.js';
+import { lambdaEnvironment } from './environment.js';
+import { lambdaContext } from './events.js';
+
+let ddb: DynamoDbLocal;
+let store: DynamoTaskStore;
+let prepare: (event: unknown, context: Context) => Promise<PrepareOutput>;
+let record: (event: unknown, context: Context) => Promise<RecordOutput>;
+const usage = { inputTokens: 10, outputTokens: 5, costUsd: 0.01 };
+
+beforeAll(async () => {
+  ({ ddb, store } = await lambdaEnvironment());
+  ({ handler: prepare } = await import('../../../lambdas/workflow-prepare.js'));
+  ({ handler: record } = await import('../../../lambdas/workflow-record.js'));
+}, 60_000);
+afterAll(async () => ddb?.stop());
+
+/** A task the dispatcher admitted: running under the lease of execution `<id>-1`. */
+async function admitted(overrides: Partial<Task> = {}): Promise<Task> {
+  const task = makeTask(overrides);
+  await store.create(task);
+  const running = transition(
+    task,
+    'running',
+    { lease: { owner: `${task.id}-1`, expiresAt: Date.now() + 60_000 } },
+    new Date(),
+  );
+  await store.put(running, 0);
+  return running;
+}
+
+/** The payload the state machine passes to Prepare. */
+const prepareEvent = (t: Task) => ({ taskId: t.id, tenant: t.tenant, executionName: `${t.id}-1` });
+
+describe('workflow Prepare Lambda', () => {
+  it("plans the first attempt on the role's first provider with Fargate-sized limits", async () => {
+    // Arrange
+    const task = await admitted({ role: 'data' });
+    // Act
+    const out = await prepare(prepareEvent(task), lambdaContext('prepare'));
+    // Assert
+    expect(out).toEqual({
+      action: 'run',
+      plan: {
+        taskId: task.id,
+        tenant: 'acme',
+        attempt: 1,
+        provider: 'claude',
+        cpu: 2,
+        memoryMiB: 4096,
+        timeoutSeconds: 1800,
+        cpuUnits: '2048',
+        memory: '4096',
+        stateTimeoutSeconds: 2400,
+      },
+    });
+    const stored = await store.getById(task.id);
+    expect(stored?.attempts).toMatchObject([{ number: 1, provider: 'claude', outcome: 'running' }]);
+    expect(stored?.lease?.owner).toBe(`${task.id}-1`);
+  });
+
+  it('returns the same plan without a second write when the step is retried', async () => {
+    const task = await admitted();
+    const first = await prepare(prepareEvent(task), lambdaContext('prepare'));
+    const version = (await store.getById(task.id))?.version;
+    const again = await prepare(prepareEvent(task), lambdaContext('prepare'));
+    expect(again).toEqual(first);
+    expect((await store.getById(task.id))?.version).toBe(version);
+  });
+
+  it('ends a task whose cancel was requested before the attempt started', async () => {
+    const task = await admitted();
+    await store.put({ ...task, cancelRequested: true, version: task.version + 1 }, task.version);
+    const out = await prepare(prepareEvent(task), lambdaContext('prepare'));
+    expect(out).toMatchObject({ action: 'stop', status: 'cancelled' });
+    expect((await store.getById(task.id))?.status).toBe('cancelled');
+  });
+});
+
+describe('workflow Record Lambda', () => {
+  async function started(overrides: Partial<Task> = {}): Promise<Task> {
+    const task = await admitted(overrides);
+    await prepare(prepareEvent(task), lambdaContext('prepare'));
+    return task;
+  }
+  const recordEvent = (t: Task, failure: unknown = null) => ({
+    taskId: t.id,
+    tenant: t.tenant,
+    attempt: 1,
+    failure,
+  });
+
+  it("finishes a task with the worker's successful report", async () => {
+    const task = await started();
+    await store.putAttemptReport(task.id, 1, {
+      ok: true,
+      summary: 'Added it',
+      branch: `autodev/${task.id}`,
+      commit: 'abc123',
+      usage,
+      changedFiles: ['a.ts'],
+    });
+    const out = await record(recordEvent(task), lambdaContext('record'));
+    expect(out).toEqual({ next: 'finish', status: 'succeeded' });
+    const stored = await store.getById(task.id);
+    expect(stored).toMatchObject({
+      status: 'succeeded',
+      branch: `autodev/${task.id}`,
+      commit: 'abc123',
+      usage,
+    });
+    expect(stored?.lease).toBeUndefined();
+  });
+
+  it('retries on the same provider after a worker timeout with no report', async () => {
+    const task = await started();
+    const out = await record(
+      recordEvent(task, { Error: 'States.Timeout', Cause: '' }),
+      lambdaContext('record'),
+    );
+    expect(out.next).toBe('retry');
+    const stored = await store.getById(task.id);
+    expect(stored?.status).toBe('retrying');
+    expect(stored?.provider).toBe('claude');
+    expect(stored?.attempts[0]).toMatchObject({ outcome: 'failed', errorClass: 'timeout' });
+  });
+
+  it('fails over to the next available provider at once after an auth failure', async () => {
+    const task = await started();
+    await store.putAttemptReport(task.id, 1, { ok: false, errorClass: 'auth', message: 'bad key', usage });
+    const out = await record(recordEvent(task), lambdaContext('record'));
+    expect(out).toEqual({ next: 'retry', waitSeconds: 0 });
+    expect((await store.getById(task.id))?.provider).toBe('codex');
+  });
+
+  it('records an attempt once when the step is retried', async () => {
+    const task = await started({ role: 'security' });
+    await store.putAttemptReport(task.id, 1, { ok: false, errorClass: 'context_overflow', usage });
+    const first = await record(recordEvent(task), lambdaContext('record'));
+    const again = await record(recordEvent(task), lambdaContext('record'));
+    expect(first).toEqual({ next: 'finish', status: 'failed' });
+    expect(again).toEqual(first);
+    expect((await store.getById(task.id))?.usage.costUsd).toBe(0.01);
+  });
+
+  it('rejects a payload that is not the state machine’s', async () => {
+    await expect(record({ taskId: 'x' }, lambdaContext('record'))).rejects.toThrow();
+  });
+});
