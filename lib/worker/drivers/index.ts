@@ -3,6 +3,7 @@ import { ClaudeDriver } from './claude.js';
 import { CodexDriver } from './codex.js';
 import { CursorDriver } from './cursor.js';
 import { GeminiDriver } from './gemini.js';
+import { OpencodeDriver } from './opencode.js';
 
 /** Every driver, by name. Provider entries in config name one of these. */
 export const DRIVERS: Record<string, ProviderDriver> = {
@@ -10,6 +11,7 @@ export const DRIVERS: Record<string, ProviderDriver> = {
   codex: new CodexDriver(),
   gemini: new GeminiDriver(),
   cursor: new CursorDriver(),
+  opencode: new OpencodeDriver(),
 };
 
 export function driverFor(name: string): ProviderDriver | undefined {

@@ -1,0 +1,146 @@
+import type { ProviderErrorClass } from '../../core/errors.js';
+import type {
+  CommandLine,
+  DriverInput,
+  ParsedOutput,
+  ProcessOutput,
+  ProviderDriver,
+} from '../../core/ports.js';
+import { classifyStatus, classifyText, jsonLines, lastLine, num, obj, str } from './json-lines.js';
+
+/** A local OpenAI-compatible server (Ollama, llama.cpp, LM Studio, vLLM) declared as an opencode provider. */
+export interface OpencodeLocalProvider {
+  /** Provider id, the part before `/` in `-m`: `ollama`. */
+  id: string;
+  /** Display name; the id when absent. */
+  name?: string;
+  /** The server's OpenAI-compatible base URL, e.g. `http://127.0.0.1:11434/v1`. */
+  baseUrl: string;
+  /** Models the server serves; the first is used when the run names none. */
+  models: string[];
+  /** A variable holding the server's API key, when it wants one (vLLM `--api-key`). */
+  apiKeyEnv?: string;
+}
+
+export interface OpencodeDriverOptions {
+  /** Run against a local server instead of a hosted provider. */
+  local?: OpencodeLocalProvider;
+  /** `provider/model` used when the run names no model. */
+  defaultModel?: string;
+}
+
+const HOSTED_KEYS = [
+  'ANTHROPIC_API_KEY',
+  'OPENAI_API_KEY',
+  'GOOGLE_GENERATIVE_AI_API_KEY',
+  'OPENROUTER_API_KEY',
+  'GROQ_API_KEY',
+  'DEEPSEEK_API_KEY',
+];
+
+/**
+ * opencode: `opencode run --format json -m provider/model --auto PROMPT` with stdin closed.
+ * Prints JSON events; cost and tokens are summed over `step_finish`; a session error is an
+ * `error` event and exit 1. Its files follow XDG: config, data and cache dirs in the private home.
+ */
+export class OpencodeDriver implements ProviderDriver {
+  readonly name = 'opencode';
+  readonly bin = 'opencode';
+  readonly credentialEnv: readonly string[];
+
+  constructor(private readonly options: OpencodeDriverOptions = {}) {
+    const local = options.local;
+    this.credentialEnv = local ? (local.apiKeyEnv ? [local.apiKeyEnv] : []) : HOSTED_KEYS;
+  }
+
+  command(input: DriverInput): CommandLine {
+    const prompt = input.systemPrompt ? `${input.systemPrompt}\n\n${input.prompt}` : input.prompt;
+    const model = this.model(input.model);
+    const args = ['run', '--format', 'json'];
+    if (model) args.push('-m', model);
+    args.push('--auto', prompt);
+    const env: Record<string, string> = {
+      XDG_CONFIG_HOME: `${input.homeDir}/.config`,
+      XDG_DATA_HOME: `${input.homeDir}/.local/share`,
+      XDG_CACHE_HOME: `${input.homeDir}/.cache`,
+      XDG_STATE_HOME: `${input.homeDir}/.local/state`,
+      OPENCODE_DISABLE_AUTOUPDATE: '1',
+    };
+    if (this.options.local) env.OPENCODE_CONFIG_CONTENT = JSON.stringify(localConfig(this.options.local));
+    return { args, env };
+  }
+
+  private model(requested: string | undefined): string | undefined {
+    const local = this.options.local;
+    const model = requested ?? this.options.defaultModel ?? local?.models[0];
+    if (model && local && !model.includes('/')) return `${local.id}/${model}`;
+    return model;
+  }
+
+  parse(output: ProcessOutput): ParsedOutput {
+    let sessionId: string | undefined;
+    let text: string | undefined;
+    let inputTokens = 0;
+    let cachedInputTokens = 0;
+    let outputTokens = 0;
+    let costUsd = 0;
+    let errorMessage: string | undefined;
+    for (const e of jsonLines(output.stdout)) {
+      sessionId ??= str(e.sessionID);
+      const part = obj(e.part);
+      if (e.type === 'text') text = str(part.text) ?? text;
+      else if (e.type === 'step_finish') {
+        const t = obj(part.tokens);
+        const cache = obj(t.cache);
+        inputTokens += num(t.input) + num(cache.read) + num(cache.write);
+        cachedInputTokens += num(cache.read);
+        outputTokens += num(t.output) + num(t.reasoning);
+        costUsd += num(part.cost);
+      } else if (e.type === 'error') {
+        const err = obj(e.error);
+        errorMessage = str(obj(err.data).message) ?? str(err.name) ?? 'session error';
+      }
+    }
+    const failed = errorMessage !== undefined || output.exitCode !== 0;
+    return {
+      text,
+      sessionId,
+      usage: { inputTokens, cachedInputTokens, outputTokens, costUsd },
+      reportedError: failed,
+      errorMessage: errorMessage?.slice(0, 500) ?? (failed ? lastLine(output.stderr) : undefined),
+    };
+  }
+
+  classify(output: ProcessOutput, parsed: ParsedOutput): ProviderErrorClass | undefined {
+    if (output.timedOut) return 'timeout';
+    const events = jsonLines(output.stdout);
+    if (!parsed.reportedError && events.some((e) => e.type === 'step_finish')) return undefined;
+    if (output.signal) return 'crash';
+    const error = events.reverse().find((e) => e.type === 'error');
+    if (error) {
+      const err = obj(error.error);
+      if (err.name === 'ProviderAuthError') return 'auth';
+      const byStatus = classifyStatus(num(obj(err.data).statusCode));
+      if (byStatus) return byStatus;
+    }
+    // exit 0 without a finished step: nothing ran
+    return classifyText(parsed.errorMessage ?? '') ?? classifyText(output.stderr) ?? 'crash';
+  }
+}
+
+/** The opencode config declaring a local server as an OpenAI-compatible provider. */
+function localConfig(local: OpencodeLocalProvider): Record<string, unknown> {
+  const options: Record<string, string> = { baseURL: local.baseUrl };
+  if (local.apiKeyEnv) options.apiKey = `{env:${local.apiKeyEnv}}`;
+  return {
+    $schema: 'https://opencode.ai/config.json',
+    provider: {
+      [local.id]: {
+        npm: '@ai-sdk/openai-compatible',
+        name: local.name ?? local.id,
+        options,
+        models: Object.fromEntries(local.models.map((m) => [m, { name: m }])),
+      },
+    },
+  };
+}
