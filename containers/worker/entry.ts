@@ -1,0 +1,57 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoTaskStore } from '../../lib/aws/dynamo-task-store.js';
+import { loadProviderSecrets } from '../../lib/aws/secrets.js';
+import { readWorkerEnv, runWorkerTask } from '../../lib/aws/worker-task.js';
+
+/**
+ * The Fargate worker: runs one attempt of one task and stores its report for the state machine.
+ * Exit 0 whenever a report was written (the record step decides what a failure means); exit 1 when
+ * the worker itself could not run (the record step then records a crash).
+ */
+const BASE_VARS = [
+  'PATH',
+  'LANG',
+  'LC_ALL',
+  'TZ',
+  'TMPDIR',
+  'SSL_CERT_FILE',
+  'NODE_EXTRA_CA_CERTS',
+  'HTTPS_PROXY',
+  'NO_PROXY',
+];
+
+async function main(): Promise<number> {
+  const env = readWorkerEnv(process.env);
+  const store = new DynamoTaskStore({ client: new DynamoDBClient({}), tableName: env.TASKS_TABLE_NAME });
+  const secrets = env.PROVIDER_SECRET_ARN ? await loadProviderSecrets(env.PROVIDER_SECRET_ARN) : {};
+  const baseEnv: Record<string, string> = { TERM: 'dumb', CI: '1' };
+  for (const k of BASE_VARS) if (process.env[k]) baseEnv[k] = process.env[k] as string;
+  const stop = new AbortController();
+  process.once('SIGTERM', () => stop.abort());
+  process.once('SIGINT', () => stop.abort());
+  const report = await runWorkerTask({ env, store, secrets, baseEnv, signal: stop.signal });
+  const line = report
+    ? {
+        taskId: env.AUTODEV_TASK_ID,
+        attempt: env.AUTODEV_ATTEMPT,
+        ok: report.ok,
+        errorClass: report.errorClass,
+      }
+    : {
+        taskId: env.AUTODEV_TASK_ID,
+        attempt: env.AUTODEV_ATTEMPT,
+        skipped: 'the attempt is no longer running',
+      };
+  process.stdout.write(`${JSON.stringify({ level: 'INFO', message: 'worker done', ...line })}\n`);
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(
+      `${JSON.stringify({ level: 'ERROR', message: 'worker failed', error: String(err) })}\n`,
+    );
+    process.exit(1);
+  },
+);

@@ -1,0 +1,146 @@
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { ConfigError } from '../core/errors.js';
+import { BUILT_IN_ROLES } from '../core/roles.js';
+import { DRIVERS } from '../worker/drivers/index.js';
+import { type AttemptReport, runAttempt } from '../worker/run-attempt.js';
+import { GitWorkspaces } from '../worker/workspace.js';
+import type { DynamoTaskStore } from './dynamo-task-store.js';
+
+/** What the worker container is told: the stack sets the fixed part, the state machine the rest. */
+export const WorkerEnv = z.object({
+  AUTODEV_TASK_ID: z.string().min(1),
+  AUTODEV_TENANT: z.string().min(1),
+  AUTODEV_ATTEMPT: z.coerce.number().int().positive(),
+  TASKS_TABLE_NAME: z.string().min(1),
+  PROVIDER_SECRET_ARN: z.string().optional(),
+  AUTODEV_WORKSPACES: z.string().default('/workspace'),
+  AUTODEV_BRANCH_PREFIX: z.string().default('autodev/'),
+  AUTODEV_GIT_AUTHOR_NAME: z.string().default('AutoDev'),
+  AUTODEV_GIT_AUTHOR_EMAIL: z.string().default('autodev@users.noreply.github.com'),
+  AUTODEV_CANCEL_POLL_MS: z.coerce.number().int().min(100).default(10_000),
+});
+export type WorkerEnv = z.infer<typeof WorkerEnv>;
+
+export function readWorkerEnv(env: NodeJS.ProcessEnv): WorkerEnv {
+  const parsed = WorkerEnv.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(
+      `Invalid worker environment: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
+  }
+  return parsed.data;
+}
+
+export interface WorkerDeps {
+  env: WorkerEnv;
+  store: Pick<DynamoTaskStore, 'getById' | 'appendLogs' | 'putAttemptReport'>;
+  /** Provider credentials (and GIT_TOKEN) from Secrets Manager. */
+  secrets: Record<string, string>;
+  /** Base environment for agents (PATH, LANG, proxies). */
+  baseEnv: Record<string, string>;
+  /** Aborted when the container is asked to stop (SIGTERM from ECS StopTask). */
+  signal: AbortSignal;
+}
+
+const usage0 = { inputTokens: 0, outputTokens: 0, costUsd: 0 };
+
+/** Lets git push over https with a token from the secret, without writing the token to disk. */
+function gitAskPass(dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'git-askpass.sh');
+  writeFileSync(
+    file,
+    '#!/bin/sh\ncase "$1" in Username*) echo x-access-token ;; *) echo "$GIT_TOKEN" ;; esac\n',
+  );
+  chmodSync(file, 0o700);
+  return file;
+}
+
+/**
+ * One attempt inside the Fargate worker: checks the task still runs this attempt, runs it with the
+ * worker library (`runAttempt`), streams its log lines to the store, stops on cancel, and stores the
+ * report for the workflow's record step. Returns the report (undefined when the attempt is stale).
+ */
+export async function runWorkerTask(deps: WorkerDeps): Promise<AttemptReport | undefined> {
+  const { env, store } = deps;
+  const task = await store.getById(env.AUTODEV_TASK_ID);
+  const attempt = task?.attempts.find((a) => a.number === env.AUTODEV_ATTEMPT);
+  if (
+    !task ||
+    task.tenant !== env.AUTODEV_TENANT ||
+    task.status !== 'running' ||
+    attempt?.outcome !== 'running'
+  ) {
+    return undefined;
+  }
+  const pending: string[] = [];
+  let flushing = Promise.resolve();
+  const flush = () => {
+    const lines = pending.splice(0);
+    flushing = flushing.then(() => store.appendLogs(task.id, lines, new Date())).catch(() => undefined);
+    return flushing;
+  };
+  const log = (line: string) => pending.push(line);
+  const abort = new AbortController();
+  deps.signal.addEventListener('abort', () => abort.abort(), { once: true });
+  const flushTimer = setInterval(flush, 1000);
+  const cancelTimer = setInterval(() => {
+    void store
+      .getById(task.id)
+      .then((t) => {
+        if (t?.cancelRequested) abort.abort();
+      })
+      .catch(() => undefined);
+  }, env.AUTODEV_CANCEL_POLL_MS);
+  try {
+    const role = BUILT_IN_ROLES[task.role];
+    const driver = DRIVERS[attempt.provider];
+    const secrets = { ...deps.secrets };
+    const gitEnv: Record<string, string> = {};
+    if (secrets.GIT_TOKEN) {
+      process.env.GIT_TOKEN = secrets.GIT_TOKEN;
+      process.env.GIT_ASKPASS = gitAskPass(join(env.AUTODEV_WORKSPACES, '.autodev'));
+      gitEnv.GIT_TOKEN = secrets.GIT_TOKEN;
+    }
+    // the agent sees provider credentials, never the git token
+    delete secrets.GIT_TOKEN;
+    const report: AttemptReport =
+      role && driver
+        ? await runAttempt({
+            task,
+            role,
+            provider: { name: attempt.provider, driver, bin: driver.bin, env: secrets },
+            workspaces: new GitWorkspaces({
+              root: join(env.AUTODEV_WORKSPACES, 'worktrees'),
+              mirrors: join(env.AUTODEV_WORKSPACES, 'mirrors'),
+              authorName: env.AUTODEV_GIT_AUTHOR_NAME,
+              authorEmail: env.AUTODEV_GIT_AUTHOR_EMAIL,
+              branchPrefix: env.AUTODEV_BRANCH_PREFIX,
+            }),
+            baseEnv: deps.baseEnv,
+            defaultTimeoutSeconds: role.timeoutSeconds,
+            log,
+            signal: abort.signal,
+          })
+        : {
+            ok: false,
+            errorClass: 'not_installed',
+            message: role
+              ? `This worker image has no driver for provider "${attempt.provider}".`
+              : `Unknown role "${task.role}".`,
+            usage: usage0,
+            changedFiles: [],
+          };
+    await store.putAttemptReport(task.id, attempt.number, report);
+    log(
+      `attempt ${attempt.number} reported: ${report.ok ? 'ok' : `${report.errorClass}: ${report.message ?? ''}`}`,
+    );
+    return report;
+  } finally {
+    clearInterval(flushTimer);
+    clearInterval(cancelTimer);
+    await flush();
+  }
+}
