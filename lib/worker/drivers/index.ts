@@ -1,4 +1,5 @@
 import type { ProviderDriver } from '../../core/ports.js';
+import { AiderDriver } from './aider.js';
 import { ClaudeDriver } from './claude.js';
 import { CodexDriver } from './codex.js';
 import { CursorDriver } from './cursor.js';
@@ -12,6 +13,7 @@ export const DRIVERS: Record<string, ProviderDriver> = {
   gemini: new GeminiDriver(),
   cursor: new CursorDriver(),
   opencode: new OpencodeDriver(),
+  aider: new AiderDriver(),
 };
 
 export function driverFor(name: string): ProviderDriver | undefined {
