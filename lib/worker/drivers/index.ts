@@ -1,3 +1,4 @@
+import { ConfigError } from '../../core/errors.js';
 import type { ProviderDriver } from '../../core/ports.js';
 import { AiderDriver } from './aider.js';
 import { ClaudeDriver } from './claude.js';
@@ -6,15 +7,54 @@ import { CursorDriver } from './cursor.js';
 import { GeminiDriver } from './gemini.js';
 import { OpencodeDriver } from './opencode.js';
 
-/** Every driver, by name. Provider entries in config name one of these. */
-export const DRIVERS: Record<string, ProviderDriver> = {
-  claude: new ClaudeDriver(),
-  codex: new CodexDriver(),
-  gemini: new GeminiDriver(),
-  cursor: new CursorDriver(),
-  opencode: new OpencodeDriver(),
-  aider: new AiderDriver(),
-};
+/**
+ * Every driver, by name, set up from configuration. Local models are switched on per CLI:
+ * - `AUTODEV_CODEX_OSS=ollama|lmstudio`: Codex with `--oss --local-provider <it>` (no key, no cost).
+ * - `AUTODEV_OPENCODE_BASE_URL` + `AUTODEV_OPENCODE_MODELS` (comma-separated), optional
+ *   `AUTODEV_OPENCODE_PROVIDER` (provider id, default `local`) and `AUTODEV_OPENCODE_API_KEY_ENV`:
+ *   opencode with that OpenAI-compatible server declared as a provider.
+ * - `AUTODEV_AIDER_OLLAMA_API_BASE`: aider against an Ollama server (`ollama_chat/<model>`).
+ * Claude Code needs no switch: `ANTHROPIC_BASE_URL` + `ANTHROPIC_AUTH_TOKEN` reach it as they are.
+ */
+export function createDrivers(env: Record<string, string | undefined> = {}): Record<string, ProviderDriver> {
+  const codexOss = env.AUTODEV_CODEX_OSS;
+  const opencodeUrl = env.AUTODEV_OPENCODE_BASE_URL;
+  const opencodeModels = (env.AUTODEV_OPENCODE_MODELS ?? '')
+    .split(',')
+    .map((m) => m.trim())
+    .filter(Boolean);
+  if (opencodeUrl && opencodeModels.length === 0)
+    throw new ConfigError(
+      'AUTODEV_OPENCODE_BASE_URL needs AUTODEV_OPENCODE_MODELS: the models that server serves.',
+    );
+  const ollamaApiBase = env.AUTODEV_AIDER_OLLAMA_API_BASE;
+  return {
+    claude: new ClaudeDriver(),
+    codex: new CodexDriver(
+      codexOss
+        ? { oss: true, localProvider: codexOss === '1' || codexOss === 'true' ? undefined : codexOss }
+        : {},
+    ),
+    gemini: new GeminiDriver(),
+    cursor: new CursorDriver(),
+    opencode: new OpencodeDriver(
+      opencodeUrl
+        ? {
+            local: {
+              id: env.AUTODEV_OPENCODE_PROVIDER ?? 'local',
+              baseUrl: opencodeUrl,
+              models: opencodeModels,
+              apiKeyEnv: env.AUTODEV_OPENCODE_API_KEY_ENV,
+            },
+          }
+        : {},
+    ),
+    aider: new AiderDriver(ollamaApiBase ? { ollamaApiBase } : {}),
+  };
+}
+
+/** Every driver with its hosted defaults, by name. Provider entries in config name one of these. */
+export const DRIVERS: Record<string, ProviderDriver> = createDrivers();
 
 export function driverFor(name: string): ProviderDriver | undefined {
   return DRIVERS[name];

@@ -1,7 +1,8 @@
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DRIVERS, driverFor } from '../../../lib/worker/drivers/index.js';
+import { createDrivers, DRIVERS, driverFor } from '../../../lib/worker/drivers/index.js';
 import { classifyText, jsonBlocks } from '../../../lib/worker/drivers/json-lines.js';
 import { FAKES_BIN } from './harness.js';
 
@@ -69,5 +70,46 @@ describe('classifyText', () => {
     ['segmentation fault', undefined],
   ])('%s → %s', (text, expected) => {
     expect(classifyText(text)).toBe(expected);
+  });
+});
+
+describe('createDrivers', () => {
+  it('switches Codex, opencode and aider to local models from configuration', () => {
+    // Act
+    const drivers = createDrivers({
+      AUTODEV_CODEX_OSS: 'lmstudio',
+      AUTODEV_OPENCODE_BASE_URL: 'http://127.0.0.1:8080/v1',
+      AUTODEV_OPENCODE_MODELS: 'qwen3-coder, devstral',
+      AUTODEV_OPENCODE_PROVIDER: 'llamacpp',
+      AUTODEV_AIDER_OLLAMA_API_BASE: 'http://127.0.0.1:11434',
+    });
+    const input = { prompt: 'p', workdir: '/w/repo', homeDir: '/w/home' };
+    // Assert
+    expect(
+      drivers.codex?.command({ ...input, homeDir: mkdtempSync(join(tmpdir(), 'autodev-')) }).args,
+    ).toContain('lmstudio');
+    const opencode = drivers.opencode?.command(input);
+    expect(opencode?.args.slice(3, 5)).toEqual(['-m', 'llamacpp/qwen3-coder']);
+    expect(JSON.parse(opencode?.env.OPENCODE_CONFIG_CONTENT ?? '{}').provider.llamacpp.options.baseURL).toBe(
+      'http://127.0.0.1:8080/v1',
+    );
+    expect(drivers.aider?.command({ ...input, model: 'qwen3' }).env.OLLAMA_API_BASE).toBe(
+      'http://127.0.0.1:11434',
+    );
+    for (const name of ['codex', 'opencode', 'aider']) expect(drivers[name]?.credentialEnv).toEqual([]);
+  });
+
+  it('uses the hosted defaults without configuration', () => {
+    const drivers = createDrivers({});
+    expect(drivers.codex?.credentialEnv).toEqual(['CODEX_API_KEY', 'OPENAI_API_KEY']);
+    expect(
+      drivers.opencode?.command({ prompt: 'p', workdir: '/w', homeDir: '/h' }).env.OPENCODE_CONFIG_CONTENT,
+    ).toBeUndefined();
+  });
+
+  it('refuses a local opencode server without its models', () => {
+    expect(() => createDrivers({ AUTODEV_OPENCODE_BASE_URL: 'http://127.0.0.1:11434/v1' })).toThrowError(
+      /AUTODEV_OPENCODE_MODELS/,
+    );
   });
 });
