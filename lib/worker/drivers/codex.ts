@@ -95,9 +95,11 @@ export class CodexDriver implements ProviderDriver {
       text,
       sessionId,
       usage: { ...usage, costUsd: costOf(usage, price) },
-      reportedError: failed || errors.length > 0,
-      errorMessage:
-        errors[errors.length - 1]?.slice(0, 500) ?? (failed ? lastLine(output.stderr) : undefined),
+      reportedError: failed,
+      // `error` events also carry retries and warnings: they matter only when the turn did not complete
+      errorMessage: failed
+        ? (errors[errors.length - 1]?.slice(0, 500) ?? lastLine(output.stderr))
+        : undefined,
     };
   }
 

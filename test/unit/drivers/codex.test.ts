@@ -171,3 +171,37 @@ describe.concurrent('CodexDriver', () => {
     expect(run.parsed.errorMessage).toMatch(/401 Unauthorized/);
   });
 });
+
+describe('CodexDriver.parse', () => {
+  const out = (lines: object[], exitCode = 0) => ({
+    stdout: `${lines.map((l) => JSON.stringify(l)).join('\n')}\n`,
+    stderr: '',
+    exitCode,
+    signal: null,
+    timedOut: false,
+  });
+
+  it('takes a turn that completed after a retry notice for a success', () => {
+    // Arrange
+    const output = out([
+      { type: 'thread.started', thread_id: 't' },
+      { type: 'turn.started' },
+      { type: 'error', message: 'Reconnecting... 1/5 (stream disconnected before completion)' },
+      { type: 'item.completed', item: { id: 'item_1', type: 'agent_message', text: 'Done.' } },
+      { type: 'turn.completed', usage: { input_tokens: 1000, cached_input_tokens: 0, output_tokens: 10 } },
+    ]);
+    const driver = new CodexDriver();
+    // Act
+    const parsed = driver.parse(output);
+    // Assert
+    expect(parsed.reportedError).toBe(false);
+    expect(driver.classify(output, parsed)).toBeUndefined();
+    expect(parsed.text).toBe('Done.');
+  });
+
+  it('takes an exit code 1 without events for a crash', () => {
+    const output = { ...out([], 1), stderr: 'Error: failed to initialize sandbox\n' };
+    const driver = new CodexDriver();
+    expect(driver.classify(output, driver.parse(output))).toBe('crash');
+  });
+});
