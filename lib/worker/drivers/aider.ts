@@ -6,6 +6,7 @@ import type {
   ProcessOutput,
   ProviderDriver,
 } from '../../core/ports.js';
+import type { Usage } from '../../core/schemas.js';
 import { classifyText, lastLine } from './json-lines.js';
 
 export interface AiderDriverOptions {
@@ -76,29 +77,16 @@ export class AiderDriver implements ProviderDriver {
   }
 
   parse(output: ProcessOutput): ParsedOutput {
-    const text = output.stdout;
-    let inputTokens = 0;
-    let cachedInputTokens = 0;
-    let outputTokens = 0;
-    let costUsd = 0;
-    let lastEnd = -1;
-    let lastStart = -1;
-    for (const m of text.matchAll(TOKENS_LINE)) {
-      const counts = tokenCounts(m[1] ?? '');
-      inputTokens += counts.sent;
-      cachedInputTokens += counts.cacheHit;
-      outputTokens += counts.received;
-      if (m[3] !== undefined) costUsd = Number(m[3]); // the session total so far
-      lastStart = m.index;
-      lastEnd = m.index + m[0].length;
-    }
-    const failure = this.failure(output, lastEnd);
-    const failed = failure !== undefined || lastEnd < 0 || output.exitCode !== 0;
+    const r = reports(output.stdout);
+    const failure = this.failure(output, r.lastEnd);
+    const failed = failure !== undefined || r.lastEnd < 0 || output.exitCode !== 0;
     return {
-      text: lastStart >= 0 ? reply(text.slice(0, lastStart)) : undefined,
-      usage: { inputTokens, cachedInputTokens, outputTokens, costUsd },
+      text: r.lastStart >= 0 ? reply(output.stdout.slice(0, r.lastStart)) : undefined,
+      usage: r.usage,
       reportedError: failed,
-      errorMessage: failed ? (failure?.line ?? lastLine(output.stderr) ?? lastLine(text)) : undefined,
+      errorMessage: failed
+        ? (failure?.line ?? lastLine(output.stderr) ?? lastLine(output.stdout))
+        : undefined,
     };
   }
 
@@ -106,7 +94,7 @@ export class AiderDriver implements ProviderDriver {
     if (output.timedOut) return 'timeout';
     if (!parsed.reportedError) return undefined;
     if (output.signal) return 'crash';
-    const failure = this.failure(output, output.stdout.lastIndexOf('\nTokens: '));
+    const failure = this.failure(output, reports(output.stdout).lastEnd);
     if (failure) return failure.errorClass;
     if (output.exitCode !== 0) return classifyText(output.stderr) ?? 'crash';
     return 'crash'; // exit 0 but no model call was reported
@@ -128,6 +116,23 @@ export class AiderDriver implements ProviderDriver {
     }
     return undefined;
   }
+}
+
+/** The usage summed over aider's token reports, and where the last report starts and ends (-1: none). */
+function reports(text: string): { usage: Usage; lastStart: number; lastEnd: number } {
+  const usage = { inputTokens: 0, cachedInputTokens: 0, outputTokens: 0, costUsd: 0 };
+  let lastStart = -1;
+  let lastEnd = -1;
+  for (const m of text.matchAll(TOKENS_LINE)) {
+    const counts = tokenCounts(m[1] ?? '');
+    usage.inputTokens += counts.sent;
+    usage.cachedInputTokens += counts.cacheHit;
+    usage.outputTokens += counts.received;
+    if (m[3] !== undefined) usage.costUsd = Number(m[3]); // the session total so far
+    lastStart = m.index;
+    lastEnd = m.index + m[0].length;
+  }
+  return { usage, lastStart, lastEnd };
 }
 
 /** `12k sent, 2.3k cache write, 1.1k cache hit, 310 received` → counts. */
