@@ -247,6 +247,13 @@ withToken(
   );
 });
 
+withToken(
+  program.command('retry').description('run a failed or cancelled task again (operator)').argument('<id>'),
+).action(async (id, o) => {
+  const t = await (await client(o)).retry(id);
+  process.stdout.write(o.json ? `${JSON.stringify(t, null, 2)}\n` : `${t.id} ${t.status}\n`);
+});
+
 program.parseAsync().catch((err: unknown) => {
   if (err instanceof ApiClientError) {
     process.stderr.write(`error: ${err.message}\n`);

@@ -48,6 +48,7 @@ function parseBody(event: ApiEvent): unknown {
 const TASK = /^\/v1\/tasks\/([^/]+)$/;
 const CANCEL = /^\/v1\/tasks\/([^/]+)\/cancel$/;
 const LOGS = /^\/v1\/tasks\/([^/]+)\/logs$/;
+const RETRY = /^\/v1\/tasks\/([^/]+)\/retry$/;
 
 /**
  * The task API as one Lambda handler (API Gateway HTTP API payload v2). The local platform runs the
@@ -69,6 +70,7 @@ export function createApiHandler(deps: ApiDeps) {
     const cancelMatch = path.match(CANCEL);
     const logsMatch = path.match(LOGS);
     const taskMatch = path.match(TASK);
+    const retryMatch = path.match(RETRY);
     const idOf = (m: RegExpMatchArray) => decodeURIComponent(m[1] as string);
 
     if (path === '/v1/tasks') {
@@ -83,6 +85,8 @@ export function createApiHandler(deps: ApiDeps) {
       if (method === 'GET') return json(200, await service.list(principal, q));
     } else if (cancelMatch && method === 'POST') {
       return json(202, await service.cancel(principal, idOf(cancelMatch)));
+    } else if (retryMatch && method === 'POST') {
+      return json(202, await service.retry(principal, idOf(retryMatch)));
     } else if (logsMatch && method === 'GET') {
       const after = q.after === undefined ? 0 : Number(q.after);
       if (!Number.isInteger(after) || after < 0)

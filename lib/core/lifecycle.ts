@@ -31,6 +31,11 @@ export function transition(task: Task, to: TaskStatus, patch: Partial<Task>, now
   return { ...task, ...patch, status: to, version: task.version + 1, updatedAt: now.toISOString() };
 }
 
+/** Attempts made since the task was last (re)queued by hand. */
+export function attemptsThisRun(task: Pick<Task, 'attempts' | 'retryFrom'>): number {
+  return task.attempts.length - (task.retryFrom ?? 0);
+}
+
 /** Error classes worth another attempt on the same provider after a pause. */
 export const RETRYABLE: readonly ProviderErrorClass[] = ['rate_limit', 'overloaded', 'timeout', 'crash'];
 /** Error classes that belong to one provider (its account, its capacity): another provider may not share them. */
@@ -63,6 +68,8 @@ export interface AttemptResult {
   ok: boolean;
   errorClass?: ProviderErrorClass;
   message?: string;
+  /** A failure that no retry can mend; the task fails with this code. */
+  fatalCode?: string;
 }
 
 /**
@@ -115,7 +122,9 @@ export function decideAfterAttempt(input: {
     code: cls,
     message: `${current || 'provider'}: ${HUMAN[cls]}${detail}`,
   };
-  const attemptsMade = task.attempts.length;
+  if (result.fatalCode)
+    return { kind: 'fail', code: result.fatalCode, message: result.message ?? result.fatalCode };
+  const attemptsMade = attemptsThisRun(task);
   const limit = Math.max(1, role.maxAttempts);
   if (attemptsMade >= limit) {
     return attemptsMade > 1

@@ -136,6 +136,8 @@ export const Task = z.object({
   notBefore: z.number().optional(),
   lease: Lease.optional(),
   cancelRequested: z.boolean().optional(),
+  /** Attempts before this index belong to earlier runs (before `retry`); they do not count against the limit. */
+  retryFrom: z.number().int().nonnegative().optional(),
 });
 export type Task = z.infer<typeof Task>;
 

@@ -215,6 +215,31 @@ export class TaskService {
     throw new ConflictError(`Task ${id} is changing too fast to cancel; try again.`);
   }
 
+  /** Runs a failed or cancelled task again, with a fresh set of attempts (its history is kept). */
+  async retry(principal: Principal, id: string): Promise<Task> {
+    authorize(principal, 'task:retry');
+    const task = await this.get(principal, id);
+    if (task.status !== 'failed' && task.status !== 'cancelled') {
+      throw new ConflictError(`Task ${id} is ${task.status}; only failed or cancelled tasks can be retried.`);
+    }
+    const next = transition(
+      task,
+      'queued',
+      {
+        error: undefined,
+        cancelRequested: undefined,
+        notBefore: undefined,
+        durationMs: undefined,
+        provider: undefined,
+        retryFrom: task.attempts.length,
+      },
+      this.now(),
+    );
+    await this.deps.store.put(next, task.version);
+    await this.deps.notifier.taskReady(next);
+    return next;
+  }
+
   async logs(
     principal: Principal,
     id: string,

@@ -93,6 +93,10 @@ export class ApiClient {
     return (await (await this.call('POST', `/v1/tasks/${encodeURIComponent(id)}/cancel`)).json()) as Task;
   }
 
+  async retry(id: string): Promise<Task> {
+    return (await (await this.call('POST', `/v1/tasks/${encodeURIComponent(id)}/retry`)).json()) as Task;
+  }
+
   async logs(id: string): Promise<string> {
     return (await this.call('GET', `/v1/tasks/${encodeURIComponent(id)}/logs`)).text();
   }

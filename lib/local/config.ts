@@ -3,6 +3,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
+import type { BreakerPolicy, RatePolicy } from '../core/provider-health.js';
 import { AgentRole, BUILT_IN_ROLES } from '../core/roles.js';
 import { DRIVERS } from '../worker/drivers/index.js';
 import type { ProviderConfig } from '../worker/run-attempt.js';
@@ -28,6 +29,11 @@ const EnvSchema = z.object({
   AUTODEV_GIT_AUTHOR_EMAIL: z.string().min(3).default('autodev@localhost'),
   AUTODEV_WORKSPACES: z.string().optional(),
   AUTODEV_KEEP_WORKSPACES: z.enum(['0', '1', 'true', 'false']).default('0'),
+  AUTODEV_BREAKER_FAILURES: int(5, 1, 1000),
+  AUTODEV_BREAKER_WINDOW_SECONDS: z.coerce.number().positive().max(86_400).default(60),
+  AUTODEV_BREAKER_OPEN_SECONDS: z.coerce.number().positive().max(86_400).default(60),
+  AUTODEV_PROVIDER_RATE: z.coerce.number().positive().max(10_000).default(1),
+  AUTODEV_PROVIDER_BURST: z.coerce.number().min(1).max(10_000).default(10),
   AUTODEV_EXECUTOR: z.enum(['0', '1', 'true', 'false']).default('1'),
   AUTODEV_LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT']).default('INFO'),
 });
@@ -48,6 +54,8 @@ export interface LocalConfig {
   dbFile: string;
   keyFile: string;
   keepWorkspaces: boolean;
+  breaker: BreakerPolicy;
+  rate: RatePolicy;
   /** Run tasks in this process (false: serve the API only, another process executes). */
   executor: boolean;
   logLevel: string;
@@ -165,6 +173,12 @@ export function loadLocalConfig(source: NodeJS.ProcessEnv = process.env): LocalC
     dbFile: join(home, 'autodev.db'),
     keyFile: join(home, 'signing-key'),
     keepWorkspaces: env.AUTODEV_KEEP_WORKSPACES === '1' || env.AUTODEV_KEEP_WORKSPACES === 'true',
+    breaker: {
+      failureThreshold: env.AUTODEV_BREAKER_FAILURES,
+      windowMs: env.AUTODEV_BREAKER_WINDOW_SECONDS * 1000,
+      openMs: env.AUTODEV_BREAKER_OPEN_SECONDS * 1000,
+    },
+    rate: { ratePerSecond: env.AUTODEV_PROVIDER_RATE, burst: env.AUTODEV_PROVIDER_BURST },
     executor: env.AUTODEV_EXECUTOR === '1' || env.AUTODEV_EXECUTOR === 'true',
     logLevel: env.AUTODEV_LOG_LEVEL,
     roles: loadRoles(home, env),

@@ -2,13 +2,20 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { ConflictError } from '../core/errors.js';
 import {
-  chooseProvider,
+  attemptsThisRun,
   DEFAULT_RETRY_POLICY,
   decideAfterAttempt,
   type RetryPolicy,
   transition,
 } from '../core/lifecycle.js';
 import type { ClaimableTaskStore } from '../core/ports.js';
+import {
+  admitProvider,
+  type BreakerPolicy,
+  type ProviderStateStore,
+  type RatePolicy,
+  recordProviderResult,
+} from '../core/provider-health.js';
 import type { AgentRole } from '../core/roles.js';
 import type { Attempt, Task } from '../core/schemas.js';
 import type { TaskNotifier } from '../core/tasks.js';
@@ -33,6 +40,8 @@ export interface ExecutorOptions {
   defaultTimeoutSeconds: number;
   retryPolicy?: RetryPolicy;
   baseEnv: Record<string, string>;
+  /** Circuit breakers and rate limits per provider, shared through the store. */
+  health?: { store: ProviderStateStore; breaker: BreakerPolicy; rate: RatePolicy };
   /** Keep worktrees after attempts (for debugging). */
   keepWorkspaces?: boolean;
   events?: ExecutorEvents;
@@ -180,6 +189,50 @@ export class LocalExecutor implements TaskNotifier {
     return undefined;
   }
 
+  /**
+   * Picks the provider for the next attempt and asks its circuit breaker and rate limit for
+   * admission. When none admits work now, the task goes back to waiting (no attempt is used).
+   */
+  private async admit(task: Task, role: AgentRole, log: (l: string) => void): Promise<string | undefined> {
+    const preferred = task.provider && task.attempts.length > 0 ? task.provider : undefined;
+    const fallback = task.requestedProvider ?? role.providers[0] ?? 'claude';
+    const candidates = task.requestedProvider
+      ? [task.requestedProvider]
+      : [...new Set([preferred, ...role.providers.filter(this.available)].filter((p): p is string => !!p))];
+    if (candidates.length === 0) candidates.push(preferred ?? fallback);
+    if (!this.o.health) return candidates[0];
+    const refusals: string[] = [];
+    let waitMs = Number.POSITIVE_INFINITY;
+    for (const p of candidates) {
+      const a = await admitProvider(
+        this.o.health.store,
+        p,
+        Date.now(),
+        this.o.health.breaker,
+        this.o.health.rate,
+      );
+      if (a.ok) {
+        if (refusals.length) log(`skipping ${refusals.join(', ')}`);
+        return p;
+      }
+      refusals.push(
+        `${p} (${a.reason === 'breaker_open' ? 'circuit breaker open' : 'rate limit'}, ${Math.ceil(a.retryAfterMs / 1000)} s)`,
+      );
+      waitMs = Math.min(waitMs, a.retryAfterMs);
+    }
+    const notBefore = Date.now() + Math.max(10, waitMs);
+    const deferred = await this.mutate(task, (t) =>
+      this.ownsLease(t)
+        ? transition({ ...t, lease: undefined }, 'retrying', { notBefore }, new Date())
+        : undefined,
+    );
+    if (deferred) {
+      log(`waiting: no provider admits work now: ${refusals.join(', ')}`);
+      setTimeout(() => this.wake(), notBefore - Date.now() + 5).unref();
+    }
+    return undefined;
+  }
+
   private ownsLease = (t: Task) => t.status === 'running' && t.lease?.owner === this.owner;
 
   private async execute(entry: Running): Promise<void> {
@@ -210,13 +263,8 @@ export class LocalExecutor implements TaskNotifier {
         );
         return;
       }
-      const provider =
-        task.provider && task.attempts.length > 0
-          ? task.provider
-          : (chooseProvider(task, role, this.available) ??
-            task.requestedProvider ??
-            role.providers[0] ??
-            'claude');
+      const provider = await this.admit(task, role, log);
+      if (!provider) return;
       const number = task.attempts.length + 1;
       const startedAt = new Date();
       const attempt: Attempt = { number, provider, startedAt: startedAt.toISOString(), outcome: 'running' };
@@ -232,7 +280,7 @@ export class LocalExecutor implements TaskNotifier {
           : undefined,
       );
       if (!started) return;
-      log(`attempt ${number} of ${role.maxAttempts} on ${provider}`);
+      log(`attempt ${attemptsThisRun(started)} of ${role.maxAttempts} on ${provider}`);
       if (started.cancelRequested) entry.abort.abort();
       const heartbeat = setInterval(
         () => {
@@ -266,6 +314,16 @@ export class LocalExecutor implements TaskNotifier {
               log,
               signal: entry.abort.signal,
               keepWorkspace: this.o.keepWorkspaces,
+              confirmOwnership: async () => {
+                const fenced = await this.mutate(started, (t) =>
+                  this.ownsLease(t) && !t.cancelRequested ? { ...t, version: t.version + 1 } : undefined,
+                );
+                if (!fenced) {
+                  const now = await this.o.store.get(started.tenant, started.id);
+                  if (!now || !this.ownsLease(now)) entry.stopReason = 'lease_lost';
+                }
+                return fenced !== undefined;
+              },
               onAgentStart: (pid) => {
                 this.o.events?.agentStarted?.(Date.now() - startedAt.getTime());
                 void this.mutate(started, (t) =>
@@ -290,6 +348,17 @@ export class LocalExecutor implements TaskNotifier {
         clearInterval(heartbeat);
       }
       this.o.events?.attemptEnded?.(provider, report, Date.now() - startedAt.getTime());
+      if (this.o.health && !entry.abort.signal.aborted) {
+        await recordProviderResult(
+          this.o.health.store,
+          provider,
+          report.ok,
+          report.errorClass,
+          Date.now(),
+          this.o.health.breaker,
+          this.o.health.rate,
+        ).catch((e) => this.log('could not record provider health', { provider, err: String(e) }));
+      }
       await this.record(entry, started, attempt, report, role, log);
     } finally {
       clearInterval(flushTimer);
@@ -446,7 +515,7 @@ export class LocalExecutor implements TaskNotifier {
             { error: { code: 'cancelled', message: 'Cancelled; its executor had stopped.' } },
             new Date(now),
           );
-        if (attempts.length >= (role?.maxAttempts ?? 1)) {
+        if (attemptsThisRun({ ...t, attempts }) >= (role?.maxAttempts ?? 1)) {
           return transition(
             { ...t, attempts, lease: undefined },
             'failed',

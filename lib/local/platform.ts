@@ -47,6 +47,7 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
     retryPolicy: config.retryPolicy,
     baseEnv: config.agentEnv,
     keepWorkspaces: config.keepWorkspaces,
+    health: { store, breaker: config.breaker, rate: config.rate },
     events: metrics,
     log: (msg, extra) => logger.info(msg, extra ?? {}),
   });

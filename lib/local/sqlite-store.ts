@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { ConflictError, VersionConflictError } from '../core/errors.js';
 import type { ClaimableTaskStore, IdempotencyClaim, ListQuery, LogLine } from '../core/ports.js';
+import type { ProviderState, ProviderStateStore } from '../core/provider-health.js';
 import { TASK_STATUSES, type Task, type TaskStatus } from '../core/schemas.js';
 
 const PRIORITY_RANK = { high: 0, normal: 1, low: 2 } as const;
@@ -33,6 +34,11 @@ CREATE TABLE IF NOT EXISTS logs (
   text TEXT NOT NULL,
   PRIMARY KEY (task_id, seq)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS provider_state (
+  provider TEXT PRIMARY KEY,
+  version INTEGER NOT NULL,
+  data TEXT NOT NULL
+);
 `;
 
 interface Row {
@@ -40,7 +46,7 @@ interface Row {
 }
 
 /** The task store on one SQLite file (WAL, so several processes may share it). */
-export class SqliteTaskStore implements ClaimableTaskStore {
+export class SqliteTaskStore implements ClaimableTaskStore, ProviderStateStore {
   private readonly db: Database.Database;
   private readonly stmts;
 
@@ -81,6 +87,12 @@ export class SqliteTaskStore implements ClaimableTaskStore {
       ),
       logMax: db.prepare<[string], { m: number | null }>('SELECT MAX(seq) AS m FROM logs WHERE task_id = ?'),
       logPut: db.prepare('INSERT INTO logs (task_id, seq, at, text) VALUES (?, ?, ?, ?)'),
+      psGet: db.prepare<[string], Row>('SELECT data FROM provider_state WHERE provider = ?'),
+      psAll: db.prepare<[], Row>('SELECT data FROM provider_state ORDER BY provider'),
+      psInsert: db.prepare('INSERT OR IGNORE INTO provider_state (provider, version, data) VALUES (?, ?, ?)'),
+      psUpdate: db.prepare(
+        'UPDATE provider_state SET version = ?, data = ? WHERE provider = ? AND version = ?',
+      ),
       logRead: db.prepare<[string, number, number], LogLine>(
         'SELECT seq, at, text FROM logs WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?',
       ),
@@ -204,6 +216,25 @@ export class SqliteTaskStore implements ClaimableTaskStore {
     const out = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number>;
     for (const { status, n } of this.stmts.counts.all()) out[status as TaskStatus] = n;
     return out;
+  }
+
+  async getProviderState(provider: string): Promise<ProviderState | undefined> {
+    const row = this.stmts.psGet.get(provider);
+    return row ? (JSON.parse(row.data) as ProviderState) : undefined;
+  }
+
+  async putProviderState(state: ProviderState, expectedVersion: number): Promise<void> {
+    const data = JSON.stringify(state);
+    const res =
+      expectedVersion < 0
+        ? this.stmts.psInsert.run(state.provider, state.version, data)
+        : this.stmts.psUpdate.run(state.version, data, state.provider, expectedVersion);
+    if (res.changes !== 1)
+      throw new VersionConflictError(`Provider state of ${state.provider} changed meanwhile.`);
+  }
+
+  async listProviderStates(): Promise<ProviderState[]> {
+    return this.stmts.psAll.all().map((r) => JSON.parse(r.data) as ProviderState);
   }
 
   async appendLogs(taskId: string, lines: string[], now: Date): Promise<void> {

@@ -3,7 +3,8 @@ import type { ProcessOutput, ProviderDriver } from '../core/ports.js';
 import type { AgentRole } from '../core/roles.js';
 import type { Task, Usage } from '../core/schemas.js';
 import { resolveBinary, runAgentProcess } from './agent-process.js';
-import type { GitWorkspaces, Workspace } from './workspace.js';
+import { git } from './git.js';
+import { type GitWorkspaces, PushConflictError, type Workspace } from './workspace.js';
 
 /** A provider as configured: which driver, which binary, which model, which environment. */
 export interface ProviderConfig {
@@ -25,6 +26,8 @@ export interface AttemptReport {
   branch?: string;
   commit?: string;
   changedFiles: string[];
+  /** Set when retrying cannot help (the task fails with this code). */
+  fatalCode?: string;
   /** Time from the start of the attempt to the agent process starting. */
   startLatencyMs?: number;
 }
@@ -41,6 +44,8 @@ export interface AttemptContext {
   signal: AbortSignal;
   keepWorkspace?: boolean;
   onAgentStart?: (pid: number) => void;
+  /** Asked right before the push: false when this worker no longer owns the task (a fence). */
+  confirmOwnership?: () => Promise<boolean>;
 }
 
 const emptyUsage = (): Usage => ({ inputTokens: 0, outputTokens: 0, costUsd: 0 });
@@ -137,19 +142,37 @@ export async function runAttempt(ctx: AttemptContext): Promise<AttemptReport> {
       };
     }
     log(`committed ${result.files.length} file(s) as ${result.commit?.slice(0, 12)}; pushing ${ws.branch}`);
-    await ctx.workspaces.push(ws);
+    if (ctx.signal.aborted || (ctx.confirmOwnership && !(await ctx.confirmOwnership()))) {
+      return { ...base, ok: false, errorClass: 'crash', message: 'the attempt was stopped before its push' };
+    }
+    const pushed = await ctx.workspaces.push(ws);
+    if (pushed.replaced) log(`replaced this task's earlier push (${pushed.replaced.slice(0, 12)})`);
+    if (pushed.rebasedOnto) log(`the branch had moved; rebased onto ${pushed.rebasedOnto.slice(0, 12)}`);
+    const commit = pushed.rebasedOnto
+      ? (await git(['rev-parse', 'HEAD'], { cwd: ws.dir })).trim()
+      : result.commit;
     log(`pushed ${ws.branch}`);
     return {
       ...base,
       ok: true,
       summary,
       branch: ws.branch,
-      commit: result.commit,
+      commit,
       changedFiles: result.files,
     };
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     log(`attempt failed: ${message}`);
+    if (err instanceof PushConflictError) {
+      return {
+        ok: false,
+        errorClass: 'crash',
+        fatalCode: 'push_conflict',
+        message,
+        usage: emptyUsage(),
+        changedFiles: [],
+      };
+    }
     return { ok: false, errorClass: 'crash', message, usage: emptyUsage(), changedFiles: [] };
   } finally {
     // clean-up is off the critical path: the result is recorded while the worktree goes away

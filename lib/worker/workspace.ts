@@ -1,7 +1,15 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { git } from './git.js';
+import { GitError, git } from './git.js';
+
+/** The task branch moved on the remote in a way the agent's commit cannot be put on top of. */
+export class PushConflictError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PushConflictError';
+  }
+}
 
 export interface Workspace {
   taskId: string;
@@ -147,14 +155,65 @@ export class GitWorkspaces {
   }
 
   /**
-   * Pushes the task branch. The branch belongs to the task, so a later attempt of the same task
-   * replaces it (force), which keeps pushes keyed by task id.
+   * Pushes the task branch, keyed by task id so that repeating it is harmless:
+   * - the branch is new: it is created (the lease says it must not exist yet);
+   * - it holds only this task's own earlier commits (an attempt that pushed, then died): they are replaced;
+   * - someone else added commits meanwhile: ours is rebased on top of theirs, never over them.
+   * A rebase conflict throws PushConflictError.
    */
-  async push(ws: Workspace): Promise<void> {
-    await git(['push', '--quiet', '--force', 'origin', `HEAD:refs/heads/${ws.branch}`], {
+  async push(ws: Workspace): Promise<{ replaced?: string; rebasedOnto?: string }> {
+    const ref = `refs/heads/${ws.branch}`;
+    const attempt = (expect: string) =>
+      git(
+        ['push', '--quiet', '--porcelain', `--force-with-lease=${ref}:${expect}`, 'origin', `HEAD:${ref}`],
+        {
+          cwd: ws.dir,
+          timeoutMs: 300_000,
+        },
+      );
+    try {
+      await attempt('');
+      return {};
+    } catch (err) {
+      if (!(err instanceof GitError) || !/stale info|rejected|already exists/i.test(err.stderr)) throw err;
+    }
+    await git(['fetch', '--quiet', 'origin', `+${ref}:refs/remotes/origin/${ws.branch}`], { cwd: ws.dir });
+    const remoteHead = (await git(['rev-parse', `refs/remotes/origin/${ws.branch}`], { cwd: ws.dir })).trim();
+    const theirs = await git(['log', '--format=%H%x00%B%x01', `${ws.baseCommit}..${remoteHead}`], {
       cwd: ws.dir,
-      timeoutMs: 300_000,
     });
+    const commits = theirs
+      .split('\x01')
+      .map((c) => c.trim())
+      .filter(Boolean);
+    const ours = commits.every((c) => c.includes(`AutoDev-Task: ${ws.taskId}`));
+    if (ours) {
+      await attempt(remoteHead);
+      return { replaced: remoteHead };
+    }
+    try {
+      await git(
+        [
+          '-c',
+          `user.name=${this.opts.authorName}`,
+          '-c',
+          `user.email=${this.opts.authorEmail}`,
+          'rebase',
+          '--quiet',
+          remoteHead,
+        ],
+        {
+          cwd: ws.dir,
+        },
+      );
+    } catch (err) {
+      await git(['rebase', '--abort'], { cwd: ws.dir }).catch(() => undefined);
+      throw new PushConflictError(
+        `The branch ${ws.branch} has commits by someone else that conflict with the agent's change: ${err instanceof Error ? err.message : String(err)}`,
+      );
+    }
+    await attempt(remoteHead);
+    return { rebasedOnto: remoteHead };
   }
 
   async remove(ws: Workspace): Promise<void> {

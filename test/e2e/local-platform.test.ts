@@ -21,7 +21,10 @@ describe('the local platform, end to end (real server, CLI, git remote, fake cla
   let env: NodeJS.ProcessEnv;
 
   const submit = async (prompt: string, extra: string[] = []) => {
-    const r = await cli(['submit', '--repo', remote, '--prompt', prompt, '--wait', '--json', ...extra], env);
+    const r = await cli(
+      ['submit', '--repo', remote, '--prompt', prompt, '--provider', 'claude', '--wait', '--json', ...extra],
+      env,
+    );
     const json = r.stdout.slice(r.stdout.indexOf('{\n'));
     return { ...r, task: JSON.parse(json) as Task };
   };
@@ -32,7 +35,12 @@ describe('the local platform, end to end (real server, CLI, git remote, fake cla
     dir = tempDir();
     remote = makeRemote(dir, { 'README.md': '# demo\n', 'src/app.js': 'export const x = 1;\n' });
     server = await startServer(
-      platformEnv(join(dir, 'home'), { AUTODEV_MAX_ATTEMPTS: '2', AUTODEV_CONCURRENCY: '4' }),
+      platformEnv(join(dir, 'home'), {
+        AUTODEV_MAX_ATTEMPTS: '2',
+        AUTODEV_CONCURRENCY: '4',
+        AUTODEV_BREAKER_FAILURES: '1000',
+        AUTODEV_PROVIDER_RATE: '1000',
+      }),
     );
     const token = await cli(['token', '--tenant', 'acme', '--role', 'operator'], server.env);
     expect(token.code).toBe(0);
