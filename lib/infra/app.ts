@@ -1,0 +1,35 @@
+import { App, type AppProps, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { ConfigError } from '../core/errors.js';
+import { acknowledgeFindings } from './nag.js';
+import { AutoDevStack } from './stack.js';
+
+/**
+ * The CDK app: the AutoDev stack with cdk-nag's AWS Solutions checks always on. Settings come from
+ * context (`-c issuer=... -c audience=a,b -c providers=claude,codex -c retainData=false -c stackName=...`).
+ */
+export function buildApp(appProps: AppProps = {}): { app: App; stack: AutoDevStack } {
+  const app = new App(appProps);
+  const ctx = (key: string): string | undefined => {
+    const value: unknown = app.node.tryGetContext(key);
+    return value === undefined || value === null ? undefined : String(value);
+  };
+  const issuer = ctx('issuer');
+  const audience = ctx('audience');
+  if (!issuer?.startsWith('https://') || !audience) {
+    throw new ConfigError(
+      'Set the OIDC issuer and audience of your identity provider: npx cdk deploy -c issuer=https://... -c audience=<client id>',
+    );
+  }
+  const stack = new AutoDevStack(app, ctx('stackName') ?? 'AutoDev', {
+    description: 'AutoDev: AI coding agents run headless on development tasks',
+    issuer,
+    audience: audience.split(',').map((a) => a.trim()),
+    providers: ctx('providers'),
+    retainData: ctx('retainData') !== 'false',
+    env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
+  });
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  acknowledgeFindings(stack);
+  return { app, stack };
+}

@@ -1,0 +1,100 @@
+import { type CfnElement, type Stack, Validations } from 'aws-cdk-lib';
+import type { IConstruct } from 'constructs';
+import { Api } from './api.js';
+import { AutoDevFunction } from './autodev-function.js';
+import { Dispatcher } from './dispatcher.js';
+import { Schedules } from './schedules.js';
+import { TaskStore } from './task-store.js';
+import { WorkerRuntime } from './worker-runtime.js';
+import { TaskWorkflow } from './workflow.js';
+
+const ack = (scope: IConstruct, id: string, reason: string) =>
+  Validations.of(scope).acknowledge({ id: `AwsSolutions-${id}`, reason });
+
+const TABLE_GRANT =
+  'Grants from TaskStore.grantReadWrite: the table is encrypted with its customer-managed key, and CDK grants the ' +
+  'KMS data-key actions (GenerateDataKey*, ReEncrypt*) and the table indexes (<table>/index/*) that queries need.';
+
+/**
+ * The cdk-nag findings AutoDev accepts, each on the construct it concerns and with its reason.
+ * Everything else fails synthesis.
+ */
+export function acknowledgeFindings(stack: Stack): void {
+  const logicalId = (c: IConstruct) => stack.getLogicalId(c.node.defaultChild as CfnElement);
+  const store = stack.node.findAll().find((c): c is TaskStore => c instanceof TaskStore);
+  const tableGrant = (scope: IConstruct) => {
+    const ids = ['IAM5[Action::kms:GenerateDataKey*]', 'IAM5[Action::kms:ReEncrypt*]'];
+    if (store) ids.push(`IAM5[Resource::<${logicalId(store.table)}.Arn>/index/*]`);
+    for (const id of ids) ack(scope, id, TABLE_GRANT);
+  };
+  for (const c of stack.node.findAll()) {
+    if (c instanceof AutoDevFunction) {
+      ack(
+        c,
+        'IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+        'The AWS managed basic execution role only lets the function write its own CloudWatch logs.',
+      );
+      ack(
+        c,
+        'IAM5[Resource::*]',
+        'X-Ray tracing (xray:PutTraceSegments, PutTelemetryRecords) has no resource-level permissions.',
+      );
+      tableGrant(c);
+    }
+    if (c instanceof WorkerRuntime) {
+      tableGrant(c.taskDefinition);
+      ack(
+        c.providerSecret,
+        'SMG4',
+        'The secret holds third-party provider API keys and a git token; their owners rotate them at the provider.',
+      );
+      ack(
+        c.taskDefinition,
+        'ECS2',
+        'The environment carries only names (table name, secret ARN, providers); secret values are read at run time.',
+      );
+      ack(
+        c.taskDefinition,
+        'IAM5[Resource::*]',
+        'ecr:GetAuthorizationToken, which pulls the worker image, has no resource-level permissions.',
+      );
+    }
+    if (c instanceof TaskWorkflow) {
+      ack(
+        c.stateMachine,
+        'IAM5[Resource::*]',
+        'Step Functions needs X-Ray and CloudWatch Logs delivery actions, which have no resource-level permissions.',
+      );
+      for (const fn of [c.prepareFunction, c.recordFunction]) {
+        ack(
+          c.stateMachine,
+          `IAM5[Resource::<${logicalId(fn)}.Arn>:*]`,
+          'Invoking the workflow step functions includes their versions and aliases (<arn>:*).',
+        );
+      }
+    }
+    if (c instanceof Dispatcher) {
+      ack(
+        c.function,
+        'IAM5[Resource::*]',
+        'ecs:ListTasks, DescribeTasks and StopTask are limited to the worker cluster by an ecs:cluster condition.',
+      );
+    }
+    if (c instanceof Api) {
+      const healthz = c.httpApi.node.tryFindChild('GET--healthz');
+      if (healthz)
+        ack(
+          healthz,
+          'APIG4',
+          'The health check is open on purpose: it reveals nothing and load balancers call it.',
+        );
+    }
+    if (c instanceof Schedules) {
+      ack(
+        stack,
+        `IAM5[Resource::<${logicalId(c.reaper)}.Arn>:*]`,
+        "EventBridge Scheduler's target role may invoke the reaper function's versions and aliases.",
+      );
+    }
+  }
+}

@@ -1,0 +1,62 @@
+import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import { Api } from './api.js';
+import { Dispatcher } from './dispatcher.js';
+import { Observability } from './observability.js';
+import { Schedules } from './schedules.js';
+import { TaskQueue } from './task-queue.js';
+import { TaskStore } from './task-store.js';
+import { WorkerRuntime } from './worker-runtime.js';
+import { TaskWorkflow } from './workflow.js';
+
+export interface AutoDevStackProps extends StackProps {
+  /** OIDC issuer URL for the API's JWT authorizer. */
+  readonly issuer: string;
+  /** Accepted token audiences. */
+  readonly audience: string[];
+  /** Providers in the worker image. @default 'claude,codex,gemini,opencode' */
+  readonly providers?: string;
+  /** Keep the tasks table when the stack is deleted. @default true */
+  readonly retainData?: boolean;
+}
+
+/** AutoDev on AWS. Only wiring: each concern is a construct in lib/infra. */
+export class AutoDevStack extends Stack {
+  constructor(scope: Construct, id: string, props: AutoDevStackProps) {
+    super(scope, id, props);
+    const store = new TaskStore(this, 'TaskStore', {
+      removalPolicy: props.retainData === false ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+    });
+    const queue = new TaskQueue(this, 'TaskQueue');
+    const runtime = new WorkerRuntime(this, 'WorkerRuntime', { store, providers: props.providers });
+    const workflow = new TaskWorkflow(this, 'Workflow', { store, runtime });
+    const dispatcher = new Dispatcher(this, 'Dispatcher', { store, queue, workflow, runtime });
+    const api = new Api(this, 'Api', {
+      store,
+      queue,
+      issuer: props.issuer,
+      audience: props.audience,
+      providers: runtime.providers,
+    });
+    const schedules = new Schedules(this, 'Schedules', { store, queue });
+    new Observability(this, 'Observability', {
+      api,
+      queue,
+      workflow,
+      functions: [
+        api.function,
+        dispatcher.function,
+        workflow.prepareFunction,
+        workflow.recordFunction,
+        schedules.reaper,
+      ],
+    });
+    new CfnOutput(this, 'ApiUrl', { value: api.url, description: 'Base URL of the task API' });
+    new CfnOutput(this, 'ProviderSecretArn', {
+      value: runtime.providerSecret.secretArn,
+      description: 'Put provider keys here (JSON object)',
+    });
+    new CfnOutput(this, 'TasksTableName', { value: store.table.tableName });
+    new CfnOutput(this, 'StateMachineArn', { value: workflow.stateMachine.stateMachineArn });
+  }
+}

@@ -1,0 +1,53 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import { Construct } from 'constructs';
+import { TASK_TABLE } from '../aws/task-table.js';
+
+export interface TaskStoreProps {
+  /** @default RemovalPolicy.RETAIN: tasks and their logs outlive the stack */
+  readonly removalPolicy?: RemovalPolicy;
+}
+
+/** The tasks table (lib/aws/task-table.ts): on demand, point-in-time recovery, a customer-managed key, TTL. */
+export class TaskStore extends Construct {
+  public readonly table: dynamodb.Table;
+  public readonly key: kms.Key;
+
+  constructor(scope: Construct, id: string, props: TaskStoreProps = {}) {
+    super(scope, id);
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    this.key = new kms.Key(this, 'Key', {
+      description: 'AutoDev tasks table',
+      enableKeyRotation: true,
+      removalPolicy,
+    });
+    const s = dynamodb.AttributeType.STRING;
+    this.table = new dynamodb.Table(this, 'Table', {
+      partitionKey: { name: TASK_TABLE.partitionKey, type: s },
+      sortKey: { name: TASK_TABLE.sortKey, type: s },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
+      encryptionKey: this.key,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      timeToLiveAttribute: TASK_TABLE.ttlAttribute,
+      deletionProtection: removalPolicy === RemovalPolicy.RETAIN,
+      removalPolicy,
+    });
+    for (const index of [TASK_TABLE.byTenant, TASK_TABLE.byStatus]) {
+      this.table.addGlobalSecondaryIndex({
+        indexName: index.indexName,
+        partitionKey: { name: index.partitionKey, type: s },
+        sortKey: { name: index.sortKey, type: s },
+        projectionType: dynamodb.ProjectionType.ALL,
+      });
+    }
+  }
+
+  /** Read and conditional-write access to tasks, logs and reports, and sets TASKS_TABLE_NAME. */
+  grantReadWrite(grantee: iam.IGrantable & { addEnvironment?: (k: string, v: string) => unknown }): void {
+    this.table.grantReadWriteData(grantee);
+    grantee.addEnvironment?.('TASKS_TABLE_NAME', this.table.tableName);
+  }
+}

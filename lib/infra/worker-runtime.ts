@@ -1,0 +1,126 @@
+import { join } from 'node:path';
+import { RemovalPolicy } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { repoRoot } from './paths.js';
+import type { TaskStore } from './task-store.js';
+
+export interface WorkerRuntimeProps {
+  readonly store: TaskStore;
+  /** Providers the image carries (AUTODEV_PROVIDERS). @default 'claude,codex,gemini,opencode' */
+  readonly providers?: string;
+  /** Default task size; each attempt overrides it with the task's or role's limits. @default 1 vCPU, 2048 MiB */
+  readonly cpu?: number;
+  readonly memoryLimitMiB?: number;
+  /** Disk for clones and agent homes. @default 50 GiB */
+  readonly ephemeralStorageGiB?: number;
+  /** @default 2 */
+  readonly maxAzs?: number;
+  /** @default 1 (one NAT gateway: agents only make outbound calls) */
+  readonly natGateways?: number;
+  /** Docker build args for the worker image (CLI versions, INSTALL_CURSOR, AIDER_VERSION). */
+  readonly buildArgs?: Record<string, string>;
+}
+
+/** The name of the worker container in the task definition (the state machine overrides it). */
+export const WORKER_CONTAINER = 'worker';
+
+/**
+ * Where agents run: a VPC with private subnets (egress through NAT, flow logs on), an ECS cluster,
+ * and the Fargate worker task definition built from containers/worker: non-root, read-only root
+ * file system, a writable /workspace volume, provider keys read from Secrets Manager at run time.
+ */
+export class WorkerRuntime extends Construct {
+  public readonly vpc: ec2.Vpc;
+  public readonly cluster: ecs.Cluster;
+  public readonly taskDefinition: ecs.FargateTaskDefinition;
+  public readonly container: ecs.ContainerDefinition;
+  public readonly securityGroup: ec2.SecurityGroup;
+  public readonly providerSecret: secretsmanager.Secret;
+  public readonly providers: string;
+
+  constructor(scope: Construct, id: string, props: WorkerRuntimeProps) {
+    super(scope, id);
+    this.providers = props.providers ?? 'claude,codex,gemini,opencode';
+    this.vpc = new ec2.Vpc(this, 'Vpc', {
+      maxAzs: props.maxAzs ?? 2,
+      natGateways: props.natGateways ?? 1,
+      subnetConfiguration: [
+        { name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 },
+        { name: 'workers', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 20 },
+      ],
+      flowLogs: {
+        all: {
+          destination: ec2.FlowLogDestination.toCloudWatchLogs(
+            new logs.LogGroup(this, 'FlowLogs', {
+              retention: logs.RetentionDays.ONE_MONTH,
+              removalPolicy: RemovalPolicy.DESTROY,
+            }),
+          ),
+          trafficType: ec2.FlowLogTrafficType.REJECT,
+        },
+      },
+    });
+    this.securityGroup = new ec2.SecurityGroup(this, 'WorkerSecurityGroup', {
+      vpc: this.vpc,
+      description: 'AutoDev workers: no inbound traffic; outbound to provider APIs and git hosts',
+      allowAllOutbound: true,
+    });
+    this.cluster = new ecs.Cluster(this, 'Cluster', {
+      vpc: this.vpc,
+      containerInsightsV2: ecs.ContainerInsights.ENABLED,
+    });
+    this.providerSecret = new secretsmanager.Secret(this, 'ProviderKeys', {
+      description:
+        'AutoDev provider credentials: a JSON object such as {"ANTHROPIC_API_KEY": "...", "GIT_TOKEN": "..."}',
+      secretObjectValue: {},
+    });
+    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'Worker', {
+      cpu: Math.round((props.cpu ?? 1) * 1024),
+      memoryLimitMiB: props.memoryLimitMiB ?? 2048,
+      ephemeralStorageGiB: props.ephemeralStorageGiB ?? 50,
+      runtimePlatform: {
+        cpuArchitecture: ecs.CpuArchitecture.X86_64,
+        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+      },
+    });
+    this.taskDefinition.addVolume({ name: 'workspace' });
+    const root = repoRoot();
+    this.container = this.taskDefinition.addContainer(WORKER_CONTAINER, {
+      image: ecs.ContainerImage.fromAsset(root, {
+        file: join('containers', 'worker', 'Dockerfile'),
+        platform: Platform.LINUX_AMD64,
+        buildArgs: props.buildArgs,
+        exclude: ['*', '!package.json', '!package-lock.json', '!lib', '!containers'],
+      }),
+      user: '10001',
+      readonlyRootFilesystem: true,
+      essential: true,
+      logging: ecs.LogDrivers.awsLogs({
+        streamPrefix: 'worker',
+        logGroup: new logs.LogGroup(this, 'WorkerLogs', {
+          retention: logs.RetentionDays.ONE_MONTH,
+          removalPolicy: RemovalPolicy.DESTROY,
+        }),
+      }),
+      // names only, never secret values: the worker reads the secret at run time
+      environment: {
+        TASKS_TABLE_NAME: props.store.table.tableName,
+        PROVIDER_SECRET_ARN: this.providerSecret.secretArn,
+        AUTODEV_PROVIDERS: this.providers,
+        AUTODEV_WORKSPACES: '/workspace',
+      },
+    });
+    this.container.addMountPoints({
+      sourceVolume: 'workspace',
+      containerPath: '/workspace',
+      readOnly: false,
+    });
+    props.store.table.grantReadWriteData(this.taskDefinition.taskRole);
+    this.providerSecret.grantRead(this.taskDefinition.taskRole);
+  }
+}

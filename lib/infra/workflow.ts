@@ -1,0 +1,161 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+import { AutoDevFunction } from './autodev-function.js';
+import type { TaskStore } from './task-store.js';
+import type { WorkerRuntime } from './worker-runtime.js';
+
+export interface TaskWorkflowProps {
+  readonly store: TaskStore;
+  readonly runtime: WorkerRuntime;
+  /** Longest a task may take across all its attempts. @default 7 days */
+  readonly timeout?: Duration;
+}
+
+/** State names: the tests override Task states by these names. */
+export const STATES = {
+  prepare: 'Prepare attempt',
+  runOrStop: 'Run or stop?',
+  startAttempt: 'Start attempt',
+  runWorker: 'Run worker',
+  record: 'Record attempt',
+  retryOrFinish: 'Retry or finish?',
+  backOff: 'Back off',
+  done: 'Done',
+} as const;
+
+/**
+ * The task workflow on Step Functions Standard:
+ * prepare (core: provider, attempt, lease) → ECS RunTask .sync with the attempt's cpu/memory →
+ * record (core: decideAfterAttempt) → back off and loop for a retry or failover, or finish.
+ * The worker state's time limit comes from the plan; a timeout or crash is recorded like a failure.
+ */
+export class TaskWorkflow extends Construct {
+  public readonly stateMachine: sfn.StateMachine;
+  public readonly prepareFunction: AutoDevFunction;
+  public readonly recordFunction: AutoDevFunction;
+  public readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: TaskWorkflowProps) {
+    super(scope, id);
+    const { runtime } = props;
+    const environment = { AUTODEV_PROVIDERS: runtime.providers };
+    this.prepareFunction = new AutoDevFunction(this, 'Prepare', {
+      entry: 'workflow-prepare',
+      description: 'AutoDev workflow: start the next attempt',
+      environment,
+    });
+    this.recordFunction = new AutoDevFunction(this, 'Record', {
+      entry: 'workflow-record',
+      description: 'AutoDev workflow: record an attempt and decide what comes next',
+      environment,
+    });
+    props.store.grantReadWrite(this.prepareFunction);
+    props.store.grantReadWrite(this.recordFunction);
+
+    const stepRetry = {
+      errors: ['States.TaskFailed'],
+      interval: Duration.seconds(2),
+      maxAttempts: 4,
+      backoffRate: 2,
+    };
+    const prepare = new tasks.LambdaInvoke(this, STATES.prepare, {
+      lambdaFunction: this.prepareFunction,
+      payload: sfn.TaskInput.fromObject({
+        taskId: sfn.JsonPath.stringAt('$.taskId'),
+        tenant: sfn.JsonPath.stringAt('$.tenant'),
+        executionName: sfn.JsonPath.stringAt('$$.Execution.Name'),
+      }),
+      payloadResponseOnly: true,
+      resultPath: '$.prepared',
+    }).addRetry(stepRetry);
+
+    const record = new tasks.LambdaInvoke(this, STATES.record, {
+      lambdaFunction: this.recordFunction,
+      payload: sfn.TaskInput.fromObject({
+        taskId: sfn.JsonPath.stringAt('$.taskId'),
+        tenant: sfn.JsonPath.stringAt('$.tenant'),
+        attempt: sfn.JsonPath.numberAt('$.prepared.plan.attempt'),
+        failure: sfn.JsonPath.objectAt('$.failure'),
+      }),
+      payloadResponseOnly: true,
+      resultPath: '$.recorded',
+    }).addRetry(stepRetry);
+
+    const runWorker = new tasks.EcsRunTask(this, STATES.runWorker, {
+      integrationPattern: sfn.IntegrationPattern.RUN_JOB,
+      cluster: runtime.cluster,
+      taskDefinition: runtime.taskDefinition,
+      launchTarget: new tasks.EcsFargateLaunchTarget({ platformVersion: ecs.FargatePlatformVersion.LATEST }),
+      subnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+      securityGroups: [runtime.securityGroup],
+      assignPublicIp: false,
+      cpu: sfn.JsonPath.stringAt('$.prepared.plan.cpuUnits'),
+      memoryMiB: sfn.JsonPath.stringAt('$.prepared.plan.memory'),
+      containerOverrides: [
+        {
+          containerDefinition: runtime.container,
+          environment: [
+            { name: 'AUTODEV_TASK_ID', value: sfn.JsonPath.stringAt('$.taskId') },
+            { name: 'AUTODEV_TENANT', value: sfn.JsonPath.stringAt('$.tenant') },
+            {
+              name: 'AUTODEV_ATTEMPT',
+              value: sfn.JsonPath.format('{}', sfn.JsonPath.stringAt('$.prepared.plan.attempt')),
+            },
+          ],
+        },
+      ],
+      taskTimeout: sfn.Timeout.at('$.prepared.plan.stateTimeoutSeconds'),
+      resultPath: sfn.JsonPath.DISCARD,
+    });
+    // no Fargate capacity or a throttled RunTask: try again before calling it a crash
+    runWorker.addRetry({
+      errors: ['ECS.AmazonECSException', 'ECS.ServerException'],
+      interval: Duration.seconds(10),
+      maxAttempts: 3,
+      backoffRate: 2,
+    });
+    runWorker.addCatch(record, { errors: ['States.ALL'], resultPath: '$.failure' });
+
+    const done = new sfn.Succeed(this, STATES.done);
+    const startAttempt = new sfn.Pass(this, STATES.startAttempt, {
+      result: sfn.Result.fromObject({}),
+      resultPath: '$.failure',
+    });
+    const backOff = new sfn.Wait(this, STATES.backOff, {
+      time: sfn.WaitTime.secondsPath('$.recorded.waitSeconds'),
+    });
+
+    const definition = prepare.next(
+      new sfn.Choice(this, STATES.runOrStop)
+        .when(
+          sfn.Condition.stringEquals('$.prepared.action', 'run'),
+          startAttempt
+            .next(runWorker)
+            .next(record)
+            .next(
+              new sfn.Choice(this, STATES.retryOrFinish)
+                .when(sfn.Condition.stringEquals('$.recorded.next', 'retry'), backOff.next(prepare))
+                .otherwise(done),
+            ),
+        )
+        .otherwise(done),
+    );
+
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: logs.RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      definitionBody: sfn.DefinitionBody.fromChainable(definition),
+      timeout: props.timeout ?? Duration.days(7),
+      tracingEnabled: true,
+      logs: { destination: this.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
+    });
+  }
+}
