@@ -164,6 +164,15 @@ export function diffForScan(workdir: string, baseCommit: string): Promise<string
   });
 }
 
+/** Scans what the task's commits add on top of `baseCommit`; the push must not happen when this finds anything. */
+export async function scanBeforePush(
+  workdir: string,
+  baseCommit: string,
+  opts: ScanOptions = {},
+): Promise<SecretFinding[]> {
+  return scanDiff(await diffForScan(workdir, baseCommit), opts);
+}
+
 /** A message for the task's log and error: where the findings are, never what they are. */
 export function describeFindings(findings: readonly SecretFinding[]): string {
   const shown = findings
