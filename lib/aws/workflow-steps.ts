@@ -19,6 +19,8 @@ export interface StepDeps {
   available: (provider: string) => boolean;
   now?: () => Date;
   policy?: RetryPolicy;
+  /** Jitter source for retry delays (tests fix it). */
+  random?: () => number;
   defaultTimeoutSeconds?: number;
 }
 
@@ -36,14 +38,16 @@ export type PrepareOutput =
         /** Fargate CPU units and memory (MiB) as strings, the form ECS overrides take. */
         cpuUnits: string;
         memory: string;
-        /** The ECS state's time limit: the agent's own limit plus time to start and push. */
-        stateTimeoutSeconds: number;
       };
     }
   | { action: 'stop'; reason: string; status: string };
 
-/** Seconds the worker state may run past the agent's time limit (image pull, clone, push). */
-export const WORKER_GRACE_SECONDS = 600;
+/**
+ * The worker state's time limit in the state machine: the longest agent time limit a task may ask
+ * for plus time to pull the image, clone and push. The worker enforces each attempt's own limit
+ * itself (and reports `timeout`); this only stops a worker that hangs.
+ */
+export const WORKER_STATE_TIMEOUT_SECONDS = 24 * 3600 + 900;
 
 export async function prepareStep(deps: StepDeps, raw: unknown): Promise<PrepareOutput> {
   const input = PrepareInput.parse(raw);
@@ -77,7 +81,6 @@ export async function prepareStep(deps: StepDeps, raw: unknown): Promise<Prepare
       ...plan,
       cpuUnits: size.cpu,
       memory: size.memory,
-      stateTimeoutSeconds: plan.timeoutSeconds + WORKER_GRACE_SECONDS,
     },
   };
 }
@@ -132,6 +135,7 @@ export async function recordStep(deps: StepDeps, raw: unknown): Promise<RecordOu
       available: deps.available,
       now,
       policy: deps.policy,
+      random: deps.random,
     });
     return result.changed ? result.task : undefined;
   });

@@ -5,6 +5,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { WORKER_STATE_TIMEOUT_SECONDS } from '../aws/workflow-steps.js';
 import { AutoDevFunction } from './autodev-function.js';
 import type { TaskStore } from './task-store.js';
 import type { WorkerRuntime } from './worker-runtime.js';
@@ -32,7 +33,8 @@ export const STATES = {
  * The task workflow on Step Functions Standard:
  * prepare (core: provider, attempt, lease) → ECS RunTask .sync with the attempt's cpu/memory →
  * record (core: decideAfterAttempt) → back off and loop for a retry or failover, or finish.
- * The worker state's time limit comes from the plan; a timeout or crash is recorded like a failure.
+ * The worker enforces each attempt's time limit itself; the worker state's own limit only stops a
+ * hung worker. A state timeout or crash is recorded as a failed attempt.
  */
 export class TaskWorkflow extends Construct {
   public readonly stateMachine: sfn.StateMachine;
@@ -109,7 +111,7 @@ export class TaskWorkflow extends Construct {
           ],
         },
       ],
-      taskTimeout: sfn.Timeout.at('$.prepared.plan.stateTimeoutSeconds'),
+      taskTimeout: sfn.Timeout.duration(Duration.seconds(WORKER_STATE_TIMEOUT_SECONDS)),
       resultPath: sfn.JsonPath.DISCARD,
     });
     // no Fargate capacity or a throttled RunTask: try again before calling it a crash

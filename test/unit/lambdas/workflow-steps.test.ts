@@ -58,7 +58,6 @@ describe('workflow Prepare Lambda', () => {
         timeoutSeconds: 1800,
         cpuUnits: '2048',
         memory: '4096',
-        stateTimeoutSeconds: 2400,
       },
     });
     const stored = await store.getById(task.id);

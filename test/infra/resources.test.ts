@@ -1,0 +1,253 @@
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { TASK_TABLE } from '../../lib/aws/task-table.js';
+import { AUDIENCE, ISSUER, synthStack } from './synth.js';
+
+let template: Template;
+beforeAll(() => {
+  ({ template } = synthStack());
+});
+
+/** The actions of every IAM policy statement attached to a role whose logical id starts with `prefix`. */
+function actionsOf(prefix: string): string[] {
+  const policies = template.findResources('AWS::IAM::Policy');
+  const actions = new Set<string>();
+  for (const p of Object.values(policies)) {
+    const roles = JSON.stringify(p.Properties.Roles);
+    if (!roles.includes(`"${prefix}`)) continue;
+    for (const s of p.Properties.PolicyDocument.Statement as { Action: string | string[] }[]) {
+      for (const a of [s.Action].flat()) actions.add(a);
+    }
+  }
+  return [...actions].sort();
+}
+
+describe('TaskStore', () => {
+  it('is one on-demand table with the schema of lib/aws/task-table.ts, PITR, a customer-managed key and TTL', () => {
+    template.resourceCountIs('AWS::DynamoDB::Table', 1);
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      BillingMode: 'PAY_PER_REQUEST',
+      KeySchema: [
+        { AttributeName: TASK_TABLE.partitionKey, KeyType: 'HASH' },
+        { AttributeName: TASK_TABLE.sortKey, KeyType: 'RANGE' },
+      ],
+      GlobalSecondaryIndexes: Match.arrayWith([
+        Match.objectLike({ IndexName: TASK_TABLE.byTenant.indexName, Projection: { ProjectionType: 'ALL' } }),
+        Match.objectLike({ IndexName: TASK_TABLE.byStatus.indexName }),
+      ]),
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      SSESpecification: { SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: Match.anyValue() },
+      TimeToLiveSpecification: { AttributeName: TASK_TABLE.ttlAttribute, Enabled: true },
+      DeletionProtectionEnabled: true,
+    });
+    template.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Retain' });
+  });
+
+  it('deletes the table with the stack only when retainData=false', () => {
+    const { template: t } = synthStack({ retainData: 'false' });
+    t.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Delete' });
+  });
+});
+
+describe('TaskQueue', () => {
+  it('is a KMS-encrypted FIFO queue with explicit deduplication and a FIFO dead-letter queue', () => {
+    template.resourceCountIs('AWS::SQS::Queue', 2);
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      FifoQueue: true,
+      ContentBasedDeduplication: false,
+      KmsMasterKeyId: Match.anyValue(),
+      RedrivePolicy: { deadLetterTargetArn: Match.anyValue(), maxReceiveCount: 5 },
+    });
+    template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+  });
+
+  it('feeds the dispatcher with partial batch responses', () => {
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      BatchSize: 10,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+  });
+});
+
+describe('Lambda functions', () => {
+  it('are arm64, traced, on Node 24, with Powertools settings', () => {
+    const fns = template.findResources('AWS::Lambda::Function', {
+      Properties: { Environment: { Variables: { POWERTOOLS_SERVICE_NAME: 'autodev' } } },
+    });
+    expect(Object.keys(fns)).toHaveLength(5);
+    for (const fn of Object.values(fns)) {
+      expect(fn.Properties).toMatchObject({
+        Architectures: ['arm64'],
+        Runtime: 'nodejs24.x',
+        TracingConfig: { Mode: 'Active' },
+        Handler: 'index.handler',
+      });
+    }
+  });
+
+  it('give each function only the actions it uses', () => {
+    const table = [
+      'dynamodb:BatchWriteItem',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:Query',
+      'dynamodb:UpdateItem',
+    ];
+    expect(actionsOf('ApiFunction')).toEqual(expect.arrayContaining([...table, 'sqs:SendMessage']));
+    expect(actionsOf('ApiFunction')).not.toContain('states:StartExecution');
+    expect(actionsOf('DispatcherFunction')).toEqual(
+      expect.arrayContaining([
+        ...table,
+        'states:StartExecution',
+        'ecs:StopTask',
+        'ecs:ListTasks',
+        'ecs:DescribeTasks',
+      ]),
+    );
+    expect(actionsOf('DispatcherFunction')).not.toContain('sqs:SendMessage');
+    expect(actionsOf('WorkflowPrepare')).not.toContain('states:StartExecution');
+    expect(actionsOf('SchedulesReaper')).toEqual(expect.arrayContaining([...table, 'sqs:SendMessage']));
+  });
+
+  it('limits the dispatcher’s ECS actions to the worker cluster', () => {
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Action: ['ecs:DescribeTasks', 'ecs:ListTasks', 'ecs:StopTask'],
+            Condition: {
+              ArnEquals: {
+                'ecs:cluster': { 'Fn::GetAtt': [Match.stringLikeRegexp('^WorkerRuntimeCluster'), 'Arn'] },
+              },
+            },
+          }),
+        ]),
+      },
+    });
+  });
+});
+
+describe('Api', () => {
+  it('checks JWTs from the configured issuer and audience at the gateway', () => {
+    template.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+      AuthorizerType: 'JWT',
+      IdentitySource: ['$request.header.Authorization'],
+      JwtConfiguration: { Issuer: ISSUER, Audience: [AUDIENCE] },
+    });
+    template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+      RouteKey: 'ANY /v1/{proxy+}',
+      AuthorizationType: 'JWT',
+    });
+    template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+      RouteKey: 'GET /healthz',
+      AuthorizationType: 'NONE',
+    });
+  });
+
+  it('logs access and throttles on its stage', () => {
+    template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: '$default',
+      AutoDeploy: true,
+      AccessLogSettings: { DestinationArn: Match.anyValue(), Format: Match.stringLikeRegexp('requestId') },
+      DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 },
+    });
+  });
+
+  it('refuses to synthesize without an https issuer', () => {
+    expect(() => synthStack({ issuer: 'http://insecure.example.com' })).toThrowError(/issuer/);
+  });
+});
+
+describe('WorkerRuntime', () => {
+  it('runs a non-root worker with a read-only root file system and a writable workspace volume', () => {
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      RequiresCompatibilities: ['FARGATE'],
+      NetworkMode: 'awsvpc',
+      Cpu: '1024',
+      Memory: '2048',
+      EphemeralStorage: { SizeInGiB: 50 },
+      Volumes: [{ Name: 'workspace' }],
+      ContainerDefinitions: [
+        Match.objectLike({
+          Name: 'worker',
+          User: '10001',
+          ReadonlyRootFilesystem: true,
+          MountPoints: [{ SourceVolume: 'workspace', ContainerPath: '/workspace', ReadOnly: false }],
+          LogConfiguration: Match.objectLike({ LogDriver: 'awslogs' }),
+        }),
+      ],
+    });
+  });
+
+  it('gives the worker the secret by ARN only, never a secret value', () => {
+    const defs = template.findResources('AWS::ECS::TaskDefinition');
+    const container = Object.values(defs)[0]?.Properties.ContainerDefinitions[0];
+    const names = (container.Environment as { Name: string }[]).map((e) => e.Name).sort();
+    expect(names).toEqual([
+      'AUTODEV_PROVIDERS',
+      'AUTODEV_WORKSPACES',
+      'PROVIDER_SECRET_ARN',
+      'TASKS_TABLE_NAME',
+    ]);
+    expect(container.Secrets).toBeUndefined();
+    expect(actionsOf('WorkerRuntimeWorkerTaskRole')).toEqual(
+      expect.arrayContaining(['secretsmanager:GetSecretValue', 'dynamodb:PutItem', 'dynamodb:Query']),
+    );
+  });
+
+  it('keeps workers in private subnets with flow logs on', () => {
+    template.resourceCountIs('AWS::EC2::NatGateway', 1);
+    template.resourceCountIs('AWS::EC2::FlowLog', 1);
+    template.hasResourceProperties('AWS::ECS::Cluster', {
+      ClusterSettings: [{ Name: 'containerInsights', Value: 'enabled' }],
+    });
+  });
+});
+
+describe('TaskWorkflow', () => {
+  it('is a Standard state machine with full logging and X-Ray', () => {
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      StateMachineType: 'STANDARD',
+      TracingConfiguration: { Enabled: true },
+      LoggingConfiguration: Match.objectLike({ Level: 'ALL', IncludeExecutionData: true }),
+    });
+  });
+
+  it('may run and stop the worker task and pass its roles, nothing more on ECS', () => {
+    const actions = actionsOf('WorkflowStateMachineRole');
+    expect(actions).toEqual(
+      expect.arrayContaining(['ecs:RunTask', 'ecs:StopTask', 'ecs:DescribeTasks', 'iam:PassRole']),
+    );
+    expect(actions.filter((a) => a.startsWith('ecs:')).sort()).toEqual([
+      'ecs:DescribeTasks',
+      'ecs:RunTask',
+      'ecs:StopTask',
+    ]);
+  });
+});
+
+describe('Schedules and Observability', () => {
+  it('runs the reaper every five minutes through EventBridge Scheduler', () => {
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'rate(5 minutes)',
+      State: 'ENABLED',
+      Target: Match.objectLike({ Arn: Match.anyValue(), RoleArn: Match.anyValue() }),
+    });
+  });
+
+  it('has a dashboard and alarms for dead letters, backlog, workflow failures, API 5xx and each function', () => {
+    template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 4 + 5);
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+    });
+  });
+});

@@ -1,0 +1,31 @@
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { describe, expect, it } from 'vitest';
+import { AutoDevStack } from '../../lib/infra/stack.js';
+import { AUDIENCE, ISSUER, synthStack } from './synth.js';
+
+/** Replaces asset hashes (Lambda bundles, the worker image) so the snapshot only changes with the design. */
+function redactAssets(template: unknown): unknown {
+  return JSON.parse(JSON.stringify(template).replace(/[0-9a-f]{64}/g, '<asset-hash>'));
+}
+
+describe('AutoDev stack', () => {
+  it('synthesizes with cdk-nag AwsSolutionsChecks and no unacknowledged finding', () => {
+    const { synth } = synthStack();
+    expect(synth).not.toThrow();
+  });
+
+  it('fails synthesis on cdk-nag findings when they are not acknowledged', () => {
+    // Arrange: the same stack without AutoDev's acknowledgments
+    const app = new App({ context: { '@aws-cdk/aws-stepfunctions-tasks:fixRunEcsTaskPolicy': true } });
+    new AutoDevStack(app, 'Bare', { issuer: ISSUER, audience: [AUDIENCE] });
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    // Act + Assert
+    expect(() => app.synth()).toThrowError(/AwsSolutions-SMG4/);
+  });
+
+  it('matches the whole-stack snapshot (asset hashes redacted)', () => {
+    const { template } = synthStack();
+    expect(redactAssets(template.toJSON())).toMatchSnapshot();
+  });
+});
