@@ -6,7 +6,7 @@ import { z } from 'zod';
 
 /**
  * A local forge for tests: the GitHub REST routes the GitHub adapter uses (served under `/api/v3`, as
- * GitHub Enterprise Server does) and the GitLab v4 routes of the GitLab adapter (under `/api/v4`),
+ * GitHub Enterprise Server does, with the draft-state GraphQL mutations at `/api/graphql`) and the GitLab v4 routes of the GitLab adapter (under `/api/v4`),
  * with state in memory. Every request is validated: GitHub routes against GitHub's published OpenAPI
  * description (`@octokit/openapi-types`: each path template must be a path of the description and
  * each body and query schema must fit the operation's, checked by the compiler; unknown fields are
@@ -221,6 +221,12 @@ const InstallationTokenBody = z
   .object({ repositories: z.array(z.string()).optional(), repository_ids: z.array(z.number()).optional() })
   .strict();
 
+const GraphqlBody = z
+  .object({ query: z.string(), variables: z.object({ id: z.string().min(1) }).strict() })
+  .strict();
+const DRAFT_MUTATION =
+  /^mutation\(\$id: ID!\) \{ (convertPullRequestToDraft|markPullRequestReadyForReview)\(input: \{ pullRequestId: \$id \}\) \{ pullRequest \{ isDraft \} \} \}$/;
+
 // ---------------------------------------------------------------- GitLab schemas (REST v4 docs)
 
 const GitLabListQuery = z
@@ -285,9 +291,12 @@ export async function startForgeServer(opts: ForgeServerOptions = {}): Promise<F
   let base = '';
   const appKey = opts.app ? await importSPKI(opts.app.publicKeyPem, 'RS256') : undefined;
 
+  const nodeId = (p: FakePull) =>
+    `PR_${Buffer.from(`${p.owner}/${p.repo}#${p.number}`).toString('base64url')}`;
   const htmlUrl = (p: FakePull) => `${base}/${p.owner}/${p.repo}/pull/${p.number}`;
   const pullJson = (p: FakePull) => ({
     id: p.number * 1000,
+    node_id: nodeId(p),
     number: p.number,
     html_url: htmlUrl(p),
     url: `${base}/api/v3/repos/${p.owner}/${p.repo}/pulls/${p.number}`,
@@ -603,6 +612,26 @@ export async function startForgeServer(opts: ForgeServerOptions = {}): Promise<F
     throw new HttpError(404, { message: '404 Not Found' });
   }
 
+  /** The two GraphQL mutations that change a pull request's draft state (REST cannot). */
+  function graphql(body: unknown, headers: IncomingMessage['headers']) {
+    requireToken(typeof headers.authorization === 'string' ? headers.authorization : undefined);
+    const parsed = GraphqlBody.safeParse(body);
+    const m = parsed.success ? parsed.data.query.match(DRAFT_MUTATION) : null;
+    if (!parsed.success || !m) {
+      violations.push(`GitHub GraphQL: not a draft-state mutation: ${JSON.stringify(body).slice(0, 300)}`);
+      return { errors: [{ message: 'Parse error' }] };
+    }
+    const mutation = m[1] as string;
+    const pull = pulls.find((p) => nodeId(p) === parsed.data.variables.id);
+    if (!pull)
+      return {
+        data: { [mutation]: null },
+        errors: [{ type: 'NOT_FOUND', message: 'Could not resolve to a node' }],
+      };
+    pull.draft = mutation === 'convertPullRequestToDraft';
+    return { data: { [mutation]: { pullRequest: { isDraft: pull.draft } } } };
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
@@ -626,6 +655,8 @@ export async function startForgeServer(opts: ForgeServerOptions = {}): Promise<F
         const [status, body] = await gitlab(method, segments, url.searchParams, raw, req.headers);
         return send(status, body);
       }
+      if (url.pathname === '/api/graphql' && method === 'POST')
+        return send(200, graphql(parsedBody, req.headers));
       if (!url.pathname.startsWith('/api/v3/')) throw new HttpError(404, { message: 'Not Found' });
       const path = url.pathname.slice('/api/v3'.length);
       const route = githubRoutes.find((r) => r.method === method.toLowerCase() && r.pattern.test(path));

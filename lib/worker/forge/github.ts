@@ -131,11 +131,7 @@ export class GitHubForge implements ForgePort {
     return githubOwnerRepo(loc);
   }
 
-  private async openPullFor(
-    owner: string,
-    repo: string,
-    branch: string,
-  ): Promise<{ number: number; html_url: string } | undefined> {
+  private async openPullFor(owner: string, repo: string, branch: string): Promise<OpenPull | undefined> {
     const { data } = await this.octokit.rest.pulls.list({
       owner,
       repo,
@@ -149,7 +145,7 @@ export class GitHubForge implements ForgePort {
   private async update(
     owner: string,
     repo: string,
-    pull: { number: number; html_url: string },
+    pull: OpenPull,
     req: PullRequestRequest,
   ): Promise<PullRequestRef> {
     const { data } = await this.octokit.rest.pulls.update({
@@ -161,6 +157,14 @@ export class GitHubForge implements ForgePort {
       base: req.base,
     });
     await this.addLabels(owner, repo, pull.number, req.labels);
+    if (pull.draft !== undefined && pull.draft !== req.draft && pull.node_id) {
+      // the REST API cannot change the draft state; GraphQL can (at /api/graphql on Enterprise Server)
+      const mutation = req.draft ? 'convertPullRequestToDraft' : 'markPullRequestReadyForReview';
+      await this.octokit.graphql(
+        `mutation($id: ID!) { ${mutation}(input: { pullRequestId: $id }) { pullRequest { isDraft } } }`,
+        { id: pull.node_id },
+      );
+    }
     return { url: data.html_url, number: data.number, created: false };
   }
 
@@ -168,6 +172,13 @@ export class GitHubForge implements ForgePort {
     if (labels.length === 0) return;
     await this.octokit.rest.issues.addLabels({ owner, repo, issue_number: number, labels: [...labels] });
   }
+}
+
+interface OpenPull {
+  number: number;
+  html_url: string;
+  node_id?: string;
+  draft?: boolean;
 }
 
 const quietLog = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };

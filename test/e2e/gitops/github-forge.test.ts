@@ -79,6 +79,18 @@ describe('GitHubForge against the GitHub REST routes', () => {
     expect(server.requests.filter((r) => r.method === 'PATCH')).toHaveLength(1);
   });
 
+  it('turns the draft into a ready pull request when a later attempt passes its gates, and back', async () => {
+    const server = await forgeServer();
+    const forge = new GitHubForge({ apiBaseUrl: server.githubApi, auth: { token: TOKEN } });
+    await forge.findOrCreatePullRequest(request({ draft: true }));
+    await forge.findOrCreatePullRequest(request({ draft: false }));
+    expect(server.pulls[0]?.draft).toBe(false);
+    await forge.findOrCreatePullRequest(request({ draft: true }));
+    expect(server.pulls[0]?.draft).toBe(true);
+    await forge.findOrCreatePullRequest(request({ draft: true }));
+    expect(server.requests.filter((r) => r.path === '/api/graphql')).toHaveLength(2);
+  });
+
   it('makes one pull request when two attempts race for the same branch', async () => {
     const server = await forgeServer();
     const forge = new GitHubForge({ apiBaseUrl: server.githubApi, auth: { token: TOKEN } });
