@@ -42,6 +42,16 @@ export function acknowledgeFindings(stack: Stack): void {
       tableGrant(c);
     }
     if (c instanceof WorkerRuntime) {
+      for (const id of ['EcrApi', 'EcrDocker']) {
+        const endpoint = c.vpc.node.tryFindChild(id);
+        if (endpoint) {
+          ack(
+            endpoint,
+            'EC23',
+            'The endpoint security group admits HTTPS from the VPC CIDR only (an intrinsic the rule cannot read).',
+          );
+        }
+      }
       tableGrant(c.taskDefinition);
       ack(
         c.providerSecret,

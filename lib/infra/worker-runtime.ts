@@ -22,6 +22,11 @@ export interface WorkerRuntimeProps {
   readonly maxAzs?: number;
   /** @default 1 (one NAT gateway: agents only make outbound calls) */
   readonly natGateways?: number;
+  /**
+   * VPC endpoints for image pulls and the table (S3 and DynamoDB gateways, ECR interfaces), so the
+   * worker image's layers do not pass through the NAT gateway on every task. @default true
+   */
+  readonly privateEndpoints?: boolean;
   /** Docker build args for the worker image (CLI versions, INSTALL_CURSOR, AIDER_VERSION). */
   readonly buildArgs?: Record<string, string>;
 }
@@ -65,6 +70,12 @@ export class WorkerRuntime extends Construct {
         },
       },
     });
+    if (props.privateEndpoints ?? true) {
+      this.vpc.addGatewayEndpoint('S3', { service: ec2.GatewayVpcEndpointAwsService.S3 });
+      this.vpc.addGatewayEndpoint('DynamoDb', { service: ec2.GatewayVpcEndpointAwsService.DYNAMODB });
+      this.vpc.addInterfaceEndpoint('EcrApi', { service: ec2.InterfaceVpcEndpointAwsService.ECR });
+      this.vpc.addInterfaceEndpoint('EcrDocker', { service: ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER });
+    }
     this.securityGroup = new ec2.SecurityGroup(this, 'WorkerSecurityGroup', {
       vpc: this.vpc,
       description: 'AutoDev workers: no inbound traffic; outbound to provider APIs and git hosts',
@@ -89,6 +100,7 @@ export class WorkerRuntime extends Construct {
       },
     });
     this.taskDefinition.addVolume({ name: 'workspace' });
+    this.taskDefinition.addVolume({ name: 'tmp' });
     const root = repoRoot();
     this.container = this.taskDefinition.addContainer(WORKER_CONTAINER, {
       image: ecs.ContainerImage.fromAsset(root, {
@@ -115,11 +127,11 @@ export class WorkerRuntime extends Construct {
         AUTODEV_WORKSPACES: '/workspace',
       },
     });
-    this.container.addMountPoints({
-      sourceVolume: 'workspace',
-      containerPath: '/workspace',
-      readOnly: false,
-    });
+    this.container.addMountPoints(
+      { sourceVolume: 'workspace', containerPath: '/workspace', readOnly: false },
+      // some CLIs write to /tmp whatever TMPDIR says; the root file system stays read-only
+      { sourceVolume: 'tmp', containerPath: '/tmp', readOnly: false },
+    );
     props.store.table.grantReadWriteData(this.taskDefinition.taskRole);
     this.providerSecret.grantRead(this.taskDefinition.taskRole);
   }

@@ -172,13 +172,16 @@ describe('WorkerRuntime', () => {
       Cpu: '1024',
       Memory: '2048',
       EphemeralStorage: { SizeInGiB: 50 },
-      Volumes: [{ Name: 'workspace' }],
+      Volumes: [{ Name: 'workspace' }, { Name: 'tmp' }],
       ContainerDefinitions: [
         Match.objectLike({
           Name: 'worker',
           User: '10001',
           ReadonlyRootFilesystem: true,
-          MountPoints: [{ SourceVolume: 'workspace', ContainerPath: '/workspace', ReadOnly: false }],
+          MountPoints: [
+            { SourceVolume: 'workspace', ContainerPath: '/workspace', ReadOnly: false },
+            { SourceVolume: 'tmp', ContainerPath: '/tmp', ReadOnly: false },
+          ],
           LogConfiguration: Match.objectLike({ LogDriver: 'awslogs' }),
         }),
       ],
@@ -201,8 +204,17 @@ describe('WorkerRuntime', () => {
     );
   });
 
-  it('keeps workers in private subnets with flow logs on', () => {
+  it('keeps workers in private subnets with flow logs on and image pulls off the NAT gateway', () => {
     template.resourceCountIs('AWS::EC2::NatGateway', 1);
+    template.resourceCountIs('AWS::EC2::VPCEndpoint', 4);
+    template.hasResourceProperties('AWS::EC2::VPCEndpoint', {
+      VpcEndpointType: 'Gateway',
+      ServiceName: Match.objectLike({}),
+    });
+    template.hasResourceProperties('AWS::EC2::VPCEndpoint', {
+      VpcEndpointType: 'Interface',
+      PrivateDnsEnabled: true,
+    });
     template.resourceCountIs('AWS::EC2::FlowLog', 1);
     template.hasResourceProperties('AWS::ECS::Cluster', {
       ClusterSettings: [{ Name: 'containerInsights', Value: 'enabled' }],
