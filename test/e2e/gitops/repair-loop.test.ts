@@ -2,8 +2,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runAgentProcess } from '../../../lib/worker/agent-process.js';
-import { pullRequestTitle, renderPullRequestBody, resolveForge } from '../../../lib/worker/forge/index.js';
+import { publishPullRequest, pullRequestTitle } from '../../../lib/worker/forge/index.js';
 import { readAutodevConfig, runGatesWithRepairs } from '../../../lib/worker/gates.js';
+import { parseReview } from '../../../lib/worker/review.js';
 import { scanBeforePush } from '../../../lib/worker/secret-scan.js';
 import { tempDir } from '../../support/local-platform.js';
 import { makeTask } from '../../support/tasks.js';
@@ -54,7 +55,7 @@ afterEach(async () => {
   world = undefined;
 });
 
-async function runTask(w: GitOpsWorld, taskId: string, prompt: string) {
+async function runTask(w: GitOpsWorld, taskId: string, prompt: string, reviewText?: string) {
   const scratch = tempDir('autodev-agent-');
   const agent = join(scratch, 'agent.cjs');
   const agentLog = join(scratch, 'prompts.jsonl');
@@ -88,19 +89,18 @@ async function runTask(w: GitOpsWorld, taskId: string, prompt: string) {
     const committed = await w.workspaces.commit(ws, pullRequestTitle(task), 'summary');
     expect(await scanBeforePush(ws.dir, ws.baseCommit)).toEqual([]);
     await w.workspaces.push(ws);
-    const forge = resolveForge(
-      task.repo,
-      [{ host: w.host, kind: 'github', apiBaseUrl: w.forge.githubApi, tokenSecret: 'GHE_TOKEN' }],
-      { GHE_TOKEN: FORGE_TOKEN },
-    );
-    const pr = await forge?.findOrCreatePullRequest({
-      repo: task.repo,
+    const review = reviewText ? parseReview(reviewText) : undefined;
+    if (review && !review.ok) throw new Error(review.error);
+    const published = await publishPullRequest({
+      task: { ...task, commit: committed.commit, summary: 'Added mul.' },
       branch: ws.branch,
       base: ws.baseBranch,
-      title: pullRequestTitle(task),
-      body: renderPullRequestBody({ ...task, commit: committed.commit }, gates.results),
-      labels: gates.ok ? ['autodev'] : ['autodev', 'gates-failed'],
-      draft: !gates.ok && config.draftOnFailure,
+      gates: gates.results,
+      draftOnFailure: config.draftOnFailure,
+      review: review?.review,
+      forges: [{ host: w.host, kind: 'github', apiBaseUrl: w.forge.githubApi, tokenSecret: 'GHE_TOKEN' }],
+      secrets: { GHE_TOKEN: FORGE_TOKEN },
+      logsUrl: `http://127.0.0.1:8001/v1/tasks/${task.id}/logs`,
     });
     const prompts = readFileSync(agentLog, 'utf8')
       .trim()
@@ -109,7 +109,7 @@ async function runTask(w: GitOpsWorld, taskId: string, prompt: string) {
     return {
       gates,
       prompts,
-      pr,
+      published,
       commit: committed.commit,
       calc: readFileSync(join(ws.dir, 'calc.js'), 'utf8'),
     };
@@ -124,7 +124,17 @@ describe('quality gates with repair rounds', () => {
     world = await startWorld(REPO);
 
     // Act
-    const out = await runTask(world, 'tsk_repair', 'Add a mul function to calc.js');
+    const reviewText = [
+      'The change adds mul and keeps add working.',
+      '```json',
+      JSON.stringify({
+        verdict: 'approve',
+        summary: 'Correct and tested.',
+        comments: [{ path: 'calc.js', line: 1, body: 'Consider a doc comment.' }],
+      }),
+      '```',
+    ].join('\n');
+    const out = await runTask(world, 'tsk_repair', 'Add a mul function to calc.js', reviewText);
 
     // Assert
     expect(out.gates.ok).toBe(true);
@@ -137,8 +147,24 @@ describe('quality gates with repair rounds', () => {
     expect(out.prompts[1]).toContain('Add a mul function to calc.js');
     expect(out.calc).toContain('a + b');
     expect(remoteBranch(world.remote, 'autodev/tsk_repair')).toBe(out.commit);
+    expect(out.published).toMatchObject({
+      outcome: 'opened',
+      pullRequest: { number: 1 },
+      reviewPosted: true,
+    });
     expect(world.forge.pulls[0]).toMatchObject({ draft: false, labels: ['autodev'] });
     expect(world.forge.pulls[0]?.body).toContain('| test | ✅ passed |');
+    expect(world.forge.pulls[0]?.body).toContain('**Approved** by the review agent. Correct and tested.');
+    expect(world.forge.pulls[0]?.body).toContain(
+      '[task logs](http://127.0.0.1:8001/v1/tasks/tsk_repair/logs)',
+    );
+    expect(world.forge.pulls[0]?.reviews).toEqual([
+      {
+        event: 'APPROVE',
+        body: 'Correct and tested.',
+        comments: [{ path: 'calc.js', line: 1, side: 'RIGHT', body: 'Consider a doc comment.' }],
+      },
+    ]);
   });
 
   it('stops after the configured rounds and opens a draft when the gates still fail', async () => {
@@ -148,7 +174,8 @@ describe('quality gates with repair rounds', () => {
     expect(out.gates.rounds).toBe(2);
     expect(out.prompts).toHaveLength(3);
     expect(out.gates.results[0]).toMatchObject({ ok: false, exitCode: 1 });
-    expect(world.forge.pulls[0]).toMatchObject({ draft: true, labels: ['autodev', 'gates-failed'] });
+    expect(out.published).toMatchObject({ outcome: 'opened' });
+    expect(world.forge.pulls[0]).toMatchObject({ draft: true, labels: ['autodev', 'autodev:gates-failed'] });
     expect(world.forge.pulls[0]?.body).toContain('| test | ❌ exit 1 |');
     expect(world.forge.pulls[0]?.body).toContain('FAIL: add(2, 3) should be 5, got -1');
   });
