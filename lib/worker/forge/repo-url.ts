@@ -1,3 +1,5 @@
+import { ForgeError } from './types.js';
+
 /** Where a repository lives: the forge's host and the repository's path on it. */
 export interface RepoLocation {
   /** Host name, with a port when the URL has one (`ghe.example.com`, `127.0.0.1:8080`). */
@@ -45,7 +47,7 @@ export function parseRepoUrl(repo: string): RepoLocation | undefined {
 export function githubOwnerRepo(loc: RepoLocation): { owner: string; repo: string } {
   const parts = loc.path.split('/');
   if (parts.length !== 2) {
-    throw new Error(`"${loc.path}" is not a GitHub repository path (owner/name).`);
+    throw new ForgeError(`"${loc.path}" is not a GitHub repository path (owner/name).`);
   }
   return { owner: parts[0] as string, repo: parts[1] as string };
 }

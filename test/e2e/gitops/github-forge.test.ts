@@ -91,27 +91,6 @@ describe('GitHubForge against the GitHub REST routes', () => {
     expect(server.requests.filter((r) => r.path === '/api/graphql')).toHaveLength(2);
   });
 
-  it('makes one pull request when two attempts race for the same branch', async () => {
-    const server = await forgeServer();
-    const forge = new GitHubForge({ apiBaseUrl: server.githubApi, auth: { token: TOKEN } });
-    const results = await Promise.all([
-      forge.findOrCreatePullRequest(request()),
-      forge.findOrCreatePullRequest(request()),
-    ]);
-    expect(server.pulls).toHaveLength(1);
-    expect(results.map((r) => r.number)).toEqual([1, 1]);
-    expect(results.filter((r) => r.created)).toHaveLength(1);
-  });
-
-  it('opens a new pull request for another branch, and again after the old one was closed', async () => {
-    const server = await forgeServer();
-    const forge = new GitHubForge({ apiBaseUrl: server.githubApi, auth: { token: TOKEN } });
-    await forge.findOrCreatePullRequest(request());
-    expect((await forge.findOrCreatePullRequest(request({ branch: 'autodev/tsk_2' }))).number).toBe(2);
-    (server.pulls[0] as { state: string }).state = 'closed';
-    expect(await forge.findOrCreatePullRequest(request())).toMatchObject({ number: 3, created: true });
-  });
-
   it('comments and posts reviews with line comments', async () => {
     // Arrange
     const server = await forgeServer();

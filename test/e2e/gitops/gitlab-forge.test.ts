@@ -68,16 +68,6 @@ describe('GitLabForge against the GitLab REST v4 routes', () => {
     });
   });
 
-  it('makes one merge request when two attempts race for the same branch', async () => {
-    const { server, forge } = await setup();
-    const results = await Promise.all([
-      forge.findOrCreatePullRequest(request()),
-      forge.findOrCreatePullRequest(request()),
-    ]);
-    expect(server.mergeRequests).toHaveLength(1);
-    expect(results.filter((r) => r.created)).toHaveLength(1);
-  });
-
   it('comments, and reviews with line discussions, a verdict note and an approval', async () => {
     // Arrange
     const { server, forge } = await setup();
