@@ -95,6 +95,8 @@ export const Attempt = z.object({
   message: z.string().optional(),
   usage: Usage.optional(),
   sessionId: z.string().optional(),
+  /** Which executor ran the attempt. */
+  executor: z.string().optional(),
   /** Process id of the agent (its process group) while it runs, on the local platform. */
   agentPid: z.number().int().optional(),
 });

@@ -96,6 +96,9 @@ export class LocalExecutor implements TaskNotifier {
   async start(): Promise<void> {
     this.started = true;
     await this.reap();
+    const running = new Set((await this.o.store.listRunning()).map((t) => t.id));
+    const swept = await this.o.workspaces.sweep((id) => running.has(id));
+    if (swept > 0) this.log('removed workspaces left by stopped executors', { count: swept });
     this.ticker = setInterval(() => this.wake(), this.o.pollMs ?? 500);
     this.reaper = setInterval(
       () => void this.reap().catch((e) => this.log('reaper failed', { err: String(e) })),
@@ -267,7 +270,13 @@ export class LocalExecutor implements TaskNotifier {
       if (!provider) return;
       const number = task.attempts.length + 1;
       const startedAt = new Date();
-      const attempt: Attempt = { number, provider, startedAt: startedAt.toISOString(), outcome: 'running' };
+      const attempt: Attempt = {
+        number,
+        provider,
+        executor: this.owner,
+        startedAt: startedAt.toISOString(),
+        outcome: 'running',
+      };
       const started = await this.mutate(task, (t) =>
         this.ownsLease(t)
           ? {
@@ -489,7 +498,8 @@ export class LocalExecutor implements TaskNotifier {
       if (this.running.has(task.id)) continue;
       const alive = ownerAlive(owner, this.owner);
       const expired = (task.lease?.expiresAt ?? 0) < now;
-      if (alive === true || (alive === undefined && !expired)) continue;
+      // a live owner keeps its task while its lease holds; a dead one loses it at once
+      if (!expired && alive !== false) continue;
       const reason = alive === false ? `its executor (${owner}) is gone` : 'its lease expired';
       if (alive === false) {
         // the dead executor's agent may still run in its own process group: stop it

@@ -1,5 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { TaskStore } from '../core/ports.js';
+import { type BreakerPolicy, breakerMode, type ProviderState, successRate } from '../core/provider-health.js';
 import { TASK_STATUSES, type Task } from '../core/schemas.js';
 import type { AttemptReport } from '../worker/run-attempt.js';
 import type { ExecutorEvents } from './executor.js';
@@ -11,7 +12,11 @@ export class PlatformMetrics implements ExecutorEvents {
   private readonly attempts: Counter<'provider' | 'outcome'>;
   private readonly startLatency: Histogram;
 
-  constructor(store: TaskStore, activeAgents: () => number) {
+  constructor(
+    store: TaskStore,
+    activeAgents: () => number,
+    providers?: { states: () => Promise<ProviderState[]>; breaker: BreakerPolicy },
+  ) {
     collectDefaultMetrics({ register: this.registry, prefix: 'autodev_process_' });
     new Gauge({
       name: 'autodev_tasks',
@@ -40,6 +45,36 @@ export class PlatformMetrics implements ExecutorEvents {
         this.set(activeAgents());
       },
     });
+    if (providers) {
+      new Gauge({
+        name: 'autodev_provider_breaker_state',
+        help: 'Circuit breaker state per provider (1 for the current state).',
+        labelNames: ['provider', 'state'],
+        registers: [this.registry],
+        async collect() {
+          this.reset();
+          const now = Date.now();
+          for (const s of await providers.states()) {
+            const mode = breakerMode(s, now, providers.breaker);
+            for (const m of ['closed', 'open', 'half_open'] as const)
+              this.set({ provider: s.provider, state: m }, m === mode ? 1 : 0);
+          }
+        },
+      });
+      new Gauge({
+        name: 'autodev_provider_success_ratio',
+        help: 'Share of the recent attempts on a provider that succeeded.',
+        labelNames: ['provider'],
+        registers: [this.registry],
+        async collect() {
+          this.reset();
+          for (const s of await providers.states()) {
+            const rate = successRate(s);
+            if (rate !== undefined) this.set({ provider: s.provider }, rate);
+          }
+        },
+      });
+    }
     this.durations = new Histogram({
       name: 'autodev_task_duration_seconds',
       help: 'Time from submission to the end of a task, by final status.',

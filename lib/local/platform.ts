@@ -35,7 +35,10 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
     branchPrefix: config.branchPrefix,
   });
   let executor: LocalExecutor | undefined;
-  const metrics = new PlatformMetrics(store, () => executor?.activeCount ?? 0);
+  const metrics = new PlatformMetrics(store, () => executor?.activeCount ?? 0, {
+    states: () => store.listProviderStates(),
+    breaker: config.breaker,
+  });
   executor = new LocalExecutor({
     store,
     workspaces,

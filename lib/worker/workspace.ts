@@ -1,7 +1,8 @@
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { GitError, git } from './git.js';
+import lockfile from 'proper-lockfile';
+import { git } from './git.js';
 
 /** The task branch moved on the remote in a way the agent's commit cannot be put on top of. */
 export class PushConflictError extends Error {
@@ -17,7 +18,12 @@ export interface Workspace {
   dir: string;
   /** A private HOME for the agent, outside the worktree. */
   homeDir: string;
+  /** Holds the worktree and the home of this attempt. */
+  taskDir: string;
+  /** The branch on the remote: `<prefix><task id>`. */
   branch: string;
+  /** The attempt's own branch in the mirror; pushed to `branch`. */
+  localBranch: string;
   baseBranch: string;
   baseCommit: string;
   mirror: string;
@@ -59,10 +65,28 @@ export class GitWorkspaces {
     return join(this.opts.mirrors, `${createHash('sha256').update(repo).digest('hex').slice(0, 16)}.git`);
   }
 
-  /** Runs `fn` with the mirror locked (git refuses concurrent ref updates in one repository). */
+  /**
+   * Runs `fn` with the mirror locked, within this process (a promise chain) and across processes
+   * sharing AUTODEV_HOME (a lock file): git refuses concurrent ref and worktree updates in one repository.
+   */
   private withMirror<T>(mirror: string, fn: () => Promise<T>): Promise<T> {
+    const locked = async () => {
+      const release = await lockfile.lock(mirror, {
+        lockfilePath: `${mirror}.lock`,
+        realpath: false,
+        // a holder refreshes the lock while it lives; one that died (SIGKILL) frees it after `stale`
+        stale: 5_000,
+        onCompromised: () => undefined,
+        retries: { retries: 1000, minTimeout: 5, maxTimeout: 50, factor: 1.3 },
+      });
+      try {
+        return await fn();
+      } finally {
+        await release().catch(() => undefined);
+      }
+    };
     const prev = this.locks.get(mirror) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
+    const next = prev.then(locked, locked);
     this.locks.set(
       mirror,
       next.catch(() => undefined),
@@ -101,23 +125,28 @@ export class GitWorkspaces {
           },
         )
       ).trim();
-      const taskDir = join(this.opts.root, taskId);
-      const dir = join(taskDir, 'repo');
+      // one folder and one local branch per attempt: an attempt that lost its lease but still runs
+      // somewhere never shares (or removes) the folder of the attempt that took over
+      const nonce = randomBytes(3).toString('hex');
+      const taskDir = join(this.opts.root, `${taskId}-${nonce}`);
+      const dir = join(taskDir, taskId);
       const homeDir = join(taskDir, 'home');
-      if (existsSync(taskDir)) {
-        // a previous attempt left its worktree behind
-        await git(['worktree', 'remove', '--force', dir], { cwd: mirror }).catch(() => undefined);
-        rmSync(taskDir, { recursive: true, force: true });
-      }
       const branch = this.branchFor(taskId);
-      const add = () => git(['worktree', 'add', '--quiet', '-B', branch, dir, baseCommit], { cwd: mirror });
-      await add().catch(async () => {
-        // a worktree deleted behind git's back still holds the branch: forget it and try again
+      const localBranch = `${branch}-${nonce}`;
+      const add = (flag: '-b' | '-B') =>
+        git(['worktree', 'add', '--quiet', flag, localBranch, dir, baseCommit], { cwd: mirror });
+      try {
+        await add('-b');
+      } catch (first) {
+        // a worktree deleted behind git's back still holds its admin folder: forget it and try once more
+        rmSync(taskDir, { recursive: true, force: true });
         await git(['worktree', 'prune'], { cwd: mirror });
-        await add();
-      });
+        await add('-B').catch(() => {
+          throw first;
+        });
+      }
       mkdirSync(homeDir, { recursive: true });
-      return { taskId, dir, homeDir, branch, baseBranch: base, baseCommit, mirror };
+      return { taskId, taskDir, dir, homeDir, branch, localBranch, baseBranch: base, baseCommit, mirror };
     });
   }
 
@@ -175,9 +204,14 @@ export class GitWorkspaces {
       await attempt('');
       return {};
     } catch (err) {
-      if (!(err instanceof GitError) || !/stale info|rejected|already exists/i.test(err.stderr)) throw err;
+      // refused: the branch exists on the remote (else the push failed for another reason: rethrow)
+      const exists = await git(['fetch', '--quiet', 'origin', `+${ref}:refs/remotes/origin/${ws.branch}`], {
+        cwd: ws.dir,
+      })
+        .then(() => true)
+        .catch(() => false);
+      if (!exists) throw err;
     }
-    await git(['fetch', '--quiet', 'origin', `+${ref}:refs/remotes/origin/${ws.branch}`], { cwd: ws.dir });
     const remoteHead = (await git(['rev-parse', `refs/remotes/origin/${ws.branch}`], { cwd: ws.dir })).trim();
     const theirs = await git(['log', '--format=%H%x00%B%x01', `${ws.baseCommit}..${remoteHead}`], {
       cwd: ws.dir,
@@ -219,9 +253,30 @@ export class GitWorkspaces {
   async remove(ws: Workspace): Promise<void> {
     await this.withMirror(ws.mirror, async () => {
       await git(['worktree', 'remove', '--force', ws.dir], { cwd: ws.mirror }).catch(() => undefined);
-      await git(['branch', '-D', ws.branch], { cwd: ws.mirror }).catch(() => undefined);
-      rmSync(join(this.opts.root, ws.taskId), { recursive: true, force: true });
+      await git(['branch', '-D', ws.localBranch], { cwd: ws.mirror }).catch(() => undefined);
+      rmSync(ws.taskDir, { recursive: true, force: true });
     });
+  }
+
+  /**
+   * Removes attempt folders left behind by executors that died, except those `keep` names (attempts
+   * still running somewhere), and lets git forget their worktrees.
+   */
+  async sweep(keep: (taskId: string) => boolean): Promise<number> {
+    let removed = 0;
+    for (const name of existsSync(this.opts.root) ? readdirSync(this.opts.root) : []) {
+      const m = name.match(/^(t[0-9a-z]{20})-[0-9a-f]{6}$/);
+      if (!m || keep(m[1] as string)) continue;
+      rmSync(join(this.opts.root, name), { recursive: true, force: true });
+      removed++;
+    }
+    if (removed > 0) {
+      for (const mirror of readdirSync(this.opts.mirrors).filter((n) => n.endsWith('.git'))) {
+        const path = join(this.opts.mirrors, mirror);
+        await this.withMirror(path, () => git(['worktree', 'prune'], { cwd: path }).catch(() => ''));
+      }
+    }
+    return removed;
   }
 }
 

@@ -1,0 +1,102 @@
+import { describe, expect, it } from 'vitest';
+import {
+  admit,
+  admitProvider,
+  breakerMode,
+  initialProviderState,
+  recordProviderResult,
+  recordResult,
+  successRate,
+} from '../../../lib/core/provider-health.js';
+import { SqliteTaskStore } from '../../../lib/local/sqlite-store.js';
+
+const breaker = { failureThreshold: 3, windowMs: 10_000, openMs: 5_000 };
+const rate = { ratePerSecond: 2, burst: 2 };
+
+describe('circuit breaker', () => {
+  it('opens after N classified failures in the window, not for task-specific ones', () => {
+    let s = initialProviderState('claude', rate, 0);
+    s = recordResult(s, false, 'context_overflow', 1, breaker);
+    s = recordResult(s, false, 'rate_limit', 2, breaker);
+    s = recordResult(s, false, 'overloaded', 3, breaker);
+    expect(s.breaker.mode).toBe('closed');
+    s = recordResult(s, false, 'rate_limit', 4, breaker);
+    expect(s.breaker.mode).toBe('open');
+  });
+
+  it('forgets failures older than the window', () => {
+    let s = initialProviderState('claude', rate, 0);
+    s = recordResult(s, false, 'crash', 0, breaker);
+    s = recordResult(s, false, 'crash', 1, breaker);
+    s = recordResult(s, false, 'crash', 20_000, breaker);
+    expect(s.breaker.mode).toBe('closed');
+  });
+
+  it('sends no work while open, one probe when half-open, and closes on its success', () => {
+    let s = initialProviderState('claude', { ratePerSecond: 100, burst: 100 }, 0);
+    for (let i = 0; i < 3; i++) s = recordResult(s, false, 'rate_limit', 100, breaker);
+    expect(admit(s, 1000, breaker, rate).admission).toEqual({
+      ok: false,
+      reason: 'breaker_open',
+      retryAfterMs: 4100,
+    });
+    expect(breakerMode(s, 5200, breaker)).toBe('half_open');
+    const probe = admit(s, 5200, breaker, { ratePerSecond: 100, burst: 100 });
+    expect(probe.admission.ok).toBe(true);
+    const second = admit(probe.next, 5300, breaker, { ratePerSecond: 100, burst: 100 });
+    expect(second.admission).toMatchObject({ ok: false, reason: 'breaker_open' });
+    const closed = recordResult(probe.next, true, undefined, 5400, breaker);
+    expect(closed.breaker.mode).toBe('closed');
+    expect(admit(closed, 5500, breaker, { ratePerSecond: 100, burst: 100 }).admission.ok).toBe(true);
+  });
+
+  it('opens again when the probe fails', () => {
+    let s = initialProviderState('claude', rate, 0);
+    for (let i = 0; i < 3; i++) s = recordResult(s, false, 'overloaded', 0, breaker);
+    const probe = admit(s, 6000, breaker, rate);
+    const reopened = recordResult(probe.next, false, 'overloaded', 6100, breaker);
+    expect(reopened.breaker).toMatchObject({ mode: 'open', openedAt: 6100 });
+  });
+
+  it('tracks a recent success rate', () => {
+    let s = initialProviderState('claude', rate, 0);
+    s = recordResult(s, true, undefined, 0, breaker);
+    s = recordResult(s, false, 'auth', 0, breaker);
+    expect(successRate(s)).toBe(0.5);
+  });
+});
+
+describe('token bucket', () => {
+  it('allows a burst, then the rate, and says how long to wait', () => {
+    let s = initialProviderState('claude', rate, 0);
+    const a = admit(s, 0, breaker, rate);
+    const b = admit(a.next, 0, breaker, rate);
+    const c = admit(b.next, 0, breaker, rate);
+    expect([a.admission.ok, b.admission.ok, c.admission.ok]).toEqual([true, true, false]);
+    expect(c.admission).toEqual({ ok: false, reason: 'rate_limited', retryAfterMs: 500 });
+    s = b.next;
+    expect(admit(s, 500, breaker, rate).admission.ok).toBe(true);
+  });
+});
+
+describe('provider state shared through the store', () => {
+  it('lets concurrent dispatchers take exactly the tokens there are', async () => {
+    // Arrange: two connections to one SQLite file stand for two dispatchers
+    const { mkdtempSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const file = join(mkdtempSync(join(tmpdir(), 'autodev-ph-')), 'db');
+    const a = new SqliteTaskStore(file);
+    const b = new SqliteTaskStore(file);
+    const slow = { ratePerSecond: 0.001, burst: 5 };
+    // Act
+    const results = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => admitProvider(i % 2 ? a : b, 'codex', 1000, breaker, slow)),
+    );
+    // Assert
+    expect(results.filter((r) => r.ok)).toHaveLength(5);
+    const state = await recordProviderResult(a, 'codex', false, 'crash', 1000, breaker, slow);
+    expect(state.breaker.failures).toEqual([1000]);
+    expect((await b.listProviderStates()).map((s) => s.provider)).toEqual(['codex']);
+  });
+});
