@@ -44,7 +44,7 @@ export async function dispatchMessage(deps: DispatchDeps, message: TaskMessage):
       'running',
       {
         lease: {
-          owner: executionName(t.id, t.attempts.length + 1),
+          owner: executionName(t.id, t.attempts.length + 1, t.version + 1),
           expiresAt: at.getTime() + (deps.admissionLeaseMs ?? 15 * 60_000),
         },
         notBefore: undefined,

@@ -6,11 +6,17 @@ export interface WorkflowInput {
   tenant: string;
 }
 
-/** The execution name for a task's run that begins with attempt `attempt`: one execution per admission. */
-export const executionName = (taskId: string, attempt: number): string => `${taskId}-${attempt}`;
+/**
+ * The execution name of one admission of a task: task id + the attempt it starts with + the task
+ * version the admission wrote. A redelivered message finds the same admission and the same name; a
+ * task re-queued after a lost execution is admitted at a new version and gets a new name (a closed
+ * execution's name cannot be used again for 90 days).
+ */
+export const executionName = (taskId: string, attempt: number, version: number): string =>
+  `${taskId}-${attempt}-v${version}`;
 
 /**
- * Starts the task workflow (Step Functions Standard). Execution names are task id + attempt, so
+ * Starts the task workflow (Step Functions Standard). Execution names are fixed at admission, so
  * starting the same run twice (a redelivered message, a retried Lambda) starts it once.
  */
 export class StepFunctionsLauncher {

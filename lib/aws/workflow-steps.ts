@@ -88,6 +88,7 @@ export async function prepareStep(deps: StepDeps, raw: unknown): Promise<Prepare
 export const RecordInput = z.object({
   taskId: z.string(),
   tenant: z.string(),
+  executionName: z.string(),
   attempt: z.number().int().positive(),
   /** The Catch result of the worker state (Error, Cause) when it failed or timed out. */
   failure: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).nullish(),
@@ -134,6 +135,7 @@ export async function recordStep(deps: StepDeps, raw: unknown): Promise<RecordOu
       report,
       available: deps.available,
       now,
+      leaseOwner: input.executionName,
       policy: deps.policy,
       random: deps.random,
     });

@@ -87,6 +87,10 @@ export function prepareAttempt(input: {
   if (task.status === 'blocked') {
     return { action: 'stop', task, changed: false, reason: 'the task waits for its dependencies' };
   }
+  if (task.lease && task.lease.owner !== input.leaseOwner) {
+    // fenced: the task was re-queued and admitted again; another execution owns it now
+    return { action: 'stop', task, changed: false, reason: `the task belongs to ${task.lease.owner}` };
+  }
   const last = task.attempts[task.attempts.length - 1];
   const attemptRunning = task.status === 'running' && last?.outcome === 'running';
   if (task.cancelRequested) {
@@ -176,10 +180,15 @@ export function recordAttempt(input: {
   report: AttemptOutcomeReport;
   available: (provider: string) => boolean;
   now: Date;
+  /** The executor recording; a task leased to another one is left alone. */
+  leaseOwner?: string;
   policy?: RetryPolicy;
   random?: () => number;
 }): RecordOutcome {
   const { task, role, report, now } = input;
+  if (input.leaseOwner !== undefined && task.lease?.owner !== input.leaseOwner) {
+    return { task, changed: false, next: { kind: 'finish' } };
+  }
   const current = task.attempts.find((a) => a.number === input.attempt);
   if (task.status !== 'running' || !current || current.outcome !== 'running') {
     return { task, changed: false, next: nextOf(task, now) };
@@ -236,14 +245,24 @@ export function recordAttempt(input: {
         now,
       );
       break;
-    case 'retry':
+    case 'retry': {
+      const notBefore = now.getTime() + decision.delayMs;
       next = transition(
         base,
         'retrying',
-        { provider: decision.provider, notBefore: now.getTime() + decision.delayMs },
+        {
+          provider: decision.provider,
+          notBefore,
+          // the executor keeps the task between attempts (the lease marks whose it is)
+          lease: task.lease && {
+            owner: task.lease.owner,
+            expiresAt: notBefore + LEASE_MARGIN_SECONDS * 1000,
+          },
+        },
         now,
       );
       break;
+    }
     case 'fail':
       next = transition(
         base,

@@ -81,6 +81,7 @@ export class TaskWorkflow extends Construct {
       payload: sfn.TaskInput.fromObject({
         taskId: sfn.JsonPath.stringAt('$.taskId'),
         tenant: sfn.JsonPath.stringAt('$.tenant'),
+        executionName: sfn.JsonPath.stringAt('$$.Execution.Name'),
         attempt: sfn.JsonPath.numberAt('$.prepared.plan.attempt'),
         failure: sfn.JsonPath.objectAt('$.failure'),
       }),

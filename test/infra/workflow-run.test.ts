@@ -141,6 +141,7 @@ function decideDirectly(task: Task, behaviours: WorkerBehaviour[]): Task {
       report,
       available,
       now: NOW,
+      leaseOwner: `${task.id}-1`,
       random: () => 0.5,
     });
     t = rec.task;

@@ -33,7 +33,7 @@ afterEach(() => {
 afterAll(async () => ddb?.stop());
 
 describe('dispatch Lambda (SQS FIFO event source)', () => {
-  it('admits a queued task and starts its workflow under the name task id + attempt', async () => {
+  it('admits a queued task and starts its workflow under the name task id + attempt + admission version', async () => {
     // Arrange
     const task = makeTask();
     await store.create(task);
@@ -45,10 +45,10 @@ describe('dispatch Lambda (SQS FIFO event source)', () => {
     const stored = await store.getById(task.id);
     expect(stored?.status).toBe('running');
     expect(stored?.version).toBe(1);
-    expect(stored?.lease?.owner).toBe(`${task.id}-1`);
+    expect(stored?.lease?.owner).toBe(`${task.id}-1-v1`);
     expect(sfn.commandCalls(StartExecutionCommand)[0]?.args[0].input).toEqual({
       stateMachineArn: STATE_MACHINE_ARN,
-      name: `${task.id}-1`,
+      name: `${task.id}-1-v1`,
       input: JSON.stringify({ taskId: task.id, tenant: 'acme' }),
     });
   });
@@ -65,7 +65,7 @@ describe('dispatch Lambda (SQS FIFO event source)', () => {
     expect([...first.batchItemFailures, ...again.batchItemFailures]).toEqual([]);
     expect((await store.getById(task.id))?.version).toBe(1);
     const names = sfn.commandCalls(StartExecutionCommand).map((c) => c.args[0].input.name);
-    expect(names).toEqual([`${task.id}-1`, `${task.id}-1`]);
+    expect(names).toEqual([`${task.id}-1-v1`, `${task.id}-1-v1`]);
   });
 
   it('ignores a message for a task that is no longer queued', async () => {
@@ -89,7 +89,7 @@ describe('dispatch Lambda (SQS FIFO event source)', () => {
     sfn
       .on(StartExecutionCommand)
       .rejects(new Error('throttled'))
-      .on(StartExecutionCommand, { name: `${other.id}-1` })
+      .on(StartExecutionCommand, { name: `${other.id}-1-v1` })
       .resolves({ executionArn: 'arn:x', startDate: new Date() });
     const res = await invoke(sqsFifoEvent([ready(a), ready(b), ready(other)]));
     expect(res.batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual(['msg-0', 'msg-1']);

@@ -89,9 +89,10 @@ describe('workflow Record Lambda', () => {
     await prepare(prepareEvent(task), lambdaContext('prepare'));
     return task;
   }
-  const recordEvent = (t: Task, failure: unknown = null) => ({
+  const recordEvent = (t: Task, failure: unknown = null, executionName = `${t.id}-1`) => ({
     taskId: t.id,
     tenant: t.tenant,
+    executionName,
     attempt: 1,
     failure,
   });
@@ -147,6 +148,40 @@ describe('workflow Record Lambda', () => {
     expect(first).toEqual({ next: 'finish', status: 'failed' });
     expect(again).toEqual(first);
     expect((await store.getById(task.id))?.usage.costUsd).toBe(0.01);
+  });
+
+  it('leaves a task alone when another execution owns it (re-queued and admitted again)', async () => {
+    // Arrange: attempt 1 runs under execution -1; the reaper re-queued the task and -2 took it
+    const task = await started();
+    const stale = await store.getById(task.id);
+    if (!stale) throw new Error('task missing');
+    await store.put(
+      {
+        ...stale,
+        lease: { owner: `${task.id}-2`, expiresAt: Date.now() + 60_000 },
+        version: stale.version + 1,
+      },
+      stale.version,
+    );
+    await store.putAttemptReport(task.id, 1, { ok: true, usage });
+    // Act
+    const recorded = await record(recordEvent(task), lambdaContext('record'));
+    const prepared = await prepare(prepareEvent(task), lambdaContext('prepare'));
+    // Assert
+    expect(recorded).toEqual({ next: 'finish', status: 'running' });
+    expect(prepared).toMatchObject({ action: 'stop', reason: `the task belongs to ${task.id}-2` });
+    expect((await store.getById(task.id))?.version).toBe(stale.version + 1);
+  });
+
+  it('keeps its lease on a retrying task so that the next Prepare of the same execution goes on', async () => {
+    const task = await started();
+    await store.putAttemptReport(task.id, 1, { ok: false, errorClass: 'crash', usage });
+    await record(recordEvent(task), lambdaContext('record'));
+    const stored = await store.getById(task.id);
+    expect(stored?.status).toBe('retrying');
+    expect(stored?.lease?.owner).toBe(`${task.id}-1`);
+    const next = await prepare(prepareEvent(task), lambdaContext('prepare'));
+    expect(next).toMatchObject({ action: 'run', plan: { attempt: 2, provider: 'claude' } });
   });
 
   it('rejects a payload that is not the state machine’s', async () => {
