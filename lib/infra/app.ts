@@ -1,12 +1,15 @@
+import { readFileSync } from 'node:fs';
 import { App, type AppProps, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { parseRecurringTasks } from '../aws/recurring.js';
 import { ConfigError } from '../core/errors.js';
 import { acknowledgeFindings } from './nag.js';
 import { AutoDevStack } from './stack.js';
 
 /**
  * The CDK app: the AutoDev stack with cdk-nag's AWS Solutions checks always on. Settings come from
- * context (`-c issuer=... -c audience=a,b -c providers=claude,codex -c retainData=false -c stackName=...`).
+ * context (`-c issuer=... -c audience=a,b -c providers=claude,codex -c retainData=false -c stackName=...
+ * -c recurring=recurring.json`, a JSON list of recurring tasks, see lib/aws/recurring.ts).
  */
 export function buildApp(appProps: AppProps = {}): { app: App; stack: AutoDevStack } {
   const app = new App(appProps);
@@ -21,12 +24,17 @@ export function buildApp(appProps: AppProps = {}): { app: App; stack: AutoDevSta
       'Set the OIDC issuer and audience of your identity provider: npx cdk deploy -c issuer=https://... -c audience=<client id>',
     );
   }
+  const recurringFile = ctx('recurring');
+  const recurring = recurringFile
+    ? parseRecurringTasks(JSON.parse(readFileSync(recurringFile, 'utf8')), recurringFile)
+    : undefined;
   const stack = new AutoDevStack(app, ctx('stackName') ?? 'AutoDev', {
     description: 'AutoDev: AI coding agents run headless on development tasks',
     issuer,
     audience: audience.split(',').map((a) => a.trim()),
     providers: ctx('providers'),
     retainData: ctx('retainData') !== 'false',
+    recurring,
     env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
   });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

@@ -100,11 +100,14 @@ export function acknowledgeFindings(stack: Stack): void {
         );
     }
     if (c instanceof Schedules) {
-      ack(
-        stack,
-        `IAM5[Resource::<${logicalId(c.reaper)}.Arn>:*]`,
-        "EventBridge Scheduler's target role may invoke the reaper function's versions and aliases.",
-      );
+      for (const fn of [c.reaper, c.submitter]) {
+        if (!fn) continue;
+        ack(
+          stack,
+          `IAM5[Resource::<${logicalId(fn)}.Arn>:*]`,
+          "EventBridge Scheduler's target role may invoke the schedule's function, its versions and aliases.",
+        );
+      }
     }
   }
 }

@@ -1,5 +1,6 @@
 import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
+import type { RecurringTask } from '../aws/recurring.js';
 import { Api } from './api.js';
 import { Dispatcher } from './dispatcher.js';
 import { Observability } from './observability.js';
@@ -18,6 +19,8 @@ export interface AutoDevStackProps extends StackProps {
   readonly providers?: string;
   /** Keep the tasks table when the stack is deleted. @default true */
   readonly retainData?: boolean;
+  /** Tasks submitted on a schedule. @default none */
+  readonly recurring?: readonly RecurringTask[];
 }
 
 /** AutoDev on AWS. Only wiring: each concern is a construct in lib/infra. */
@@ -38,7 +41,12 @@ export class AutoDevStack extends Stack {
       audience: props.audience,
       providers: runtime.providers,
     });
-    const schedules = new Schedules(this, 'Schedules', { store, queue });
+    const schedules = new Schedules(this, 'Schedules', {
+      store,
+      queue,
+      recurring: props.recurring,
+      providers: runtime.providers,
+    });
     new Observability(this, 'Observability', {
       api,
       queue,
@@ -49,6 +57,7 @@ export class AutoDevStack extends Stack {
         workflow.prepareFunction,
         workflow.recordFunction,
         schedules.reaper,
+        ...(schedules.submitter ? [schedules.submitter] : []),
       ],
     });
     new CfnOutput(this, 'ApiUrl', { value: api.url, description: 'Base URL of the task API' });

@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TASK_TABLE } from '../../lib/aws/task-table.js';
@@ -251,6 +254,38 @@ describe('Schedules and Observability', () => {
       State: 'ENABLED',
       Target: Match.objectLike({ Arn: Match.anyValue(), RoleArn: Match.anyValue() }),
     });
+  });
+
+  it('turns each recurring task into a schedule that passes its scheduled time for idempotent submission', () => {
+    // Arrange
+    const file = join(mkdtempSync(join(tmpdir(), 'autodev-recurring-')), 'recurring.json');
+    const task = { repo: 'https://github.com/acme/app.git', prompt: 'Update dependencies' };
+    writeFileSync(
+      file,
+      JSON.stringify([
+        { name: 'nightly', schedule: 'cron(0 3 * * ? *)', timezone: 'Europe/Berlin', tenant: 'acme', task },
+      ]),
+    );
+    // Act
+    const { template: t, synth } = synthStack({ recurring: file });
+    // Assert
+    t.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'cron(0 3 * * ? *)',
+      ScheduleExpressionTimezone: 'Europe/Berlin',
+      Target: Match.objectLike({
+        Input: JSON.stringify({
+          name: 'nightly',
+          tenant: 'acme',
+          task,
+          scheduledTime: '<aws.scheduler.scheduled-time>',
+        }),
+        RetryPolicy: Match.objectLike({ MaximumRetryAttempts: 3 }),
+      }),
+    });
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('recurring tasks'),
+    });
+    expect(synth).not.toThrow();
   });
 
   it('has a dashboard and alarms for dead letters, backlog, workflow failures, API 5xx and each function', () => {

@@ -1,0 +1,33 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import middy from '@middy/core';
+import { requireEnv } from '../lib/aws/env.js';
+import { logger, metrics, tracer } from '../lib/aws/powertools.js';
+import { submitRecurring } from '../lib/aws/recurring.js';
+import { providerAvailability, roles, taskStoreFromEnv } from '../lib/aws/runtime.js';
+import { SqsTaskNotifier } from '../lib/aws/sqs-notifier.js';
+import { TaskService } from '../lib/core/tasks.js';
+
+/** Recurring tasks (EventBridge Scheduler): submits one task per firing, once. */
+const service = new TaskService({
+  store: taskStoreFromEnv(),
+  notifier: new SqsTaskNotifier(tracer.captureAWSv3Client(new SQSClient({})), requireEnv('TASK_QUEUE_URL')),
+  roles,
+  knownProviders: providerAvailability().names,
+  allowLocalRepos: false,
+});
+
+const lambdaHandler = async (event: unknown) => {
+  const { task, created } = await submitRecurring(service, event);
+  logger.info('recurring task submitted', { taskId: task.id, tenant: task.tenant, created });
+  if (created) metrics.addMetric('RecurringTasksSubmitted', MetricUnit.Count, 1);
+  return { taskId: task.id, created };
+};
+
+export const handler = middy(lambdaHandler)
+  .use(injectLambdaContext(logger, { resetKeys: true }))
+  .use(logMetrics(metrics))
+  .use(captureLambdaHandler(tracer));

@@ -1,0 +1,76 @@
+import { z } from 'zod';
+import type { Principal } from '../core/access.js';
+import { ConfigError } from '../core/errors.js';
+import { describeIssues, TaskSubmission } from '../core/schemas.js';
+import { checkRepo, type TaskService } from '../core/tasks.js';
+
+const slug = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'lowercase letters, digits, "_" and "-"');
+
+/** A task submitted on a schedule (EventBridge Scheduler), e.g. a nightly dependency update. */
+export const RecurringTask = z
+  .object({
+    name: slug,
+    /** An EventBridge Scheduler expression: `cron(0 3 * * ? *)` or `rate(1 day)`. */
+    schedule: z.string().regex(/^(cron|rate)\(.+\)$/, 'cron(...) or rate(...)'),
+    /** IANA time zone for cron expressions. @default UTC */
+    timezone: z.string().optional(),
+    tenant: slug,
+    /** The body of `POST /v1/tasks`. */
+    task: z.record(z.string(), z.unknown()),
+  })
+  .strict();
+export type RecurringTask = z.infer<typeof RecurringTask>;
+
+/** Reads and checks a list of recurring tasks (`-c recurring=<file>`): fails synth on any problem. */
+export function parseRecurringTasks(value: unknown, source = 'recurring tasks'): RecurringTask[] {
+  const list = z.array(RecurringTask).safeParse(value);
+  if (!list.success) {
+    throw new ConfigError(
+      `${source}: ${describeIssues(list.error)
+        .map((i) => `${i.field}: ${i.message}`)
+        .join('; ')}`,
+    );
+  }
+  const seen = new Set<string>();
+  for (const r of list.data) {
+    if (seen.has(r.name)) throw new ConfigError(`${source}: the name "${r.name}" is used twice.`);
+    seen.add(r.name);
+    const body = TaskSubmission.safeParse(r.task);
+    if (!body.success) {
+      throw new ConfigError(
+        `${source}: ${r.name}: ${describeIssues(body.error)
+          .map((i) => `${i.field}: ${i.message}`)
+          .join('; ')}`,
+      );
+    }
+    try {
+      checkRepo(body.data.repo, false);
+    } catch (err) {
+      throw new ConfigError(`${source}: ${r.name}: ${(err as Error).message}`);
+    }
+  }
+  return list.data;
+}
+
+/** What the schedule passes to the submitter on each firing. */
+export const RecurringFiring = z.object({
+  name: slug,
+  tenant: slug,
+  task: z.record(z.string(), z.unknown()),
+  /** `<aws.scheduler.scheduled-time>`: the same for every retry of one firing. */
+  scheduledTime: z.string().min(1),
+});
+
+/**
+ * Submits one firing of a recurring task as an operator of its tenant. The idempotency key is the
+ * schedule's name and scheduled time, so a retried invocation submits the task once.
+ */
+export async function submitRecurring(service: TaskService, raw: unknown) {
+  const firing = RecurringFiring.parse(raw);
+  const principal: Principal = {
+    tenant: firing.tenant,
+    role: 'operator',
+    subject: `schedule:${firing.name}`,
+  };
+  return service.submit(principal, firing.task, `schedule:${firing.name}:${firing.scheduledTime}`);
+}
