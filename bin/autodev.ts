@@ -7,6 +7,8 @@ import { AccessRole, isTerminal, type Task } from '../lib/core/schemas.js';
 import { loadOrCreateSigningKey, signLocalToken } from '../lib/local/auth.js';
 import { ApiClient, ApiClientError } from '../lib/local/client.js';
 import { loadLocalConfig } from '../lib/local/config.js';
+import { describeProviders, formatProviders, type ProviderInfo } from '../lib/local/providers.js';
+import { limitsSupported, resolveBinary } from '../lib/worker/agent-process.js';
 
 const env = process.env;
 const home = () => resolve(env.AUTODEV_HOME ?? '.autodev');
@@ -253,6 +255,92 @@ withToken(
   const t = await (await client(o)).retry(id);
   process.stdout.write(o.json ? `${JSON.stringify(t, null, 2)}\n` : `${t.id} ${t.status}\n`);
 });
+
+withToken(
+  program
+    .command('providers')
+    .description('list providers: version, credentials, circuit breaker, success rate'),
+).action(async (o) => {
+  const { items } = await (await client(o)).providers();
+  process.stdout.write(o.json ? `${JSON.stringify(items, null, 2)}\n` : `${formatProviders(items)}\n`);
+});
+
+program
+  .command('doctor')
+  .description('check this machine and configuration, and explain what is missing')
+  .action(async () => {
+    let problems = 0;
+    const ok = (s: string) => process.stdout.write(`  ok    ${s}\n`);
+    const bad = (s: string, hint: string) => {
+      problems++;
+      process.stdout.write(`  FAIL  ${s}\n        ${hint}\n`);
+    };
+    const warn = (s: string, hint: string) => process.stdout.write(`  warn  ${s}\n        ${hint}\n`);
+    const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
+    if (major > 20 || (major === 20 && minor >= 19)) ok(`Node.js ${process.versions.node}`);
+    else bad(`Node.js ${process.versions.node}`, 'AutoDev needs Node.js 20.19 or later.');
+    const gitPath = resolveBinary('git');
+    if (gitPath) ok(`git at ${gitPath}`);
+    else bad('git is not on PATH', 'Install git (apt-get install git).');
+    if (limitsSupported) ok('CPU and memory limits for agents (prlimit)');
+    else warn('no prlimit: agents run without CPU and memory limits', 'On Linux, install util-linux.');
+    let config: ReturnType<typeof loadLocalConfig>;
+    try {
+      config = loadLocalConfig();
+      ok(`configuration (AUTODEV_HOME=${config.home})`);
+    } catch (err) {
+      bad('configuration', (err as Error).message);
+      process.exitCode = 1;
+      return;
+    }
+    if (existsSync(config.keyFile)) ok('signing key');
+    else warn('no signing key yet', 'It is created on the first `npm start`.');
+    let items: ProviderInfo[] | undefined;
+    try {
+      const res = await fetch(`${baseUrl()}/healthz`);
+      if (!res.ok) throw new Error(`status ${res.status}`);
+      ok(`server at ${baseUrl()}`);
+      items = (await (await client({})).providers()).items;
+    } catch {
+      warn(
+        `no server at ${baseUrl()}`,
+        'Start it with `npm start` (providers below are as this shell sees them).',
+      );
+    }
+    if (!items) {
+      const { SqliteTaskStore } = await import('../lib/local/sqlite-store.js');
+      const states = existsSync(config.dbFile)
+        ? await new SqliteTaskStore(config.dbFile).listProviderStates()
+        : [];
+      items = await describeProviders(config, states);
+    }
+    const usable = items.filter((p) => p.path && p.credentials !== 'missing');
+    for (const p of items) {
+      if (!p.path)
+        warn(
+          `${p.name}: not installed`,
+          `Install it, or set AUTODEV_${p.name.toUpperCase().replace(/-/g, '_')}_BIN to its path.`,
+        );
+      else if (p.credentials === 'missing')
+        warn(
+          `${p.name}: no credentials`,
+          `Set one of ${p.credentialEnv.join(', ')} in the environment or ${join(config.home, 'secrets.env')}.`,
+        );
+      else if (p.breaker !== 'closed')
+        warn(
+          `${p.name}: circuit breaker ${p.breaker}`,
+          'Recent attempts failed; it recovers by itself after the cool-down.',
+        );
+      else ok(`${p.name} ${p.version ?? ''} (credentials ${p.credentials})`);
+    }
+    if (usable.length === 0)
+      bad(
+        'no usable provider',
+        'Install at least one agent CLI and give it credentials (see docs/providers.md).',
+      );
+    process.stdout.write(problems ? `\n${problems} problem(s) found.\n` : '\nAll good.\n');
+    if (problems) process.exitCode = 1;
+  });
 
 program.parseAsync().catch((err: unknown) => {
   if (err instanceof ApiClientError) {

@@ -2,6 +2,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { authorize } from '../core/access.js';
 import { NotFoundError, PayloadTooLargeError, toHttpError, ValidationError } from '../core/errors.js';
 import type { Authenticator } from '../core/ports.js';
 import type { TaskService } from '../core/tasks.js';
@@ -13,6 +14,8 @@ export interface ApiDeps {
   service: TaskService;
   authenticator: Authenticator;
   logger: Logger;
+  /** What is known of each provider (installed, credentials, breaker); absent where not served. */
+  providers?: () => Promise<unknown[]>;
 }
 
 export type ApiEvent = APIGatewayProxyEventV2 & {
@@ -73,6 +76,10 @@ export function createApiHandler(deps: ApiDeps) {
     const retryMatch = path.match(RETRY);
     const idOf = (m: RegExpMatchArray) => decodeURIComponent(m[1] as string);
 
+    if (path === '/v1/providers' && method === 'GET' && deps.providers) {
+      authorize(principal, 'task:read');
+      return json(200, { items: await deps.providers() });
+    }
     if (path === '/v1/tasks') {
       if (method === 'POST') {
         const { task, created } = await service.submit(

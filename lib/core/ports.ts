@@ -116,7 +116,8 @@ export interface ProviderDriver {
   /** Environment variables that carry credentials for this CLI (any one suffices). */
   readonly credentialEnv: readonly string[];
   command(input: DriverInput): CommandLine;
-  parse(output: ProcessOutput): ParsedOutput;
+  /** Reads what the CLI printed; `input` is what `command` was given (the model, for pricing). */
+  parse(output: ProcessOutput, input?: DriverInput): ParsedOutput;
   /** undefined when the run succeeded. */
   classify(output: ProcessOutput, parsed: ParsedOutput): ProviderErrorClass | undefined;
 }

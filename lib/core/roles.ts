@@ -10,6 +10,8 @@ export const AgentRole = z.object({
   resources: z.object({ cpu: z.number().positive(), memoryMiB: z.number().int().positive() }),
   timeoutSeconds: z.number().int().positive(),
   maxAttempts: z.number().int().min(1).max(20),
+  /** Agent turns per attempt, for CLIs that can cap them. */
+  maxTurns: z.number().int().min(1).max(1000).default(50),
   gates: z.array(
     z.object({ name: z.string(), run: z.string(), timeoutSeconds: z.number().int().positive() }),
   ),
@@ -32,6 +34,7 @@ function role(
     resources: { cpu: 1, memoryMiB: 2048 },
     timeoutSeconds: 1800,
     maxAttempts: 3,
+    maxTurns: 50,
     gates: [],
     ...extra,
   };

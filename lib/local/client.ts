@@ -1,4 +1,5 @@
 import type { Task } from '../core/schemas.js';
+import type { ProviderInfo } from './providers.js';
 
 export class ApiClientError extends Error {
   constructor(
@@ -95,6 +96,10 @@ export class ApiClient {
 
   async retry(id: string): Promise<Task> {
     return (await (await this.call('POST', `/v1/tasks/${encodeURIComponent(id)}/retry`)).json()) as Task;
+  }
+
+  async providers(): Promise<{ items: ProviderInfo[] }> {
+    return (await (await this.call('GET', '/v1/providers')).json()) as { items: ProviderInfo[] };
   }
 
   async logs(id: string): Promise<string> {

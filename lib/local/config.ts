@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import type { BreakerPolicy, RatePolicy } from '../core/provider-health.js';
 import { AgentRole, BUILT_IN_ROLES } from '../core/roles.js';
-import { DRIVERS } from '../worker/drivers/index.js';
+import { createDrivers } from '../worker/drivers/index.js';
 import type { ProviderConfig } from '../worker/run-attempt.js';
 
 const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
@@ -146,7 +146,7 @@ export function loadLocalConfig(source: NodeJS.ProcessEnv = process.env): LocalC
   }
   agentEnv.PATH ??= '/usr/local/bin:/usr/bin:/bin';
   const providers: Record<string, ProviderConfig> = {};
-  for (const [name, driver] of Object.entries(DRIVERS)) {
+  for (const [name, driver] of Object.entries(createDrivers(merged))) {
     const key = name.toUpperCase().replace(/-/g, '_');
     providers[name] = {
       name,

@@ -170,9 +170,12 @@ export class LocalExecutor implements TaskNotifier {
     }
   }
 
+  /** Installed, with credentials (or none needed): worth sending work to. */
   private available = (p: string): boolean => {
     const cfg = this.o.providers[p];
-    return cfg !== undefined && resolveBinary(cfg.bin, this.o.baseEnv.PATH) !== undefined;
+    if (!cfg || resolveBinary(cfg.bin, this.o.baseEnv.PATH) === undefined) return false;
+    const needed = cfg.driver.credentialEnv;
+    return needed.length === 0 || needed.some((v) => this.o.baseEnv[v] || cfg.env[v]);
   };
 
   /** Applies `fn` to the latest stored task with a conditional write, re-reading on conflicts. */

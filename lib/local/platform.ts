@@ -9,6 +9,7 @@ import type { LocalConfig } from './config.js';
 import { LocalExecutor } from './executor.js';
 import { createGateway } from './http-gateway.js';
 import { PlatformMetrics } from './metrics.js';
+import { describeProviders } from './providers.js';
 import { SqliteTaskStore } from './sqlite-store.js';
 
 export interface LocalPlatform {
@@ -62,7 +63,12 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
     allowLocalRepos: true,
   });
   const authenticator = new LocalJwtAuthenticator(key);
-  const handler = createApiHandler({ service, authenticator, logger });
+  const handler = createApiHandler({
+    service,
+    authenticator,
+    logger,
+    providers: async () => describeProviders(config, await store.listProviderStates()),
+  });
   const server = createGateway({
     handler,
     authenticator,

@@ -74,14 +74,16 @@ export async function runAttempt(ctx: AttemptContext): Promise<AttemptReport> {
     const timeoutSeconds = task.limits.timeoutSeconds ?? ctx.role.timeoutSeconds ?? ctx.defaultTimeoutSeconds;
     const cpu = task.limits.cpu ?? ctx.role.resources.cpu;
     const memoryMiB = task.limits.memoryMiB ?? ctx.role.resources.memoryMiB;
-    const cmd = provider.driver.command({
+    const input = {
       prompt: task.prompt,
       workdir: ws.dir,
       homeDir: ws.homeDir,
       model: provider.model,
+      maxTurns: ctx.role.maxTurns,
       maxBudgetUsd: task.limits.maxCostUsd,
       systemPrompt: ctx.role.preamble,
-    });
+    };
+    const cmd = provider.driver.command(input);
     let startLatencyMs: number | undefined;
     log(
       `starting ${provider.name} (${bin}) with a ${timeoutSeconds} s time limit, ${cpu} CPU, ${memoryMiB} MiB`,
@@ -106,7 +108,7 @@ export async function runAttempt(ctx: AttemptContext): Promise<AttemptReport> {
       onLine: (stream, line) =>
         log(`[${provider.name} ${stream}] ${line.length > 2000 ? `${line.slice(0, 2000)}…` : line}`),
     });
-    const parsed = provider.driver.parse(output);
+    const parsed = provider.driver.parse(output, input);
     const usage: Usage = { ...emptyUsage(), ...stripUndefined(parsed.usage ?? {}) };
     const base = { usage, sessionId: parsed.sessionId, startLatencyMs, changedFiles: [] as string[] };
     if (ctx.signal.aborted) {

@@ -1,8 +1,18 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { git } from './git.js';
+
+const AGENT_LITTER = '.aider*';
 
 /** The task branch moved on the remote in a way the agent's commit cannot be put on top of. */
 export class PushConflictError extends Error {
@@ -95,6 +105,17 @@ export class GitWorkspaces {
   }
 
   private async ensureMirror(repo: string): Promise<string> {
+    const mirror = await this.fetchMirror(repo);
+    // files agents leave behind that are never part of their change (aider's tag cache)
+    const exclude = join(mirror, 'info', 'exclude');
+    if (!existsSync(exclude) || !readFileSync(exclude, 'utf8').includes(AGENT_LITTER)) {
+      mkdirSync(join(mirror, 'info'), { recursive: true });
+      appendFileSync(exclude, `\n${AGENT_LITTER}\n`);
+    }
+    return mirror;
+  }
+
+  private async fetchMirror(repo: string): Promise<string> {
     const mirror = this.mirrorPath(repo);
     try {
       if (!existsSync(join(mirror, 'HEAD'))) throw new Error('no mirror yet');

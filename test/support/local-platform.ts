@@ -60,6 +60,7 @@ export function platformEnv(home: string, extra: Record<string, string> = {}): N
     AUTODEV_HOME: home,
     AUTODEV_PORT: '0',
     AUTODEV_LOG_LEVEL: 'WARN',
+    ANTHROPIC_API_KEY: 'sk-ant-test-key',
     AUTODEV_RETRY_BASE_MS: '50',
     AUTODEV_RETRY_MAX_MS: '200',
     ...extra,

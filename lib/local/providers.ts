@@ -1,0 +1,94 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type BreakerMode, breakerMode, type ProviderState, successRate } from '../core/provider-health.js';
+import { resolveBinary } from '../worker/agent-process.js';
+import type { LocalConfig } from './config.js';
+
+export interface ProviderInfo {
+  name: string;
+  bin: string;
+  path?: string;
+  version?: string;
+  model?: string;
+  /** `present`, `missing`, or `not needed` (a local model). */
+  credentials: 'present' | 'missing' | 'not needed';
+  credentialEnv: string[];
+  breaker: BreakerMode;
+  /** Share of recent attempts that succeeded; undefined before the first attempt. */
+  successRate?: number;
+  recentAttempts: number;
+}
+
+const versions = new Map<string, { at: number; version?: string }>();
+
+/** `<bin> --version`, first line, with a private HOME; cached for a minute. */
+function versionOf(path: string, env: Record<string, string>): Promise<string | undefined> {
+  const hit = versions.get(path);
+  if (hit && Date.now() - hit.at < 60_000) return Promise.resolve(hit.version);
+  const home = mkdtempSync(join(tmpdir(), 'autodev-version-'));
+  return new Promise((resolve) => {
+    execFile(path, ['--version'], { env: { ...env, HOME: home }, timeout: 10_000 }, (err, stdout) => {
+      rmSync(home, { recursive: true, force: true });
+      const version = err ? undefined : stdout.trim().split('\n')[0]?.slice(0, 80);
+      versions.set(path, { at: Date.now(), version });
+      resolve(version);
+    });
+  });
+}
+
+/** What the platform knows of each configured provider: installed, credentials, breaker, success rate. */
+export async function describeProviders(
+  config: LocalConfig,
+  states: ProviderState[],
+): Promise<ProviderInfo[]> {
+  const byName = new Map(states.map((s) => [s.provider, s]));
+  const now = Date.now();
+  return Promise.all(
+    Object.values(config.providers).map(async (p) => {
+      const path = resolveBinary(p.bin, config.agentEnv.PATH);
+      const state = byName.get(p.name);
+      const needed = p.driver.credentialEnv;
+      return {
+        name: p.name,
+        bin: p.bin,
+        path,
+        version: path ? await versionOf(path, config.agentEnv) : undefined,
+        model: p.model,
+        credentials:
+          needed.length === 0
+            ? 'not needed'
+            : needed.some((v) => config.agentEnv[v] || p.env[v])
+              ? 'present'
+              : 'missing',
+        credentialEnv: [...needed],
+        breaker: state ? breakerMode(state, now, config.breaker) : 'closed',
+        successRate: state ? successRate(state) : undefined,
+        recentAttempts: state?.recent.length ?? 0,
+      } satisfies ProviderInfo;
+    }),
+  );
+}
+
+/** The `autodev providers` table. */
+export function formatProviders(list: ProviderInfo[]): string {
+  const rows = list.map((p) => [
+    p.name,
+    p.path ? (p.version ?? 'installed') : 'not installed',
+    p.credentials === 'missing' ? `missing (${p.credentialEnv.join(' | ')})` : p.credentials,
+    p.breaker,
+    p.successRate === undefined ? '-' : `${Math.round(p.successRate * 100)}% of ${p.recentAttempts}`,
+    p.path ?? p.bin,
+  ]);
+  const header = ['provider', 'version', 'credentials', 'breaker', 'success', 'binary'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
+  return [header, ...rows]
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i] as number))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
