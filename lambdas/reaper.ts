@@ -23,6 +23,7 @@ const lambdaHandler = async () => {
   metrics.addMetric('TasksRequeued', MetricUnit.Count, report.requeued);
   metrics.addMetric('TasksReaped', MetricUnit.Count, report.failed + report.cancelled);
   metrics.addMetric('TasksReleased', MetricUnit.Count, report.released);
+  metrics.addMetric('TasksReannounced', MetricUnit.Count, report.reannounced);
   return report;
 };
 

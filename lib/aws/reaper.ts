@@ -10,6 +10,8 @@ export interface ReaperDeps {
   notifier: Pick<TaskNotifier, 'taskReady'>;
   roles: Record<string, AgentRole>;
   now?: () => Date;
+  /** A task queued this long without being admitted is announced again (a lost message). @default 10 min */
+  reannounceAfterMs?: number;
 }
 
 export interface ReaperReport {
@@ -17,22 +19,35 @@ export interface ReaperReport {
   failed: number;
   cancelled: number;
   released: number;
+  reannounced: number;
 }
 
 /**
  * One reaper pass (scheduled): running tasks past their lease are re-queued, failed or cancelled
- * (core `reapExpired`), and blocked tasks whose dependencies ended are queued or failed (core
- * `releaseBlocked`). Queued tasks are announced to the dispatcher.
+ * (core `reapExpired`), so are retrying tasks whose workflow stopped between attempts; blocked
+ * tasks whose dependencies ended are queued or failed (core `releaseBlocked`). Queued tasks are
+ * announced to the dispatcher, and tasks queued for long are announced again (the first message
+ * may have been lost between the store and the queue); admission is idempotent.
  */
 export async function reap(deps: ReaperDeps): Promise<ReaperReport> {
   const now = (deps.now ?? (() => new Date()))();
-  const report: ReaperReport = { requeued: 0, failed: 0, cancelled: 0, released: 0 };
+  const report: ReaperReport = { requeued: 0, failed: 0, cancelled: 0, released: 0, reannounced: 0 };
+  const reannounceBefore = now.getTime() - (deps.reannounceAfterMs ?? 10 * 60_000);
+  for (const waiting of await deps.store.listByStatus('queued')) {
+    if (Date.parse(waiting.updatedAt) >= reannounceBefore) continue;
+    await deps.notifier.taskReady(waiting);
+    report.reannounced++;
+  }
   const settle = async (after: Task | undefined, line: string) => {
     if (!after) return;
     if (after.status === 'queued') await deps.notifier.taskReady(after);
     await deps.store.appendLogs(after.id, [line], now);
   };
-  for (const stuck of await deps.store.listByStatus('running')) {
+  const stuckOnes = [
+    ...(await deps.store.listByStatus('running')),
+    ...(await deps.store.listByStatus('retrying')),
+  ];
+  for (const stuck of stuckOnes) {
     const moved = await mutateTask(deps.store, stuck.id, (t) => reapExpired(t, deps.roles[t.role], now));
     const after = moved?.after;
     if (!after) continue;

@@ -277,9 +277,16 @@ export function recordAttempt(input: {
 
 /**
  * A running task whose lease expired (its workflow or worker was lost): cancelled if asked,
- * failed when it has no attempts left, else queued again. undefined when the lease still holds.
+ * failed when it has no attempts left, else queued again. A retrying task whose lease expired
+ * (its workflow stopped between attempts) is queued again the same way, through running, in one
+ * write. undefined when the lease still holds.
  */
 export function reapExpired(task: Task, role: AgentRole | undefined, now: Date): Task | undefined {
+  if (task.status === 'retrying' && task.lease && task.lease.expiresAt < now.getTime()) {
+    const through = transition(task, 'running', { lease: task.lease }, now);
+    const next = reapExpired(through, role, now);
+    return next && { ...next, version: task.version + 1 };
+  }
   if (task.status !== 'running' || (task.lease?.expiresAt ?? 0) >= now.getTime()) return undefined;
   const attempts = task.attempts.map((a) =>
     a.outcome === 'running'
@@ -291,7 +298,7 @@ export function reapExpired(task: Task, role: AgentRole | undefined, now: Date):
         }
       : a,
   );
-  const base = { ...task, attempts, lease: undefined };
+  const base = { ...task, attempts, lease: undefined, notBefore: undefined };
   if (task.cancelRequested) {
     return transition(
       base,

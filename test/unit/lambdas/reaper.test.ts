@@ -65,7 +65,7 @@ describe('reaper Lambda (EventBridge Scheduler)', () => {
     // Act: the scheduler's event is the schedule's fixed input
     const report = await handler({}, lambdaContext('reaper'));
     // Assert
-    expect(report).toEqual({ requeued: 1, failed: 1, cancelled: 0, released: 1 });
+    expect(report).toEqual({ requeued: 1, failed: 1, cancelled: 0, released: 1, reannounced: 0 });
     expect((await store.getById(lost.id))?.status).toBe('queued');
     expect((await store.getById(lost.id))?.attempts[0]?.outcome).toBe('abandoned');
     expect((await store.getById(exhausted.id))?.error?.code).toBe('abandoned');
@@ -75,5 +75,40 @@ describe('reaper Lambda (EventBridge Scheduler)', () => {
       .commandCalls(SendMessageCommand)
       .map((c) => JSON.parse(String(c.args[0].input.MessageBody)).taskId);
     expect(announced.sort()).toEqual([lost.id, blocked.id].sort());
+  });
+
+  it('queues a retrying task whose workflow stopped between attempts, and re-announces a long-queued one', async () => {
+    // Arrange
+    sqs.reset();
+    sqs.on(SendMessageCommand).resolves({});
+    const attempt = {
+      number: 1,
+      provider: 'claude',
+      startedAt: new Date().toISOString(),
+      endedAt: new Date().toISOString(),
+      outcome: 'failed' as const,
+      errorClass: 'crash' as const,
+    };
+    const between = makeTask({
+      status: 'retrying',
+      attempts: [attempt],
+      notBefore: Date.now() - 60_000,
+      lease: { owner: 'gone-1-v1', expiresAt: Date.now() - 1000 },
+    });
+    const waitingLong = makeTask({ updatedAt: new Date(Date.now() - 11 * 60_000).toISOString() });
+    const waitingShort = makeTask();
+    for (const t of [between, waitingLong, waitingShort]) await store.create(t);
+    // Act
+    const report = await handler({}, lambdaContext('reaper'));
+    // Assert
+    expect(report).toMatchObject({ requeued: 1, reannounced: 1 });
+    const stored = await store.getById(between.id);
+    expect(stored).toMatchObject({ status: 'queued', version: 1 });
+    expect(stored?.lease).toBeUndefined();
+    expect(stored?.notBefore).toBeUndefined();
+    const announced = sqs
+      .commandCalls(SendMessageCommand)
+      .map((c) => JSON.parse(String(c.args[0].input.MessageBody)).taskId);
+    expect(announced.sort()).toEqual([between.id, waitingLong.id].sort());
   });
 });
