@@ -25,7 +25,7 @@ describe('the local platform, end to end (real server, CLI, git remote, fake cla
       ['submit', '--repo', remote, '--prompt', prompt, '--provider', 'claude', '--wait', '--json', ...extra],
       env,
     );
-    const json = r.stdout.slice(r.stdout.indexOf('{\n'));
+    const json = r.stdout.slice(r.stdout.lastIndexOf('{\n  "id"'));
     return { ...r, task: JSON.parse(json) as Task };
   };
   const remoteBranch = (branch: string) =>
