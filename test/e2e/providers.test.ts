@@ -69,8 +69,3 @@ describe('every provider through the local platform (fake CLIs on PATH)', () => 
     expect(alone.stdout).toMatch(/warn {2}cursor: no credentials\n {8}Set one of CURSOR_API_KEY/);
   });
 });
-    expect(r.stdout).toMatch(/ok {4}Node\.js/);
-    expect(r.stdout).toMatch(/ok {4}server at http/);
-    expect(r.stdout).toMatch(/ok {4}claude 2\.1\.3/);
-  });
-});
