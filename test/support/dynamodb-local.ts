@@ -68,6 +68,10 @@ export async function startDynamoDbLocal(): Promise<DynamoDbLocal> {
     { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
+  let spawnError: Error | undefined;
+  proc.on('error', (err) => {
+    spawnError = err;
+  });
   proc.stdout?.on('data', (d) => {
     output += String(d);
   });
@@ -78,6 +82,7 @@ export async function startDynamoDbLocal(): Promise<DynamoDbLocal> {
   const client = localClient(endpoint);
   const deadline = Date.now() + 30_000;
   for (;;) {
+    if (spawnError) throw new Error(`DynamoDB Local needs Java 17 or later on PATH: ${spawnError.message}`);
     if (proc.exitCode !== null) throw new Error(`DynamoDB Local exited: ${output}`);
     try {
       await client.send(new ListTablesCommand({}));
