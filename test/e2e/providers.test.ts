@@ -1,7 +1,15 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Task } from '../../lib/core/schemas.js';
-import { cli, gitIn, makeRemote, platformEnv, type RunningServer, startServer, tempDir } from '../support/local-platform.js';
+import {
+  cli,
+  gitIn,
+  makeRemote,
+  platformEnv,
+  type RunningServer,
+  startServer,
+  tempDir,
+} from '../support/local-platform.js';
 
 const PROVIDERS = ['claude', 'codex', 'gemini', 'cursor', 'opencode', 'aider'] as const;
 
@@ -30,31 +38,52 @@ describe('every provider through the local platform (fake CLIs on PATH)', () => 
     await server?.stop();
   });
 
-  it.concurrent.each(PROVIDERS)('%s: the task pushes a branch with the edit and records usage', async (provider) => {
-    const r = await cli(
-      ['submit', '--repo', remote, '--prompt', `Edit via ${provider} [fake:edit=${provider}.md]`, '--provider', provider, '--wait', '--json'],
-      env,
-    );
-    const task = JSON.parse(r.stdout.slice(r.stdout.lastIndexOf('{\n  "id"'))) as Task;
-    expect(task.error).toBeUndefined();
-    expect(task.status).toBe('succeeded');
-    expect(task.provider).toBe(provider);
-    expect(task.attempts).toHaveLength(1);
-    // CLIs without a system-prompt flag get the role's preamble at the head of the prompt
-    expect(gitIn(remote, ['show', `${task.commit}:${provider}.md`])).toMatch(/^Change made by the agent for: /);
-    expect(gitIn(remote, ['log', '-1', '--format=%B', task.commit as string])).toContain(`Provider: ${provider}`);
-    expect(task.usage.inputTokens).toBeGreaterThan(0);
-    expect(task.usage.outputTokens).toBeGreaterThan(0);
-    expect(task.usage.costUsd).toBeGreaterThan(0);
-  });
+  it.concurrent.each(PROVIDERS)(
+    '%s: the task pushes a branch with the edit and records usage',
+    async (provider) => {
+      const r = await cli(
+        [
+          'submit',
+          '--repo',
+          remote,
+          '--prompt',
+          `Edit via ${provider} [fake:edit=${provider}.md]`,
+          '--provider',
+          provider,
+          '--wait',
+          '--json',
+        ],
+        env,
+      );
+      const task = JSON.parse(r.stdout.slice(r.stdout.lastIndexOf('{\n  "id"'))) as Task;
+      expect(task.error).toBeUndefined();
+      expect(task.status).toBe('succeeded');
+      expect(task.provider).toBe(provider);
+      expect(task.attempts).toHaveLength(1);
+      // CLIs without a system-prompt flag get the role's preamble at the head of the prompt
+      expect(gitIn(remote, ['show', `${task.commit}:${provider}.md`])).toMatch(
+        /^Change made by the agent for: /,
+      );
+      expect(gitIn(remote, ['log', '-1', '--format=%B', task.commit as string])).toContain(
+        `Provider: ${provider}`,
+      );
+      expect(task.usage.inputTokens).toBeGreaterThan(0);
+      expect(task.usage.outputTokens).toBeGreaterThan(0);
+      expect(task.usage.costUsd).toBeGreaterThan(0);
+    },
+  );
 
   it('lists every provider with its version, credentials and breaker', async () => {
     const r = await cli(['providers'], env);
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^provider\s+version\s+credentials\s+breaker\s+success\s+binary$/);
-    expect(lines.find((l) => l.startsWith('claude'))).toMatch(/^claude\s+2\.1\.3 \(Claude Code\)\s+present\s+closed\s+/);
-    expect(lines.find((l) => l.startsWith('codex'))).toMatch(/^codex\s+codex-cli 0\.169\.0\s+present\s+closed/);
+    expect(lines.find((l) => l.startsWith('claude'))).toMatch(
+      /^claude\s+2\.1\.3 \(Claude Code\)\s+present\s+closed\s+/,
+    );
+    expect(lines.find((l) => l.startsWith('codex'))).toMatch(
+      /^codex\s+codex-cli 0\.169\.0\s+present\s+closed/,
+    );
     expect(lines).toHaveLength(PROVIDERS.length + 1);
   });
 
