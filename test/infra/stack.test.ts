@@ -1,3 +1,5 @@
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
@@ -22,6 +24,15 @@ describe('AutoDev stack', () => {
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
     // Act + Assert
     expect(() => app.synth()).toThrowError(/AwsSolutions-SMG4/);
+  });
+
+  it('bundles each Lambda function under 1 MB', () => {
+    const dir = synthStack().synth();
+    const bundles = readdirSync(dir)
+      .map((d) => join(dir, d, 'index.mjs'))
+      .filter((f) => existsSync(f));
+    expect(bundles).toHaveLength(5);
+    for (const f of bundles) expect(statSync(f).size, f).toBeLessThan(1_000_000);
   });
 
   it('matches the whole-stack snapshot (asset hashes redacted)', () => {

@@ -17,12 +17,12 @@ const CDK_JSON_CONTEXT: Record<string, unknown> = JSON.parse(
 export function synthStack(extraContext: Record<string, string> = {}): {
   stack: AutoDevStack;
   template: Template;
-  synth: () => void;
+  synth: () => string;
 } {
   const { app, stack } = buildApp({
     context: { ...CDK_JSON_CONTEXT, issuer: ISSUER, audience: AUDIENCE, ...extraContext },
   });
-  return { stack, template: Template.fromStack(stack), synth: () => void app.synth() };
+  return { stack, template: Template.fromStack(stack), synth: () => app.synth().directory };
 }
 
 type Json = string | number | boolean | null | Json[] | { [k: string]: Json };
