@@ -29,10 +29,14 @@ beforeAll(() => {
   }
 });
 
-/** Loads a bundle in a fresh Node process, as the Lambda runtime does, and calls its handler. */
-function invoke(file: string, event: unknown): unknown {
+/**
+ * Loads a bundle in a fresh Node process, as the Lambda runtime does, and calls its handler with
+ * `event` (or only reports the handler's type when there is no event).
+ */
+function invoke(file: string, event?: unknown): unknown {
   const script = `
     const { handler } = await import(${JSON.stringify(file)});
+    if (${event === undefined}) { process.stdout.write('RESULT' + JSON.stringify(typeof handler)); process.exit(0); }
     const context = { functionName: 'f', awsRequestId: 'r', invokedFunctionArn: 'arn:aws:lambda:eu-west-1:1:function:f',
       memoryLimitInMB: '512', getRemainingTimeInMillis: () => 10000 };
     const out = await handler(${JSON.stringify(event)}, context);
@@ -72,9 +76,16 @@ describe('Lambda bundles as deployed (ESM, AWS SDK from the runtime)', () => {
   });
 
   it('starts each step function and answers a bad payload with a validation error', () => {
-    for (const [id, file] of bundles) {
-      if (!id.startsWith('Workflow')) continue;
+    const steps = [...bundles.entries()].filter(([id]) => id.startsWith('Workflow'));
+    expect(steps).toHaveLength(2);
+    for (const [id, file] of steps) {
       expect(() => invoke(file, { nonsense: true }), id).toThrowError(/invalid_type|expected string/);
     }
+  });
+
+  it('loads the dispatcher and the reaper', () => {
+    const others = [...bundles.entries()].filter(([id]) => /^(Dispatcher|SchedulesReaper)/.test(id));
+    expect(others).toHaveLength(2);
+    for (const [, file] of others) expect(invoke(file)).toBe('function');
   });
 });
