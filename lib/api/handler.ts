@@ -2,10 +2,11 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { authorize } from '../core/access.js';
+import { authorize, type Principal } from '../core/access.js';
 import { NotFoundError, PayloadTooLargeError, toHttpError, ValidationError } from '../core/errors.js';
 import type { Authenticator } from '../core/ports.js';
 import type { TaskService } from '../core/tasks.js';
+import { type DeliveryLog, handleGithubWebhook, type WebhookOptions } from '../core/webhooks.js';
 
 /** Largest request body accepted, in bytes (API Gateway allows 10 MB; tasks never need that). */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -16,7 +17,23 @@ export interface ApiDeps {
   logger: Logger;
   /** What is known of each provider (installed, credentials, breaker); absent where not served. */
   providers?: () => Promise<unknown[]>;
+  /**
+   * `POST /v1/webhooks/github` (no token: the delivery's signature is checked with `secret`).
+   * Absent where not served (the route then answers 503).
+   */
+  githubWebhook?: {
+    /** The shared secret; empty: the route answers 503. */
+    secret: string;
+    /** The tenant that tasks from webhooks belong to. */
+    tenant: string;
+    /** Delivery ids already acted on: a replay is ignored. */
+    deliveries: DeliveryLog;
+    options?: WebhookOptions;
+  };
 }
+
+/** Who submits tasks that webhooks ask for. */
+export const WEBHOOK_SUBJECT = 'github-webhook';
 
 export type ApiEvent = APIGatewayProxyEventV2 & {
   requestContext: APIGatewayProxyEventV2['requestContext'] & {
@@ -30,6 +47,19 @@ const json = (statusCode: number, body: unknown, headers: Record<string, string>
   headers: { 'content-type': 'application/json', ...headers },
   body: JSON.stringify(body),
 });
+
+/** The body's bytes as received (a webhook's signature is over these bytes). */
+function rawBodyOf(event: ApiEvent): Buffer {
+  const raw = event.body
+    ? event.isBase64Encoded
+      ? Buffer.from(event.body, 'base64')
+      : Buffer.from(event.body, 'utf8')
+    : Buffer.alloc(0);
+  if (raw.length > MAX_BODY_BYTES) {
+    throw new PayloadTooLargeError(`The request body is larger than ${MAX_BODY_BYTES} bytes.`);
+  }
+  return raw;
+}
 
 function parseBody(event: ApiEvent): unknown {
   const raw = event.body
@@ -64,6 +94,8 @@ export function createApiHandler(deps: ApiDeps) {
     const method = event.requestContext.http.method.toUpperCase();
     const path = event.rawPath.replace(/\/+$/, '') || '/';
     if (path === '/healthz' && method === 'GET') return json(200, { ok: true });
+    // before authentication: GitHub sends no token, the signature over the raw body stands for one
+    if (path === '/v1/webhooks/github' && method === 'POST') return githubWebhook(event);
 
     const principal = await authenticator.authenticate(
       event.headers ?? {},
@@ -112,6 +144,31 @@ export function createApiHandler(deps: ApiDeps) {
       return json(200, await service.get(principal, idOf(taskMatch)));
     }
     throw new NotFoundError(`No route for ${method} ${path}.`);
+  }
+
+  async function githubWebhook(event: ApiEvent): Promise<ApiResult> {
+    const hook = deps.githubWebhook;
+    if (!hook) {
+      return json(503, {
+        error: { code: 'webhook_not_configured', message: 'GitHub webhooks are not served here.' },
+      });
+    }
+    const out = await handleGithubWebhook({
+      headers: event.headers ?? {},
+      rawBody: rawBodyOf(event),
+      secret: hook.secret,
+      deliveries: hook.deliveries,
+      options: hook.options,
+    });
+    if (!out.submission) return json(out.status, out.body);
+    const principal: Principal = { tenant: hook.tenant, role: 'submitter', subject: WEBHOOK_SUBJECT };
+    const { task, created } = await service.submit(principal, out.submission, out.idempotencyKey);
+    logger.info('task submitted from a GitHub webhook', {
+      taskId: task.id,
+      delivery: out.body.delivery,
+      created,
+    });
+    return json(created ? 201 : 200, task, { location: `/v1/tasks/${task.id}` });
   }
 
   const handler = async (event: ApiEvent, _context: Context): Promise<ApiResult> => {

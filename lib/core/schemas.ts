@@ -105,6 +105,19 @@ export type Attempt = z.infer<typeof Attempt>;
 export const TaskErrorInfo = z.object({ code: z.string(), message: z.string() });
 export type TaskErrorInfo = z.infer<typeof TaskErrorInfo>;
 
+/** One quality gate's result (`.autodev.yml`), as the task records it. */
+export const GateOutcome = z.object({
+  name: z.string(),
+  ok: z.boolean(),
+  /** null when the command was killed (its time limit passed). */
+  exitCode: z.number().int().nullable(),
+  timedOut: z.boolean().optional(),
+  durationMs: z.number().nonnegative(),
+  /** The end of a failing gate's output. */
+  output: z.string().optional(),
+});
+export type GateOutcome = z.infer<typeof GateOutcome>;
+
 export const Lease = z.object({ owner: z.string(), expiresAt: z.number() });
 export type Lease = z.infer<typeof Lease>;
 
@@ -129,6 +142,8 @@ export const Task = z.object({
   branch: z.string().optional(),
   commit: z.string().optional(),
   pullRequest: z.object({ url: z.string() }).optional(),
+  /** The quality gates of the last attempt that got to them (`.autodev.yml`). */
+  gates: z.array(GateOutcome).optional(),
   summary: z.string().optional(),
   usage: Usage,
   error: TaskErrorInfo.optional(),

@@ -6,6 +6,8 @@ import { ConfigError } from '../core/errors.js';
 import type { BreakerPolicy, RatePolicy } from '../core/provider-health.js';
 import { AgentRole, BUILT_IN_ROLES } from '../core/roles.js';
 import { createDrivers } from '../worker/drivers/index.js';
+import { ForgeConfig, type ForgeEntry } from '../worker/forge/resolve.js';
+import { NotificationConfig, type NotificationTarget } from '../worker/notify.js';
 import type { ProviderConfig } from '../worker/run-attempt.js';
 
 const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
@@ -36,6 +38,14 @@ const EnvSchema = z.object({
   AUTODEV_PROVIDER_BURST: z.coerce.number().min(1).max(10_000).default(10),
   AUTODEV_EXECUTOR: z.enum(['0', '1', 'true', 'false']).default('1'),
   AUTODEV_LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT']).default('INFO'),
+  AUTODEV_PUBLIC_URL: z.url().optional(),
+  AUTODEV_FORGES: z.string().optional(),
+  AUTODEV_GITHUB_WEBHOOK_TENANT: z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, ".", "_" and "-" only')
+    .default('default'),
 });
 
 export interface LocalConfig {
@@ -63,6 +73,16 @@ export interface LocalConfig {
   providers: Record<string, ProviderConfig>;
   /** What agent processes see of the environment: basics plus provider credentials, nothing else. */
   agentEnv: Record<string, string>;
+  /** The environment and `secrets.env` together: secrets looked up by name (forge tokens, webhook URLs). */
+  secrets: Record<string, string | undefined>;
+  /** Forge hosts beyond github.com and gitlab.com, or replacing them (`forges.yaml`, `AUTODEV_FORGES`). */
+  forges: ForgeEntry[];
+  /** Slack and Teams targets for finished tasks (`notifications.yaml`). */
+  notifications: NotificationTarget[];
+  /** `POST /v1/webhooks/github`: the shared secret (none: the route answers 503) and the tenant its tasks belong to. */
+  githubWebhook: { secret: string; tenant: string };
+  /** Where people reach the API, for links in pull requests and notifications; default the server's own URL. */
+  publicUrl?: string;
 }
 
 /** Variables passed to agent CLIs: their credentials, base URLs and settings. */
@@ -92,6 +112,63 @@ export function parseEnvFile(text: string): Record<string, string> {
     out[m[1] as string] = (m[2] as string).replace(/^(['"])(.*)\1$/, '$2');
   }
   return out;
+}
+
+/** The first of `names` in `home` that exists, parsed as YAML (JSON is YAML). */
+function readConfigFile(home: string, names: string[]): { file: string; data: unknown } | undefined {
+  for (const name of names) {
+    const file = join(home, name);
+    if (!existsSync(file)) continue;
+    try {
+      return { file, data: parseYaml(readFileSync(file, 'utf8')) };
+    } catch (err) {
+      throw new ConfigError(`${file}: not valid YAML: ${(err as Error).message}`);
+    }
+  }
+  return undefined;
+}
+
+function issuesOf(err: z.ZodError): string {
+  return err.issues.map((i) => `${i.path.join('.') || '(file)'}: ${i.message}`).join('; ');
+}
+
+/** A list of entries, or an object holding it under `key`. */
+function listOrKeyed<T extends z.ZodType>(schema: T, key: string) {
+  return z.union([
+    schema,
+    z
+      .object({ [key]: schema })
+      .strict()
+      .transform((o) => o[key] as z.output<T>),
+  ]);
+}
+
+/** Forge entries from `AUTODEV_FORGES` (JSON) or `$AUTODEV_HOME/forges.yaml`; the variable wins. */
+function loadForges(home: string, json: string | undefined): ForgeEntry[] {
+  let source: { file: string; data: unknown } | undefined;
+  if (json?.trim()) {
+    try {
+      source = { file: 'AUTODEV_FORGES', data: JSON.parse(json) };
+    } catch (err) {
+      throw new ConfigError(`AUTODEV_FORGES: not valid JSON: ${(err as Error).message}`);
+    }
+  } else source = readConfigFile(home, ['forges.yaml', 'forges.yml', 'forges.json']);
+  if (!source) return [];
+  const parsed = listOrKeyed(ForgeConfig, 'forges').safeParse(source.data ?? []);
+  if (!parsed.success) throw new ConfigError(`${source.file}: ${issuesOf(parsed.error)}`);
+  const hosts = parsed.data.map((e) => e.host);
+  const twice = hosts.find((h, i) => hosts.indexOf(h) !== i);
+  if (twice) throw new ConfigError(`${source.file}: the host ${twice} is listed twice`);
+  return parsed.data;
+}
+
+/** Notification targets from `$AUTODEV_HOME/notifications.yaml`. */
+function loadNotifications(home: string): NotificationTarget[] {
+  const source = readConfigFile(home, ['notifications.yaml', 'notifications.yml', 'notifications.json']);
+  if (!source) return [];
+  const parsed = listOrKeyed(NotificationConfig, 'notifications').safeParse(source.data ?? []);
+  if (!parsed.success) throw new ConfigError(`${source.file}: ${issuesOf(parsed.error)}`);
+  return parsed.data;
 }
 
 const RolesFile = z.object({ roles: z.record(z.string(), AgentRole.partial()) });
@@ -184,5 +261,13 @@ export function loadLocalConfig(source: NodeJS.ProcessEnv = process.env): LocalC
     roles: loadRoles(home, env),
     providers,
     agentEnv,
+    secrets: merged,
+    forges: loadForges(home, env.AUTODEV_FORGES),
+    notifications: loadNotifications(home),
+    githubWebhook: {
+      secret: merged.AUTODEV_GITHUB_WEBHOOK_SECRET?.trim() ?? '',
+      tenant: env.AUTODEV_GITHUB_WEBHOOK_TENANT,
+    },
+    publicUrl: env.AUTODEV_PUBLIC_URL?.replace(/\/+$/, ''),
   };
 }

@@ -20,6 +20,7 @@ import type { AgentRole } from '../core/roles.js';
 import type { Attempt, Task } from '../core/schemas.js';
 import type { TaskNotifier } from '../core/tasks.js';
 import { resolveBinary } from '../worker/agent-process.js';
+import type { ForgeEntry } from '../worker/forge/resolve.js';
 import { type AttemptReport, type ProviderConfig, runAttempt } from '../worker/run-attempt.js';
 import type { GitWorkspaces } from '../worker/workspace.js';
 
@@ -46,6 +47,12 @@ export interface ExecutorOptions {
   keepWorkspaces?: boolean;
   events?: ExecutorEvents;
   log?: (msg: string, extra?: Record<string, unknown>) => void;
+  /** Forges that pull requests are opened on; absent: pushed branches only, no pull requests. */
+  forges?: readonly ForgeEntry[];
+  /** Secrets by name (forge tokens). */
+  secrets?: Readonly<Record<string, string | undefined>>;
+  /** The API's public URL, for links to a task's logs (asked when an attempt starts). */
+  publicUrl?: () => string | undefined;
 }
 
 interface Running {
@@ -326,6 +333,9 @@ export class LocalExecutor implements TaskNotifier {
               log,
               signal: entry.abort.signal,
               keepWorkspace: this.o.keepWorkspaces,
+              forges: this.o.forges,
+              secrets: this.o.secrets,
+              logsUrl: logsUrlFor(this.o.publicUrl?.(), started.id),
               confirmOwnership: async () => {
                 const fenced = await this.mutate(started, (t) =>
                   this.ownsLease(t) && !t.cancelRequested ? { ...t, version: t.version + 1 } : undefined,
@@ -446,6 +456,8 @@ export class LocalExecutor implements TaskNotifier {
               summary: report.summary,
               branch: report.branch,
               commit: report.commit,
+              pullRequest: report.pullRequest ?? t.pullRequest,
+              gates: report.gates,
               durationMs,
               error: undefined,
             },
@@ -478,7 +490,11 @@ export class LocalExecutor implements TaskNotifier {
           return transition(
             base,
             'failed',
-            { durationMs, error: { code: decision.code, message: decision.message } },
+            {
+              durationMs,
+              gates: report.gates ?? t.gates,
+              error: { code: decision.code, message: decision.message },
+            },
             endedAt,
           );
       }
@@ -583,6 +599,12 @@ export class LocalExecutor implements TaskNotifier {
       }
     }
   }
+}
+
+function logsUrlFor(publicUrl: string | undefined, taskId: string): string | undefined {
+  return publicUrl
+    ? `${publicUrl.replace(/\/+$/, '')}/v1/tasks/${encodeURIComponent(taskId)}/logs`
+    : undefined;
 }
 
 function killGroup(pid: number) {

@@ -1,8 +1,12 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Logger } from '@aws-lambda-powertools/logger';
-import { createApiHandler } from '../api/handler.js';
+import { createApiHandler, WEBHOOK_SUBJECT } from '../api/handler.js';
+import type { Task } from '../core/schemas.js';
 import { TaskService } from '../core/tasks.js';
+import { parseRepoUrl } from '../worker/forge/repo-url.js';
+import { resolveForge } from '../worker/forge/resolve.js';
+import { notifyTaskFinished } from '../worker/notify.js';
 import { GitWorkspaces } from '../worker/workspace.js';
 import { LocalJwtAuthenticator, loadOrCreateSigningKey } from './auth.js';
 import type { LocalConfig } from './config.js';
@@ -11,6 +15,7 @@ import { createGateway } from './http-gateway.js';
 import { PlatformMetrics } from './metrics.js';
 import { describeProviders } from './providers.js';
 import { SqliteTaskStore } from './sqlite-store.js';
+import { SqliteDeliveryLog } from './webhook-deliveries.js';
 
 export interface LocalPlatform {
   url: string;
@@ -35,6 +40,17 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
     authorEmail: config.author.email,
     branchPrefix: config.branchPrefix,
   });
+  const deliveries = new SqliteDeliveryLog(config.dbFile);
+  // the public URL is known once the server listens (AUTODEV_PORT=0 picks a free port)
+  let publicUrl = config.publicUrl;
+  const pending = new Set<Promise<unknown>>();
+  /** Side effects of a finished task (chat notices, the issue's comment): never thrown, never awaited by the executor. */
+  const afterTask = (what: string, task: Task, work: () => Promise<unknown>) => {
+    const p = work()
+      .catch((err: unknown) => logger.warn(`${what} failed`, { taskId: task.id, err: String(err) }))
+      .finally(() => pending.delete(p));
+    pending.add(p);
+  };
   let executor: LocalExecutor | undefined;
   const metrics = new PlatformMetrics(store, () => executor?.activeCount ?? 0, {
     states: () => store.listProviderStates(),
@@ -52,8 +68,33 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
     baseEnv: config.agentEnv,
     keepWorkspaces: config.keepWorkspaces,
     health: { store, breaker: config.breaker, rate: config.rate },
-    events: metrics,
+    events: {
+      attemptEnded: (provider, report) => metrics.attemptEnded(provider, report),
+      agentStarted: (latencyMs) => metrics.agentStarted(latencyMs),
+      taskEnded: (task) => {
+        metrics.taskEnded(task);
+        const taskUrl = publicUrl ? `${publicUrl}/v1/tasks/${task.id}` : undefined;
+        if (config.notifications.length > 0) {
+          afterTask('notification', task, async () => {
+            const results = await notifyTaskFinished(task, config.notifications, {
+              secrets: config.secrets,
+              links: { taskUrl },
+            });
+            for (const r of results.filter((x) => !x.ok)) {
+              logger.warn('a notification was not delivered', { taskId: task.id, ...r });
+            }
+          });
+        }
+        const issue = issueOf(task);
+        if (issue) {
+          afterTask('the comment on the issue', task, () => commentOnIssue(task, issue, config));
+        }
+      },
+    },
     log: (msg, extra) => logger.info(msg, extra ?? {}),
+    forges: config.forges,
+    secrets: config.secrets,
+    publicUrl: () => publicUrl,
   });
   const service = new TaskService({
     store,
@@ -68,6 +109,11 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
     authenticator,
     logger,
     providers: async () => describeProviders(config, await store.listProviderStates()),
+    githubWebhook: {
+      secret: config.githubWebhook.secret,
+      tenant: config.githubWebhook.tenant,
+      deliveries,
+    },
   });
   const server = createGateway({
     handler,
@@ -82,6 +128,7 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
     server.listen(config.port, config.host, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
+  publicUrl ??= `http://${config.host}:${port}`;
   if (config.executor) await executor.start();
   const exec = executor;
   let closing: Promise<void> | undefined;
@@ -98,9 +145,50 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
         await exec.stop(drainMs);
         server.closeAllConnections();
         await serverClosed;
+        // notices and comments of the last tasks, for a little while
+        await Promise.race([Promise.allSettled([...pending]), new Promise((r) => setTimeout(r, 5000))]);
+        deliveries.close();
         store.close();
       })();
       return closing;
     },
   };
+}
+
+/** The GitHub issue a webhook-made task came from: its `github:<owner>/<repo>#<number>` label. */
+export function issueOf(task: Task): { fullName: string; number: number } | undefined {
+  if (task.createdBy !== WEBHOOK_SUBJECT) return undefined;
+  for (const label of task.labels) {
+    const m = label.match(/^github:([\w.-]+\/[\w.-]+)#(\d+)$/);
+    if (m) return { fullName: m[1] as string, number: Number(m[2]) };
+  }
+  return undefined;
+}
+
+/** What became of the task, said on the issue it came from. */
+export function issueComment(task: Task): string {
+  const head = `AutoDev task \`${task.id}\``;
+  if (task.status === 'succeeded') {
+    const where = task.pullRequest
+      ? `: pull request ${task.pullRequest.url}`
+      : task.branch
+        ? `: branch \`${task.branch}\` (no pull request)`
+        : '';
+    const summary = task.summary?.trim();
+    return `${head} succeeded${where}${summary ? `\n\n> ${summary.slice(0, 2000).replace(/\n/g, '\n> ')}` : ''}`;
+  }
+  if (task.status === 'cancelled') return `${head} was cancelled.`;
+  return `${head} failed (\`${task.error?.code ?? 'failed'}\`): ${task.error?.message ?? 'no message'}`;
+}
+
+async function commentOnIssue(
+  task: Task,
+  issue: { fullName: string; number: number },
+  config: LocalConfig,
+): Promise<void> {
+  // only on the repository the task ran on: a label alone never picks where AutoDev writes
+  if (parseRepoUrl(task.repo)?.path !== issue.fullName) return;
+  const forge = resolveForge(task.repo, config.forges, config.secrets);
+  if (forge?.kind !== 'github') return;
+  await forge.comment({ repo: task.repo, number: issue.number, body: issueComment(task) });
 }

@@ -1,9 +1,21 @@
-import type { ProviderErrorClass } from '../core/errors.js';
-import type { ProcessOutput, ProviderDriver } from '../core/ports.js';
+import { type ProviderErrorClass, ValidationError } from '../core/errors.js';
+import type { DriverInput, ProcessOutput, ProviderDriver } from '../core/ports.js';
 import type { AgentRole } from '../core/roles.js';
-import type { Task, Usage } from '../core/schemas.js';
+import type { GateOutcome, Task, Usage } from '../core/schemas.js';
 import { resolveBinary, runAgentProcess } from './agent-process.js';
+import { publishPullRequest } from './forge/publish.js';
+import type { ForgeEntry } from './forge/resolve.js';
+import {
+  AUTODEV_FILE,
+  type AutodevConfig,
+  type GateLoopResult,
+  type GateResult,
+  readAutodevConfig,
+  runGatesWithRepairs,
+  tail,
+} from './gates.js';
 import { git } from './git.js';
+import { describeFindings, scanBeforePush } from './secret-scan.js';
 import { type GitWorkspaces, PushConflictError, type Workspace } from './workspace.js';
 
 /** A provider as configured: which driver, which binary, which model, which environment. */
@@ -30,6 +42,10 @@ export interface AttemptReport {
   fatalCode?: string;
   /** Time from the start of the attempt to the agent process starting. */
   startLatencyMs?: number;
+  /** The quality gates of `.autodev.yml` as they ended (after the repair rounds). */
+  gates?: GateOutcome[];
+  /** The pull request opened or updated for the pushed branch. */
+  pullRequest?: { url: string };
 }
 
 export interface AttemptContext {
@@ -46,6 +62,34 @@ export interface AttemptContext {
   onAgentStart?: (pid: number) => void;
   /** Asked right before the push: false when this worker no longer owns the task (a fence). */
   confirmOwnership?: () => Promise<boolean>;
+  /**
+   * Forges that pull requests are opened on (configured entries; github.com and gitlab.com are
+   * known without them). Absent: no pull request is attempted, the pushed branch is the result.
+   */
+  forges?: readonly ForgeEntry[];
+  /** Secrets by name, for the forges' tokens. */
+  secrets?: Readonly<Record<string, string | undefined>>;
+  /** Where the task's logs are read, for the pull request's description. */
+  logsUrl?: string;
+  /** For tests and proxies: the forges' HTTP client. */
+  forgeFetch?: typeof fetch;
+}
+
+/** What quality gates see of the environment: basics, never credentials. */
+const GATE_ENV =
+  /^(PATH|LANG|LC_[A-Z]+|TZ|TMPDIR|TERM|CI|SSL_CERT_FILE|NODE_EXTRA_CA_CERTS|HTTPS?_PROXY|NO_PROXY)$/;
+
+/** Characters of a failing gate's output kept on the task. */
+const GATE_OUTPUT_ON_TASK = 2000;
+
+/** A repair round's agent run failed: the attempt ends with its error class. */
+class RepairFailed extends Error {
+  constructor(
+    readonly errorClass: ProviderErrorClass,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 const emptyUsage = (): Usage => ({ inputTokens: 0, outputTokens: 0, costUsd: 0 });
@@ -88,25 +132,28 @@ export async function runAttempt(ctx: AttemptContext): Promise<AttemptReport> {
     log(
       `starting ${provider.name} (${bin}) with a ${timeoutSeconds} s time limit, ${cpu} CPU, ${memoryMiB} MiB`,
     );
-    const output: ProcessOutput = await runAgentProcess({
+    const agentRun = {
       bin,
-      args: cmd.args,
       cwd: ws.dir,
-      env: { ...ctx.baseEnv, HOME: ws.homeDir, ...provider.env, ...cmd.env },
-      stdin: cmd.stdin,
       limits: {
         timeoutMs: timeoutSeconds * 1000,
         cpuSeconds: cpu * timeoutSeconds,
         memoryBytes: memoryMiB * 1024 * 1024,
       },
       signal: ctx.signal,
+      onLine: (stream: 'stdout' | 'stderr', line: string) =>
+        log(`[${provider.name} ${stream}] ${line.length > 2000 ? `${line.slice(0, 2000)}…` : line}`),
+    };
+    const output: ProcessOutput = await runAgentProcess({
+      ...agentRun,
+      args: cmd.args,
+      env: { ...ctx.baseEnv, HOME: ws.homeDir, ...provider.env, ...cmd.env },
+      stdin: cmd.stdin,
       onStart: (pid) => {
         startLatencyMs = Date.now() - started;
         log(`agent process ${pid} started`);
         ctx.onAgentStart?.(pid);
       },
-      onLine: (stream, line) =>
-        log(`[${provider.name} ${stream}] ${line.length > 2000 ? `${line.slice(0, 2000)}…` : line}`),
     });
     const parsed = provider.driver.parse(output, input);
     const usage: Usage = { ...emptyUsage(), ...stripUndefined(parsed.usage ?? {}) };
@@ -129,6 +176,100 @@ export async function runAttempt(ctx: AttemptContext): Promise<AttemptReport> {
       `agent finished in ${Date.now() - started} ms${usage.costUsd ? `, cost $${usage.costUsd.toFixed(4)}` : ''}`,
     );
     const summary = parsed.text?.trim();
+
+    // quality gates (.autodev.yml) with repair rounds, on what the agent changed
+    let config: AutodevConfig | undefined;
+    let gateLoop: GateLoopResult | undefined;
+    if ((await ctx.workspaces.changedFiles(ws)).length > 0) {
+      try {
+        config = readAutodevConfig(ws.dir);
+      } catch (err) {
+        if (!(err instanceof ValidationError)) throw err;
+        log(`attempt failed: ${err.message}`);
+        return {
+          ...base,
+          ok: false,
+          fatalCode: 'invalid_autodev_config',
+          message: `${err.message}. Fix ${AUTODEV_FILE} in the repository; the task was not retried.`,
+        };
+      }
+      if (config.gates.length > 0) {
+        log(`running ${config.gates.length} quality gate(s) from ${AUTODEV_FILE}`);
+        const gateEnv: Record<string, string> = { HOME: ws.homeDir };
+        for (const [k, v] of Object.entries(ctx.baseEnv)) if (GATE_ENV.test(k)) gateEnv[k] = v;
+        try {
+          gateLoop = await runGatesWithRepairs({
+            workdir: ws.dir,
+            config,
+            taskPrompt: task.prompt,
+            env: gateEnv,
+            signal: ctx.signal,
+            log,
+            repair: async (prompt, round) => {
+              const repairInput: DriverInput = { ...input, prompt };
+              const repairCmd = provider.driver.command(repairInput);
+              log(`repair round ${round}: starting ${provider.name} with the failing checks`);
+              const out = await runAgentProcess({
+                ...agentRun,
+                args: repairCmd.args,
+                env: { ...ctx.baseEnv, HOME: input.homeDir, ...provider.env, ...repairCmd.env },
+                stdin: repairCmd.stdin,
+                onStart: (pid) => log(`agent process ${pid} started (repair round ${round})`),
+              });
+              const p = provider.driver.parse(out, repairInput);
+              addUsage(usage, p.usage);
+              if (ctx.signal.aborted) throw new RepairFailed('crash', 'the attempt was stopped');
+              const cls = provider.driver.classify(out, p);
+              if (cls) {
+                const how = out.timedOut
+                  ? `ran past its ${timeoutSeconds} s limit and was killed`
+                  : out.signal
+                    ? `was killed by ${out.signal}`
+                    : `exited with code ${out.exitCode}`;
+                throw new RepairFailed(
+                  cls,
+                  `${provider.name} ${how} in repair round ${round}${p.errorMessage ? `: ${p.errorMessage}` : ''}`,
+                );
+              }
+              log(`repair round ${round}: agent finished${p.text ? `: ${firstLine(p.text, 200)}` : ''}`);
+            },
+          });
+        } catch (err) {
+          if (!(err instanceof RepairFailed)) throw err;
+          log(`agent failed (${err.errorClass}): ${err.message}`);
+          return { ...base, ok: false, errorClass: err.errorClass, message: err.message };
+        }
+        if (ctx.signal.aborted) {
+          return { ...base, ok: false, errorClass: 'crash', message: 'the attempt was stopped' };
+        }
+        const failing = gateLoop.results.filter((g) => !g.ok).map((g) => g.name);
+        if (failing.length > 0 && !config.draftOnFailure) {
+          const message = `Quality gates failed after ${gateLoop.rounds} repair round(s): ${failing.join(', ')}. Nothing was pushed (draftOnFailure is false).`;
+          log(message);
+          return {
+            ...base,
+            ok: false,
+            fatalCode: 'gates_failed',
+            message,
+            gates: gateOutcomes(gateLoop.results),
+          };
+        }
+        log(
+          failing.length > 0
+            ? `quality gates still fail (${failing.join(', ')}): pushing for a draft pull request`
+            : 'quality gates passed',
+        );
+      }
+    }
+    const gates = gateLoop ? gateOutcomes(gateLoop.results) : undefined;
+    const gatesNote =
+      gateLoop && !gateLoop.ok
+        ? `quality gates failed: ${gateLoop.results
+            .filter((g) => !g.ok)
+            .map((g) => g.name)
+            .join(', ')}`
+        : undefined;
+
     const subject = `AutoDev: ${firstLine(task.prompt, 64)}`;
     const result = await ctx.workspaces.commit(
       ws,
@@ -140,10 +281,18 @@ export async function runAttempt(ctx: AttemptContext): Promise<AttemptReport> {
       return {
         ...base,
         ok: true,
+        gates,
         summary: summary ? `No changes. ${summary}` : 'No changes: the agent left the repository as it was.',
       };
     }
-    log(`committed ${result.files.length} file(s) as ${result.commit?.slice(0, 12)}; pushing ${ws.branch}`);
+    log(`committed ${result.files.length} file(s) as ${result.commit?.slice(0, 12)}`);
+    const findings = await scanBeforePush(ws.dir, ws.baseCommit);
+    if (findings.length > 0) {
+      const message = describeFindings(findings);
+      log(`secret scan: ${message}`);
+      return { ...base, ok: false, fatalCode: 'secret_detected', message, gates };
+    }
+    log(`secret scan: nothing found; pushing ${ws.branch}`);
     if (ctx.signal.aborted || (ctx.confirmOwnership && !(await ctx.confirmOwnership()))) {
       return { ...base, ok: false, errorClass: 'crash', message: 'the attempt was stopped before its push' };
     }
@@ -154,13 +303,53 @@ export async function runAttempt(ctx: AttemptContext): Promise<AttemptReport> {
       ? (await git(['rev-parse', 'HEAD'], { cwd: ws.dir })).trim()
       : result.commit;
     log(`pushed ${ws.branch}`);
+    let pullRequest: { url: string } | undefined;
+    if (ctx.forges) {
+      // the task as it will be recorded, for the pull request's description
+      const recorded: Task = {
+        ...task,
+        provider: provider.name,
+        summary,
+        commit,
+        branch: ws.branch,
+        usage: {
+          ...task.usage,
+          inputTokens: task.usage.inputTokens + usage.inputTokens,
+          outputTokens: task.usage.outputTokens + usage.outputTokens,
+          costUsd: Math.round((task.usage.costUsd + usage.costUsd) * 1e6) / 1e6,
+        },
+        attempts: task.attempts.map((a, i) =>
+          i === task.attempts.length - 1 && a.outcome === 'running'
+            ? { ...a, outcome: 'succeeded' as const, usage }
+            : a,
+        ),
+      };
+      const published = await publishPullRequest({
+        task: recorded,
+        branch: ws.branch,
+        base: ws.baseBranch,
+        gates: gateLoop?.results ?? [],
+        draftOnFailure: config?.draftOnFailure ?? true,
+        forges: ctx.forges,
+        secrets: ctx.secrets ?? {},
+        logsUrl: ctx.logsUrl,
+        fetch: ctx.forgeFetch,
+        log,
+      });
+      if (published.outcome === 'opened' || published.outcome === 'updated') {
+        pullRequest = { url: published.pullRequest.url };
+      }
+    }
     return {
       ...base,
       ok: true,
       summary,
+      message: gatesNote,
       branch: ws.branch,
       commit,
       changedFiles: result.files,
+      gates,
+      pullRequest,
     };
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
@@ -180,6 +369,26 @@ export async function runAttempt(ctx: AttemptContext): Promise<AttemptReport> {
     // clean-up is off the critical path: the result is recorded while the worktree goes away
     if (ws && !ctx.keepWorkspace) await ctx.workspaces.remove(ws).catch(() => undefined);
   }
+}
+
+function gateOutcomes(results: readonly GateResult[]): GateOutcome[] {
+  return results.map((g) => ({
+    name: g.name,
+    ok: g.ok,
+    exitCode: g.exitCode,
+    timedOut: g.timedOut,
+    durationMs: g.durationMs,
+    output: g.ok ? undefined : tail(g.output, GATE_OUTPUT_ON_TASK),
+  }));
+}
+
+function addUsage(total: Usage, more: Partial<Usage> | undefined): void {
+  if (!more) return;
+  total.inputTokens += more.inputTokens ?? 0;
+  total.outputTokens += more.outputTokens ?? 0;
+  if (more.cachedInputTokens !== undefined)
+    total.cachedInputTokens = (total.cachedInputTokens ?? 0) + more.cachedInputTokens;
+  total.costUsd = Math.round((total.costUsd + (more.costUsd ?? 0)) * 1e6) / 1e6;
 }
 
 function firstLine(text: string, max: number): string {
