@@ -34,6 +34,8 @@ interface Proxy {
   url: string;
   /** Holds the answer to the next pull request creation (after the forge made it) until the caller lets go. */
   holdNextCreate(): Promise<void>;
+  /** While true, every request is answered 503, as by a forge that is down. */
+  down: boolean;
   close(): Promise<void>;
 }
 
@@ -41,7 +43,13 @@ interface Proxy {
 async function startProxy(target: string): Promise<Proxy> {
   let hold: (() => void) | undefined;
   const held: (() => void)[] = [];
+  const state = { down: false };
   const server: Server = createServer((req, res) => {
+    if (state.down) {
+      res.writeHead(503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ message: 'Service Unavailable' }));
+      return;
+    }
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -76,6 +84,12 @@ async function startProxy(target: string): Promise<Proxy> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    get down() {
+      return state.down;
+    },
+    set down(value: boolean) {
+      state.down = value;
+    },
     holdNextCreate: () =>
       new Promise<void>((r) => {
         hold = r;
@@ -174,6 +188,7 @@ describe('GitOps through the local platform (real server, smart HTTP remote, fak
       shop: { 'README.md': '# shop\n' },
       gated: { 'README.md': '# gated\n', '.autodev.yml': gated(false) },
       drafty: { 'README.md': '# drafty\n', '.autodev.yml': gated(true) },
+      broken: { 'README.md': '# broken\n', '.autodev.yml': 'gates:\n  - nme: test\n    run: true\n' },
     };
     for (const [name, files] of Object.entries(repos)) {
       const scratch = join(dir, name);
@@ -360,6 +375,34 @@ describe('GitOps through the local platform (real server, smart HTTP remote, fak
     expect(pull).toMatchObject({ draft: true, labels: ['autodev', 'autodev:gates-failed'] });
     expect(pull?.body).toContain('FIXED.txt is missing');
     expect(task.pullRequest?.url).toBe(`${forge.url}/acme/drafty/pull/${pull?.number}`);
+  });
+
+  it('fails the task at once, with a message naming the field, when .autodev.yml is invalid', async () => {
+    const submitted = await submit(git.urlFor('acme/broken.git'), 'Touch the readme [fake:edit=README.md]');
+    const task = await ended(submitted.id);
+
+    expect(task.status).toBe('failed');
+    expect(task.error?.code).toBe('invalid_autodev_config');
+    expect(task.error?.message).toMatch(/\.autodev\.yml is invalid: gates\.0/);
+    expect(task.attempts).toHaveLength(1);
+    expect(remoteBranch('acme/broken', `autodev/${task.id}`)).toBeUndefined();
+  });
+
+  it('keeps the pushed branch when the forge is down: the task succeeds without a pull request and says why', async () => {
+    proxy.down = true;
+    try {
+      const submitted = await submit(shopUrl, 'Add a contributing guide [fake:edit=CONTRIBUTING.md]');
+      const task = await ended(submitted.id);
+
+      expect(task.status).toBe('succeeded');
+      expect(task.pullRequest).toBeUndefined();
+      expect(remoteBranch('acme/shop', `autodev/${task.id}`)).toBe(task.commit);
+      expect(await logs(task.id)).toMatch(
+        /no pull request: GitHub: could not open the pull request \(HTTP 503\)/,
+      );
+    } finally {
+      proxy.down = false;
+    }
   });
 
   it('blocks the push of a change that adds an AWS access key: failed with secret_detected, not retried', async () => {
