@@ -9,7 +9,7 @@ import { AutoDevStack } from './stack.js';
 /**
  * The CDK app: the AutoDev stack with cdk-nag's AWS Solutions checks always on. Settings come from
  * context (`-c issuer=... -c audience=a,b -c providers=claude,codex -c retainData=false -c stackName=...
- * -c recurring=recurring.json`, a JSON list of recurring tasks, see lib/aws/recurring.ts).
+ * -c recurring=recurring.json -c alarmEmail=ops@example.com`; recurring tasks: lib/aws/recurring.ts).
  */
 export function buildApp(appProps: AppProps = {}): { app: App; stack: AutoDevStack } {
   const app = new App(appProps);
@@ -35,6 +35,7 @@ export function buildApp(appProps: AppProps = {}): { app: App; stack: AutoDevSta
     providers: ctx('providers'),
     retainData: ctx('retainData') !== 'false',
     recurring,
+    alarmEmail: ctx('alarmEmail'),
     env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
   });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

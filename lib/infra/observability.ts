@@ -1,6 +1,11 @@
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import type { Api } from './api.js';
 import type { TaskQueue } from './task-queue.js';
@@ -13,12 +18,15 @@ export interface ObservabilityProps {
   readonly functions: lambda.IFunction[];
   /** @default 'AutoDev' */
   readonly namespace?: string;
+  /** Where alarms are sent (an encrypted SNS topic with this e-mail subscribed). @default no notifications */
+  readonly alarmEmail?: string;
 }
 
 /** One dashboard (tasks, API, queue, workflow, Lambdas) and the alarms that mean someone should look. */
 export class Observability extends Construct {
   public readonly dashboard: cloudwatch.Dashboard;
   public readonly alarms: cloudwatch.Alarm[] = [];
+  public readonly alarmTopic?: sns.Topic;
 
   constructor(scope: Construct, id: string, props: ObservabilityProps) {
     super(scope, id);
@@ -144,5 +152,23 @@ export class Observability extends Construct {
       }),
       new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 24 }),
     );
+    if (props.alarmEmail) {
+      const key = new kms.Key(this, 'AlarmTopicKey', {
+        description: 'AutoDev alarm notifications',
+        enableKeyRotation: true,
+      });
+      // CloudWatch publishes alarm notifications into the encrypted topic
+      key.addToResourcePolicy(
+        new iam.PolicyStatement({
+          principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+          actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+          resources: ['*'],
+        }),
+      );
+      const topic = new sns.Topic(this, 'AlarmTopic', { masterKey: key, enforceSSL: true });
+      topic.addSubscription(new EmailSubscription(props.alarmEmail));
+      for (const alarm of this.alarms) alarm.addAlarmAction(new SnsAction(topic));
+      this.alarmTopic = topic;
+    }
   }
 }

@@ -21,6 +21,8 @@ export interface AutoDevStackProps extends StackProps {
   readonly retainData?: boolean;
   /** Tasks submitted on a schedule. @default none */
   readonly recurring?: readonly RecurringTask[];
+  /** E-mail address that receives alarm notifications. @default none */
+  readonly alarmEmail?: string;
 }
 
 /** AutoDev on AWS. Only wiring: each concern is a construct in lib/infra. */
@@ -48,6 +50,7 @@ export class AutoDevStack extends Stack {
       providers: runtime.providers,
     });
     new Observability(this, 'Observability', {
+      alarmEmail: props.alarmEmail,
       api,
       queue,
       workflow,

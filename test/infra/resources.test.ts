@@ -288,6 +288,16 @@ describe('Schedules and Observability', () => {
     expect(synth).not.toThrow();
   });
 
+  it('sends alarms to an encrypted SNS topic when -c alarmEmail is given', () => {
+    const { template: t, synth } = synthStack({ alarmEmail: 'ops@example.com' });
+    t.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+    t.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
+    const alarms = Object.values(t.findResources('AWS::CloudWatch::Alarm'));
+    expect(alarms.length).toBeGreaterThan(0);
+    for (const a of alarms) expect(a.Properties.AlarmActions).toHaveLength(1);
+    expect(synth).not.toThrow();
+  });
+
   it('has a dashboard and alarms for dead letters, backlog, workflow failures, API 5xx and each function', () => {
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
     template.resourceCountIs('AWS::CloudWatch::Alarm', 4 + 5);
