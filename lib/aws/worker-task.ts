@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import { BUILT_IN_ROLES } from '../core/roles.js';
-import { DRIVERS } from '../worker/drivers/index.js';
+import { createDrivers } from '../worker/drivers/index.js';
 import { type AttemptReport, runAttempt } from '../worker/run-attempt.js';
 import { GitWorkspaces } from '../worker/workspace.js';
 import type { DynamoTaskStore } from './dynamo-task-store.js';
@@ -96,7 +96,7 @@ export async function runWorkerTask(deps: WorkerDeps): Promise<AttemptReport | u
   }, env.AUTODEV_CANCEL_POLL_MS);
   try {
     const role = BUILT_IN_ROLES[task.role];
-    const driver = DRIVERS[attempt.provider];
+    const driver = createDrivers(process.env)[attempt.provider];
     const secrets = { ...deps.secrets };
     const gitEnv: Record<string, string> = {};
     if (secrets.GIT_TOKEN) {
