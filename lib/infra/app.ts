@@ -6,10 +6,23 @@ import { ConfigError } from '../core/errors.js';
 import { acknowledgeFindings } from './nag.js';
 import { AutoDevStack } from './stack.js';
 
+/** `-c workerBuildArgs=INSTALL_CURSOR=1,AIDER_VERSION=0.86.1` as Docker build args. */
+function parseBuildArgs(value: string | undefined): Record<string, string> | undefined {
+  if (!value) return undefined;
+  const args: Record<string, string> = {};
+  for (const pair of value.split(',')) {
+    const m = pair.trim().match(/^([A-Z][A-Z0-9_]*)=(.*)$/);
+    if (!m) throw new ConfigError(`workerBuildArgs: "${pair}" is not NAME=value.`);
+    args[m[1] as string] = m[2] as string;
+  }
+  return args;
+}
+
 /**
  * The CDK app: the AutoDev stack with cdk-nag's AWS Solutions checks always on. Settings come from
  * context (`-c issuer=... -c audience=a,b -c providers=claude,codex -c retainData=false -c stackName=...
- * -c recurring=recurring.json -c alarmEmail=ops@example.com`; recurring tasks: lib/aws/recurring.ts).
+ * -c recurring=recurring.json -c alarmEmail=ops@example.com -c workerBuildArgs=INSTALL_CURSOR=1,AIDER_VERSION=...`;
+ * recurring tasks: lib/aws/recurring.ts).
  */
 export function buildApp(appProps: AppProps = {}): { app: App; stack: AutoDevStack } {
   const app = new App(appProps);
@@ -36,6 +49,7 @@ export function buildApp(appProps: AppProps = {}): { app: App; stack: AutoDevSta
     retainData: ctx('retainData') !== 'false',
     recurring,
     alarmEmail: ctx('alarmEmail'),
+    workerBuildArgs: parseBuildArgs(ctx('workerBuildArgs')),
     env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
   });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

@@ -23,6 +23,8 @@ export interface AutoDevStackProps extends StackProps {
   readonly recurring?: readonly RecurringTask[];
   /** E-mail address that receives alarm notifications. @default none */
   readonly alarmEmail?: string;
+  /** Docker build args of the worker image (CLI versions, INSTALL_CURSOR, AIDER_VERSION). */
+  readonly workerBuildArgs?: Record<string, string>;
 }
 
 /** AutoDev on AWS. Only wiring: each concern is a construct in lib/infra. */
@@ -33,7 +35,11 @@ export class AutoDevStack extends Stack {
       removalPolicy: props.retainData === false ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
     });
     const queue = new TaskQueue(this, 'TaskQueue');
-    const runtime = new WorkerRuntime(this, 'WorkerRuntime', { store, providers: props.providers });
+    const runtime = new WorkerRuntime(this, 'WorkerRuntime', {
+      store,
+      providers: props.providers,
+      buildArgs: props.workerBuildArgs,
+    });
     const workflow = new TaskWorkflow(this, 'Workflow', { store, runtime });
     const dispatcher = new Dispatcher(this, 'Dispatcher', { store, queue, workflow, runtime });
     const api = new Api(this, 'Api', {

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
@@ -205,6 +205,18 @@ describe('WorkerRuntime', () => {
     expect(actionsOf('WorkerRuntimeWorkerTaskRole')).toEqual(
       expect.arrayContaining(['secretsmanager:GetSecretValue', 'dynamodb:PutItem', 'dynamodb:Query']),
     );
+  });
+
+  it('builds the worker image with the build args from -c workerBuildArgs', () => {
+    const { stack, synth } = synthStack({ workerBuildArgs: 'INSTALL_CURSOR=1,AIDER_VERSION=0.86.1' });
+    const manifest = JSON.parse(readFileSync(join(synth(), `${stack.artifactId}.assets.json`), 'utf8'));
+    const images = Object.values(manifest.dockerImages) as {
+      source: { dockerBuildArgs?: Record<string, string> };
+    }[];
+    expect(images.map((i) => i.source.dockerBuildArgs)).toEqual([
+      { INSTALL_CURSOR: '1', AIDER_VERSION: '0.86.1' },
+    ]);
+    expect(() => synthStack({ workerBuildArgs: 'lowercase=1' })).toThrowError(/NAME=value/);
   });
 
   it('keeps workers in private subnets with flow logs on and image pulls off the NAT gateway', () => {
