@@ -12,10 +12,12 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { ConflictError, VersionConflictError } from '../core/errors.js';
 import type { IdempotencyClaim, ListQuery, LogLine, TaskStore } from '../core/ports.js';
+import type { ProviderState, ProviderStateStore } from '../core/provider-health.js';
 import { TASK_STATUSES, type Task, type TaskStatus } from '../core/schemas.js';
 import { TASK_TABLE } from './task-table.js';
 
 const TASK_SK = 'TASK';
+const PROVIDERS_PK = 'PROVIDERS';
 const taskPk = (id: string) => `TASK#${id}`;
 const logPk = (id: string) => `LOG#${id}`;
 const logSk = (seq: number) => `L#${String(seq).padStart(10, '0')}`;
@@ -40,7 +42,7 @@ function isTransactionCancelled(err: unknown): err is Error & {
  * The TaskStore on one DynamoDB table (see task-table.ts). Every task change is a conditional write
  * on `version`; idempotency records are written in the same transaction as the task they name.
  */
-export class DynamoTaskStore implements TaskStore {
+export class DynamoTaskStore implements TaskStore, ProviderStateStore {
   private readonly doc: DynamoDBDocumentClient;
   private readonly table: string;
   private readonly reportTtlSeconds: number;
@@ -333,5 +335,51 @@ export class DynamoTaskStore implements TaskStore {
       }),
     );
     return typeof res.Item?.data === 'string' ? JSON.parse(res.Item.data) : undefined;
+  }
+
+  /** Provider health (circuit breaker, token bucket) shared by every workflow, one item per provider. */
+  async getProviderState(provider: string): Promise<ProviderState | undefined> {
+    const res = await this.doc.send(
+      new GetCommand({
+        TableName: this.table,
+        Key: { pk: PROVIDERS_PK, sk: provider },
+        ConsistentRead: true,
+      }),
+    );
+    return typeof res.Item?.data === 'string' ? (JSON.parse(res.Item.data) as ProviderState) : undefined;
+  }
+
+  async putProviderState(state: ProviderState, expectedVersion: number): Promise<void> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { pk: PROVIDERS_PK, sk: state.provider, version: state.version, data: JSON.stringify(state) },
+          ...(expectedVersion < 0
+            ? { ConditionExpression: 'attribute_not_exists(pk)' }
+            : {
+                ConditionExpression: 'version = :expected',
+                ExpressionAttributeValues: { ':expected': expectedVersion },
+              }),
+        }),
+      );
+    } catch (err) {
+      if ((err as Error).name === 'ConditionalCheckFailedException') {
+        throw new VersionConflictError(`Provider state of ${state.provider} changed meanwhile.`);
+      }
+      throw err;
+    }
+  }
+
+  async listProviderStates(): Promise<ProviderState[]> {
+    const res = await this.doc.send(
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': PROVIDERS_PK },
+        ConsistentRead: true,
+      }),
+    );
+    return (res.Items ?? []).map((i) => JSON.parse(String(i.data)) as ProviderState);
   }
 }

@@ -10,6 +10,7 @@ import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
  * - log counter:   `LOG#<id>` / `SEQ`            + last
  * - log line:      `LOG#<id>` / `L#<seq, 10 digits>` + at, text
  * - attempt report: `TASK#<id>` / `REPORT#<attempt, 4 digits>` + data (JSON), ttl
+ * - provider health: `PROVIDERS` / `<provider>` + version, data (JSON)
  *
  * Sparse indexes (only task items carry their keys):
  * - `byTenant` (tenant, taskId): a tenant's tasks newest first (task ids sort by creation time).

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoTaskStore } from '../../lib/aws/dynamo-task-store.js';
 import { createTaskTableInput } from '../../lib/aws/task-table.js';
 import { transition } from '../../lib/core/lifecycle.js';
+import { admitProvider, recordProviderResult } from '../../lib/core/provider-health.js';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../support/dynamodb-local.js';
 import { makeTask } from '../support/tasks.js';
 import { taskStoreContract } from './task-store.contract.js';
@@ -18,11 +19,15 @@ afterAll(async () => {
   await ddb?.stop();
 });
 
-/** A fresh, empty table per test: the contract's factory. */
-async function freshStore(): Promise<DynamoTaskStore> {
+async function freshTable(): Promise<string> {
   const tableName = `tasks-${randomBytes(6).toString('hex')}`;
   await ddb.client.send(new CreateTableCommand(createTaskTableInput(tableName)));
-  return new DynamoTaskStore({ client: ddb.client, tableName });
+  return tableName;
+}
+
+/** A fresh, empty table per test: the contract's factory. */
+async function freshStore(): Promise<DynamoTaskStore> {
+  return new DynamoTaskStore({ client: ddb.client, tableName: await freshTable() });
 }
 
 taskStoreContract('DynamoDB', freshStore);
@@ -42,6 +47,26 @@ describe('DynamoTaskStore beyond the port', () => {
     const running = await store.listByStatus('running');
     // Assert
     expect(running.map((t) => t.id).sort()).toEqual([a.id, b.id].sort());
+  });
+
+  it('shares provider health: concurrent dispatchers take exactly the tokens there are', async () => {
+    // Arrange: two stores on one table stand for two workflow Lambdas
+    const a = await freshStore();
+    const b = new DynamoTaskStore({
+      client: ddb.client,
+      tableName: (a as unknown as { table: string }).table,
+    });
+    const breaker = { failureThreshold: 2, windowMs: 10_000, openMs: 5_000 };
+    const slow = { ratePerSecond: 0.001, burst: 5 };
+    // Act
+    const results = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => admitProvider(i % 2 ? a : b, 'codex', 1000, breaker, slow)),
+    );
+    // Assert
+    expect(results.filter((r) => r.ok)).toHaveLength(5);
+    const state = await recordProviderResult(a, 'codex', false, 'crash', 1000, breaker, slow);
+    expect(state.breaker.failures).toEqual([1000]);
+    expect((await b.listProviderStates()).map((s) => s.provider)).toEqual(['codex']);
   });
 
   it('keeps the first attempt report when the worker writes it twice', async () => {
