@@ -7,14 +7,21 @@ import { logger, metrics, tracer } from '../lib/aws/powertools.js';
 import { providerAvailability, roles, taskStoreFromEnv } from '../lib/aws/runtime.js';
 import { prepareStep } from '../lib/aws/workflow-steps.js';
 
-/** Workflow step "Prepare": starts the next attempt (provider, limits, lease) through lib/core. */
-const deps = { store: taskStoreFromEnv(), roles, available: providerAvailability().available };
+/**
+ * Workflow step "Prepare": starts the next attempt (provider admitted by provider health, limits,
+ * lease) through lib/core, or asks the workflow to wait when no provider admits work.
+ */
+const store = taskStoreFromEnv();
+const deps = { store, roles, available: providerAvailability().available, health: { store } };
 
 const lambdaHandler = async (event: unknown) => {
   const out = await prepareStep(deps, event);
   if (out.action === 'run') {
     logger.info('attempt prepared', { ...out.plan });
     metrics.addMetric('AttemptsStarted', MetricUnit.Count, 1);
+  } else if (out.action === 'wait') {
+    logger.info('waiting for a provider', { ...out });
+    metrics.addMetric('AttemptsDeferred', MetricUnit.Count, 1);
   } else logger.info('workflow stops', { ...out });
   return out;
 };

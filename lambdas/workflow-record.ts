@@ -8,7 +8,8 @@ import { providerAvailability, roles, taskStoreFromEnv } from '../lib/aws/runtim
 import { recordStep } from '../lib/aws/workflow-steps.js';
 
 /** Workflow step "Record": applies the core decision after an attempt (finish, retry, fail over). */
-const deps = { store: taskStoreFromEnv(), roles, available: providerAvailability().available };
+const store = taskStoreFromEnv();
+const deps = { store, roles, available: providerAvailability().available, health: { store } };
 
 const lambdaHandler = async (event: unknown) => {
   const out = await recordStep(deps, event);

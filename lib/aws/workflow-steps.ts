@@ -1,12 +1,21 @@
 import { z } from 'zod';
 import { NotFoundError } from '../core/errors.js';
 import type { RetryPolicy } from '../core/lifecycle.js';
+import {
+  admitProvider,
+  type BreakerPolicy,
+  type ProviderStateStore,
+  type RatePolicy,
+  recordProviderResult,
+} from '../core/provider-health.js';
 import type { AgentRole } from '../core/roles.js';
 import type { Task } from '../core/schemas.js';
 import {
   type AttemptOutcomeReport,
   type AttemptPlan,
+  deferAttempt,
   prepareAttempt,
+  providerCandidates,
   recordAttempt,
 } from '../core/workflow.js';
 import type { DynamoTaskStore } from './dynamo-task-store.js';
@@ -22,6 +31,8 @@ export interface StepDeps {
   /** Jitter source for retry delays (tests fix it). */
   random?: () => number;
   defaultTimeoutSeconds?: number;
+  /** Provider health shared by every execution (circuit breaker, token bucket); none: every provider admits. */
+  health?: { store: ProviderStateStore; breaker?: BreakerPolicy; rate?: RatePolicy };
 }
 
 export const PrepareInput = z.object({
@@ -40,7 +51,9 @@ export type PrepareOutput =
         memory: string;
       };
     }
-  | { action: 'stop'; reason: string; status: string };
+  | { action: 'stop'; reason: string; status: string }
+  /** No provider admits work now: wait, then prepare again. */
+  | { action: 'wait'; waitSeconds: number; reason: string };
 
 /**
  * The worker state's time limit in the state machine: the longest agent time limit a task may ask
@@ -49,9 +62,51 @@ export type PrepareOutput =
  */
 export const WORKER_STATE_TIMEOUT_SECONDS = 24 * 3600 + 900;
 
+/**
+ * Asks provider health for the first candidate that admits an attempt now (the same order and the
+ * same core functions as the local executor). Returns the provider, or how long to wait.
+ */
+async function admitOne(
+  deps: StepDeps,
+  task: Task,
+  role: AgentRole,
+  now: Date,
+): Promise<{ provider: string } | { waitMs: number; reason: string }> {
+  const candidates = providerCandidates(task, role, deps.available);
+  const { health } = deps;
+  if (!health) return { provider: candidates[0] as string };
+  const refusals: string[] = [];
+  let waitMs = Number.POSITIVE_INFINITY;
+  for (const p of candidates) {
+    const a = await admitProvider(health.store, p, now.getTime(), health.breaker, health.rate);
+    if (a.ok) return { provider: p };
+    refusals.push(`${p} (${a.reason === 'breaker_open' ? 'circuit breaker open' : 'rate limit'})`);
+    waitMs = Math.min(waitMs, a.retryAfterMs);
+  }
+  return { waitMs: Math.max(1000, waitMs), reason: `no provider admits work now: ${refusals.join(', ')}` };
+}
+
 export async function prepareStep(deps: StepDeps, raw: unknown): Promise<PrepareOutput> {
   const input = PrepareInput.parse(raw);
   const now = (deps.now ?? (() => new Date()))();
+  const current = await deps.store.getById(input.taskId);
+  if (!current) throw new NotFoundError(`No task ${input.taskId}.`);
+  const role = deps.roles[current.role];
+  const base = { role, available: deps.available, now, leaseOwner: input.executionName };
+  const preview = prepareAttempt({ task: current, ...base });
+  let provider: string | undefined;
+  if (role && preview.action === 'run' && preview.changed) {
+    const admitted = await admitOne(deps, current, role, now);
+    if ('waitMs' in admitted) {
+      const notBefore = now.getTime() + admitted.waitMs;
+      const deferred = await mutateTask(deps.store, input.taskId, (t) =>
+        t.lease?.owner === input.executionName ? deferAttempt(t, notBefore, now) : undefined,
+      );
+      if (deferred?.after) await deps.store.appendLogs(input.taskId, [`waiting: ${admitted.reason}`], now);
+      return { action: 'wait', waitSeconds: Math.ceil(admitted.waitMs / 1000), reason: admitted.reason };
+    }
+    provider = admitted.provider;
+  }
   let outcome: ReturnType<typeof prepareAttempt> | undefined;
   const moved = await mutateTask(deps.store, input.taskId, (t) => {
     outcome = prepareAttempt({
@@ -61,6 +116,7 @@ export async function prepareStep(deps: StepDeps, raw: unknown): Promise<Prepare
       now,
       leaseOwner: input.executionName,
       defaultTimeoutSeconds: deps.defaultTimeoutSeconds,
+      provider,
     });
     return outcome.changed ? outcome.task : undefined;
   });
@@ -144,6 +200,19 @@ export async function recordStep(deps: StepDeps, raw: unknown): Promise<RecordOu
   if (!moved || !task) throw new NotFoundError(`No task ${input.taskId}.`);
   if (!result) return { next: 'finish', status: task.status };
   const after = result.task;
+  const provider = task.attempts.find((a) => a.number === input.attempt)?.provider;
+  // a cancelled attempt says nothing about the provider
+  if (moved.after && deps.health && provider && !task.cancelRequested) {
+    await recordProviderResult(
+      deps.health.store,
+      provider,
+      report.ok,
+      report.errorClass,
+      now.getTime(),
+      deps.health.breaker,
+      deps.health.rate,
+    );
+  }
   if (moved.after) {
     const why =
       after.status === 'retrying'

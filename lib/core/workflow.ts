@@ -1,5 +1,6 @@
 import type { ProviderErrorClass } from './errors.js';
 import {
+  attemptsThisRun,
   chooseProvider,
   DEFAULT_RETRY_POLICY,
   decideAfterAttempt,
@@ -38,6 +39,8 @@ export interface AttemptOutcomeReport {
   usage: Usage;
   branch?: string;
   commit?: string;
+  /** A failure no retry can mend; the task fails with this code. */
+  fatalCode?: string;
 }
 
 export type PrepareOutcome =
@@ -78,6 +81,8 @@ export function prepareAttempt(input: {
   now: Date;
   leaseOwner: string;
   defaultTimeoutSeconds?: number;
+  /** The provider admitted for a new attempt (provider health); by default the first candidate. */
+  provider?: string;
 }): PrepareOutcome {
   const { task, role, now } = input;
   const defaultTimeout = input.defaultTimeoutSeconds ?? 1800;
@@ -124,13 +129,7 @@ export function prepareAttempt(input: {
   if (attemptRunning && last) {
     return { action: 'run', task, changed: false, plan: planFor(task, role, last, defaultTimeout) };
   }
-  const provider =
-    task.provider && task.attempts.length > 0
-      ? task.provider
-      : (chooseProvider(task, role, input.available) ??
-        task.requestedProvider ??
-        role.providers[0] ??
-        'claude');
+  const provider = input.provider ?? providerCandidates(task, role, input.available)[0] ?? 'claude';
   const attempt: Attempt = {
     number: task.attempts.length + 1,
     provider,
@@ -152,6 +151,38 @@ export function prepareAttempt(input: {
       ? { ...task, ...patch, version: task.version + 1, updatedAt: now.toISOString() }
       : transition(task, 'running', patch, now);
   return { action: 'run', task: next, changed: true, plan };
+}
+
+/**
+ * The providers the next attempt may use, in order: the one a retry chose, then the role's
+ * available providers (only the requested one when the task names one). Provider health admits
+ * the first that it can; without health checks the first is used.
+ */
+export function providerCandidates(
+  task: Pick<Task, 'provider' | 'attempts' | 'requestedProvider'>,
+  role: AgentRole,
+  available: (provider: string) => boolean,
+): string[] {
+  if (task.requestedProvider) return [task.requestedProvider];
+  const preferred = task.provider && task.attempts.length > 0 ? task.provider : undefined;
+  const first = chooseProvider(task, role, available);
+  const list = [...new Set([preferred, first, ...role.providers.filter(available)])].filter(
+    (p): p is string => p !== undefined,
+  );
+  return list.length > 0 ? list : [role.providers[0] ?? 'claude'];
+}
+
+/**
+ * No provider admits work now (circuit breakers open, rate limits): the task waits as `retrying`
+ * until `notBefore`, keeping its lease so the same executor picks it up again.
+ */
+export function deferAttempt(task: Task, notBefore: number, now: Date): Task | undefined {
+  const lease = task.lease && { ...task.lease, expiresAt: notBefore + LEASE_MARGIN_SECONDS * 1000 };
+  if (task.status === 'retrying') {
+    return { ...task, notBefore, lease, version: task.version + 1, updatedAt: now.toISOString() };
+  }
+  if (task.status !== 'running' || task.attempts.some((a) => a.outcome === 'running')) return undefined;
+  return transition(task, 'retrying', { notBefore, lease }, now);
 }
 
 function addUsage(a: Usage, b: Usage): Usage {
@@ -307,7 +338,7 @@ export function reapExpired(task: Task, role: AgentRole | undefined, now: Date):
       now,
     );
   }
-  if (attempts.length >= (role?.maxAttempts ?? 1)) {
+  if (attemptsThisRun({ ...task, attempts }) >= (role?.maxAttempts ?? 1)) {
     return transition(
       base,
       'failed',

@@ -26,12 +26,14 @@ export const STATES = {
   record: 'Record attempt',
   retryOrFinish: 'Retry or finish?',
   backOff: 'Back off',
+  waitForProvider: 'Wait for a provider',
   done: 'Done',
 } as const;
 
 /**
  * The task workflow on Step Functions Standard:
- * prepare (core: provider, attempt, lease) → ECS RunTask .sync with the attempt's cpu/memory →
+ * prepare (core: provider admitted by provider health, attempt, lease; or wait for a provider) →
+ * ECS RunTask .sync with the attempt's cpu/memory →
  * record (core: decideAfterAttempt) → back off and loop for a retry or failover, or finish.
  * The worker enforces each attempt's time limit itself; the worker state's own limit only stops a
  * hung worker. A state timeout or crash is recorded as a failed attempt.
@@ -132,9 +134,13 @@ export class TaskWorkflow extends Construct {
     const backOff = new sfn.Wait(this, STATES.backOff, {
       time: sfn.WaitTime.secondsPath('$.recorded.waitSeconds'),
     });
+    const waitForProvider = new sfn.Wait(this, STATES.waitForProvider, {
+      time: sfn.WaitTime.secondsPath('$.prepared.waitSeconds'),
+    });
 
     const definition = prepare.next(
       new sfn.Choice(this, STATES.runOrStop)
+        .when(sfn.Condition.stringEquals('$.prepared.action', 'wait'), waitForProvider.next(prepare))
         .when(
           sfn.Condition.stringEquals('$.prepared.action', 'run'),
           startAttempt

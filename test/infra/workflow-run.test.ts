@@ -8,6 +8,7 @@ import {
 } from '../../lib/aws/workflow-steps.js';
 import { VersionConflictError } from '../../lib/core/errors.js';
 import { transition } from '../../lib/core/lifecycle.js';
+import type { ProviderState, ProviderStateStore } from '../../lib/core/provider-health.js';
 import { type AgentRole, BUILT_IN_ROLES } from '../../lib/core/roles.js';
 import type { Task } from '../../lib/core/schemas.js';
 import { type AttemptOutcomeReport, prepareAttempt, recordAttempt } from '../../lib/core/workflow.js';
@@ -28,10 +29,22 @@ P.withResolvers ??= () => {
 };
 
 /** The store the steps see: versions checked like DynamoDB's conditional writes. */
-class MemoryStore {
+class MemoryStore implements ProviderStateStore {
   tasks = new Map<string, Task>();
   reports = new Map<string, unknown>();
+  providers = new Map<string, ProviderState>();
   logs: string[] = [];
+  async getProviderState(provider: string) {
+    return structuredClone(this.providers.get(provider));
+  }
+  async putProviderState(state: ProviderState, expected: number) {
+    if ((this.providers.get(state.provider)?.version ?? -1) !== expected)
+      throw new VersionConflictError('moved');
+    this.providers.set(state.provider, structuredClone(state));
+  }
+  async listProviderStates() {
+    return [...this.providers.values()];
+  }
   async getById(id: string) {
     return structuredClone(this.tasks.get(id));
   }
@@ -63,10 +76,23 @@ const NOW = new Date('2026-11-25T02:00:00Z');
 const available = (p: string) => ['claude', 'codex'].includes(p);
 
 /** Runs the synthesized state machine with every Task state overridden by the lib/aws steps over lib/core. */
-async function runStateMachine(task: Task, behaviours: WorkerBehaviour[]) {
+async function runStateMachine(
+  task: Task,
+  behaviours: WorkerBehaviour[],
+  opts: { providers?: ProviderState[]; tickMs?: number } = {},
+) {
   const store = new MemoryStore();
   store.tasks.set(task.id, task);
-  const deps: StepDeps = { store, roles: BUILT_IN_ROLES, available, now: () => NOW, random: () => 0.5 };
+  for (const p of opts.providers ?? []) store.providers.set(p.provider, p);
+  let clock = NOW.getTime();
+  const deps: StepDeps = {
+    store,
+    roles: BUILT_IN_ROLES,
+    available,
+    now: () => new Date((clock += opts.tickMs ?? 0)),
+    random: () => 0.5,
+    health: { store },
+  };
   const visited: string[] = [];
   let attempt = 0;
   const sm = new StateMachine(definition);
@@ -77,8 +103,9 @@ async function runStateMachine(task: Task, behaviours: WorkerBehaviour[]) {
       overrides: {
         taskResourceLocalHandlers: {
           [STATES.prepare]: async (input) => {
-            visited.push('prepare');
-            return (await prepareStep(deps, input)) as never;
+            const out = await prepareStep(deps, input);
+            visited.push(out.action === 'wait' ? 'prepare (wait)' : 'prepare');
+            return out as never;
           },
           [STATES.runWorker]: async (input) => {
             visited.push('worker');
@@ -103,13 +130,13 @@ async function runStateMachine(task: Task, behaviours: WorkerBehaviour[]) {
             return (await recordStep(deps, input)) as never;
           },
         },
-        waitTimeOverrides: { [STATES.backOff]: 0 },
+        waitTimeOverrides: { [STATES.backOff]: 0, [STATES.waitForProvider]: 0 },
         retryIntervalOverrides: { [STATES.prepare]: 0, [STATES.record]: 0, [STATES.runWorker]: 0 },
       },
     },
   );
   await execution.result;
-  return { task: store.tasks.get(task.id) as Task, visited, attempts: attempt };
+  return { task: store.tasks.get(task.id) as Task, visited, attempts: attempt, store };
 }
 
 /** The same decisions taken directly through lib/core, as the local executor takes them. */
@@ -148,6 +175,17 @@ function decideDirectly(task: Task, behaviours: WorkerBehaviour[]): Task {
     if (rec.next.kind === 'finish') return t;
   }
   throw new Error('no decision after 25 steps');
+}
+
+/** A provider whose circuit breaker opened at NOW. */
+function openBreaker(provider: string): ProviderState {
+  return {
+    provider,
+    version: 0,
+    breaker: { mode: 'open', failures: [NOW.getTime()], openedAt: NOW.getTime() },
+    bucket: { tokens: 10, updatedAt: NOW.getTime() },
+    recent: [false],
+  };
 }
 
 /** A task the dispatcher admitted. */
@@ -241,6 +279,39 @@ describe('synthesized state machine, run with aws-local-stepfunctions over lib/c
     const run = await runStateMachine(task, [{ ok: true, usage }]);
     expect(run.visited).toEqual(['prepare']);
     expect(run.task.status).toBe('cancelled');
+  });
+
+  it('passes over a provider whose circuit breaker is open (provider health shared through the store)', async () => {
+    const task = admitted();
+    const run = await runStateMachine(task, [{ ok: true, usage }], { providers: [openBreaker('claude')] });
+    expect(summary(run.task)).toMatchObject({
+      status: 'succeeded',
+      attempts: [['codex', 'succeeded', undefined]],
+    });
+  });
+
+  it('waits for a provider when every breaker is open, then runs the probe and closes the breaker', async () => {
+    // Arrange: both breakers opened at NOW; they let a probe through 60 s later; each step is 40 s apart
+    const task = admitted();
+    // Act
+    const run = await runStateMachine(task, [{ ok: true, usage }], {
+      providers: [openBreaker('claude'), openBreaker('codex')],
+      tickMs: 40_000,
+    });
+    // Assert
+    expect(run.visited).toEqual(['prepare (wait)', 'prepare', 'worker', 'record']);
+    expect(summary(run.task)).toMatchObject({
+      status: 'succeeded',
+      attempts: [['claude', 'succeeded', undefined]],
+    });
+    expect((await run.store.getProviderState('claude'))?.breaker.mode).toBe('closed');
+  });
+
+  it('records provider failures so that the breaker opens', async () => {
+    const task = admitted();
+    const run = await runStateMachine(task, [{ ok: false, errorClass: 'crash' as const, usage }]);
+    expect(run.task.status).toBe('failed');
+    expect((await run.store.getProviderState('claude'))?.breaker.failures).toHaveLength(3);
   });
 
   it('passes the plan’s Fargate size to the ECS state and stops a hung worker', () => {

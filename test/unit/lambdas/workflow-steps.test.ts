@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DynamoTaskStore } from '../../../lib/aws/dynamo-task-store.js';
 import type { PrepareOutput, RecordOutput } from '../../../lib/aws/workflow-steps.js';
 import { transition } from '../../../lib/core/lifecycle.js';
+import { recordProviderResult } from '../../../lib/core/provider-health.js';
 import type { Task } from '../../../lib/core/schemas.js';
 import type { DynamoDbLocal } from '../../support/dynamodb-local.js';
 import { makeTask } from '../../support/tasks.js';
@@ -63,6 +64,17 @@ describe('workflow Prepare Lambda', () => {
     const stored = await store.getById(task.id);
     expect(stored?.attempts).toMatchObject([{ number: 1, provider: 'claude', outcome: 'running' }]);
     expect(stored?.lease?.owner).toBe(`${task.id}-1`);
+  });
+
+  it('skips a provider whose circuit breaker is open in the shared provider state', async () => {
+    // Arrange: five crashes on claude within a minute open its breaker
+    for (let i = 0; i < 5; i++) await recordProviderResult(store, 'claude', false, 'crash', Date.now());
+    const task = await admitted();
+    // Act
+    const out = await prepare(prepareEvent(task), lambdaContext('prepare'));
+    // Assert
+    expect(out).toMatchObject({ action: 'run', plan: { provider: 'codex' } });
+    await recordProviderResult(store, 'claude', true, undefined, Date.now() + 120_000);
   });
 
   it('returns the same plan without a second write when the step is retried', async () => {
