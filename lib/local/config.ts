@@ -128,19 +128,22 @@ function readConfigFile(home: string, names: string[]): { file: string; data: un
   return undefined;
 }
 
-function issuesOf(err: z.ZodError): string {
-  return err.issues.map((i) => `${i.path.join('.') || '(file)'}: ${i.message}`).join('; ');
-}
-
-/** A list of entries, or an object holding it under `key`. */
-function listOrKeyed<T extends z.ZodType>(schema: T, key: string) {
-  return z.union([
-    schema,
-    z
-      .object({ [key]: schema })
-      .strict()
-      .transform((o) => o[key] as z.output<T>),
-  ]);
+/** Validates a list of entries, given as the file's top level or under `key`; throws ConfigError naming the fields. */
+function parseList<T extends z.ZodType>(schema: T, key: string, source: { file: string; data: unknown }) {
+  const raw = source.data ?? [];
+  const keyed =
+    raw !== null && typeof raw === 'object' && !Array.isArray(raw) && Object.keys(raw).join() === key;
+  const parsed = schema.safeParse(keyed ? (raw as Record<string, unknown>)[key] : raw);
+  if (parsed.success) return parsed.data as z.output<T>;
+  const prefix = keyed ? `${key}.` : '';
+  throw new ConfigError(
+    `${source.file}: ${parsed.error.issues
+      .map(
+        (i) =>
+          `${i.path.length ? prefix + i.path.join('.') : `(a list${keyed ? '' : `, or one under "${key}:"`})`}: ${i.message}`,
+      )
+      .join('; ')}`,
+  );
 }
 
 /** Forge entries from `AUTODEV_FORGES` (JSON) or `$AUTODEV_HOME/forges.yaml`; the variable wins. */
@@ -154,21 +157,18 @@ function loadForges(home: string, json: string | undefined): ForgeEntry[] {
     }
   } else source = readConfigFile(home, ['forges.yaml', 'forges.yml', 'forges.json']);
   if (!source) return [];
-  const parsed = listOrKeyed(ForgeConfig, 'forges').safeParse(source.data ?? []);
-  if (!parsed.success) throw new ConfigError(`${source.file}: ${issuesOf(parsed.error)}`);
-  const hosts = parsed.data.map((e) => e.host);
+  const forges = parseList(ForgeConfig, 'forges', source);
+  const hosts = forges.map((e) => e.host);
   const twice = hosts.find((h, i) => hosts.indexOf(h) !== i);
   if (twice) throw new ConfigError(`${source.file}: the host ${twice} is listed twice`);
-  return parsed.data;
+  return forges;
 }
 
 /** Notification targets from `$AUTODEV_HOME/notifications.yaml`. */
 function loadNotifications(home: string): NotificationTarget[] {
   const source = readConfigFile(home, ['notifications.yaml', 'notifications.yml', 'notifications.json']);
   if (!source) return [];
-  const parsed = listOrKeyed(NotificationConfig, 'notifications').safeParse(source.data ?? []);
-  if (!parsed.success) throw new ConfigError(`${source.file}: ${issuesOf(parsed.error)}`);
-  return parsed.data;
+  return parseList(NotificationConfig, 'notifications', source);
 }
 
 const RolesFile = z.object({ roles: z.record(z.string(), AgentRole.partial()) });

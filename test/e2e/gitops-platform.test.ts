@@ -478,4 +478,18 @@ describe('GitOps through the local platform (real server, smart HTTP remote, fak
     expect(comment).toContain(task.pullRequest?.url as string);
     expect(comment).toContain(task.id);
   });
+
+  it('refuses to start with a forges.yaml entry it cannot use, naming the file and the field', async () => {
+    const home = join(dir, 'bad-home');
+    mkdirSync(home);
+    writeFileSync(
+      join(home, 'forges.yaml'),
+      '- { host: git.example.com, kind: gitea, apiBaseUrl: https://git.example.com/api }\n',
+    );
+    const failed = await startServer(platformEnv(home)).then(
+      () => 'started',
+      (err: Error) => err.message,
+    );
+    expect(failed).toMatch(/forges\.yaml: 0\.kind/);
+  });
 });
