@@ -91,7 +91,11 @@ describe('fault injection', () => {
     expect(await metrics()).toContain('autodev_provider_breaker_state{provider="claude",state="open"} 1');
     // the provider recovers: after the cool-down one probe goes through and closes the breaker
     flaky.set('ok');
-    await until(async () => (await metrics()).includes('state="half_open"} 1'), 10_000, 'the breaker to half-open');
+    await until(
+      async () => (await metrics()).includes('state="half_open"} 1'),
+      10_000,
+      'the breaker to half-open',
+    );
     const probe = await p.waitEnd(await p.submit('After recovery'));
     expect(probe.attempts.map((a) => `${a.provider}:${a.outcome}`)).toEqual(['claude:succeeded']);
     expect(await metrics()).toContain('autodev_provider_breaker_state{provider="claude",state="closed"} 1');

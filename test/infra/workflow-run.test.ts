@@ -89,7 +89,10 @@ async function runStateMachine(
     store,
     roles: BUILT_IN_ROLES,
     available,
-    now: () => new Date((clock += opts.tickMs ?? 0)),
+    now: () => {
+      clock += opts.tickMs ?? 0;
+      return new Date(clock);
+    },
     random: () => 0.5,
     health: { store },
   };
