@@ -180,7 +180,8 @@ export async function runAttempt(ctx: AttemptContext): Promise<AttemptReport> {
     // quality gates (.autodev.yml) with repair rounds, on what the agent changed
     let config: AutodevConfig | undefined;
     let gateLoop: GateLoopResult | undefined;
-    if ((await ctx.workspaces.changedFiles(ws)).length > 0) {
+    const changed = await ctx.workspaces.changedFiles(ws);
+    if (changed.length > 0) {
       try {
         config = readAutodevConfig(ws.dir);
       } catch (err) {
@@ -275,6 +276,8 @@ export async function runAttempt(ctx: AttemptContext): Promise<AttemptReport> {
       ws,
       subject,
       `${summary ?? ''}\n\nRole: ${task.role}\nProvider: ${provider.name}`,
+      // gates and repair rounds may have changed more files; without them the list is still right
+      gateLoop ? undefined : changed,
     );
     if (!result.changed) {
       log('the agent changed nothing: no commit, no push');
@@ -367,7 +370,9 @@ export async function runAttempt(ctx: AttemptContext): Promise<AttemptReport> {
     return { ok: false, errorClass: 'crash', message, usage: emptyUsage(), changedFiles: [] };
   } finally {
     // clean-up is off the critical path: the result is recorded while the worktree goes away
-    if (ws && !ctx.keepWorkspace) await ctx.workspaces.remove(ws).catch(() => undefined);
+    // off the critical path: the result is recorded while the worktree goes (the next attempt on
+    // this mirror waits for it through the mirror lock; a sweep at start removes what a crash left)
+    if (ws && !ctx.keepWorkspace) void ctx.workspaces.remove(ws).catch(() => undefined);
   }
 }
 

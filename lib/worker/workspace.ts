@@ -181,8 +181,8 @@ export class GitWorkspaces {
   }
 
   /** Commits everything the agent changed, with the AutoDev-Task trailer. */
-  async commit(ws: Workspace, subject: string, body: string): Promise<CommitResult> {
-    const files = await this.changedFiles(ws);
+  async commit(ws: Workspace, subject: string, body: string, knownFiles?: string[]): Promise<CommitResult> {
+    const files = knownFiles ?? (await this.changedFiles(ws));
     if (files.length === 0) return { changed: false, files };
     await git(['add', '--all'], { cwd: ws.dir });
     const message = `${subject}\n\n${body.trim() ? `${body.trim()}\n\n` : ''}AutoDev-Task: ${ws.taskId}\n`;
