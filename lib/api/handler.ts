@@ -5,6 +5,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import { authorize, type Principal } from '../core/access.js';
 import { NotFoundError, PayloadTooLargeError, toHttpError, ValidationError } from '../core/errors.js';
 import type { Authenticator } from '../core/ports.js';
+import type { ScheduleService } from '../core/schedules.js';
 import type { TaskService } from '../core/tasks.js';
 import { type DeliveryLog, handleGithubWebhook, type WebhookOptions } from '../core/webhooks.js';
 
@@ -17,6 +18,8 @@ export interface ApiDeps {
   logger: Logger;
   /** What is known of each provider (installed, credentials, breaker); absent where not served. */
   providers?: () => Promise<unknown[]>;
+  /** `/v1/schedules` (recurring tasks); absent where not served (the routes then answer 404). */
+  schedules?: ScheduleService;
   /**
    * `POST /v1/webhooks/github` (no token: the delivery's signature is checked with `secret`).
    * Absent where not served (the route then answers 503).
@@ -82,6 +85,7 @@ const TASK = /^\/v1\/tasks\/([^/]+)$/;
 const CANCEL = /^\/v1\/tasks\/([^/]+)\/cancel$/;
 const LOGS = /^\/v1\/tasks\/([^/]+)\/logs$/;
 const RETRY = /^\/v1\/tasks\/([^/]+)\/retry$/;
+const SCHEDULE = /^\/v1\/schedules\/([^/]+)$/;
 
 /**
  * The task API as one Lambda handler (API Gateway HTTP API payload v2). The local platform runs the
@@ -111,6 +115,20 @@ export function createApiHandler(deps: ApiDeps) {
     if (path === '/v1/providers' && method === 'GET' && deps.providers) {
       authorize(principal, 'task:read');
       return json(200, { items: await deps.providers() });
+    }
+    const scheduleMatch = path.match(SCHEDULE);
+    if (deps.schedules && path === '/v1/schedules') {
+      if (method === 'POST') {
+        const created = await deps.schedules.create(principal, parseBody(event));
+        return json(201, created, { location: `/v1/schedules/${created.id}` });
+      }
+      if (method === 'GET') return json(200, await deps.schedules.list(principal));
+    } else if (deps.schedules && scheduleMatch) {
+      if (method === 'GET') return json(200, await deps.schedules.get(principal, idOf(scheduleMatch)));
+      if (method === 'DELETE') {
+        await deps.schedules.delete(principal, idOf(scheduleMatch));
+        return { statusCode: 204 };
+      }
     }
     if (path === '/v1/tasks') {
       if (method === 'POST') {

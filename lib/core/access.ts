@@ -8,13 +8,36 @@ export interface Principal {
   subject: string;
 }
 
-export type Action = 'task:create' | 'task:read' | 'task:cancel' | 'task:retry' | 'metrics:read';
+export type Action =
+  | 'task:create'
+  | 'task:read'
+  | 'task:cancel'
+  | 'task:retry'
+  | 'metrics:read'
+  | 'schedule:read'
+  | 'schedule:manage';
 
 const POLICY: Record<AccessRole, readonly Action[]> = {
-  admin: ['task:create', 'task:read', 'task:cancel', 'task:retry', 'metrics:read'],
-  operator: ['task:create', 'task:read', 'task:cancel', 'task:retry', 'metrics:read'],
-  submitter: ['task:create', 'task:read', 'task:cancel'],
-  viewer: ['task:read'],
+  admin: [
+    'task:create',
+    'task:read',
+    'task:cancel',
+    'task:retry',
+    'metrics:read',
+    'schedule:read',
+    'schedule:manage',
+  ],
+  operator: [
+    'task:create',
+    'task:read',
+    'task:cancel',
+    'task:retry',
+    'metrics:read',
+    'schedule:read',
+    'schedule:manage',
+  ],
+  submitter: ['task:create', 'task:read', 'task:cancel', 'schedule:read'],
+  viewer: ['task:read', 'schedule:read'],
 };
 
 export function can(principal: Principal, action: Action): boolean {
