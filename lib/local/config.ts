@@ -204,6 +204,91 @@ function loadRoles(home: string, env: z.infer<typeof EnvSchema>): Record<string,
   return roles;
 }
 
+const Price = z
+  .object({
+    input: z.number().nonnegative(),
+    output: z.number().nonnegative(),
+    cachedInput: z.number().nonnegative().optional(),
+  })
+  .strict();
+const ProviderEntry = z
+  .object({
+    /** Which driver runs it; defaults to the entry's name (`claude`, `codex`, ...). */
+    driver: z.string().optional(),
+    bin: z.string().min(1).optional(),
+    model: z.string().min(1).optional(),
+    /** Plain values for the CLI's environment (base URLs, non-secret settings). */
+    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).default({}),
+    /** Names of variables taken from the environment or secrets.env and passed to this CLI only. */
+    secrets: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/)).default([]),
+    maxConcurrent: z.number().int().min(1).max(1000).optional(),
+    price: Price.optional(),
+  })
+  .strict();
+const ProvidersFile = z
+  .object({ providers: z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]*$/), ProviderEntry) })
+  .strict();
+
+/**
+ * The provider registry: one entry per driver (binary and model from AUTODEV_<NAME>_BIN/_MODEL), changed
+ * or extended by `$AUTODEV_HOME/providers.yaml` — e.g. a second Claude Code entry pointed at a local
+ * model with `ANTHROPIC_BASE_URL` and a zero price.
+ */
+function loadProviders(
+  home: string,
+  merged: Record<string, string | undefined>,
+): Record<string, ProviderConfig> {
+  const drivers = createDrivers(merged);
+  const providers: Record<string, ProviderConfig> = {};
+  for (const [name, driver] of Object.entries(drivers)) {
+    const key = name.toUpperCase().replace(/-/g, '_');
+    providers[name] = {
+      name,
+      driver,
+      bin: merged[`AUTODEV_${key}_BIN`] ?? driver.bin,
+      model: merged[`AUTODEV_${key}_MODEL`],
+      env: {},
+    };
+  }
+  for (const fileName of ['providers.yaml', 'providers.yml', 'providers.json']) {
+    const file = join(home, fileName);
+    if (!existsSync(file)) continue;
+    const parsed = ProvidersFile.safeParse(parseYaml(readFileSync(file, 'utf8')));
+    if (!parsed.success) {
+      throw new ConfigError(
+        `${file}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      );
+    }
+    for (const [name, entry] of Object.entries(parsed.data.providers)) {
+      const base = providers[name];
+      const driverName = entry.driver ?? base?.driver.name ?? name;
+      const driver = drivers[driverName];
+      if (!driver) {
+        throw new ConfigError(
+          `${file}: providers.${name}: no driver "${driverName}" (drivers: ${Object.keys(drivers).join(', ')}).`,
+        );
+      }
+      const env: Record<string, string> = { ...base?.env, ...entry.env };
+      for (const secret of entry.secrets) {
+        const value = merged[secret];
+        if (value === undefined)
+          throw new ConfigError(`${file}: providers.${name}: the secret ${secret} is not set.`);
+        env[secret] = value;
+      }
+      providers[name] = {
+        name,
+        driver,
+        bin: entry.bin ?? base?.bin ?? driver.bin,
+        model: entry.model ?? base?.model,
+        env,
+        maxConcurrent: entry.maxConcurrent,
+        price: entry.price,
+      };
+    }
+  }
+  return providers;
+}
+
 /** Reads and validates the configuration once, at start; throws ConfigError with every problem found. */
 export function loadLocalConfig(source: NodeJS.ProcessEnv = process.env): LocalConfig {
   const parsed = EnvSchema.safeParse(source);
@@ -222,16 +307,15 @@ export function loadLocalConfig(source: NodeJS.ProcessEnv = process.env): LocalC
     if (v !== undefined && (BASIC_VARS.includes(k) || PROVIDER_VARS.test(k))) agentEnv[k] = v;
   }
   agentEnv.PATH ??= '/usr/local/bin:/usr/bin:/bin';
-  const providers: Record<string, ProviderConfig> = {};
-  for (const [name, driver] of Object.entries(createDrivers(merged))) {
-    const key = name.toUpperCase().replace(/-/g, '_');
-    providers[name] = {
-      name,
-      driver,
-      bin: merged[`AUTODEV_${key}_BIN`] ?? driver.bin,
-      model: merged[`AUTODEV_${key}_MODEL`],
-      env: {},
-    };
+  const providers = loadProviders(home, merged);
+  const roles = loadRoles(home, env);
+  for (const role of Object.values(roles)) {
+    const unknown = role.providers.filter((p) => !providers[p]);
+    if (unknown.length) {
+      throw new ConfigError(
+        `Role ${role.name} names unknown provider(s) ${unknown.join(', ')} (providers: ${Object.keys(providers).join(', ')}).`,
+      );
+    }
   }
   const workspaces = env.AUTODEV_WORKSPACES ?? join(home, 'workspaces');
   return {
@@ -258,7 +342,7 @@ export function loadLocalConfig(source: NodeJS.ProcessEnv = process.env): LocalC
     rate: { ratePerSecond: env.AUTODEV_PROVIDER_RATE, burst: env.AUTODEV_PROVIDER_BURST },
     executor: env.AUTODEV_EXECUTOR === '1' || env.AUTODEV_EXECUTOR === 'true',
     logLevel: env.AUTODEV_LOG_LEVEL,
-    roles: loadRoles(home, env),
+    roles,
     providers,
     agentEnv,
     secrets: merged,

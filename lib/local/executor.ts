@@ -20,6 +20,7 @@ import type { AgentRole } from '../core/roles.js';
 import type { Attempt, Task } from '../core/schemas.js';
 import type { TaskNotifier } from '../core/tasks.js';
 import { resolveBinary } from '../worker/agent-process.js';
+import { costOf } from '../worker/drivers/pricing.js';
 import type { ForgeEntry } from '../worker/forge/resolve.js';
 import { type AttemptReport, type ProviderConfig, runAttempt } from '../worker/run-attempt.js';
 import type { GitWorkspaces } from '../worker/workspace.js';
@@ -202,6 +203,32 @@ export class LocalExecutor implements TaskNotifier {
     return undefined;
   }
 
+  /** Attempts starting in this process, not yet visible in the store (for maxConcurrent). */
+  private readonly starting = new Map<string, number>();
+
+  /** Running attempts per provider, counted in the store (every executor on it). */
+  private async runningByProvider(taskId: string): Promise<Map<string, number>> {
+    const counts = new Map<string, number>();
+    if (!Object.values(this.o.providers).some((p) => p.maxConcurrent !== undefined)) return counts;
+    for (const t of await this.o.store.listRunning()) {
+      const current = t.attempts.at(-1);
+      if (t.id !== taskId && current?.outcome === 'running')
+        counts.set(current.provider, (counts.get(current.provider) ?? 0) + 1);
+    }
+    return counts;
+  }
+
+  private atCapacity(p: string, running: Map<string, number>): boolean {
+    const limit = this.o.providers[p]?.maxConcurrent;
+    return limit !== undefined && (running.get(p) ?? 0) + (this.starting.get(p) ?? 0) >= limit;
+  }
+
+  private release(p: string): void {
+    const n = (this.starting.get(p) ?? 0) - 1;
+    if (n > 0) this.starting.set(p, n);
+    else this.starting.delete(p);
+  }
+
   /**
    * Picks the provider for the next attempt and asks its circuit breaker and rate limit for
    * admission. When none admits work now, the task goes back to waiting (no attempt is used).
@@ -213,20 +240,28 @@ export class LocalExecutor implements TaskNotifier {
       ? [task.requestedProvider]
       : [...new Set([preferred, ...role.providers.filter(this.available)].filter((p): p is string => !!p))];
     if (candidates.length === 0) candidates.push(preferred ?? fallback);
-    if (!this.o.health) return candidates[0];
     const refusals: string[] = [];
     let waitMs = Number.POSITIVE_INFINITY;
+    const running = await this.runningByProvider(task.id);
     for (const p of candidates) {
-      const a = await admitProvider(
-        this.o.health.store,
-        p,
-        Date.now(),
-        this.o.health.breaker,
-        this.o.health.rate,
-      );
-      if (a.ok) {
+      if (this.atCapacity(p, running)) {
+        refusals.push(`${p} (at its limit of ${this.o.providers[p]?.maxConcurrent} at once)`);
+        waitMs = Math.min(waitMs, 1000);
+        continue;
+      }
+      const a = this.o.health
+        ? await admitProvider(this.o.health.store, p, Date.now(), this.o.health.breaker, this.o.health.rate)
+        : ({ ok: true } as const);
+      // checked again without an await in between, so two tasks starting here cannot both take the last place
+      if (a.ok && !this.atCapacity(p, running)) {
         if (refusals.length) log(`skipping ${refusals.join(', ')}`);
+        this.starting.set(p, (this.starting.get(p) ?? 0) + 1);
         return p;
+      }
+      if (a.ok) {
+        refusals.push(`${p} (at its limit of ${this.o.providers[p]?.maxConcurrent} at once)`);
+        waitMs = Math.min(waitMs, 1000);
+        continue;
       }
       refusals.push(
         `${p} (${a.reason === 'breaker_open' ? 'circuit breaker open' : 'rate limit'}, ${Math.ceil(a.retryAfterMs / 1000)} s)`,
@@ -297,7 +332,7 @@ export class LocalExecutor implements TaskNotifier {
               updatedAt: startedAt.toISOString(),
             }
           : undefined,
-      );
+      ).finally(() => this.release(provider)); // the attempt is in the store now (or not at all)
       if (!started) return;
       log(`attempt ${attemptsThisRun(started)} of ${role.maxAttempts} on ${provider}`);
       if (started.cancelRequested) entry.abort.abort();
@@ -369,6 +404,8 @@ export class LocalExecutor implements TaskNotifier {
       } finally {
         clearInterval(heartbeat);
       }
+      const price = this.o.providers[provider]?.price;
+      if (price) report.usage = { ...report.usage, costUsd: costOf(report.usage, price) };
       this.o.events?.attemptEnded?.(provider, report, Date.now() - startedAt.getTime());
       if (this.o.health && !entry.abort.signal.aborted) {
         await recordProviderResult(

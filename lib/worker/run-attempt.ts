@@ -3,6 +3,7 @@ import type { DriverInput, ProcessOutput, ProviderDriver } from '../core/ports.j
 import type { AgentRole } from '../core/roles.js';
 import type { GateOutcome, Task, Usage } from '../core/schemas.js';
 import { resolveBinary, runAgentProcess } from './agent-process.js';
+import type { ModelPrice } from './drivers/pricing.js';
 import { publishPullRequest } from './forge/publish.js';
 import type { ForgeEntry } from './forge/resolve.js';
 import {
@@ -26,6 +27,10 @@ export interface ProviderConfig {
   model?: string;
   /** Extra variables for this provider's CLI (credentials, base URLs). */
   env: Record<string, string>;
+  /** Attempts on this provider at once, across every executor on the store. */
+  maxConcurrent?: number;
+  /** Price per million tokens; when set it wins over what the CLI reports (e.g. a local model: 0). */
+  price?: ModelPrice;
 }
 
 export interface AttemptReport {
