@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { createApiHandler, WEBHOOK_SUBJECT } from '../api/handler.js';
+import { ScheduleService } from '../core/schedules.js';
 import type { Task } from '../core/schemas.js';
 import { TaskService } from '../core/tasks.js';
 import { parseRepoUrl } from '../worker/forge/repo-url.js';
@@ -10,10 +11,12 @@ import { notifyTaskFinished } from '../worker/notify.js';
 import { GitWorkspaces } from '../worker/workspace.js';
 import { LocalJwtAuthenticator, loadOrCreateSigningKey } from './auth.js';
 import type { LocalConfig } from './config.js';
+import { DEFAULT_TICK_MS, LocalCron } from './cron.js';
 import { LocalExecutor } from './executor.js';
 import { createGateway } from './http-gateway.js';
 import { PlatformMetrics } from './metrics.js';
 import { describeProviders } from './providers.js';
+import { SqliteScheduleStore } from './sqlite-schedules.js';
 import { SqliteTaskStore } from './sqlite-store.js';
 import { SqliteDeliveryLog } from './webhook-deliveries.js';
 
@@ -22,6 +25,8 @@ export interface LocalPlatform {
   server: Server;
   store: SqliteTaskStore;
   executor: LocalExecutor;
+  /** The in-process scheduler of recurring tasks. */
+  cron: LocalCron;
   logger: Logger;
   keyCreated: boolean;
   /** Stops taking requests and tasks, drains running tasks (or re-queues them), closes the store. */
@@ -103,11 +108,21 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
     knownProviders: Object.keys(config.providers),
     allowLocalRepos: true,
   });
+  const scheduleStore = new SqliteScheduleStore(config.dbFile);
+  const cron = new LocalCron({
+    schedules: scheduleStore,
+    tasks: service,
+    // AUTODEV_SCHEDULER_TICK_MS: how often due schedules are looked for (tests shorten it)
+    tickMs: Number(process.env.AUTODEV_SCHEDULER_TICK_MS) || DEFAULT_TICK_MS,
+    log: (msg, extra) => logger.info(msg, extra ?? {}),
+  });
+  const schedules = new ScheduleService({ store: scheduleStore, scheduler: cron, allowLocalRepos: true });
   const authenticator = new LocalJwtAuthenticator(key);
   const handler = createApiHandler({
     service,
     authenticator,
     logger,
+    schedules,
     providers: async () => describeProviders(config, await store.listProviderStates()),
     githubWebhook: {
       secret: config.githubWebhook.secret,
@@ -130,6 +145,7 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
   const { port } = server.address() as AddressInfo;
   publicUrl ??= `http://${config.host}:${port}`;
   if (config.executor) await executor.start();
+  await cron.start();
   const exec = executor;
   let closing: Promise<void> | undefined;
   return {
@@ -137,17 +153,20 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
     server,
     store,
     executor: exec,
+    cron,
     logger,
     keyCreated: created,
     close(drainMs = config.drainMs) {
       closing ??= (async () => {
         const serverClosed = new Promise<void>((r) => server.close(() => r()));
+        await cron.stop();
         await exec.stop(drainMs);
         server.closeAllConnections();
         await serverClosed;
         // notices and comments of the last tasks, for a little while
         await Promise.race([Promise.allSettled([...pending]), new Promise((r) => setTimeout(r, 5000))]);
         deliveries.close();
+        scheduleStore.close();
         store.close();
       })();
       return closing;
