@@ -342,6 +342,56 @@ program
     if (problems) process.exitCode = 1;
   });
 
+const schedule = program.command('schedule').description('recurring tasks (operator)');
+
+withToken(
+  schedule
+    .command('create')
+    .description('submit a task on a schedule')
+    .requiredOption('--name <name>', 'a name (lowercase letters, digits, "_" and "-")')
+    .requiredOption('--cron <expression>', 'when: "cron(0 3 * * ? *)" or "rate(1 day)" (EventBridge syntax)')
+    .option('--timezone <zone>', 'IANA time zone of the cron expression', 'UTC')
+    .requiredOption('--repo <repo>', 'git URL (https, ssh) or, locally, a path')
+    .requiredOption('--prompt <text>', 'what the agent should do')
+    .option('--role <role>', 'agent role')
+    .option('--provider <provider>', 'preferred provider'),
+).action(async (o) => {
+  const repo =
+    /^[./~]/.test(o.repo) || (!o.repo.includes(':') && existsSync(o.repo)) ? resolve(o.repo) : o.repo;
+  const created = await (await client(o)).createSchedule({
+    name: o.name,
+    schedule: o.cron,
+    timezone: o.timezone,
+    task: {
+      repo,
+      prompt: o.prompt,
+      ...(o.role && { role: o.role }),
+      ...(o.provider && { provider: o.provider }),
+    },
+  });
+  process.stdout.write(o.json ? `${JSON.stringify(created, null, 2)}\n` : `${created.id}\n`);
+});
+
+withToken(schedule.command('list').description("list your tenant's schedules")).action(async (o) => {
+  const page = await (await client(o)).listSchedules();
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify(page, null, 2)}\n`);
+    return;
+  }
+  for (const s of page.items) {
+    process.stdout.write(
+      `${s.id}  ${s.name.padEnd(20)}  ${s.schedule} ${s.timezone}${s.enabled ? '' : ' (disabled)'}\n`,
+    );
+  }
+});
+
+withToken(schedule.command('delete').description('delete a schedule').argument('<id>')).action(
+  async (id, o) => {
+    await (await client(o)).deleteSchedule(id);
+    process.stdout.write(`deleted ${id}\n`);
+  },
+);
+
 program.parseAsync().catch((err: unknown) => {
   if (err instanceof ApiClientError) {
     process.stderr.write(`error: ${err.message}\n`);

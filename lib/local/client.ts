@@ -1,3 +1,4 @@
+import type { Schedule } from '../core/schedules.js';
 import type { Task } from '../core/schemas.js';
 import type { ProviderInfo } from './providers.js';
 
@@ -112,5 +113,17 @@ export class ApiClient {
     if (!res.body) return;
     const decoder = new TextDecoder();
     for await (const chunk of res.body) onChunk(decoder.decode(chunk as Uint8Array, { stream: true }));
+  }
+
+  async createSchedule(body: unknown): Promise<Schedule> {
+    return (await (await this.call('POST', '/v1/schedules', body)).json()) as Schedule;
+  }
+
+  async listSchedules(): Promise<{ items: Schedule[] }> {
+    return (await (await this.call('GET', '/v1/schedules')).json()) as { items: Schedule[] };
+  }
+
+  async deleteSchedule(id: string): Promise<void> {
+    await this.call('DELETE', `/v1/schedules/${encodeURIComponent(id)}`);
   }
 }
