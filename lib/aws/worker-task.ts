@@ -4,7 +4,12 @@ import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import { BUILT_IN_ROLES } from '../core/roles.js';
 import { createDrivers } from '../worker/drivers/index.js';
+import { DEFAULT_FORGES, ForgeConfig } from '../worker/forge/resolve.js';
 import { type AttemptReport, runAttempt } from '../worker/run-attempt.js';
+
+/** Tokens for git and the forges: used by the worker, never shown to the agent. */
+const FORGE_TOKEN_NAMES = ['GIT_TOKEN', 'GITHUB_TOKEN', 'GITLAB_TOKEN'];
+
 import { GitWorkspaces } from '../worker/workspace.js';
 import type { DynamoTaskStore } from './dynamo-task-store.js';
 
@@ -20,6 +25,8 @@ export const WorkerEnv = z.object({
   AUTODEV_GIT_AUTHOR_NAME: z.string().default('AutoDev'),
   AUTODEV_GIT_AUTHOR_EMAIL: z.string().default('autodev@users.noreply.github.com'),
   AUTODEV_CANCEL_POLL_MS: z.coerce.number().int().min(100).default(10_000),
+  /** Forge hosts beyond github.com and gitlab.com (JSON list of {host, kind, apiBaseUrl, tokenSecret}). */
+  AUTODEV_FORGES: z.string().optional(),
 });
 export type WorkerEnv = z.infer<typeof WorkerEnv>;
 
@@ -98,14 +105,20 @@ export async function runWorkerTask(deps: WorkerDeps): Promise<AttemptReport | u
     const role = BUILT_IN_ROLES[task.role];
     const driver = createDrivers(process.env)[attempt.provider];
     const secrets = { ...deps.secrets };
+    const forges = ForgeConfig.parse(env.AUTODEV_FORGES ? JSON.parse(env.AUTODEV_FORGES) : []);
     const gitEnv: Record<string, string> = {};
     if (secrets.GIT_TOKEN) {
       process.env.GIT_TOKEN = secrets.GIT_TOKEN;
       process.env.GIT_ASKPASS = gitAskPass(join(env.AUTODEV_WORKSPACES, '.autodev'));
       gitEnv.GIT_TOKEN = secrets.GIT_TOKEN;
     }
-    // the agent sees provider credentials, never the git token
-    delete secrets.GIT_TOKEN;
+    // the agent sees provider credentials, never the git or forge tokens (the worker uses those)
+    for (const name of [
+      ...FORGE_TOKEN_NAMES,
+      ...forges.map((f) => f.tokenSecret),
+      ...DEFAULT_FORGES.map((f) => f.tokenSecret),
+    ])
+      if (name) delete secrets[name];
     const report: AttemptReport =
       role && driver
         ? await runAttempt({
@@ -120,6 +133,9 @@ export async function runWorkerTask(deps: WorkerDeps): Promise<AttemptReport | u
               branchPrefix: env.AUTODEV_BRANCH_PREFIX,
             }),
             baseEnv: deps.baseEnv,
+            // github.com and gitlab.com are known without configuration
+            forges,
+            secrets: deps.secrets,
             defaultTimeoutSeconds: role.timeoutSeconds,
             log,
             signal: abort.signal,

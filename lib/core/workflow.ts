@@ -41,6 +41,10 @@ export interface AttemptOutcomeReport {
   commit?: string;
   /** A failure no retry can mend; the task fails with this code. */
   fatalCode?: string;
+  /** The pull request the worker opened or updated. */
+  pullRequest?: { url: string };
+  /** Quality gate results, as they ended. */
+  gates?: Task['gates'];
 }
 
 export type PrepareOutcome =
@@ -254,6 +258,8 @@ export function recordAttempt(input: {
           summary: report.summary,
           branch: report.branch,
           commit: report.commit,
+          pullRequest: report.pullRequest,
+          gates: report.gates,
           durationMs,
           error: undefined,
         },
