@@ -118,6 +118,18 @@ export const GateOutcome = z.object({
 });
 export type GateOutcome = z.infer<typeof GateOutcome>;
 
+/**
+ * The review agent's last review of the change (`.autodev.yml` `review`): its verdict, or `error` when
+ * the reviewer failed (its CLI failed, its answer could not be read, it changed files).
+ */
+export const TaskReview = z.object({
+  provider: z.string(),
+  verdict: z.enum(['approve', 'request_changes', 'error']),
+  summary: z.string(),
+  comments: z.array(z.object({ path: z.string(), line: z.number().int(), body: z.string() })),
+});
+export type TaskReview = z.infer<typeof TaskReview>;
+
 export const Lease = z.object({ owner: z.string(), expiresAt: z.number() });
 export type Lease = z.infer<typeof Lease>;
 
@@ -144,6 +156,8 @@ export const Task = z.object({
   pullRequest: z.object({ url: z.string() }).optional(),
   /** The quality gates of the last attempt that got to them (`.autodev.yml`). */
   gates: z.array(GateOutcome).optional(),
+  /** The review agent's last review (`.autodev.yml` `review`). */
+  review: TaskReview.optional(),
   summary: z.string().optional(),
   usage: Usage,
   error: TaskErrorInfo.optional(),

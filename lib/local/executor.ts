@@ -369,6 +369,7 @@ export class LocalExecutor implements TaskNotifier {
               signal: entry.abort.signal,
               keepWorkspace: this.o.keepWorkspaces,
               forges: this.o.forges,
+              providers: this.o.providers,
               secrets: this.o.secrets,
               logsUrl: logsUrlFor(this.o.publicUrl?.(), started.id),
               confirmOwnership: async () => {
@@ -495,6 +496,7 @@ export class LocalExecutor implements TaskNotifier {
               commit: report.commit,
               pullRequest: report.pullRequest ?? t.pullRequest,
               gates: report.gates,
+              review: report.review,
               durationMs,
               error: undefined,
             },

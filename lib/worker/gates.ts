@@ -36,6 +36,21 @@ export const AutodevFile = z
     repairRounds: z.number().int().min(0).max(5).default(1),
     /** When gates still fail after the repairs: open the pull request as a draft (true) or fail the attempt (false). */
     draftOnFailure: z.boolean().default(true),
+    /**
+     * A review agent: after the gates pass, this provider's CLI reviews the change; with `rounds: 1`
+     * a request for changes sends the task back to its own provider once. Absent: no review.
+     */
+    review: z
+      .object({
+        provider: z
+          .string()
+          .min(1)
+          .max(64)
+          .regex(/^[a-z0-9][a-z0-9._-]*$/, 'a provider name'),
+        rounds: z.number().int().min(0).max(1).default(0),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
   .refine((f) => new Set(f.gates.map((g) => g.name)).size === f.gates.length, 'gate names must be unique');

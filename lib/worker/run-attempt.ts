@@ -1,7 +1,7 @@
 import { type ProviderErrorClass, ValidationError } from '../core/errors.js';
 import type { DriverInput, ProcessOutput, ProviderDriver } from '../core/ports.js';
 import type { AgentRole } from '../core/roles.js';
-import type { GateOutcome, Task, Usage } from '../core/schemas.js';
+import type { GateOutcome, Task, TaskReview, Usage } from '../core/schemas.js';
 import { resolveBinary, runAgentProcess } from './agent-process.js';
 import type { ModelPrice } from './drivers/pricing.js';
 import { publishPullRequest } from './forge/publish.js';
@@ -16,6 +16,7 @@ import {
   tail,
 } from './gates.js';
 import { git } from './git.js';
+import { type ReviewVerdict, revisionPrompt, runReview } from './review.js';
 import { describeFindings, diffForScan, type SecretFinding, scanDiff } from './secret-scan.js';
 import { type GitWorkspaces, PushConflictError, type Workspace } from './workspace.js';
 
@@ -51,6 +52,8 @@ export interface AttemptReport {
   gates?: GateOutcome[];
   /** The pull request opened or updated for the pushed branch. */
   pullRequest?: { url: string };
+  /** The review agent's last review of the change (`.autodev.yml` `review`). */
+  review?: TaskReview;
 }
 
 export interface AttemptContext {
@@ -78,6 +81,8 @@ export interface AttemptContext {
   logsUrl?: string;
   /** For tests and proxies: the forges' HTTP client. */
   forgeFetch?: typeof fetch;
+  /** Every configured provider by name, for the review agent that `.autodev.yml` names. */
+  providers?: Readonly<Record<string, ProviderConfig>>;
 }
 
 /** What quality gates see of the environment: basics, never credentials. */
@@ -182,9 +187,41 @@ export async function runAttempt(ctx: AttemptContext): Promise<AttemptReport> {
     );
     const summary = parsed.text?.trim();
 
+    /** The task's own agent again in the same worktree (a repair round, a review round); throws RepairFailed. */
+    const rerun = async (prompt: string, what: string, given: string) => {
+      const repairInput: DriverInput = { ...input, prompt };
+      const repairCmd = provider.driver.command(repairInput);
+      log(`${what}: starting ${provider.name} with ${given}`);
+      const out = await runAgentProcess({
+        ...agentRun,
+        args: repairCmd.args,
+        env: { ...ctx.baseEnv, HOME: input.homeDir, ...provider.env, ...repairCmd.env },
+        stdin: repairCmd.stdin,
+        onStart: (pid) => log(`agent process ${pid} started (${what})`),
+      });
+      const p = provider.driver.parse(out, repairInput);
+      addUsage(usage, p.usage);
+      if (ctx.signal.aborted) throw new RepairFailed('crash', 'the attempt was stopped');
+      const cls = provider.driver.classify(out, p);
+      if (cls) {
+        const how = out.timedOut
+          ? `ran past its ${timeoutSeconds} s limit and was killed`
+          : out.signal
+            ? `was killed by ${out.signal}`
+            : `exited with code ${out.exitCode}`;
+        throw new RepairFailed(
+          cls,
+          `${provider.name} ${how} in ${what}${p.errorMessage ? `: ${p.errorMessage}` : ''}`,
+        );
+      }
+      log(`${what}: agent finished${p.text ? `: ${firstLine(p.text, 200)}` : ''}`);
+    };
+
     // quality gates (.autodev.yml) with repair rounds, on what the agent changed
     let config: AutodevConfig | undefined;
     let gateLoop: GateLoopResult | undefined;
+    const gateEnv: Record<string, string> = { HOME: ws.homeDir };
+    for (const [k, v] of Object.entries(ctx.baseEnv)) if (GATE_ENV.test(k)) gateEnv[k] = v;
     const changed = await ctx.workspaces.changedFiles(ws);
     if (changed.length > 0) {
       try {
@@ -201,8 +238,6 @@ export async function runAttempt(ctx: AttemptContext): Promise<AttemptReport> {
       }
       if (config.gates.length > 0) {
         log(`running ${config.gates.length} quality gate(s) from ${AUTODEV_FILE}`);
-        const gateEnv: Record<string, string> = { HOME: ws.homeDir };
-        for (const [k, v] of Object.entries(ctx.baseEnv)) if (GATE_ENV.test(k)) gateEnv[k] = v;
         try {
           gateLoop = await runGatesWithRepairs({
             workdir: ws.dir,
@@ -211,34 +246,7 @@ export async function runAttempt(ctx: AttemptContext): Promise<AttemptReport> {
             env: gateEnv,
             signal: ctx.signal,
             log,
-            repair: async (prompt, round) => {
-              const repairInput: DriverInput = { ...input, prompt };
-              const repairCmd = provider.driver.command(repairInput);
-              log(`repair round ${round}: starting ${provider.name} with the failing checks`);
-              const out = await runAgentProcess({
-                ...agentRun,
-                args: repairCmd.args,
-                env: { ...ctx.baseEnv, HOME: input.homeDir, ...provider.env, ...repairCmd.env },
-                stdin: repairCmd.stdin,
-                onStart: (pid) => log(`agent process ${pid} started (repair round ${round})`),
-              });
-              const p = provider.driver.parse(out, repairInput);
-              addUsage(usage, p.usage);
-              if (ctx.signal.aborted) throw new RepairFailed('crash', 'the attempt was stopped');
-              const cls = provider.driver.classify(out, p);
-              if (cls) {
-                const how = out.timedOut
-                  ? `ran past its ${timeoutSeconds} s limit and was killed`
-                  : out.signal
-                    ? `was killed by ${out.signal}`
-                    : `exited with code ${out.exitCode}`;
-                throw new RepairFailed(
-                  cls,
-                  `${provider.name} ${how} in repair round ${round}${p.errorMessage ? `: ${p.errorMessage}` : ''}`,
-                );
-              }
-              log(`repair round ${round}: agent finished${p.text ? `: ${firstLine(p.text, 200)}` : ''}`);
-            },
+            repair: (prompt, round) => rerun(prompt, `repair round ${round}`, 'the failing checks'),
           });
         } catch (err) {
           if (!(err instanceof RepairFailed)) throw err;
@@ -267,6 +275,91 @@ export async function runAttempt(ctx: AttemptContext): Promise<AttemptReport> {
         );
       }
     }
+
+    // review (.autodev.yml `review`): once the gates pass, another provider's agent reviews the change;
+    // with `rounds: 1` a request for changes gives the task's agent the review once, then the gates
+    // and the review run again. A reviewer's failure is recorded and logged, never fails the attempt.
+    let review: TaskReview | undefined;
+    let reviewVerdict: ReviewVerdict | undefined;
+    let revised = false;
+    if (config?.review && changed.length > 0) {
+      const { provider: reviewerName, rounds } = config.review;
+      const reviewer = ctx.providers?.[reviewerName];
+      for (let round = 0; ; round++) {
+        if (gateLoop && !gateLoop.ok) {
+          log('no review: the quality gates fail');
+          break;
+        }
+        const reviewed = await runReview({
+          task,
+          reviewer,
+          reviewerName,
+          bin: reviewer ? resolveBinary(reviewer.bin, ctx.baseEnv.PATH) : undefined,
+          workdir: ws.dir,
+          homeDir: ws.homeDir,
+          baseCommit: ws.baseCommit,
+          baseEnv: ctx.baseEnv,
+          limits: agentRun.limits,
+          signal: ctx.signal,
+          log,
+          maxTurns: ctx.role.maxTurns,
+          maxBudgetUsd: task.limits.maxCostUsd,
+        });
+        addUsage(usage, reviewed.usage);
+        review = reviewed.review;
+        reviewVerdict = reviewed.verdict;
+        if (ctx.signal.aborted) {
+          return { ...base, ok: false, errorClass: 'crash', message: 'the attempt was stopped' };
+        }
+        if (reviewed.verdict?.verdict !== 'request_changes' || round >= rounds) break;
+        try {
+          await rerun(
+            revisionPrompt(task.prompt, reviewed.verdict),
+            `review round ${round + 1}`,
+            'the review comments',
+          );
+          revised = true;
+          if (config.gates.length > 0) {
+            log(`running ${config.gates.length} quality gate(s) from ${AUTODEV_FILE} again`);
+            gateLoop = await runGatesWithRepairs({
+              workdir: ws.dir,
+              config,
+              taskPrompt: task.prompt,
+              env: gateEnv,
+              signal: ctx.signal,
+              log,
+              repair: (prompt, n) => rerun(prompt, `repair round ${n}`, 'the failing checks'),
+            });
+          }
+        } catch (err) {
+          if (!(err instanceof RepairFailed)) throw err;
+          log(`agent failed (${err.errorClass}): ${err.message}`);
+          return { ...base, ok: false, errorClass: err.errorClass, message: err.message, review };
+        }
+        if (ctx.signal.aborted) {
+          return { ...base, ok: false, errorClass: 'crash', message: 'the attempt was stopped' };
+        }
+        const failing = gateLoop?.results.filter((g) => !g.ok).map((g) => g.name) ?? [];
+        if (gateLoop && failing.length > 0 && !config.draftOnFailure) {
+          const message = `Quality gates failed after the review round and ${gateLoop.rounds} repair round(s): ${failing.join(', ')}. Nothing was pushed (draftOnFailure is false).`;
+          log(message);
+          return {
+            ...base,
+            ok: false,
+            fatalCode: 'gates_failed',
+            message,
+            gates: gateOutcomes(gateLoop.results),
+            review,
+          };
+        }
+        if (gateLoop)
+          log(
+            failing.length > 0
+              ? `quality gates still fail (${failing.join(', ')}): pushing for a draft pull request`
+              : 'quality gates passed',
+          );
+      }
+    }
     const gates = gateLoop ? gateOutcomes(gateLoop.results) : undefined;
     const gatesNote =
       gateLoop && !gateLoop.ok
@@ -282,7 +375,7 @@ export async function runAttempt(ctx: AttemptContext): Promise<AttemptReport> {
       subject,
       `${summary ?? ''}\n\nRole: ${task.role}\nProvider: ${provider.name}`,
       // gates and repair rounds may have changed more files; without them the list is still right
-      gateLoop ? undefined : changed,
+      gateLoop || revised ? undefined : changed,
     );
     if (!result.changed) {
       log('the agent changed nothing: no commit, no push');
@@ -338,6 +431,7 @@ export async function runAttempt(ctx: AttemptContext): Promise<AttemptReport> {
         base: ws.baseBranch,
         gates: gateLoop?.results ?? [],
         draftOnFailure: config?.draftOnFailure ?? true,
+        review: reviewVerdict,
         forges: ctx.forges,
         secrets: ctx.secrets ?? {},
         logsUrl: ctx.logsUrl,
@@ -358,6 +452,7 @@ export async function runAttempt(ctx: AttemptContext): Promise<AttemptReport> {
       changedFiles: result.files,
       gates,
       pullRequest,
+      review,
     };
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
