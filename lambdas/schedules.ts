@@ -2,8 +2,10 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
+import { DynamoScheduleStore } from '../lib/aws/dynamo-schedules.js';
 import { requireEnv } from '../lib/aws/env.js';
 import { logger, metrics, tracer } from '../lib/aws/powertools.js';
 import { submitRecurring } from '../lib/aws/recurring.js';
@@ -11,7 +13,10 @@ import { providerAvailability, roles, taskStoreFromEnv } from '../lib/aws/runtim
 import { SqsTaskNotifier } from '../lib/aws/sqs-notifier.js';
 import { TaskService } from '../lib/core/tasks.js';
 
-/** Recurring tasks (EventBridge Scheduler): submits one task per firing, once. */
+/**
+ * Recurring tasks (EventBridge Scheduler): submits one task per firing, once. Fired by deploy-time
+ * recurring tasks and by schedules made through `POST /v1/schedules`.
+ */
 const service = new TaskService({
   store: taskStoreFromEnv(),
   notifier: new SqsTaskNotifier(tracer.captureAWSv3Client(new SQSClient({})), requireEnv('TASK_QUEUE_URL')),
@@ -20,8 +25,18 @@ const service = new TaskService({
   allowLocalRepos: false,
 });
 
+const schedules = new DynamoScheduleStore({
+  client: tracer.captureAWSv3Client(new DynamoDBClient({})),
+  tableName: requireEnv('TASKS_TABLE_NAME'),
+});
+
 const lambdaHandler = async (event: unknown) => {
-  const { task, created } = await submitRecurring(service, event);
+  const submitted = await submitRecurring(service, event, schedules);
+  if (!submitted) {
+    logger.info('the schedule was deleted or disabled; firing ignored');
+    return { skipped: true };
+  }
+  const { task, created } = submitted;
   logger.info('recurring task submitted', { taskId: task.id, tenant: task.tenant, created });
   if (created) metrics.addMetric('RecurringTasksSubmitted', MetricUnit.Count, 1);
   return { taskId: task.id, created };

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Principal } from '../core/access.js';
 import { ConfigError } from '../core/errors.js';
+import { SCHEDULE_ID_PATTERN, type ScheduleStore } from '../core/schedules.js';
 import { describeIssues, TaskSubmission } from '../core/schemas.js';
 import { checkRepo, type TaskService } from '../core/tasks.js';
 
@@ -52,8 +53,12 @@ export function parseRecurringTasks(value: unknown, source = 'recurring tasks'):
   return list.data;
 }
 
-/** What the schedule passes to the submitter on each firing. */
+/**
+ * What the schedule passes to the submitter on each firing: a deploy-time recurring task, or a
+ * schedule made through the API (`scheduleId`, see eventbridge-scheduler.ts).
+ */
 export const RecurringFiring = z.object({
+  scheduleId: z.string().regex(SCHEDULE_ID_PATTERN).optional(),
   name: slug,
   tenant: slug,
   task: z.record(z.string(), z.unknown()),
@@ -62,11 +67,27 @@ export const RecurringFiring = z.object({
 });
 
 /**
- * Submits one firing of a recurring task as an operator of its tenant. The idempotency key is the
- * schedule's name and scheduled time, so a retried invocation submits the task once.
+ * Submits one firing of a recurring task. A deploy-time one is submitted as an operator of its
+ * tenant, keyed by the schedule's name and scheduled time; an API-made one as a submitter, keyed by
+ * its id and scheduled time, and only while it still exists (undefined once deleted). Either way a
+ * retried invocation submits the task once.
  */
-export async function submitRecurring(service: TaskService, raw: unknown) {
+export async function submitRecurring(service: TaskService, raw: unknown, schedules?: ScheduleStore) {
   const firing = RecurringFiring.parse(raw);
+  if (firing.scheduleId) {
+    const schedule = await schedules?.get(firing.tenant, firing.scheduleId);
+    if (schedules && !schedule?.enabled) return undefined;
+    const principal: Principal = {
+      tenant: firing.tenant,
+      role: 'submitter',
+      subject: `schedule:${firing.name}`,
+    };
+    return service.submit(
+      principal,
+      schedule?.task ?? firing.task,
+      `schedule:${firing.scheduleId}:${firing.scheduledTime}`,
+    );
+  }
   const principal: Principal = {
     tenant: firing.tenant,
     role: 'operator',

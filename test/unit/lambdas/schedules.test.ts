@@ -11,7 +11,10 @@ import { lambdaContext } from './events.js';
 const sqs = mockClient(SQSClient);
 let ddb: DynamoDbLocal;
 let store: DynamoTaskStore;
-let handler: (event: unknown, context: Context) => Promise<{ taskId: string; created: boolean }>;
+let handler: (
+  event: unknown,
+  context: Context,
+) => Promise<{ taskId?: string; created?: boolean; skipped?: boolean }>;
 
 beforeAll(async () => {
   ({ ddb, store } = await lambdaEnvironment());
@@ -50,12 +53,47 @@ describe('schedules Lambda (recurring tasks)', () => {
     expect(first.created).toBe(true);
     expect(retried).toEqual({ taskId: first.taskId, created: false });
     expect(nextNight.created).toBe(true);
-    expect(await store.get('acme', first.taskId)).toMatchObject({
+    expect(await store.get('acme', first.taskId as string)).toMatchObject({
       status: 'queued',
       role: 'devops',
       createdBy: 'schedule:nightly-deps',
     });
     expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(2);
+  });
+
+  it('submits a firing of an API-made schedule as a submitter while it exists, and skips it once deleted', async () => {
+    // Arrange
+    sqs.on(SendMessageCommand).resolves({});
+    const { DynamoScheduleStore } = await import('../../../lib/aws/dynamo-schedules.js');
+    const schedules = new DynamoScheduleStore({
+      client: ddb.client,
+      tableName: process.env.TASKS_TABLE_NAME as string,
+    });
+    const schedule = {
+      id: 's00000000000000000001',
+      tenant: 'acme',
+      name: 'api-made',
+      schedule: 'rate(1 day)',
+      timezone: 'UTC',
+      task: nightly.task,
+      createdAt: '2026-11-25T00:00:00.000Z',
+      enabled: true,
+    };
+    await schedules.create(schedule);
+    const apiFiring = { scheduleId: schedule.id, ...firing('2026-11-25T05:00:00Z'), name: schedule.name };
+    // Act
+    const first = await handler(apiFiring, lambdaContext('schedules'));
+    const retried = await handler(apiFiring, lambdaContext('schedules'));
+    await schedules.delete('acme', schedule.id);
+    const afterDelete = await handler(
+      { ...apiFiring, scheduledTime: '2026-11-26T05:00:00Z' },
+      lambdaContext('schedules'),
+    );
+    // Assert
+    expect(first.created).toBe(true);
+    expect(retried).toEqual({ taskId: first.taskId, created: false });
+    expect(afterDelete).toEqual({ skipped: true });
+    expect(await store.get('acme', first.taskId as string)).toMatchObject({ createdBy: 'schedule:api-made' });
   });
 
   it('refuses a firing without its scheduled time', async () => {
