@@ -2,14 +2,32 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import middy from '@middy/core';
 import { logger, metrics, tracer } from '../lib/aws/powertools.js';
 import { providerAvailability, roles, taskStoreFromEnv } from '../lib/aws/runtime.js';
+import { TaskEventPublisher } from '../lib/aws/task-events.js';
 import { recordStep } from '../lib/aws/workflow-steps.js';
+import type { Task } from '../lib/core/schemas.js';
 
 /** Workflow step "Record": applies the core decision after an attempt (finish, retry, fail over). */
 const store = taskStoreFromEnv();
-const deps = { store, roles, available: providerAvailability().available, health: { store } };
+const busName = process.env.TASK_EVENT_BUS_NAME;
+const events = busName
+  ? new TaskEventPublisher(tracer.captureAWSv3Client(new EventBridgeClient({})), busName)
+  : undefined;
+const deps = {
+  store,
+  roles,
+  available: providerAvailability().available,
+  health: { store },
+  // "Task Finished" for notifications; a chat or bus being down never fails the workflow
+  onFinished: async (task: Task) => {
+    await events
+      ?.taskFinished(task)
+      .catch((err) => logger.error('could not publish Task Finished', { taskId: task.id, err }));
+  },
+};
 
 const lambdaHandler = async (event: unknown) => {
   const out = await recordStep(deps, event);

@@ -33,6 +33,8 @@ export interface StepDeps {
   defaultTimeoutSeconds?: number;
   /** Provider health shared by every execution (circuit breaker, token bucket); none: every provider admits. */
   health?: { store: ProviderStateStore; breaker?: BreakerPolicy; rate?: RatePolicy };
+  /** Told once when this step moved a task to its end (succeeded, failed, cancelled): notifications. */
+  onFinished?: (task: Task) => Promise<void>;
 }
 
 export const PrepareInput = z.object({
@@ -226,6 +228,7 @@ export async function recordStep(deps: StepDeps, raw: unknown): Promise<RecordOu
       now,
     );
   }
+  if (moved.after && result.next.kind !== 'retry' && deps.onFinished) await deps.onFinished(after);
   return result.next.kind === 'retry'
     ? { next: 'retry', waitSeconds: result.next.waitSeconds }
     : { next: 'finish', status: after.status };

@@ -3,6 +3,7 @@ import { App, type AppProps, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { parseRecurringTasks } from '../aws/recurring.js';
 import { ConfigError } from '../core/errors.js';
+import { NotificationConfig } from '../worker/notify.js';
 import { acknowledgeFindings } from './nag.js';
 import { AutoDevStack } from './stack.js';
 
@@ -41,6 +42,7 @@ export function buildApp(appProps: AppProps = {}): { app: App; stack: AutoDevSta
   const recurring = recurringFile
     ? parseRecurringTasks(JSON.parse(readFileSync(recurringFile, 'utf8')), recurringFile)
     : undefined;
+  const notificationsFile = ctx('notifications');
   const stack = new AutoDevStack(app, ctx('stackName') ?? 'AutoDev', {
     description: 'AutoDev: AI coding agents run headless on development tasks',
     issuer,
@@ -50,6 +52,9 @@ export function buildApp(appProps: AppProps = {}): { app: App; stack: AutoDevSta
     recurring,
     alarmEmail: ctx('alarmEmail'),
     workerBuildArgs: parseBuildArgs(ctx('workerBuildArgs')),
+    notifications: notificationsFile
+      ? NotificationConfig.parse(JSON.parse(readFileSync(notificationsFile, 'utf8')))
+      : undefined,
     env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
   });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

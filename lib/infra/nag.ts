@@ -4,6 +4,7 @@ import { Api } from './api.js';
 import { AutoDevFunction } from './autodev-function.js';
 import { Dispatcher } from './dispatcher.js';
 import { Schedules } from './schedules.js';
+import { TaskEvents } from './task-events.js';
 import { TaskStore } from './task-store.js';
 import { WorkerRuntime } from './worker-runtime.js';
 import { TaskWorkflow } from './workflow.js';
@@ -82,6 +83,18 @@ export function acknowledgeFindings(stack: Stack): void {
           'Invoking the workflow step functions includes their versions and aliases (<arn>:*).',
         );
       }
+    }
+    if (c instanceof TaskEvents) {
+      ack(
+        c.webhooks,
+        'SMG4',
+        'Slack and Teams incoming-webhook URLs are issued by those services and cannot be rotated by a Lambda; replace them by hand when they leak.',
+      );
+      ack(
+        c.deadLetters,
+        'SQS3',
+        'This queue is the dead-letter queue of the Task Finished rule; a dead-letter queue needs none of its own.',
+      );
     }
     if (c instanceof Dispatcher) {
       ack(

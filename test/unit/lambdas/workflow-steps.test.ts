@@ -1,4 +1,6 @@
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import type { Context } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DynamoTaskStore } from '../../../lib/aws/dynamo-task-store.js';
 import type { PrepareOutput, RecordOutput } from '../../../lib/aws/workflow-steps.js';
@@ -16,7 +18,11 @@ let prepare: (event: unknown, context: Context) => Promise<PrepareOutput>;
 let record: (event: unknown, context: Context) => Promise<RecordOutput>;
 const usage = { inputTokens: 10, outputTokens: 5, costUsd: 0.01 };
 
+const events = mockClient(EventBridgeClient);
+
 beforeAll(async () => {
+  process.env.TASK_EVENT_BUS_NAME = 'autodev-task-events';
+  events.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e1' }] });
   ({ ddb, store } = await lambdaEnvironment());
   ({ handler: prepare } = await import('../../../lambdas/workflow-prepare.js'));
   ({ handler: record } = await import('../../../lambdas/workflow-record.js'));
@@ -152,14 +158,29 @@ describe('workflow Record Lambda', () => {
     expect((await store.getById(task.id))?.provider).toBe('codex');
   });
 
-  it('records an attempt once when the step is retried', async () => {
+  it('records an attempt once when the step is retried, and announces the end once', async () => {
     const task = await started({ role: 'security' });
     await store.putAttemptReport(task.id, 1, { ok: false, errorClass: 'context_overflow', usage });
+    events.resetHistory();
     const first = await record(recordEvent(task), lambdaContext('record'));
     const again = await record(recordEvent(task), lambdaContext('record'));
     expect(first).toEqual({ next: 'finish', status: 'failed' });
     expect(again).toEqual(first);
     expect((await store.getById(task.id))?.usage.costUsd).toBe(0.01);
+    const sent = events.commandCalls(PutEventsCommand);
+    expect(sent).toHaveLength(1);
+    const entry = sent[0]?.args[0].input.Entries?.[0];
+    expect(entry).toMatchObject({
+      EventBusName: 'autodev-task-events',
+      Source: 'autodev',
+      DetailType: 'Task Finished',
+    });
+    expect(JSON.parse(entry?.Detail ?? '{}')).toMatchObject({
+      id: task.id,
+      tenant: task.tenant,
+      status: 'failed',
+      error: { code: 'context_overflow' },
+    });
   });
 
   it('leaves a task alone when another execution owns it (re-queued and admitted again)', async () => {
