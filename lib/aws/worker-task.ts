@@ -103,7 +103,8 @@ export async function runWorkerTask(deps: WorkerDeps): Promise<AttemptReport | u
   }, env.AUTODEV_CANCEL_POLL_MS);
   try {
     const role = BUILT_IN_ROLES[task.role];
-    const driver = createDrivers(process.env)[attempt.provider];
+    const drivers = createDrivers(process.env);
+    const driver = drivers[attempt.provider];
     const secrets = { ...deps.secrets };
     const forges = ForgeConfig.parse(env.AUTODEV_FORGES ? JSON.parse(env.AUTODEV_FORGES) : []);
     const gitEnv: Record<string, string> = {};
@@ -125,6 +126,13 @@ export async function runWorkerTask(deps: WorkerDeps): Promise<AttemptReport | u
             task,
             role,
             provider: { name: attempt.provider, driver, bin: driver.bin, env: secrets },
+            // every CLI of the image, for a reviewing provider named in .autodev.yml
+            providers: Object.fromEntries(
+              Object.entries(drivers).map(([name, d]) => [
+                name,
+                { name, driver: d, bin: d.bin, env: secrets },
+              ]),
+            ),
             workspaces: new GitWorkspaces({
               root: join(env.AUTODEV_WORKSPACES, 'worktrees'),
               mirrors: join(env.AUTODEV_WORKSPACES, 'mirrors'),

@@ -45,6 +45,8 @@ export interface AttemptOutcomeReport {
   pullRequest?: { url: string };
   /** Quality gate results, as they ended. */
   gates?: Task['gates'];
+  /** The review agent's verdict, when .autodev.yml asks for one. */
+  review?: Task['review'];
 }
 
 export type PrepareOutcome =
@@ -260,6 +262,7 @@ export function recordAttempt(input: {
           commit: report.commit,
           pullRequest: report.pullRequest,
           gates: report.gates,
+          review: report.review,
           durationMs,
           error: undefined,
         },
