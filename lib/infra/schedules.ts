@@ -1,4 +1,5 @@
-import { Duration, TimeZone } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, TimeZone, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import { Construct } from 'constructs';
@@ -19,14 +20,19 @@ export interface SchedulesProps {
 }
 
 /**
- * EventBridge Scheduler jobs: the reaper (lost workflows, expired leases, blocked tasks) and one
- * schedule per recurring task, which submits it through the task service once per firing.
+ * EventBridge Scheduler jobs: the reaper (lost workflows, expired leases, blocked tasks), one
+ * schedule per recurring task, which submits it through the task service once per firing, and the
+ * group, role and submitter that schedules made through `POST /v1/schedules` use.
  */
 export class Schedules extends Construct {
   public readonly reaper: AutoDevFunction;
   public readonly reaperSchedule: scheduler.Schedule;
-  public readonly submitter?: AutoDevFunction;
+  public readonly submitter: AutoDevFunction;
   public readonly recurringSchedules: scheduler.Schedule[] = [];
+  /** Where the API puts the schedules it makes. */
+  public readonly apiScheduleGroup: scheduler.ScheduleGroup;
+  /** The role EventBridge Scheduler assumes to invoke the submitter for API-made schedules. */
+  public readonly schedulerRole: iam.Role;
 
   constructor(scope: Construct, id: string, props: SchedulesProps) {
     super(scope, id);
@@ -42,7 +48,6 @@ export class Schedules extends Construct {
       schedule: scheduler.ScheduleExpression.rate(props.reaperEvery ?? Duration.minutes(5)),
       target: new targets.LambdaInvoke(this.reaper, { retryAttempts: 0 }),
     });
-    if (!props.recurring?.length) return;
     const submitter = new AutoDevFunction(this, 'Submitter', {
       entry: 'schedules',
       description: 'AutoDev recurring tasks: submit one task per schedule firing',
@@ -51,7 +56,18 @@ export class Schedules extends Construct {
     this.submitter = submitter;
     props.store.grantReadWrite(submitter);
     props.queue.grantSend(submitter);
-    for (const r of props.recurring) {
+    this.apiScheduleGroup = new scheduler.ScheduleGroup(this, 'ApiScheduleGroup', {
+      // deleting the stack deletes the schedules made through the API; their records stay in the table
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.schedulerRole = new iam.Role(this, 'SchedulerRole', {
+      description: 'EventBridge Scheduler: invoke the AutoDev submitter for schedules made through the API',
+      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
+        conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
+      }),
+    });
+    submitter.grantInvoke(this.schedulerRole);
+    for (const r of props.recurring ?? []) {
       this.recurringSchedules.push(
         new scheduler.Schedule(this, `Recurring-${r.name}`, {
           description: `AutoDev recurring task ${r.name} (tenant ${r.tenant})`,
@@ -71,5 +87,38 @@ export class Schedules extends Construct {
         }),
       );
     }
+  }
+
+  /**
+   * Lets `fn` (the API) manage the schedules of the API group, and only those: create, update,
+   * delete and read them, pass the scheduler role and nothing else; sets the env vars it reads.
+   */
+  grantManageApiSchedules(fn: AutoDevFunction): void {
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: [
+          'scheduler:CreateSchedule',
+          'scheduler:UpdateSchedule',
+          'scheduler:DeleteSchedule',
+          'scheduler:GetSchedule',
+        ],
+        resources: [
+          Stack.of(this).formatArn({
+            service: 'scheduler',
+            resource: 'schedule',
+            resourceName: `${this.apiScheduleGroup.scheduleGroupName}/*`,
+          }),
+        ],
+      }),
+    );
+    Validations.of(fn).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/${this.apiScheduleGroup.scheduleGroupName}/*]`,
+      reason:
+        'The API names each schedule it makes by the schedule id; the actions are limited to the schedules of the API group.',
+    });
+    this.schedulerRole.grantPassRole(fn.grantPrincipal);
+    fn.addEnvironment('SCHEDULE_GROUP_NAME', this.apiScheduleGroup.scheduleGroupName);
+    fn.addEnvironment('SCHEDULER_ROLE_ARN', this.schedulerRole.roleArn);
+    fn.addEnvironment('SCHEDULE_TARGET_ARN', this.submitter.functionArn);
   }
 }

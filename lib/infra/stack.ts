@@ -55,6 +55,7 @@ export class AutoDevStack extends Stack {
       recurring: props.recurring,
       providers: runtime.providers,
     });
+    schedules.grantManageApiSchedules(api.function);
     new Observability(this, 'Observability', {
       alarmEmail: props.alarmEmail,
       api,
@@ -66,7 +67,7 @@ export class AutoDevStack extends Stack {
         workflow.prepareFunction,
         workflow.recordFunction,
         schedules.reaper,
-        ...(schedules.submitter ? [schedules.submitter] : []),
+        schedules.submitter,
       ],
     });
     new CfnOutput(this, 'ApiUrl', { value: api.url, description: 'Base URL of the task API' });

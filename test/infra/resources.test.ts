@@ -112,7 +112,7 @@ describe('Lambda functions', () => {
     const fns = template.findResources('AWS::Lambda::Function', {
       Properties: { Environment: { Variables: { POWERTOOLS_SERVICE_NAME: 'autodev' } } },
     });
-    expect(Object.keys(fns)).toHaveLength(5);
+    expect(Object.keys(fns)).toHaveLength(6);
     for (const fn of Object.values(fns)) {
       expect(fn.Properties).toMatchObject({
         Architectures: ['arm64'],
@@ -319,6 +319,81 @@ describe('Schedules and Observability', () => {
     });
   });
 
+  it('lets the API manage the schedules of its own group only, and pass the scheduler role only', () => {
+    // Assert: the API's actions on schedules, limited to the API group
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Action: [
+              'scheduler:CreateSchedule',
+              'scheduler:DeleteSchedule',
+              'scheduler:GetSchedule',
+              'scheduler:UpdateSchedule',
+            ],
+            Effect: 'Allow',
+            Resource: {
+              'Fn::Join': [
+                '',
+                Match.arrayWith([
+                  Match.stringLikeRegexp(':schedule/AutoDev-Schedules-ApiScheduleGroup-[0-9A-F]+/\\*$'),
+                ]),
+              ],
+            },
+          }),
+          Match.objectLike({
+            Action: 'iam:PassRole',
+            Resource: { 'Fn::GetAtt': [Match.stringLikeRegexp('^SchedulesSchedulerRole'), 'Arn'] },
+          }),
+        ]),
+      },
+      Roles: [{ Ref: Match.stringLikeRegexp('^ApiFunctionServiceRole') }],
+    });
+    expect(
+      actionsOf('ApiFunction').filter((a) => a.startsWith('scheduler:') || a.startsWith('iam:')),
+    ).toEqual([
+      'iam:PassRole',
+      'scheduler:CreateSchedule',
+      'scheduler:DeleteSchedule',
+      'scheduler:GetSchedule',
+      'scheduler:UpdateSchedule',
+    ]);
+    // the scheduler role: assumed by EventBridge Scheduler of this account, may invoke the submitter
+    template.hasResourceProperties('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: {
+        Statement: [
+          Match.objectLike({
+            Principal: { Service: 'scheduler.amazonaws.com' },
+            Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } },
+          }),
+        ],
+      },
+    });
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: [
+          Match.objectLike({
+            Action: 'lambda:InvokeFunction',
+            Resource: Match.arrayWith([
+              { 'Fn::GetAtt': [Match.stringLikeRegexp('^SchedulesSubmitter'), 'Arn'] },
+            ]),
+          }),
+        ],
+      },
+      Roles: [{ Ref: Match.stringLikeRegexp('^SchedulesSchedulerRole') }],
+    });
+    template.resourceCountIs('AWS::Scheduler::ScheduleGroup', 1);
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          SCHEDULE_GROUP_NAME: Match.anyValue(),
+          SCHEDULER_ROLE_ARN: { 'Fn::GetAtt': [Match.stringLikeRegexp('^SchedulesSchedulerRole'), 'Arn'] },
+          SCHEDULE_TARGET_ARN: { 'Fn::GetAtt': [Match.stringLikeRegexp('^SchedulesSubmitter'), 'Arn'] },
+        }),
+      },
+    });
+  });
+
   it('sends alarms to an encrypted SNS topic when -c alarmEmail is given', () => {
     const { template: t } = configuredStack();
     t.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
@@ -330,7 +405,7 @@ describe('Schedules and Observability', () => {
 
   it('has a dashboard and alarms for dead letters, backlog, workflow failures, API 5xx and each function', () => {
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 4 + 5);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 4 + 6);
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'ApproximateNumberOfMessagesVisible',
       Threshold: 0,
