@@ -1,10 +1,12 @@
 import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { RecurringTask } from '../aws/recurring.js';
+import type { NotificationTarget } from '../worker/notify.js';
 import { Api } from './api.js';
 import { Dispatcher } from './dispatcher.js';
 import { Observability } from './observability.js';
 import { Schedules } from './schedules.js';
+import { TaskEvents } from './task-events.js';
 import { TaskQueue } from './task-queue.js';
 import { TaskStore } from './task-store.js';
 import { WorkerRuntime } from './worker-runtime.js';
@@ -23,6 +25,8 @@ export interface AutoDevStackProps extends StackProps {
   readonly recurring?: readonly RecurringTask[];
   /** E-mail address that receives alarm notifications. @default none */
   readonly alarmEmail?: string;
+  /** Slack and Teams targets for finished tasks, per tenant (`-c notifications=<file>`). @default none */
+  readonly notifications?: readonly NotificationTarget[];
   /** Docker build args of the worker image (CLI versions, INSTALL_CURSOR, AIDER_VERSION). */
   readonly workerBuildArgs?: Record<string, string>;
 }
@@ -42,6 +46,10 @@ export class AutoDevStack extends Stack {
     });
     const workflow = new TaskWorkflow(this, 'Workflow', { store, runtime });
     const dispatcher = new Dispatcher(this, 'Dispatcher', { store, queue, workflow, runtime });
+    new TaskEvents(this, 'TaskEvents', {
+      publisher: workflow.recordFunction,
+      notifications: props.notifications,
+    });
     const api = new Api(this, 'Api', {
       store,
       queue,
