@@ -62,7 +62,7 @@ function invoke(file: string, event?: unknown): unknown {
 
 describe('Lambda bundles as deployed (ESM, AWS SDK from the runtime)', () => {
   it('loads every bundle and answers the health check through the API bundle', () => {
-    expect(bundles.size).toBe(6);
+    expect(bundles.size).toBe(7);
     const api = [...bundles.entries()].find(([id]) => id.startsWith('ApiFunction'))?.[1];
     if (!api) throw new Error('no API bundle');
     const healthz = invoke(api, {

@@ -83,7 +83,8 @@ describe('TaskStore', () => {
 
 describe('TaskQueue', () => {
   it('is a KMS-encrypted FIFO queue with explicit deduplication and a FIFO dead-letter queue', () => {
-    template.resourceCountIs('AWS::SQS::Queue', 2);
+    // the task queue and its dead-letter queue, and the notifier's dead-letter queue (TaskEvents)
+    template.resourceCountIs('AWS::SQS::Queue', 3);
     template.hasResourceProperties('AWS::SQS::Queue', {
       FifoQueue: true,
       ContentBasedDeduplication: false,
@@ -112,7 +113,7 @@ describe('Lambda functions', () => {
     const fns = template.findResources('AWS::Lambda::Function', {
       Properties: { Environment: { Variables: { POWERTOOLS_SERVICE_NAME: 'autodev' } } },
     });
-    expect(Object.keys(fns)).toHaveLength(6);
+    expect(Object.keys(fns)).toHaveLength(7);
     for (const fn of Object.values(fns)) {
       expect(fn.Properties).toMatchObject({
         Architectures: ['arm64'],

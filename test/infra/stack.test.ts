@@ -40,7 +40,7 @@ describe('AutoDev stack', () => {
     const bundles = readdirSync(dir)
       .map((d) => join(dir, d, 'index.mjs'))
       .filter((f) => existsSync(f));
-    expect(bundles).toHaveLength(6);
+    expect(bundles).toHaveLength(7);
     for (const f of bundles) expect(statSync(f).size, f).toBeLessThan(1_000_000);
   });
 

@@ -63,7 +63,7 @@ describe('TaskEvents: task events on EventBridge and notifications', () => {
       PolicyDocument: {
         Statement: Match.arrayWith([
           Match.objectLike({
-            Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
+            Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
             Resource: { Ref: Match.stringLikeRegexp('^TaskEventsWebhooks') },
           }),
         ]),
