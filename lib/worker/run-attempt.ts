@@ -222,6 +222,17 @@ export async function runAttempt(ctx: AttemptContext): Promise<AttemptReport> {
     let gateLoop: GateLoopResult | undefined;
     const gateEnv: Record<string, string> = { HOME: ws.homeDir };
     for (const [k, v] of Object.entries(ctx.baseEnv)) if (GATE_ENV.test(k)) gateEnv[k] = v;
+    const workdir = ws.dir;
+    const runGates = (cfg: AutodevConfig) =>
+      runGatesWithRepairs({
+        workdir,
+        config: cfg,
+        taskPrompt: task.prompt,
+        env: gateEnv,
+        signal: ctx.signal,
+        log,
+        repair: (prompt, n) => rerun(prompt, `repair round ${n}`, 'the failing checks'),
+      });
     const changed = await ctx.workspaces.changedFiles(ws);
     if (changed.length > 0) {
       try {
@@ -239,15 +250,7 @@ export async function runAttempt(ctx: AttemptContext): Promise<AttemptReport> {
       if (config.gates.length > 0) {
         log(`running ${config.gates.length} quality gate(s) from ${AUTODEV_FILE}`);
         try {
-          gateLoop = await runGatesWithRepairs({
-            workdir: ws.dir,
-            config,
-            taskPrompt: task.prompt,
-            env: gateEnv,
-            signal: ctx.signal,
-            log,
-            repair: (prompt, round) => rerun(prompt, `repair round ${round}`, 'the failing checks'),
-          });
+          gateLoop = await runGates(config);
         } catch (err) {
           if (!(err instanceof RepairFailed)) throw err;
           log(`agent failed (${err.errorClass}): ${err.message}`);
@@ -321,15 +324,7 @@ export async function runAttempt(ctx: AttemptContext): Promise<AttemptReport> {
           revised = true;
           if (config.gates.length > 0) {
             log(`running ${config.gates.length} quality gate(s) from ${AUTODEV_FILE} again`);
-            gateLoop = await runGatesWithRepairs({
-              workdir: ws.dir,
-              config,
-              taskPrompt: task.prompt,
-              env: gateEnv,
-              signal: ctx.signal,
-              log,
-              repair: (prompt, n) => rerun(prompt, `repair round ${n}`, 'the failing checks'),
-            });
+            gateLoop = await runGates(config);
           }
         } catch (err) {
           if (!(err instanceof RepairFailed)) throw err;
