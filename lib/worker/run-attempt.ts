@@ -17,7 +17,7 @@ import {
 } from './gates.js';
 import { git } from './git.js';
 import { type ReviewVerdict, revisionPrompt, runReview } from './review.js';
-import { describeFindings, diffForScan, type SecretFinding, scanDiff } from './secret-scan.js';
+import { describeFindings, scanBeforePush } from './secret-scan.js';
 import { type GitWorkspaces, PushConflictError, type Workspace } from './workspace.js';
 
 /** A provider as configured: which driver, which binary, which model, which environment. */
@@ -382,7 +382,7 @@ export async function runAttempt(ctx: AttemptContext): Promise<AttemptReport> {
       };
     }
     log(`committed ${result.files.length} file(s) as ${result.commit?.slice(0, 12)}`);
-    const findings = await scanChange(ws.dir, ws.baseCommit);
+    const findings = await scanBeforePush(ws.dir, ws.baseCommit);
     if (findings.length > 0) {
       const message = describeFindings(findings);
       log(`secret scan: ${message}`);
@@ -469,32 +469,6 @@ export async function runAttempt(ctx: AttemptContext): Promise<AttemptReport> {
     // this mirror waits for it through the mirror lock; a sweep at start removes what a crash left)
     if (ws && !ctx.keepWorkspace) void ctx.workspaces.remove(ws).catch(() => undefined);
   }
-}
-
-/** An absolute file path of two or more parts, after a space, `=`, `:`, a quote or a bracket (not a URL's `//`). */
-const ABSOLUTE_PATH = /(^|[\s='"([,:])\/[\w.-]+(?:\/[\w.-]+)+/g;
-
-/**
- * The secret scan of what the task's commits add (`scanBeforePush`), except that a random-looking
- * token which is an absolute file path (a temporary or build folder: `/tmp/build-Xk2q9Z/out`) is not a
- * finding. Known credential formats are looked for everywhere, paths included.
- */
-async function scanChange(workdir: string, baseCommit: string): Promise<SecretFinding[]> {
-  const diff = await diffForScan(workdir, baseCommit);
-  const findings = scanDiff(diff);
-  if (!findings.some((f) => f.rule === 'high_entropy')) return findings;
-  const masked = diff
-    .split('\n')
-    .map((l) =>
-      l.startsWith('+') && !l.startsWith('+++ ')
-        ? l.replace(ABSOLUTE_PATH, (_, before: string) => `${before}/path`)
-        : l,
-    )
-    .join('\n');
-  const random = scanDiff(masked).filter((f) => f.rule === 'high_entropy');
-  return findings.filter(
-    (f) => f.rule !== 'high_entropy' || random.some((r) => r.file === f.file && r.line === f.line),
-  );
 }
 
 function gateOutcomes(results: readonly GateResult[]): GateOutcome[] {

@@ -104,10 +104,17 @@ export function scanLine(file: string, line: number, text: string, opts: ScanOpt
   if (CHECKSUM_FILES.test(file)) return found;
   const minLength = opts.minTokenLength ?? 24;
   const threshold = opts.entropyThreshold ?? 4.0;
+  // absolute file paths (temporary or build folders: /tmp/build-Xk2q9Z/out) are not keys, however
+  // random their parts look; known formats above are still found inside them
+  const paths: [number, number][] = [...text.matchAll(ABSOLUTE_PATH)].map((m) => {
+    const start = m.index + (m[1]?.length ?? 0);
+    return [start, m.index + m[0].length];
+  });
+  const skip = [...covered, ...paths];
   for (const m of text.matchAll(/[A-Za-z0-9+/=_-]+/g)) {
     const token = m[0].replace(/=+$/, '');
     const start = m.index;
-    if (token.length < minLength || covered.some(([a, b]) => start < b && start + token.length > a)) continue;
+    if (token.length < minLength || skip.some(([a, b]) => start < b && start + token.length > a)) continue;
     if (!looksRandom(token, text.slice(Math.max(0, start - 8), start))) continue;
     if (shannonEntropy(token) < threshold) continue;
     // one random token is enough to look at the line: the others on it add nothing
@@ -116,6 +123,9 @@ export function scanLine(file: string, line: number, text: string, opts: ScanOpt
   }
   return found;
 }
+
+/** An absolute file path of two or more parts, after a space, `=`, `:`, a quote or a bracket (not a URL's `//`). */
+const ABSOLUTE_PATH = /(^|[\s='"([,:])\/[\w.-]+(?:\/[\w.-]+)+/g;
 
 /** Whether a long token has the make-up of a key rather than of a word, a path or a hash. */
 function looksRandom(token: string, before: string): boolean {

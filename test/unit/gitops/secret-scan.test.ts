@@ -112,8 +112,17 @@ describe('scanDiff: random-looking strings', () => {
     ['an inline image', `src="data:image/png;base64,${noise(60, `${ALNUM}+/`, 13)}"`],
     ['a short token', `id = "${noise(16, ALNUM, 14)}"`],
     ['a documented example key', 'aws_access_key_id = AKIAIOSFODNN7EXAMPLE'],
+    ['a temporary folder path', `marker: /tmp/autodev-e2e-${noise(30, ALNUM, 17)}/fail-once`],
   ])('does not flag %s', (_what, line) => {
     expect(scanDiff(diffAdding('src/x.ts', [line]))).toEqual([]);
+  });
+
+  it('still finds random keys next to a path, and known keys inside one', () => {
+    const line = `cp /srv/build/out.tar "${fakes.random}" /opt/${fakes.github}/x`;
+    expect(scanDiff(diffAdding('deploy.sh', [line])).map((f) => f.rule)).toEqual([
+      'github_token',
+      'high_entropy',
+    ]);
   });
 
   it('does not look for entropy in lock files, but still finds known keys there', () => {
