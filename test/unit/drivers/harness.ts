@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { ProviderErrorClass } from '../../../lib/core/errors.js';
 import type { DriverInput, ParsedOutput, ProcessOutput, ProviderDriver } from '../../../lib/core/ports.js';
 import { runAgentProcess } from '../../../lib/worker/agent-process.js';
+import { isAlive } from '../../support/local-platform.js';
 
 /** The fake provider CLIs (CommonJS node scripts that print what the real CLIs print). */
 export const FAKES_BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../fakes/bin');
@@ -97,20 +98,7 @@ export async function runFake(
   return { output, parsed, errorClass, workdir, homeDir, scratch, changes };
 }
 
-/** Whether a process is alive (a zombie waiting to be reaped counts as dead). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
+export { isAlive };
 
 /** The pids the fake wrote to its pidfile: its own, then its grandchild's when it hangs. */
 export function pidsFrom(file: string): number[] {
