@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DynamoScheduleStore } from '../../lib/aws/dynamo-schedules.js';
 import { DynamoTaskStore } from '../../lib/aws/dynamo-task-store.js';
 import { createTaskTableInput } from '../../lib/aws/task-table.js';

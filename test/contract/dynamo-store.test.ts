@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DynamoTaskStore } from '../../lib/aws/dynamo-task-store.js';
 import { createTaskTableInput } from '../../lib/aws/task-table.js';
 import { transition } from '../../lib/core/lifecycle.js';

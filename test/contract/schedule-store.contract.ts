@@ -1,4 +1,4 @@
-import { beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from '@jest/globals';
 import { newScheduleId, type Schedule, type ScheduleStore } from '../../lib/core/schedules.js';
 
 export const makeSchedule = (extra: Partial<Schedule> = {}): Schedule => ({

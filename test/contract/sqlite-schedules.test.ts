@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import { SqliteScheduleStore } from '../../lib/local/sqlite-schedules.js';
 import { SqliteTaskStore } from '../../lib/local/sqlite-store.js';
 import { makeSchedule, scheduleStoreContract } from './schedule-store.contract.js';

@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import { SqliteTaskStore } from '../../lib/local/sqlite-store.js';
 import { makeTask } from '../support/tasks.js';
 import { taskStoreContract } from './task-store.contract.js';

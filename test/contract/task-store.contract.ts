@@ -1,4 +1,4 @@
-import { beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from '@jest/globals';
 import { ConflictError, VersionConflictError } from '../../lib/core/errors.js';
 import { transition } from '../../lib/core/lifecycle.js';
 import type { TaskStore } from '../../lib/core/ports.js';

@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Task } from '../../lib/core/schemas.js';
 import { signGithubPayload } from '../../lib/core/webhooks.js';
 import { type ForgeServer, startForgeServer } from '../support/forge-server.js';

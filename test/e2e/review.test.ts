@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Task } from '../../lib/core/schemas.js';
 import { type ForgeServer, startForgeServer } from '../support/forge-server.js';
 import { type GitHttpServer, startGitHttpServer } from '../support/git-http-server.js';

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { repoRoot } from '../../lib/infra/paths.js';
 import { synthStack } from './synth.js';
 
@@ -78,8 +78,8 @@ describe('Lambda bundles as deployed (ESM, AWS SDK from the runtime)', () => {
   it('starts each step function and answers a bad payload with a validation error', () => {
     const steps = [...bundles.entries()].filter(([id]) => id.startsWith('Workflow'));
     expect(steps).toHaveLength(2);
-    for (const [id, file] of steps) {
-      expect(() => invoke(file, { nonsense: true }), id).toThrowError(/invalid_type|expected string/);
+    for (const [, file] of steps) {
+      expect(() => invoke(file, { nonsense: true })).toThrow(/invalid_type|expected string/);
     }
   });
 

@@ -1,8 +1,8 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
-import { beforeAll, describe, expect, it } from 'vitest';
 import { TASK_TABLE } from '../../lib/aws/task-table.js';
 import { AUDIENCE, ISSUER, synthStack } from './synth.js';
 
@@ -193,7 +193,7 @@ describe('Api', () => {
   });
 
   it('refuses to synthesize without an https issuer', () => {
-    expect(() => synthStack({ issuer: 'http://insecure.example.com' })).toThrowError(/issuer/);
+    expect(() => synthStack({ issuer: 'http://insecure.example.com' })).toThrow(/issuer/);
   });
 });
 
@@ -246,7 +246,7 @@ describe('WorkerRuntime', () => {
     expect(images.map((i) => i.source.dockerBuildArgs)).toEqual([
       { INSTALL_CURSOR: '1', AIDER_VERSION: '0.86.1' },
     ]);
-    expect(() => synthStack({ workerBuildArgs: 'lowercase=1' })).toThrowError(/NAME=value/);
+    expect(() => synthStack({ workerBuildArgs: 'lowercase=1' })).toThrow(/NAME=value/);
   });
 
   it('keeps workers in private subnets with flow logs on and image pulls off the NAT gateway', () => {

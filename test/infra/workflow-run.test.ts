@@ -1,5 +1,5 @@
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { StateMachine } from 'aws-local-stepfunctions';
-import { beforeAll, describe, expect, it } from 'vitest';
 import {
   prepareStep,
   recordStep,

@@ -1,9 +1,11 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { repoRoot } from '../../lib/infra/paths.js';
 
-export const ROOT = resolve(import.meta.dirname, '../..');
+/** The repository root, whether this runs from test/ or from its compiled copy in dist/test/. */
+export const ROOT = repoRoot(import.meta.dirname);
 export const CLI = join(ROOT, 'dist/bin/autodev.js');
 export const FAKES = join(ROOT, 'test/fakes/bin');
 

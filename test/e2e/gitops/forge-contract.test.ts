@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from '@jest/globals';
 import {
   ForgeError,
   type ForgePort,
@@ -170,12 +170,18 @@ describe.each(adapters)('ForgePort contract: $name', (adapter) => {
 
   it('fails with a ForgeError carrying 401 for a bad token, and 404 for an unknown pull request', async () => {
     const { s } = await setup();
-    await expect(adapter.make(s, 'bad').findOrCreatePullRequest(request())).rejects.toSatisfy(
-      (e: unknown) => e instanceof ForgeError && e.status === 401,
-    );
-    await expect(
-      adapter.make(s, TOKEN).comment({ repo: adapter.repo, number: 99, body: 'x' }),
-    ).rejects.toSatisfy((e: unknown) => e instanceof ForgeError && e.status === 404);
+    const badToken = await adapter
+      .make(s, 'bad')
+      .findOrCreatePullRequest(request())
+      .catch((e: unknown) => e);
+    expect(badToken).toBeInstanceOf(ForgeError);
+    expect(badToken).toMatchObject({ status: 401 });
+    const unknownPull = await adapter
+      .make(s, TOKEN)
+      .comment({ repo: adapter.repo, number: 99, body: 'x' })
+      .catch((e: unknown) => e);
+    expect(unknownPull).toBeInstanceOf(ForgeError);
+    expect(unknownPull).toMatchObject({ status: 404 });
   });
 
   it('refuses a repository URL that is not on a forge', async () => {

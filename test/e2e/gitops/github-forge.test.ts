@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
+import { afterEach, describe, expect, it } from '@jest/globals';
 import { Octokit } from '@octokit/rest';
-import { afterEach, describe, expect, it } from 'vitest';
 import { ForgeError, GitHubForge, type PullRequestRequest } from '../../../lib/worker/forge/index.js';
 import { type ForgeServer, GITHUB_ROUTES, startForgeServer } from '../../support/forge-server.js';
 

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from '@jest/globals';
 import { ForgeError, GitLabForge, type PullRequestRequest } from '../../../lib/worker/forge/index.js';
 import { type ForgeServer, startForgeServer } from '../../support/forge-server.js';
 
@@ -120,9 +120,10 @@ describe('GitLabForge against the GitLab REST v4 routes', () => {
   it('fails with a ForgeError carrying the status for a bad token', async () => {
     const { server } = await setup();
     const forge = new GitLabForge({ apiBaseUrl: server.gitlabApi, token: 'nope' });
-    await expect(forge.findOrCreatePullRequest(request())).rejects.toSatisfy(
-      (e: unknown) => e instanceof ForgeError && e.status === 401 && !e.message.includes('nope'),
-    );
+    const err = await forge.findOrCreatePullRequest(request()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ForgeError);
+    expect(err).toMatchObject({ status: 401 });
+    expect((err as ForgeError).message).not.toContain('nope');
   });
 
   it('fails with a ForgeError when the server cannot be reached', async () => {

@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from '@jest/globals';
 import { NotificationConfig, notifyTaskFinished } from '../../../lib/worker/notify.js';
 import { makeTask } from '../../support/tasks.js';
 

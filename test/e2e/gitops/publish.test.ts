@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from '@jest/globals';
 import { publishPullRequest } from '../../../lib/worker/forge/index.js';
 import type { GateResult } from '../../../lib/worker/gates.js';
 import { type ForgeServer, startForgeServer } from '../../support/forge-server.js';

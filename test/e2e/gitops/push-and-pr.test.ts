@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from '@jest/globals';
 import { pullRequestTitle, renderPullRequestBody, resolveForge } from '../../../lib/worker/forge/index.js';
 import { git } from '../../../lib/worker/git.js';
 import { describeFindings, scanBeforePush } from '../../../lib/worker/secret-scan.js';

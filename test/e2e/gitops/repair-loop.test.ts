@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from '@jest/globals';
 import { runAgentProcess } from '../../../lib/worker/agent-process.js';
 import { publishPullRequest, pullRequestTitle } from '../../../lib/worker/forge/index.js';
 import { readAutodevConfig, runGatesWithRepairs } from '../../../lib/worker/gates.js';

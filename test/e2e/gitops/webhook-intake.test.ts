@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from '@jest/globals';
 import type { Principal } from '../../../lib/core/access.js';
 import { toHttpError } from '../../../lib/core/errors.js';
 import { BUILT_IN_ROLES } from '../../../lib/core/roles.js';

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import type { Principal } from '../../../lib/core/access.js';
 import { ForbiddenError, NotFoundError, ValidationError } from '../../../lib/core/errors.js';
 import {
@@ -186,6 +186,6 @@ describe('nextFireTime', () => {
     'rate(1 week)',
     'at(2026-01-01T00:00:00)',
   ])('rejects %s', (expr) => {
-    expect(() => parseExpression(expr)).toThrowError(ValidationError);
+    expect(() => parseExpression(expr)).toThrow(ValidationError);
   });
 });

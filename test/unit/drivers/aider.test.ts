@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import type { ProcessOutput } from '../../../lib/core/ports.js';
 import { AiderDriver } from '../../../lib/worker/drivers/aider.js';
 import { type FakeCase, fakeSuite, HANG_PROMPT, runFake } from './harness.js';
@@ -74,7 +74,7 @@ const output = (stdout: string, exitCode = 0): ProcessOutput => ({
   timedOut: false,
 });
 
-describe.concurrent('AiderDriver', () => {
+describe('AiderDriver', () => {
   it('builds the one-shot command line with history files in the private home', () => {
     // Act
     const cmd = new AiderDriver().command({
@@ -106,7 +106,7 @@ describe.concurrent('AiderDriver', () => {
     expect(cmd.env).toEqual({ HOME: '/w/home' });
   });
 
-  it('runs an Ollama model with OLLAMA_API_BASE and the ollama_chat/ prefix, at no cost', async () => {
+  it.concurrent('runs an Ollama model with OLLAMA_API_BASE and the ollama_chat/ prefix, at no cost', async () => {
     // Arrange
     const driver = new AiderDriver({ ollamaApiBase: 'http://127.0.0.1:11434' });
     // Act
@@ -125,7 +125,7 @@ describe.concurrent('AiderDriver', () => {
     expect(run.parsed.usage).toMatchObject({ inputTokens: 3100, outputTokens: 420, costUsd: 0 });
   });
 
-  it('reads the reply without the banner, the edit blocks and the report', async () => {
+  it.concurrent('reads the reply without the banner, the edit blocks and the report', async () => {
     // Act
     const run = await runFake(
       new AiderDriver(),
@@ -137,7 +137,7 @@ describe.concurrent('AiderDriver', () => {
     expect(run.parsed.reportedError).toBe(false);
   });
 
-  it('classifies a missing key as auth although aider exits 0', async () => {
+  it.concurrent('classifies a missing key as auth although aider exits 0', async () => {
     // Act
     const run = await runFake(new AiderDriver(), {
       prompt: 'Add [fake:edit=A.md]',

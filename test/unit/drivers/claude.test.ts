@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import { ClaudeDriver } from '../../../lib/worker/drivers/claude.js';
 import { type FakeCase, fakeSuite, HANG_PROMPT } from './harness.js';
 
@@ -69,7 +69,7 @@ const cases: FakeCase[] = [
 
 fakeSuite('ClaudeDriver against the fake claude CLI', new ClaudeDriver(), cases, { maxTurns: 20 });
 
-describe.concurrent('ClaudeDriver', () => {
+describe('ClaudeDriver', () => {
   it('builds the print-mode command line with its caps and a private config dir', () => {
     // Act
     const cmd = new ClaudeDriver().command({

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import { CodexDriver } from '../../../lib/worker/drivers/codex.js';
 import { type FakeCase, fakeSuite, HANG_PROMPT, makeWorkspace, runFake } from './harness.js';
 
@@ -85,7 +85,7 @@ fakeSuite(
   { CODEX_API_KEY: 'sk-test' },
 );
 
-describe.concurrent('CodexDriver', () => {
+describe('CodexDriver', () => {
   it('builds the headless command line with the prompt on stdin and a private CODEX_HOME', () => {
     // Arrange
     const { workdir, homeDir } = makeWorkspace();
@@ -114,7 +114,7 @@ describe.concurrent('CodexDriver', () => {
     expect(existsSync(`${homeDir}/.codex`)).toBe(true);
   });
 
-  it('runs a local model with --oss --local-provider, needs no key and costs nothing', async () => {
+  it.concurrent('runs a local model with --oss --local-provider, needs no key and costs nothing', async () => {
     // Arrange
     const driver = new CodexDriver({ oss: true, localProvider: 'ollama' });
     // Act
@@ -138,7 +138,7 @@ describe.concurrent('CodexDriver', () => {
     expect(run.parsed.usage).toMatchObject({ inputTokens: 24763, outputTokens: 122, costUsd: 0 });
   });
 
-  it('prices tokens by the model of the run', async () => {
+  it.concurrent('prices tokens by the model of the run', async () => {
     // Act
     const run = await runFake(
       new CodexDriver(),
@@ -150,7 +150,7 @@ describe.concurrent('CodexDriver', () => {
     expect(run.parsed.usage?.costUsd).toBeCloseTo((315 * 0.25 + 24448 * 0.025 + 122 * 2) / 1e6, 9);
   });
 
-  it('reads the final message and the session id from the event stream', async () => {
+  it.concurrent('reads the final message and the session id from the event stream', async () => {
     // Act
     const run = await runFake(
       new CodexDriver(),
@@ -163,7 +163,7 @@ describe.concurrent('CodexDriver', () => {
     expect(run.parsed.reportedError).toBe(false);
   });
 
-  it('fails with auth when no key is set at all', async () => {
+  it.concurrent('fails with auth when no key is set at all', async () => {
     // Act
     const run = await runFake(new CodexDriver(), { prompt: 'Add notes [fake:edit=NOTES.md]' });
     // Assert

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import { CursorDriver } from '../../../lib/worker/drivers/cursor.js';
 import { type FakeCase, fakeSuite, HANG_PROMPT, runFake } from './harness.js';
 
@@ -73,7 +73,7 @@ fakeSuite(
   },
 );
 
-describe.concurrent('CursorDriver', () => {
+describe('CursorDriver', () => {
   it('builds the print-mode command line with the prompt last and a private HOME', () => {
     // Act
     const cmd = new CursorDriver().command({
@@ -100,7 +100,7 @@ describe.concurrent('CursorDriver', () => {
     expect(new CursorDriver().credentialEnv).toEqual(['CURSOR_API_KEY']);
   });
 
-  it('reads the result text and session id, and keeps the stderr message of a failure', async () => {
+  it.concurrent('reads the result text and session id, and keeps the stderr message of a failure', async () => {
     // Act
     const ok = await runFake(
       new CursorDriver(),
@@ -121,7 +121,7 @@ describe.concurrent('CursorDriver', () => {
     expect(failed.parsed.errorMessage).toMatch(/overloaded/);
   });
 
-  it('classifies a missing key as auth', async () => {
+  it.concurrent('classifies a missing key as auth', async () => {
     // Act
     const run = await runFake(new CursorDriver(), { prompt: 'Add [fake:edit=A.md]' });
     // Assert

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import { FAKES_BIN, makeWorkspace } from './harness.js';
 
 const run = promisify(execFile);
@@ -27,8 +27,8 @@ async function fake(bin: string, args: string[], env: Record<string, string> = {
 const git = async (cwd: string, ...args: string[]) => (await run('git', args, { cwd })).stdout;
 
 // The fakes must fail where the real CLIs fail, or the driver tests would prove nothing.
-describe.concurrent('fake CLIs refuse what the real ones refuse', () => {
-  it.each([
+describe('fake CLIs refuse what the real ones refuse', () => {
+  it.concurrent.each([
     ['codex', ['exec', '--json', '--full-auto', '-'], 2, /unexpected argument '--full-auto'/],
     ['gemini', ['-p', 'x', '--output-format', 'json', '--bogus'], 1, /Unknown argument: bogus/],
     ['cursor-agent', ['-p', '--bogus', 'x'], 1, /unknown option '--bogus'/],
@@ -40,19 +40,19 @@ describe.concurrent('fake CLIs refuse what the real ones refuse', () => {
     expect(r.stderr).toMatch(message);
   });
 
-  it('codex fails when CODEX_HOME does not exist', async () => {
+  it.concurrent('codex fails when CODEX_HOME does not exist', async () => {
     const r = await fake('codex', ['exec', '--json', '-'], { CODEX_HOME: '/nonexistent/codex-home' }, 'hi');
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/CODEX_HOME points to/);
   });
 
-  it('codex cannot edit without bypassing its sandbox', async () => {
+  it.concurrent('codex cannot edit without bypassing its sandbox', async () => {
     const r = await fake('codex', ['exec', '--json', '-'], { CODEX_API_KEY: 'k' }, 'x [fake:edit=A.md]');
     expect(r.code).toBe(0);
     expect(existsSync(join(r.workdir, 'A.md'))).toBe(false);
   });
 
-  it('gemini refuses an untrusted workspace with exit 55 and the error JSON on stderr', async () => {
+  it.concurrent('gemini refuses an untrusted workspace with exit 55 and the error JSON on stderr', async () => {
     const r = await fake('gemini', ['-p', 'x', '--output-format', 'json', '--approval-mode=yolo'], {
       GEMINI_API_KEY: 'k',
     });
@@ -61,7 +61,7 @@ describe.concurrent('fake CLIs refuse what the real ones refuse', () => {
     expect(JSON.parse(r.stderr).error.type).toBe('FatalUntrustedWorkspaceError');
   });
 
-  it('gemini has no edit tools without yolo', async () => {
+  it.concurrent('gemini has no edit tools without yolo', async () => {
     const r = await fake('gemini', ['-p', 'x [fake:edit=A.md]', '--output-format', 'json', '--skip-trust'], {
       GEMINI_API_KEY: 'k',
     });
@@ -69,20 +69,20 @@ describe.concurrent('fake CLIs refuse what the real ones refuse', () => {
     expect(existsSync(join(r.workdir, 'A.md'))).toBe(false);
   });
 
-  it('cursor-agent asks for workspace trust without --trust', async () => {
+  it.concurrent('cursor-agent asks for workspace trust without --trust', async () => {
     const r = await fake('cursor-agent', ['-p', '--output-format', 'json', 'x'], { CURSOR_API_KEY: 'k' });
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/Workspace Trust Required/);
   });
 
-  it('opencode is not allowed to write without --auto', async () => {
+  it.concurrent('opencode is not allowed to write without --auto', async () => {
     const r = await fake('opencode', ['run', '--format', 'json', 'x [fake:edit=A.md]']);
     expect(r.code).toBe(0);
     expect(existsSync(join(r.workdir, 'A.md'))).toBe(false);
   });
 
-  it('aider commits by itself, edits .gitignore and leaves history files without the driver flags', async () => {
+  it.concurrent('aider commits by itself, edits .gitignore and leaves history files without the driver flags', async () => {
     const r = await fake('aider', ['--message', 'x [fake:edit=A.md]', '--yes-always'], {
       ANTHROPIC_API_KEY: 'k',
     });

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import { GeminiDriver } from '../../../lib/worker/drivers/gemini.js';
 import { type FakeCase, fakeSuite, HANG_PROMPT, makeWorkspace, runFake } from './harness.js';
 
@@ -84,7 +84,7 @@ fakeSuite(
   { GEMINI_API_KEY: 'test-key' },
 );
 
-describe.concurrent('GeminiDriver', () => {
+describe('GeminiDriver', () => {
   it('builds the headless command line with yolo approval and a private GEMINI_CLI_HOME', () => {
     // Arrange
     const { workdir, homeDir } = makeWorkspace();
@@ -122,7 +122,7 @@ describe.concurrent('GeminiDriver', () => {
     });
   });
 
-  it('reads the response and the session id', async () => {
+  it.concurrent('reads the response and the session id', async () => {
     // Act
     const run = await runFake(
       new GeminiDriver(),
@@ -140,7 +140,7 @@ describe.concurrent('GeminiDriver', () => {
     );
   });
 
-  it('classifies exit 41 (no auth method) as auth, from the error JSON on stderr', async () => {
+  it.concurrent('classifies exit 41 (no auth method) as auth, from the error JSON on stderr', async () => {
     // Act
     const run = await runFake(new GeminiDriver(), { prompt: 'Add notes [fake:edit=NOTES.md]' });
     // Assert
@@ -150,7 +150,7 @@ describe.concurrent('GeminiDriver', () => {
     expect(run.parsed.errorMessage).toMatch(/Please set an Auth method/);
   });
 
-  it('keeps the API message of an error for people', async () => {
+  it.concurrent('keeps the API message of an error for people', async () => {
     // Act
     const run = await runFake(
       new GeminiDriver(),

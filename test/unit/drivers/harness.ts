@@ -1,16 +1,15 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { describe, expect, it } from '@jest/globals';
 import type { ProviderErrorClass } from '../../../lib/core/errors.js';
 import type { DriverInput, ParsedOutput, ProcessOutput, ProviderDriver } from '../../../lib/core/ports.js';
 import { runAgentProcess } from '../../../lib/worker/agent-process.js';
-import { isAlive } from '../../support/local-platform.js';
+import { FAKES, isAlive } from '../../support/local-platform.js';
 
 /** The fake provider CLIs (CommonJS node scripts that print what the real CLIs print). */
-export const FAKES_BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../fakes/bin');
+export const FAKES_BIN = FAKES;
 
 /** A driver whose parse may take the run's input (to price tokens by model). */
 export type TestDriver = Omit<ProviderDriver, 'parse'> & {
@@ -153,8 +152,8 @@ export function fakeSuite(
   base: Omit<DriverInput, 'workdir' | 'homeDir' | 'prompt'> = {},
   env: Record<string, string> = {},
 ): void {
-  describe.concurrent(title, () => {
-    it.each(cases)('$name', async (c) => {
+  describe(title, () => {
+    it.concurrent.each(cases)('$name', async (c) => {
       // Act
       const run = await runFake(
         driver,
@@ -162,7 +161,13 @@ export function fakeSuite(
         { timeoutMs: c.hang ? HANG_TIMEOUT_MS : undefined, ...c.options, env: { ...env, ...c.options?.env } },
       );
       // Assert
-      expect(run.errorClass, `stdout: ${run.output.stdout}\nstderr: ${run.output.stderr}`).toBe(c.errorClass);
+      expect({
+        errorClass: run.errorClass,
+        stdout: run.output.stdout,
+        stderr: run.output.stderr,
+      }).toMatchObject({
+        errorClass: c.errorClass,
+      });
       // missing numbers count as zero, as the worker counts them
       const usage = { inputTokens: 0, outputTokens: 0, costUsd: 0, ...run.parsed.usage };
       expect(usage.inputTokens).toBe(c.usage.inputTokens);
@@ -170,7 +175,7 @@ export function fakeSuite(
       if (c.usage.cachedInputTokens !== undefined)
         expect(usage.cachedInputTokens).toBe(c.usage.cachedInputTokens);
       expect(usage.costUsd).toBeCloseTo(c.usage.costUsd, 9);
-      expect(run.changes.length > 0, run.changes.join('\n')).toBe(c.changed);
+      expect({ changed: run.changes.length > 0, changes: run.changes }).toMatchObject({ changed: c.changed });
       if (c.errorClass !== undefined)
         expect(run.parsed.reportedError || run.output.exitCode !== 0).toBe(true);
       if (c.hang) {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import { OpencodeDriver } from '../../../lib/worker/drivers/opencode.js';
 import { type FakeCase, fakeSuite, HANG_PROMPT, runFake } from './harness.js';
 
@@ -73,7 +73,7 @@ const ollama = {
   models: ['qwen3-coder:30b'],
 };
 
-describe.concurrent('OpencodeDriver', () => {
+describe('OpencodeDriver', () => {
   it('builds the headless command line with XDG dirs in the private home', () => {
     // Act
     const cmd = new OpencodeDriver().command({
@@ -125,7 +125,7 @@ describe.concurrent('OpencodeDriver', () => {
     expect(new OpencodeDriver({ local: ollama }).credentialEnv).toEqual([]);
   });
 
-  it('runs a local model through the provider it declares, at no cost', async () => {
+  it.concurrent('runs a local model through the provider it declares, at no cost', async () => {
     // Act
     const run = await runFake(new OpencodeDriver({ local: ollama }), { prompt: 'Add [fake:edit=A.md]' });
     // Assert
@@ -136,7 +136,7 @@ describe.concurrent('OpencodeDriver', () => {
     expect(run.parsed.sessionId).toMatch(/^ses_/);
   });
 
-  it('fails as a crash when the model resolves to no provider', async () => {
+  it.concurrent('fails as a crash when the model resolves to no provider', async () => {
     // Act
     const run = await runFake(new OpencodeDriver(), {
       prompt: 'Add [fake:edit=A.md]',

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import { costOf, DEFAULT_PRICE, FREE, MODEL_PRICES, priceFor } from '../../../lib/worker/drivers/pricing.js';
 
 describe('priceFor', () => {

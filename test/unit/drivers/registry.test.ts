@@ -1,7 +1,7 @@
 import { accessSync, constants, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import { createDrivers, DRIVERS, driverFor } from '../../../lib/worker/drivers/index.js';
 import { classifyText, jsonBlocks } from '../../../lib/worker/drivers/json-lines.js';
 import { FAKES_BIN } from './harness.js';
@@ -108,7 +108,7 @@ describe('createDrivers', () => {
   });
 
   it('refuses a local opencode server without its models', () => {
-    expect(() => createDrivers({ AUTODEV_OPENCODE_BASE_URL: 'http://127.0.0.1:11434/v1' })).toThrowError(
+    expect(() => createDrivers({ AUTODEV_OPENCODE_BASE_URL: 'http://127.0.0.1:11434/v1' })).toThrow(
       /AUTODEV_OPENCODE_MODELS/,
     );
   });

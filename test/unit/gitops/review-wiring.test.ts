@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from '@jest/globals';
 import { BUILT_IN_ROLES } from '../../../lib/core/roles.js';
 import type { Task } from '../../../lib/core/schemas.js';
 import { ClaudeDriver } from '../../../lib/worker/drivers/claude.js';

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import { MAX_REVIEW_DIFF_CHARS, parseReview, reviewPrompt } from '../../../lib/worker/review.js';
 
 const verdict = {

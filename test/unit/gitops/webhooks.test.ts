@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from '@jest/globals';
 import { TaskSubmission } from '../../../lib/core/schemas.js';
 import {
   commandPrompt,

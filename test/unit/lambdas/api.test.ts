@@ -1,6 +1,6 @@
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiEvent, ApiResult } from '../../../lib/api/handler.js';
 import type { DynamoTaskStore } from '../../../lib/aws/dynamo-task-store.js';
 import { transition } from '../../../lib/core/lifecycle.js';
@@ -22,7 +22,9 @@ beforeAll(async () => {
   ({ ddb, store } = await lambdaEnvironment());
   ({ handler } = await import('../../../lambdas/api.js'));
 }, 60_000);
-afterEach(() => sqs.reset());
+afterEach(() => {
+  sqs.reset();
+});
 afterAll(async () => ddb?.stop());
 
 describe('api Lambda', () => {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import { ClaimsAuthenticator } from '../../../lib/aws/claims-authenticator.js';
 import { UnauthorizedError } from '../../../lib/core/errors.js';
 
@@ -26,9 +26,7 @@ describe('ClaimsAuthenticator (claims verified by the API Gateway JWT authorizer
   });
 
   it('refuses tokens without a valid tenant or role', async () => {
-    await expect(auth.authenticate({}, { sub: 'u', role: 'admin' })).rejects.toThrowError(/tenant/);
-    await expect(auth.authenticate({}, { sub: 'u', tenant: 'acme', role: 'root' })).rejects.toThrowError(
-      /role/,
-    );
+    await expect(auth.authenticate({}, { sub: 'u', role: 'admin' })).rejects.toThrow(/tenant/);
+    await expect(auth.authenticate({}, { sub: 'u', tenant: 'acme', role: 'root' })).rejects.toThrow(/role/);
   });
 });

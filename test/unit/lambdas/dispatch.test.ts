@@ -1,8 +1,8 @@
 import { DescribeTasksCommand, ECSClient, ListTasksCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
 import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { DynamoTaskStore } from '../../../lib/aws/dynamo-task-store.js';
 import type { DynamoDbLocal } from '../../support/dynamodb-local.js';
 import { makeTask } from '../../support/tasks.js';

@@ -6,8 +6,8 @@ import {
   SchedulerClient,
   UpdateScheduleCommand,
 } from '@aws-sdk/client-scheduler';
+import { afterEach, describe, expect, it } from '@jest/globals';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, describe, expect, it } from 'vitest';
 import { EventBridgeScheduler } from '../../../lib/aws/eventbridge-scheduler.js';
 import type { Schedule } from '../../../lib/core/schedules.js';
 

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { notifyFromEvent, targetsFromEnv } from '../../../lib/aws/notifications.js';
 import { taskEventDetail } from '../../../lib/aws/task-events.js';
 import { makeTask } from '../../support/tasks.js';

@@ -1,6 +1,6 @@
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DynamoTaskStore } from '../../../lib/aws/dynamo-task-store.js';
 import type { ReaperReport } from '../../../lib/aws/reaper.js';
 import { transition } from '../../../lib/core/lifecycle.js';

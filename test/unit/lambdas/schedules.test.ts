@@ -1,7 +1,7 @@
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DynamoTaskStore } from '../../../lib/aws/dynamo-task-store.js';
 import { parseRecurringTasks } from '../../../lib/aws/recurring.js';
 import type { DynamoDbLocal } from '../../support/dynamodb-local.js';
@@ -118,6 +118,6 @@ describe('recurring task definitions (-c recurring=<file>)', () => {
     ['a malformed schedule', [{ ...nightly, schedule: '0 3 * * *' }], /schedule/],
     ['a name used twice', [nightly, nightly], /used twice/],
   ])('refuses %s at synth time', (_what, input, message) => {
-    expect(() => parseRecurringTasks(input, 'recurring.json')).toThrowError(message);
+    expect(() => parseRecurringTasks(input, 'recurring.json')).toThrow(message);
   });
 });

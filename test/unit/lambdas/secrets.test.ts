@@ -1,10 +1,12 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { afterEach, describe, expect, it } from '@jest/globals';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, describe, expect, it } from 'vitest';
 import { loadProviderSecrets } from '../../../lib/aws/secrets.js';
 
 const sm = mockClient(SecretsManagerClient);
-afterEach(() => sm.reset());
+afterEach(() => {
+  sm.reset();
+});
 
 describe('provider secrets from Secrets Manager (Powertools parameters)', () => {
   it('keeps provider variables and the git token, and drops anything else', async () => {
@@ -35,6 +37,6 @@ describe('provider secrets from Secrets Manager (Powertools parameters)', () => 
 
   it('refuses a secret that is not a JSON object', async () => {
     sm.on(GetSecretValueCommand).resolves({ SecretString: '["ANTHROPIC_API_KEY"]' });
-    await expect(loadProviderSecrets('arn:secret:keys-3')).rejects.toThrowError(/JSON object/);
+    await expect(loadProviderSecrets('arn:secret:keys-3')).rejects.toThrow(/JSON object/);
   });
 });

@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { build } from 'esbuild';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoTaskStore } from '../../../lib/aws/dynamo-task-store.js';
 import { createTaskTableInput } from '../../../lib/aws/task-table.js';
 import { transition } from '../../../lib/core/lifecycle.js';
@@ -93,7 +93,7 @@ describe('worker container entry point (as a process)', () => {
     // Act
     const { code, out } = await runWorker(task, join(dir, 'ws'));
     // Assert
-    expect(code, out).toBe(0);
+    expect({ code, out }).toMatchObject({ code: 0 });
     const report = (await store.getAttemptReport(task.id, 1)) as {
       ok: boolean;
       branch?: string;
@@ -110,7 +110,7 @@ describe('worker container entry point (as a process)', () => {
     const remote = makeRemote(dir);
     const task = await preparedTask('Try [fake:rate_limit]', `file://${remote}`);
     const { code, out } = await runWorker(task, join(dir, 'ws'));
-    expect(code, out).toBe(0);
+    expect({ code, out }).toMatchObject({ code: 0 });
     expect(await store.getAttemptReport(task.id, 1)).toMatchObject({ ok: false, errorClass: 'rate_limit' });
   });
 

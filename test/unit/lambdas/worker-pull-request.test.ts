@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DynamoTaskStore } from '../../../lib/aws/dynamo-task-store.js';
 import { createTaskTableInput } from '../../../lib/aws/task-table.js';
 import { readWorkerEnv, runWorkerTask } from '../../../lib/aws/worker-task.js';
@@ -77,7 +77,7 @@ describe('the Fargate worker opens the pull request', () => {
       signal: new AbortController().signal,
     });
     // Assert
-    expect(report?.ok, report?.message).toBe(true);
+    expect({ ok: report?.ok, message: report?.message }).toMatchObject({ ok: true });
     expect(forge.violations).toEqual([]);
     expect(forge.pulls).toHaveLength(1);
     const pull = forge.pulls[0];

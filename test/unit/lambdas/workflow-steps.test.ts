@@ -1,7 +1,7 @@
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DynamoTaskStore } from '../../../lib/aws/dynamo-task-store.js';
 import type { PrepareOutput, RecordOutput } from '../../../lib/aws/workflow-steps.js';
 import { transition } from '../../../lib/core/lifecycle.js';

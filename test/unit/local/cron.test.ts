@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import type { Principal } from '../../../lib/core/access.js';
 import type { Schedule } from '../../../lib/core/schedules.js';
 import { LocalCron } from '../../../lib/local/cron.js';
