@@ -82,7 +82,8 @@ async function waitFor(api: ApiClient, id: string): Promise<Task> {
     }
     return api.get(id);
   })();
-  const stream = api.followLogs(id, (chunk) => process.stdout.write(chunk));
+  // the task's status says how it ended; a stream cut short (an expired token) is told by `watch`
+  const stream = api.followLogs(id, (chunk) => process.stdout.write(chunk)).catch(() => undefined);
   const task = await watch;
   done = true;
   // give the log stream a moment to print its last lines, without holding the process open

@@ -1,5 +1,5 @@
 import type { Schedule } from '../core/schedules.js';
-import type { Task } from '../core/schemas.js';
+import { isTerminal, type Task } from '../core/schemas.js';
 import type { ProviderInfo } from './providers.js';
 
 export class ApiClientError extends Error {
@@ -107,12 +107,24 @@ export class ApiClient {
     return (await this.call('GET', `/v1/tasks/${encodeURIComponent(id)}/logs`)).text();
   }
 
-  /** Streams the log until the task ends. */
+  /**
+   * Streams the log until the task ends. The server ends a stream early when the token expires: the
+   * task is then asked for, and its 401 thrown (as any other answer that is not the task ended).
+   */
   async followLogs(id: string, onChunk: (text: string) => void): Promise<void> {
     const res = await this.call('GET', `/v1/tasks/${encodeURIComponent(id)}/logs?follow=1`);
-    if (!res.body) return;
-    const decoder = new TextDecoder();
-    for await (const chunk of res.body) onChunk(decoder.decode(chunk as Uint8Array, { stream: true }));
+    if (res.body) {
+      const decoder = new TextDecoder();
+      for await (const chunk of res.body) onChunk(decoder.decode(chunk as Uint8Array, { stream: true }));
+    }
+    const task = await this.get(id);
+    if (!isTerminal(task.status)) {
+      throw new ApiClientError(
+        0,
+        'stream_ended',
+        `The log stream ended while task ${id} is ${task.status}; follow it again.`,
+      );
+    }
   }
 
   async createSchedule(body: unknown): Promise<Schedule> {

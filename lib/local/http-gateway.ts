@@ -127,6 +127,10 @@ export function createGateway(opts: GatewayOptions): Server {
         if (result.statusCode !== 200) return send(res, result);
         res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-cache' });
         started = true;
+      } else if (result.statusCode !== 200) {
+        // each poll is authorized anew: a token that expired (or a task no longer readable) ends the
+        // stream; the client asks again and is told why
+        break;
       }
       const headers = result.headers as Record<string, string>;
       if (result.body) res.write(result.body);
