@@ -65,13 +65,12 @@ function rawBodyOf(event: ApiEvent): Buffer {
 }
 
 function parseBody(event: ApiEvent): unknown {
-  const raw = event.body
-    ? event.isBase64Encoded
-      ? Buffer.from(event.body, 'base64').toString('utf8')
-      : event.body
-    : '';
-  if (Buffer.byteLength(raw) > MAX_BODY_BYTES) {
-    throw new PayloadTooLargeError(`The request body is larger than ${MAX_BODY_BYTES} bytes.`);
+  const bytes = rawBodyOf(event);
+  let raw: string;
+  try {
+    raw = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new ValidationError('The body is not UTF-8.');
   }
   if (!raw.trim()) throw new ValidationError('The request needs a JSON body.');
   try {

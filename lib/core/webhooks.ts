@@ -104,6 +104,7 @@ const Issue = z
     html_url: z.string(),
     labels: z.array(Label).default([]),
     pull_request: z.unknown().optional(),
+    updated_at: z.string().optional(),
   })
   .passthrough();
 const IssuesEvent = z
@@ -115,6 +116,7 @@ const IssueCommentEvent = z
     issue: Issue,
     comment: z
       .object({
+        id: z.number().int().optional(),
         body: z.string(),
         html_url: z.string(),
         author_association: z.string().default('NONE'),
@@ -154,9 +156,11 @@ export async function handleGithubWebhook(input: WebhookInput): Promise<WebhookO
     );
   }
   if (event === 'ping') return { status: 200, body: { ok: true, pong: true } };
+  const text = strictUtf8(input.rawBody);
+  if (text === undefined) return reply(400, 'validation_failed', 'The body is not UTF-8.');
   let payload: unknown;
   try {
-    payload = parsePayload(input.rawBody, header('content-type'));
+    payload = parsePayload(text, header('content-type'));
   } catch {
     return reply(400, 'validation_failed', 'The body is not a JSON GitHub event.');
   }
@@ -172,15 +176,24 @@ export async function handleGithubWebhook(input: WebhookInput): Promise<WebhookO
         : { ignored: `event ${event} is not handled` };
   if ('error' in mapped) return reply(400, 'validation_failed', mapped.error);
   if ('ignored' in mapped) return { status: 200, body: { ignored: mapped.ignored, delivery } };
+  // the delivery id is not signed: a copy of a signed body under a new id is the same event
+  if (await input.deliveries.seen(`event:${mapped.eventKey}`)) {
+    return { status: 200, body: { ignored: 'event already delivered', delivery } };
+  }
   return {
     status: 202,
     body: { accepted: true, delivery },
     submission: { ...opts.defaults, ...mapped.submission },
-    idempotencyKey: `github-delivery:${delivery}`,
+    idempotencyKey: `github-event:${mapped.eventKey}`,
   };
 }
 
-type Mapped = { submission: TaskSubmission } | { ignored: string } | { error: string };
+/**
+ * What a submission is made of, and the key of the event it comes from, from the signed body: the
+ * action, the repository, the issue or comment (and, for a label, the issue's `updated_at`, so that
+ * a label removed and added again asks again).
+ */
+type Mapped = { submission: TaskSubmission; eventKey: string } | { ignored: string } | { error: string };
 
 function fromIssue(payload: unknown, opts: WebhookOptions): Mapped {
   const parsed = IssuesEvent.safeParse(payload);
@@ -202,6 +215,7 @@ function fromIssue(payload: unknown, opts: WebhookOptions): Mapped {
       prompt: clip(prompt),
       labels: labelsFor(issue, repository.full_name),
     },
+    eventKey: `issues.labeled:${repository.full_name}#${issue.number}:${wanted}:${issue.updated_at ?? ''}`,
   };
 }
 
@@ -228,6 +242,7 @@ function fromComment(payload: unknown, opts: WebhookOptions): Mapped {
       prompt: clip(prompt),
       labels: labelsFor(issue, repository.full_name),
     },
+    eventKey: `issue_comment.created:${repository.full_name}#${issue.number}:${comment.id ?? comment.html_url}`,
   };
 }
 
@@ -250,8 +265,17 @@ function clip(text: string): string {
   return text.length > MAX_BODY_CHARS ? `${text.slice(0, MAX_BODY_CHARS)}…` : text;
 }
 
-function parsePayload(rawBody: string | Buffer, contentType: string | undefined): unknown {
-  const text = typeof rawBody === 'string' ? rawBody : rawBody.toString('utf8');
+/** The body as text, or undefined when its bytes are not UTF-8 (never replaced by U+FFFD). */
+function strictUtf8(rawBody: string | Buffer): string | undefined {
+  if (typeof rawBody === 'string') return rawBody;
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(rawBody);
+  } catch {
+    return undefined;
+  }
+}
+
+function parsePayload(text: string, contentType: string | undefined): unknown {
   if (contentType?.startsWith('application/x-www-form-urlencoded')) {
     const payload = new URLSearchParams(text).get('payload');
     if (payload === null) throw new Error('no payload field');

@@ -32,7 +32,7 @@ const lambdaContext = (requestId: string): Context =>
     succeed: () => undefined,
   }) as Context;
 
-function readBody(req: IncomingMessage): Promise<string> {
+function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > MAX_BODY_BYTES) {
@@ -51,13 +51,23 @@ function readBody(req: IncomingMessage): Promise<string> {
       }
       chunks.push(c);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
 }
 
+/** A body that is not UTF-8 travels base64-encoded, as API Gateway sends it: its bytes stay as they were. */
+function eventBody(body: Buffer): { body?: string; isBase64Encoded: boolean } {
+  if (body.length === 0) return { isBase64Encoded: false };
+  try {
+    return { body: new TextDecoder('utf-8', { fatal: true }).decode(body), isBase64Encoded: false };
+  } catch {
+    return { body: body.toString('base64'), isBase64Encoded: true };
+  }
+}
+
 /** Turns a Node request into the API Gateway HTTP API (payload v2) event the Lambda handler takes. */
-export function toApiEvent(req: IncomingMessage, body: string, url: URL): ApiEvent {
+export function toApiEvent(req: IncomingMessage, body: Buffer, url: URL): ApiEvent {
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers)) {
     if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(',') : v;
@@ -73,8 +83,7 @@ export function toApiEvent(req: IncomingMessage, body: string, url: URL): ApiEve
     rawQueryString: url.search.replace(/^\?/, ''),
     headers,
     queryStringParameters: Object.keys(query).length ? query : undefined,
-    body: body || undefined,
-    isBase64Encoded: false,
+    ...eventBody(body),
     requestContext: {
       accountId: 'local',
       apiId: 'local',
@@ -122,7 +131,7 @@ export function createGateway(opts: GatewayOptions): Server {
     while (!closed) {
       url.searchParams.set('after', String(after));
       url.searchParams.delete('follow');
-      const result = await opts.handler(toApiEvent(req, '', url), lambdaContext(randomUUID()));
+      const result = await opts.handler(toApiEvent(req, Buffer.alloc(0), url), lambdaContext(randomUUID()));
       if (!started) {
         if (result.statusCode !== 200) return send(res, result);
         res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-cache' });

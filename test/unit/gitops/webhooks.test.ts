@@ -72,7 +72,7 @@ describe('handleGithubWebhook', () => {
       labels: ['github:acme/shop#17', 'autodev', 'backend'],
     });
     expect(TaskSubmission.safeParse(out.submission).success).toBe(true);
-    expect(out.idempotencyKey).toBe(`github-delivery:${d.headers['X-GitHub-Delivery']}`);
+    expect(out.idempotencyKey).toBe('github-event:issues.labeled:acme/shop#17:autodev:');
   });
 
   it('turns a /autodev comment by a collaborator into a submission with the issue as context', async () => {
@@ -128,6 +128,88 @@ describe('handleGithubWebhook', () => {
     expect(replay.status).toBe(200);
     expect(replay.submission).toBeUndefined();
     expect(replay.body).toMatchObject({ ignored: 'replayed delivery' });
+  });
+
+  it('ignores a signed body re-sent under a new delivery id', async () => {
+    // Arrange: the delivery id is not signed, the body is
+    const deliveries = new MemoryDeliveryLog();
+    const payload = {
+      action: 'labeled',
+      label: { name: 'autodev' },
+      issue: { ...issue, updated_at: '2026-03-01T10:00:00Z' },
+      repository,
+    };
+    const first = delivery('issues', payload, { id: 'original' });
+    const copy = { ...first, headers: { ...first.headers, 'X-GitHub-Delivery': 'forged-new-id' } };
+    // Act
+    const accepted = await handleGithubWebhook({ ...first, secret: SECRET, deliveries });
+    const replay = await handleGithubWebhook({ ...copy, secret: SECRET, deliveries });
+    // Assert
+    expect(accepted.status).toBe(202);
+    expect(replay.status).toBe(200);
+    expect(replay.submission).toBeUndefined();
+    expect(replay.body).toMatchObject({ ignored: 'event already delivered' });
+  });
+
+  it('accepts the label added again later (the issue changed), and a comment once per comment id', async () => {
+    const deliveries = new MemoryDeliveryLog();
+    const labeled = (updated: string) =>
+      delivery('issues', {
+        action: 'labeled',
+        label: { name: 'autodev' },
+        issue: { ...issue, updated_at: updated },
+        repository,
+      });
+    expect(
+      (await handleGithubWebhook({ ...labeled('2026-03-01T10:00:00Z'), secret: SECRET, deliveries })).status,
+    ).toBe(202);
+    expect(
+      (await handleGithubWebhook({ ...labeled('2026-03-02T10:00:00Z'), secret: SECRET, deliveries })).status,
+    ).toBe(202);
+    const comment = (id: number) =>
+      delivery('issue_comment', {
+        action: 'created',
+        issue,
+        repository,
+        comment: {
+          id,
+          body: '/autodev fix it',
+          html_url: `https://github.com/acme/shop/issues/17#issuecomment-${id}`,
+          author_association: 'OWNER',
+          user: { login: 'dana', type: 'User' },
+        },
+      });
+    expect((await handleGithubWebhook({ ...comment(5), secret: SECRET, deliveries })).status).toBe(202);
+    expect((await handleGithubWebhook({ ...comment(5), secret: SECRET, deliveries })).status).toBe(200);
+    expect((await handleGithubWebhook({ ...comment(6), secret: SECRET, deliveries })).status).toBe(202);
+  });
+
+  it('refuses a validly signed body that is not UTF-8 with 400', async () => {
+    // Arrange: JSON whose title holds a lone 0xff byte, signed over those bytes
+    const rawBody = Buffer.concat([
+      Buffer.from('{"action":"labeled","label":{"name":"autodev"},"issue":{"number":1,"title":"a'),
+      Buffer.from([0xff]),
+      Buffer.from(`","html_url":"x","labels":[]},"repository":${JSON.stringify(repository)}}`),
+    ]);
+    const headers = {
+      'X-GitHub-Event': 'issues',
+      'X-GitHub-Delivery': 'not-utf8',
+      'X-Hub-Signature-256': signGithubPayload(SECRET, rawBody),
+      'Content-Type': 'application/json',
+    };
+    // Act
+    const out = await handleGithubWebhook({
+      headers,
+      rawBody,
+      secret: SECRET,
+      deliveries: new MemoryDeliveryLog(),
+    });
+    // Assert
+    expect(out.status).toBe(400);
+    expect(out.submission).toBeUndefined();
+    expect(out.body).toMatchObject({
+      error: { code: 'validation_failed', message: 'The body is not UTF-8.' },
+    });
   });
 
   it.each([
