@@ -20,7 +20,6 @@ const service = new TaskService({
   notifier: new SqsTaskNotifier(tracer.captureAWSv3Client(new SQSClient({})), requireEnv('TASK_QUEUE_URL')),
   roles,
   knownProviders: providerAvailability().names,
-  allowLocalRepos: false,
 });
 
 /** `/v1/schedules` on EventBridge Scheduler; served where the stack set SCHEDULE_GROUP_NAME. */
@@ -36,7 +35,6 @@ const schedules = process.env.SCHEDULE_GROUP_NAME
         roleArn: requireEnv('SCHEDULER_ROLE_ARN'),
         targetArn: requireEnv('SCHEDULE_TARGET_ARN'),
       }),
-      allowLocalRepos: false,
     })
   : undefined;
 

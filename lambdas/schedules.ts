@@ -22,7 +22,6 @@ const service = new TaskService({
   notifier: new SqsTaskNotifier(tracer.captureAWSv3Client(new SQSClient({})), requireEnv('TASK_QUEUE_URL')),
   roles,
   knownProviders: providerAvailability().names,
-  allowLocalRepos: false,
 });
 
 const schedules = new DynamoScheduleStore({

@@ -1,9 +1,10 @@
 import { z } from 'zod';
 import type { Principal } from '../core/access.js';
 import { ConfigError } from '../core/errors.js';
+import { checkRepo, STRICT_REPO_POLICY } from '../core/repo-policy.js';
 import { SCHEDULE_ID_PATTERN, type ScheduleStore } from '../core/schedules.js';
 import { describeIssues, TaskSubmission } from '../core/schemas.js';
-import { checkRepo, type TaskService } from '../core/tasks.js';
+import type { TaskService } from '../core/tasks.js';
 
 const slug = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'lowercase letters, digits, "_" and "-"');
 
@@ -45,7 +46,7 @@ export function parseRecurringTasks(value: unknown, source = 'recurring tasks'):
       );
     }
     try {
-      checkRepo(body.data.repo, false);
+      checkRepo(body.data.repo, r.tenant, STRICT_REPO_POLICY);
     } catch (err) {
       throw new ConfigError(`${source}: ${r.name}: ${(err as Error).message}`);
     }

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { authorize, type Principal } from './access.js';
 import { NotFoundError, ValidationError } from './errors.js';
+import { checkRepo, type RepoPolicy, STRICT_REPO_POLICY } from './repo-policy.js';
 import { describeIssues, TaskSubmission } from './schemas.js';
-import { checkRepo } from './tasks.js';
 
 const slug = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'lowercase letters, digits, "_" and "-"');
 
@@ -63,8 +63,8 @@ export interface Scheduler {
 export interface ScheduleServiceDeps {
   store: ScheduleStore;
   scheduler: Scheduler;
-  /** The local platform accepts file:// URLs and plain paths; the cloud does not. */
-  allowLocalRepos: boolean;
+  /** Which repositories a tenant may name (default: public https and ssh hosts only). */
+  repoPolicy?: RepoPolicy;
   now?: () => Date;
 }
 
@@ -91,13 +91,7 @@ export class ScheduleService {
         describeIssues(task.error).map((i) => ({ field: `task.${i.field}`, message: i.message })),
       );
     }
-    try {
-      checkRepo(task.data.repo, this.deps.allowLocalRepos);
-    } catch (err) {
-      if (err instanceof ValidationError)
-        throw new ValidationError(err.message, [{ field: 'task.repo', message: 'not accepted' }]);
-      throw err;
-    }
+    checkRepo(task.data.repo, principal.tenant, this.deps.repoPolicy ?? STRICT_REPO_POLICY, 'task.repo');
     const schedule: Schedule = {
       id: newScheduleId(),
       tenant: principal.tenant,

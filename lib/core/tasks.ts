@@ -4,6 +4,7 @@ import { ConflictError, NotFoundError, PayloadTooLargeError, ValidationError } f
 import { newTaskId } from './ids.js';
 import { transition } from './lifecycle.js';
 import type { LogLine, TaskStore } from './ports.js';
+import { checkRepo, type RepoPolicy, STRICT_REPO_POLICY } from './repo-policy.js';
 import { type AgentRole, resolveRole } from './roles.js';
 import {
   describeIssues,
@@ -26,29 +27,10 @@ export interface TaskServiceDeps {
   notifier: TaskNotifier;
   roles: Record<string, AgentRole>;
   knownProviders: readonly string[];
-  /** The local platform accepts file:// URLs and plain paths; the cloud does not. */
-  allowLocalRepos: boolean;
+  /** Which repositories a tenant may name (default: public https and ssh hosts only). */
+  repoPolicy?: RepoPolicy;
   idempotencyTtlSeconds?: number;
   now?: () => Date;
-}
-
-const REMOTE_REPO =
-  /^(https:\/\/[^\s]+|ssh:\/\/[^\s]+|[\w.-]+@[\w.-]+:[^\s]+|http:\/\/(localhost|127\.0\.0\.1)(:\d+)?\/[^\s]*)$/;
-const LOCAL_REPO = /^(file:\/\/\/[^\s]*|\/[^\s]*)$/;
-
-export function checkRepo(repo: string, allowLocal: boolean): void {
-  if (REMOTE_REPO.test(repo)) return;
-  if (LOCAL_REPO.test(repo)) {
-    if (allowLocal) return;
-    throw new ValidationError(
-      'Local repository paths are accepted by the local platform only; use an https or ssh URL.',
-      [{ field: 'repo', message: 'local paths are not accepted here' }],
-    );
-  }
-  throw new ValidationError(
-    `"${repo.slice(0, 200)}" is not a git URL (https://…, ssh://… or git@host:path).`,
-    [{ field: 'repo', message: 'not a git URL' }],
-  );
 }
 
 export function hashBody(body: unknown): string {
@@ -89,7 +71,7 @@ export class TaskService {
       throw new ValidationError('The task is not valid.', describeIssues(parsed.error));
     }
     const input = parsed.data;
-    checkRepo(input.repo, this.deps.allowLocalRepos);
+    checkRepo(input.repo, principal.tenant, this.deps.repoPolicy ?? STRICT_REPO_POLICY);
     const role = resolveRole(this.deps.roles, input.role);
     if (input.provider && !this.deps.knownProviders.includes(input.provider)) {
       throw new ValidationError(

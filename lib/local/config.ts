@@ -4,6 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import type { BreakerPolicy, RatePolicy } from '../core/provider-health.js';
+import { canonicalHost, type RepoPolicy } from '../core/repo-policy.js';
 import { AgentRole, BUILT_IN_ROLES } from '../core/roles.js';
 import { createDrivers } from '../worker/drivers/index.js';
 import { ForgeConfig, type ForgeEntry } from '../worker/forge/resolve.js';
@@ -40,6 +41,8 @@ const EnvSchema = z.object({
   AUTODEV_LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT']).default('INFO'),
   AUTODEV_PUBLIC_URL: z.url().optional(),
   AUTODEV_FORGES: z.string().optional(),
+  AUTODEV_ALLOWED_REPO_HOSTS: z.string().default(''),
+  AUTODEV_LOCAL_REPO_ROOTS: z.string().default(''),
   AUTODEV_GITHUB_WEBHOOK_TENANT: z
     .string()
     .min(1)
@@ -77,6 +80,8 @@ export interface LocalConfig {
   secrets: Record<string, string | undefined>;
   /** Forge hosts beyond github.com and gitlab.com, or replacing them (`forges.yaml`, `AUTODEV_FORGES`). */
   forges: ForgeEntry[];
+  /** Which repositories tenants may name (AUTODEV_ALLOWED_REPO_HOSTS, AUTODEV_LOCAL_REPO_ROOTS). */
+  repoPolicy: RepoPolicy;
   /** Slack and Teams targets for finished tasks (`notifications.yaml`). */
   notifications: NotificationTarget[];
   /** `POST /v1/webhooks/github`: the shared secret (none: the route answers 503) and the tenant its tasks belong to. */
@@ -289,6 +294,38 @@ function loadProviders(
   return providers;
 }
 
+/** `AUTODEV_ALLOWED_REPO_HOSTS`: host names or addresses, separated by commas. */
+function parseAllowedHosts(value: string): string[] {
+  const hosts = value
+    .split(',')
+    .map((h) => h.trim())
+    .filter(Boolean);
+  const bad = hosts.filter((h) => !canonicalHost(h));
+  if (bad.length)
+    throw new ConfigError(`AUTODEV_ALLOWED_REPO_HOSTS: not host names or addresses: ${bad.join(', ')}`);
+  return hosts;
+}
+
+/**
+ * `AUTODEV_LOCAL_REPO_ROOTS`: `tenant=/dir[:/dir...]` entries separated by `;`, the tenant `*`
+ * standing for every tenant, e.g. `acme=/srv/git/acme;*=/srv/git/shared`.
+ */
+function parseLocalRoots(value: string): Record<string, string[]> {
+  const roots: Record<string, string[]> = {};
+  for (const entry of value.split(';').map((e) => e.trim())) {
+    if (!entry) continue;
+    const m = entry.match(/^(\*|[a-z0-9][a-z0-9_-]{0,62})=(.+)$/);
+    const dirs = m?.[2]?.split(':').filter(Boolean) ?? [];
+    if (!m || dirs.length === 0 || dirs.some((d) => !isAbsolute(d))) {
+      throw new ConfigError(
+        `AUTODEV_LOCAL_REPO_ROOTS: "${entry}" is not tenant=/absolute/dir[:/dir...] (entries separated by ";").`,
+      );
+    }
+    roots[m[1] as string] = [...(roots[m[1] as string] ?? []), ...dirs.map((d) => resolve(d))];
+  }
+  return roots;
+}
+
 /** Reads and validates the configuration once, at start; throws ConfigError with every problem found. */
 export function loadLocalConfig(source: NodeJS.ProcessEnv = process.env): LocalConfig {
   const parsed = EnvSchema.safeParse(source);
@@ -347,6 +384,10 @@ export function loadLocalConfig(source: NodeJS.ProcessEnv = process.env): LocalC
     agentEnv,
     secrets: merged,
     forges: loadForges(home, env.AUTODEV_FORGES),
+    repoPolicy: {
+      allowedHosts: parseAllowedHosts(env.AUTODEV_ALLOWED_REPO_HOSTS),
+      localRoots: parseLocalRoots(env.AUTODEV_LOCAL_REPO_ROOTS),
+    },
     notifications: loadNotifications(home),
     githubWebhook: {
       secret: merged.AUTODEV_GITHUB_WEBHOOK_SECRET?.trim() ?? '',

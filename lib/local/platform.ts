@@ -106,7 +106,7 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
     notifier: executor,
     roles: config.roles,
     knownProviders: Object.keys(config.providers),
-    allowLocalRepos: true,
+    repoPolicy: config.repoPolicy,
   });
   const scheduleStore = new SqliteScheduleStore(config.dbFile);
   const cron = new LocalCron({
@@ -116,7 +116,11 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
     tickMs: Number(process.env.AUTODEV_SCHEDULER_TICK_MS) || DEFAULT_TICK_MS,
     log: (msg, extra) => logger.info(msg, extra ?? {}),
   });
-  const schedules = new ScheduleService({ store: scheduleStore, scheduler: cron, allowLocalRepos: true });
+  const schedules = new ScheduleService({
+    store: scheduleStore,
+    scheduler: cron,
+    repoPolicy: config.repoPolicy,
+  });
   const authenticator = new LocalJwtAuthenticator(key);
   const handler = createApiHandler({
     service,

@@ -1,3 +1,4 @@
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { signGithubPayload } from '../../lib/core/webhooks.js';
@@ -14,6 +15,7 @@ import {
 describe('the API door', () => {
   let server: RunningServer;
   let remote: string;
+  let otherRemote: string;
   let token: string;
   const WEBHOOK_SECRET = 'door-webhook-secret';
 
@@ -25,13 +27,18 @@ describe('the API door', () => {
 
   beforeAll(async () => {
     const dir = tempDir('autodev-door-');
-    remote = makeRemote(dir);
+    mkdirSync(join(dir, 'acme'));
+    mkdirSync(join(dir, 'globex'));
+    remote = makeRemote(join(dir, 'acme'));
+    otherRemote = makeRemote(join(dir, 'globex'));
     // no executor: tasks stay queued, so a log follow never ends by itself
     server = await startServer(
       platformEnv(join(dir, 'home'), {
         AUTODEV_EXECUTOR: '0',
         AUTODEV_GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
         AUTODEV_GITHUB_WEBHOOK_TENANT: 'acme',
+        AUTODEV_LOCAL_REPO_ROOTS: `acme=${join(dir, 'acme')};globex=${join(dir, 'globex')}`,
+        AUTODEV_ALLOWED_REPO_HOSTS: '',
       }),
     );
     token = (await cli(['token', '--tenant', 'acme', '--role', 'submitter'], server.env)).stdout.trim();
@@ -146,6 +153,60 @@ describe('the API door', () => {
       });
       expect(res.status).toBe(400);
       expect(await res.json()).toMatchObject({ error: { code: 'validation_failed' } });
+    });
+  });
+
+  describe('repository addresses', () => {
+    const submit = (repo: string) =>
+      api('/v1/tasks', { method: 'POST', body: JSON.stringify({ repo, prompt: 'look around' }) });
+
+    it.each([
+      ['the root directory', () => '/'],
+      ['/etc/passwd', () => '/etc/passwd'],
+      ["another tenant's repository", () => otherRemote],
+      ["another tenant's repository through ..", () => `${remote}/../../globex/remote.git`],
+      ['a file:// URL outside', () => 'file:///etc'],
+      ['the metadata address', () => 'https://169.254.169.254/latest/meta-data/'],
+      ['the metadata address as a number', () => 'http://2852039166/x.git'],
+      ['loopback', () => 'https://127.0.0.1/x.git'],
+      ['IPv4-mapped IPv6 loopback', () => 'https://[::ffff:127.0.0.1]/x.git'],
+      ['a private address', () => 'ssh://git@10.0.0.8/x.git'],
+      ['localhost', () => 'git@localhost:x.git'],
+      ['an option', () => '--upload-pack=touch /tmp/x'],
+    ])('refuses %s with 400 naming repo, and queues nothing', async (_what, repo) => {
+      const before = ((await (await api('/v1/tasks?limit=100')).json()) as { items: unknown[] }).items.length;
+      const res = await submit(repo());
+      expect(res.status).toBe(400);
+      const body = (await res.json()) as { error: { code: string; details: { field: string }[] } };
+      expect(body.error.code).toBe('validation_failed');
+      expect(body.error.details.map((d) => d.field)).toContain('repo');
+      const after = ((await (await api('/v1/tasks?limit=100')).json()) as { items: unknown[] }).items.length;
+      expect(after).toBe(before);
+    });
+
+    it("accepts the tenant's own repository under its configured directory", async () => {
+      expect((await submit(remote)).status).toBe(201);
+      expect((await submit(`file://${remote}`)).status).toBe(201);
+    });
+
+    it('refuses the same addresses in a schedule', async () => {
+      const operator = (
+        await cli(['token', '--tenant', 'acme', '--role', 'operator'], server.env)
+      ).stdout.trim();
+      const res = await api(
+        '/v1/schedules',
+        {
+          method: 'POST',
+          body: JSON.stringify({
+            name: 'nightly',
+            schedule: 'rate(1 day)',
+            task: { repo: 'https://169.254.169.254/x.git', prompt: 'x' },
+          }),
+        },
+        operator,
+      );
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ error: { details: [{ field: 'task.repo' }] } });
     });
   });
 });

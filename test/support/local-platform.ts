@@ -65,6 +65,9 @@ export function platformEnv(home: string, extra: Record<string, string> = {}): N
     ANTHROPIC_API_KEY: 'sk-ant-test-key',
     AUTODEV_RETRY_BASE_MS: '50',
     AUTODEV_RETRY_MAX_MS: '200',
+    // the tests' repositories: bare repositories under the temporary directory, git servers on the loopback
+    AUTODEV_LOCAL_REPO_ROOTS: `*=${tmpdir()}`,
+    AUTODEV_ALLOWED_REPO_HOSTS: '127.0.0.1,localhost',
     ...extra,
   };
 }

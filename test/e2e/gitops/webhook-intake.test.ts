@@ -32,7 +32,6 @@ async function startIntake() {
     notifier: { taskReady: async (t) => void ready.push(t), cancelRequested: async () => {} },
     roles: BUILT_IN_ROLES,
     knownProviders: ['claude', 'codex'],
-    allowLocalRepos: false,
   });
   const server: Server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];

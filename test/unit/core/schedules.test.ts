@@ -52,7 +52,6 @@ function setup() {
   const service = new ScheduleService({
     store,
     scheduler,
-    allowLocalRepos: false,
     now: () => new Date('2026-01-01T00:00:00Z'),
   });
   return { store, scheduler, service };

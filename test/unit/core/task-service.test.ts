@@ -7,12 +7,13 @@ import {
   PayloadTooLargeError,
   ValidationError,
 } from '../../../lib/core/errors.js';
+import { checkRepo, STRICT_REPO_POLICY } from '../../../lib/core/repo-policy.js';
 import { BUILT_IN_ROLES } from '../../../lib/core/roles.js';
 import type { Task } from '../../../lib/core/schemas.js';
-import { checkRepo, hashBody, TaskService } from '../../../lib/core/tasks.js';
+import { hashBody, TaskService } from '../../../lib/core/tasks.js';
 import { SqliteTaskStore } from '../../../lib/local/sqlite-store.js';
 
-function setup(allowLocalRepos = true) {
+function setup(localRoots: Record<string, string[]> = { acme: ['/srv/git'] }) {
   const ready: string[] = [];
   const cancels: string[] = [];
   const store = new SqliteTaskStore(':memory:');
@@ -28,7 +29,7 @@ function setup(allowLocalRepos = true) {
     },
     roles: BUILT_IN_ROLES,
     knownProviders: ['claude', 'codex'],
-    allowLocalRepos,
+    repoPolicy: { allowedHosts: [], localRoots },
   });
   return { store, service, ready, cancels };
 }
@@ -57,12 +58,25 @@ describe('TaskService', () => {
   });
 
   it('refuses local paths where the deployment does not allow them', async () => {
-    const { service } = setup(false);
+    const { service } = setup({});
     await expect(service.submit(acme, { ...body, repo: '/srv/git/app.git' })).rejects.toThrow(
-      /local platform only/,
+      /not accepted for this tenant/,
     );
-    expect(() => checkRepo('git@github.com:acme/app.git', false)).not.toThrow();
-    expect(() => checkRepo('ftp://x', true)).toThrow(ValidationError);
+    expect(() => checkRepo('git@github.com:acme/app.git', 'acme', STRICT_REPO_POLICY)).not.toThrow();
+    expect(() => checkRepo('ftp://x', 'acme', STRICT_REPO_POLICY)).toThrow(ValidationError);
+  });
+
+  it("accepts local paths under the tenant's own directories only", async () => {
+    const { service } = setup({ acme: ['/srv/git'] });
+    await expect(service.submit(acme, { ...body, repo: '/srv/git/app.git' })).resolves.toMatchObject({
+      created: true,
+    });
+    await expect(
+      service.submit({ ...acme, tenant: 'globex' }, { ...body, repo: '/srv/git/app.git' }),
+    ).rejects.toThrow(/not accepted for this tenant/);
+    await expect(service.submit(acme, { ...body, repo: '/srv/git/../../etc/passwd' })).rejects.toThrow(
+      /outside the directories/,
+    );
   });
 
   it('refuses prompts over the limit with 413', async () => {

@@ -112,7 +112,7 @@ describe('recurring task definitions (-c recurring=<file>)', () => {
     [
       'a local repository',
       [{ ...nightly, task: { ...nightly.task, repo: '/srv/app' } }],
-      /local platform only/,
+      /not accepted for this tenant/,
     ],
     ['an invalid task body', [{ ...nightly, task: { repo: nightly.task.repo } }], /prompt/],
     ['a malformed schedule', [{ ...nightly, schedule: '0 3 * * *' }], /schedule/],
