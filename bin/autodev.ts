@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { DEFAULT_MAX_TOKEN_TTL_SECONDS, parseDuration } from '../lib/core/access.js';
 import { ConfigError } from '../lib/core/errors.js';
 import { AccessRole, isTerminal, type Task } from '../lib/core/schemas.js';
 import { loadOrCreateSigningKey, signLocalToken } from '../lib/local/auth.js';
@@ -140,8 +141,14 @@ program
   .action(async (o: { tenant: string; role: AccessRole; subject: string; ttl: string }) => {
     if (!/^[a-z0-9][a-z0-9_-]{0,62}$/.test(o.tenant))
       throw new InvalidArgumentError('tenant: lowercase letters, digits, "-" and "_"');
-    if (!/^\d+\s*(s|m|h|d|w)$/.test(o.ttl))
+    const ttl = parseDuration(o.ttl);
+    if (!ttl || !/[smhdw]$/.test(o.ttl.trim()))
       throw new InvalidArgumentError('ttl: a number and a unit (s, m, h, d, w), e.g. 1h');
+    const max = parseDuration(env.AUTODEV_MAX_TOKEN_TTL ?? '') ?? DEFAULT_MAX_TOKEN_TTL_SECONDS;
+    if (ttl > max)
+      throw new InvalidArgumentError(
+        `ttl: at most ${max} s, what the server accepts (AUTODEV_MAX_TOKEN_TTL)`,
+      );
     const { key } = loadOrCreateSigningKey(join(home(), 'signing-key'));
     process.stdout.write(`${await signLocalToken(key, o)}\n`);
   });

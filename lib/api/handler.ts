@@ -80,6 +80,17 @@ function parseBody(event: ApiEvent): unknown {
   }
 }
 
+/** A path segment as an id: a malformed percent-escape is the client's error (400), not a crash. */
+function decodeId(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new ValidationError('The id in the path has a malformed percent-escape.', [
+      { field: 'id', message: 'malformed percent-escape' },
+    ]);
+  }
+}
+
 const TASK = /^\/v1\/tasks\/([^/]+)$/;
 const CANCEL = /^\/v1\/tasks\/([^/]+)\/cancel$/;
 const LOGS = /^\/v1\/tasks\/([^/]+)\/logs$/;
@@ -109,7 +120,7 @@ export function createApiHandler(deps: ApiDeps) {
     const logsMatch = path.match(LOGS);
     const taskMatch = path.match(TASK);
     const retryMatch = path.match(RETRY);
-    const idOf = (m: RegExpMatchArray) => decodeURIComponent(m[1] as string);
+    const idOf = (m: RegExpMatchArray) => decodeId(m[1] as string);
 
     if (path === '/v1/providers' && method === 'GET' && deps.providers) {
       authorize(principal, 'task:read');

@@ -1,4 +1,4 @@
-import type { Principal } from '../core/access.js';
+import { checkTokenLifetime, DEFAULT_MAX_TOKEN_TTL_SECONDS, type Principal } from '../core/access.js';
 import { UnauthorizedError } from '../core/errors.js';
 import type { Authenticator } from '../core/ports.js';
 import { principalFromClaims } from '../local/auth.js';
@@ -6,9 +6,15 @@ import { principalFromClaims } from '../local/auth.js';
 /**
  * The principal from the claims API Gateway's JWT authorizer already verified
  * (`requestContext.authorizer.jwt.claims`). The gateway checks signature, issuer, audience and
- * expiry; this checks tenant and role, which the handler then enforces again.
+ * expiry; this checks that the token has an expiry no further away than the cap (the gateway
+ * accepts tokens without one), and tenant and role, which the handler then enforces again.
  */
 export class ClaimsAuthenticator implements Authenticator {
+  constructor(
+    private readonly maxTtlSeconds = DEFAULT_MAX_TOKEN_TTL_SECONDS,
+    private readonly now: () => number = Date.now,
+  ) {}
+
   async authenticate(
     _headers: Record<string, string | undefined>,
     claims?: Record<string, unknown>,
@@ -16,6 +22,7 @@ export class ClaimsAuthenticator implements Authenticator {
     if (!claims || Object.keys(claims).length === 0) {
       throw new UnauthorizedError('Send a token: Authorization: Bearer <jwt> from the configured issuer.');
     }
+    checkTokenLifetime(claims, this.now() / 1000, this.maxTtlSeconds);
     return principalFromClaims(claims);
   }
 }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
-import type { Principal } from '../core/access.js';
+import { checkTokenLifetime, DEFAULT_MAX_TOKEN_TTL_SECONDS, type Principal } from '../core/access.js';
 import { UnauthorizedError } from '../core/errors.js';
 import type { Authenticator } from '../core/ports.js';
 import { AccessRole } from '../core/schemas.js';
@@ -59,6 +59,7 @@ export class LocalJwtAuthenticator implements Authenticator {
 
   constructor(
     private readonly key: Uint8Array,
+    private readonly maxTtlSeconds = DEFAULT_MAX_TOKEN_TTL_SECONDS,
     private readonly cacheSize = 1000,
   ) {}
 
@@ -75,17 +76,19 @@ export class LocalJwtAuthenticator implements Authenticator {
         issuer: LOCAL_ISSUER,
         audience: LOCAL_AUDIENCE,
         algorithms: ['HS256'],
+        requiredClaims: ['exp'],
       });
+      checkTokenLifetime(payload, Date.now() / 1000, this.maxTtlSeconds);
       const principal = principalFromClaims(payload);
-      if (payload.exp) {
-        if (this.verified.size >= this.cacheSize)
-          this.verified.delete(this.verified.keys().next().value as string);
-        this.verified.set(token, { principal, exp: payload.exp });
-      }
+      if (this.verified.size >= this.cacheSize)
+        this.verified.delete(this.verified.keys().next().value as string);
+      this.verified.set(token, { principal, exp: payload.exp as number });
       return principal;
     } catch (err) {
       if (err instanceof UnauthorizedError) throw err;
       if (err instanceof joseErrors.JWTExpired) throw new UnauthorizedError('The token has expired.');
+      if (err instanceof joseErrors.JWTClaimValidationFailed && err.claim === 'exp')
+        throw new UnauthorizedError('The token has no expiry (exp); tokens must expire.');
       throw new UnauthorizedError('The token is not valid for this server.');
     }
   }

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { parseDuration } from '../core/access.js';
 import { ConfigError } from '../core/errors.js';
 import type { BreakerPolicy, RatePolicy } from '../core/provider-health.js';
 import { canonicalHost, type RepoPolicy } from '../core/repo-policy.js';
@@ -42,6 +43,10 @@ const EnvSchema = z.object({
   AUTODEV_PUBLIC_URL: z.url().optional(),
   AUTODEV_FORGES: z.string().optional(),
   AUTODEV_ALLOWED_REPO_HOSTS: z.string().default(''),
+  AUTODEV_MAX_TOKEN_TTL: z
+    .string()
+    .refine((s) => (parseDuration(s) ?? 0) > 0, 'a duration such as 30m, 24h or 7d')
+    .default('24h'),
   AUTODEV_LOCAL_REPO_ROOTS: z.string().default(''),
   AUTODEV_GITHUB_WEBHOOK_TENANT: z
     .string()
@@ -80,6 +85,8 @@ export interface LocalConfig {
   secrets: Record<string, string | undefined>;
   /** Forge hosts beyond github.com and gitlab.com, or replacing them (`forges.yaml`, `AUTODEV_FORGES`). */
   forges: ForgeEntry[];
+  /** The longest lifetime of a token the server accepts, in seconds (AUTODEV_MAX_TOKEN_TTL). */
+  maxTokenTtlSeconds: number;
   /** Which repositories tenants may name (AUTODEV_ALLOWED_REPO_HOSTS, AUTODEV_LOCAL_REPO_ROOTS). */
   repoPolicy: RepoPolicy;
   /** Slack and Teams targets for finished tasks (`notifications.yaml`). */
@@ -384,6 +391,7 @@ export function loadLocalConfig(source: NodeJS.ProcessEnv = process.env): LocalC
     agentEnv,
     secrets: merged,
     forges: loadForges(home, env.AUTODEV_FORGES),
+    maxTokenTtlSeconds: parseDuration(env.AUTODEV_MAX_TOKEN_TTL) as number,
     repoPolicy: {
       allowedHosts: parseAllowedHosts(env.AUTODEV_ALLOWED_REPO_HOSTS),
       localRoots: parseLocalRoots(env.AUTODEV_LOCAL_REPO_ROOTS),

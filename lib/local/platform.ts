@@ -121,7 +121,7 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
     scheduler: cron,
     repoPolicy: config.repoPolicy,
   });
-  const authenticator = new LocalJwtAuthenticator(key);
+  const authenticator = new LocalJwtAuthenticator(key, config.maxTokenTtlSeconds);
   const handler = createApiHandler({
     service,
     authenticator,

@@ -1,7 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { SignJWT } from 'jose';
 import { signGithubPayload } from '../../lib/core/webhooks.js';
+import { LOCAL_AUDIENCE, LOCAL_ISSUER, readSigningKey } from '../../lib/local/auth.js';
 import {
   cli,
   makeRemote,
@@ -16,6 +18,7 @@ describe('the API door', () => {
   let server: RunningServer;
   let remote: string;
   let otherRemote: string;
+  let home: string;
   let token: string;
   const WEBHOOK_SECRET = 'door-webhook-secret';
 
@@ -32,8 +35,9 @@ describe('the API door', () => {
     remote = makeRemote(join(dir, 'acme'));
     otherRemote = makeRemote(join(dir, 'globex'));
     // no executor: tasks stay queued, so a log follow never ends by itself
+    home = join(dir, 'home');
     server = await startServer(
-      platformEnv(join(dir, 'home'), {
+      platformEnv(home, {
         AUTODEV_EXECUTOR: '0',
         AUTODEV_GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
         AUTODEV_GITHUB_WEBHOOK_TENANT: 'acme',
@@ -207,6 +211,65 @@ describe('the API door', () => {
       );
       expect(res.status).toBe(400);
       expect(await res.json()).toMatchObject({ error: { details: [{ field: 'task.repo' }] } });
+    });
+  });
+
+  describe('ids and tokens', () => {
+    it.each([
+      ['GET', '/v1/tasks/%E0%A4'],
+      ['GET', '/v1/tasks/%E0%A4/logs'],
+      ['GET', '/v1/tasks/%/logs?follow=1'],
+      ['POST', '/v1/tasks/%ZZ/cancel'],
+      ['POST', '/v1/tasks/%C0/retry'],
+      ['GET', '/v1/schedules/%E0'],
+    ])(
+      'answers %s %s (a malformed percent-escape) with 400 and the JSON error shape',
+      async (method, path) => {
+        const operator = (
+          await cli(['token', '--tenant', 'acme', '--role', 'operator'], server.env)
+        ).stdout.trim();
+        const res = await api(path, { method }, operator);
+        expect(res.status).toBe(400);
+        expect(await res.json()).toMatchObject({
+          error: { code: 'validation_failed', details: [{ field: 'id' }] },
+        });
+      },
+    );
+
+    const signed = (build: (jwt: SignJWT) => SignJWT) =>
+      build(
+        new SignJWT({ tenant: 'acme', role: 'admin' })
+          .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+          .setSubject('mallory')
+          .setIssuer(LOCAL_ISSUER)
+          .setAudience(LOCAL_AUDIENCE)
+          .setIssuedAt(),
+      ).sign(readSigningKey(join(home, 'signing-key')));
+
+    it.each([
+      ['without exp', (j: SignJWT) => j],
+      ['expiring in the year 3000', (j: SignJWT) => j.setExpirationTime(new Date('3000-01-01T00:00:00Z'))],
+      ['living 30 days', (j: SignJWT) => j.setExpirationTime('30d')],
+    ])('refuses a token %s with 401', async (_what, build) => {
+      const res = await api('/v1/tasks', {}, await signed(build));
+      expect(res.status).toBe(401);
+      expect(await res.json()).toMatchObject({ error: { code: 'unauthorized' } });
+    });
+
+    it('accepts a token within the cap', async () => {
+      expect((await api('/v1/tasks', {}, await signed((j) => j.setExpirationTime('1h')))).status).toBe(200);
+    });
+
+    it('`autodev token` refuses a lifetime over the cap', async () => {
+      const long = await cli(['token', '--tenant', 'acme', '--role', 'viewer', '--ttl', '30d'], server.env);
+      expect(long.code).toBe(1);
+      expect(long.stderr).toMatch(/AUTODEV_MAX_TOKEN_TTL/);
+      const capped = await cli(['token', '--tenant', 'acme', '--role', 'viewer', '--ttl', '2h'], {
+        ...server.env,
+        AUTODEV_MAX_TOKEN_TTL: '1h',
+      });
+      expect(capped.code).toBe(1);
+      expect(capped.stdout).toBe('');
     });
   });
 });

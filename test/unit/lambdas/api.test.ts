@@ -14,7 +14,13 @@ let ddb: DynamoDbLocal;
 let store: DynamoTaskStore;
 let handler: (event: ApiEvent, context: ReturnType<typeof lambdaContext>) => Promise<ApiResult>;
 
-const submitter = { sub: 'u-1', tenant: 'acme', role: 'submitter', iss: 'https://id.example.com' };
+const submitter = {
+  sub: 'u-1',
+  tenant: 'acme',
+  role: 'submitter',
+  iss: 'https://id.example.com',
+  exp: Math.floor(Date.now() / 1000) + 3600,
+};
 const call = (e: Parameters<typeof apiEvent>[0]) => handler(apiEvent(e), lambdaContext('api'));
 const body = (r: ApiResult) => JSON.parse(String(r.body));
 

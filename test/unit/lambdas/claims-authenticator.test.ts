@@ -3,17 +3,22 @@ import { ClaimsAuthenticator } from '../../../lib/aws/claims-authenticator.js';
 import { UnauthorizedError } from '../../../lib/core/errors.js';
 
 const auth = new ClaimsAuthenticator();
+/** API Gateway passes the claims it verified; Cognito's tokens expire within the hour by default. */
+const exp = Math.floor(Date.now() / 1000) + 3600;
 
 describe('ClaimsAuthenticator (claims verified by the API Gateway JWT authorizer)', () => {
   it('reads tenant and role claims, and the subject', async () => {
-    const principal = await auth.authenticate({}, { sub: 'u-1', tenant: 'acme', role: 'operator', aud: 'x' });
+    const principal = await auth.authenticate(
+      {},
+      { sub: 'u-1', tenant: 'acme', role: 'operator', aud: 'x', exp },
+    );
     expect(principal).toEqual({ tenant: 'acme', role: 'operator', subject: 'u-1' });
   });
 
   it("reads Cognito's custom:tenant and custom:role", async () => {
     const principal = await auth.authenticate(
       {},
-      { sub: 'u-2', 'custom:tenant': 'globex', 'custom:role': 'viewer' },
+      { sub: 'u-2', 'custom:tenant': 'globex', 'custom:role': 'viewer', exp: String(exp) },
     );
     expect(principal).toEqual({ tenant: 'globex', role: 'viewer', subject: 'u-2' });
   });
@@ -26,7 +31,22 @@ describe('ClaimsAuthenticator (claims verified by the API Gateway JWT authorizer
   });
 
   it('refuses tokens without a valid tenant or role', async () => {
-    await expect(auth.authenticate({}, { sub: 'u', role: 'admin' })).rejects.toThrow(/tenant/);
-    await expect(auth.authenticate({}, { sub: 'u', tenant: 'acme', role: 'root' })).rejects.toThrow(/role/);
+    await expect(auth.authenticate({}, { sub: 'u', role: 'admin', exp })).rejects.toThrow(/tenant/);
+    await expect(auth.authenticate({}, { sub: 'u', tenant: 'acme', role: 'root', exp })).rejects.toThrow(
+      /role/,
+    );
+  });
+
+  it('refuses tokens that never expire or live longer than the cap (401)', async () => {
+    const claims = { sub: 'u', tenant: 'acme', role: 'admin' };
+    await expect(auth.authenticate({}, claims)).rejects.toThrow(/no expiry/);
+    await expect(auth.authenticate({}, { ...claims, exp: 32_503_680_000 })).rejects.toThrow(/longer than/);
+    const now = Math.floor(Date.now() / 1000);
+    await expect(
+      auth.authenticate({}, { ...claims, iat: now - 40 * 86_400, exp: now + 3600 }),
+    ).rejects.toThrow(/longer than/);
+    await expect(
+      new ClaimsAuthenticator(7 * 86_400).authenticate({}, { ...claims, exp: now + 2 * 86_400 }),
+    ).resolves.toMatchObject({ tenant: 'acme' });
   });
 });
