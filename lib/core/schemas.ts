@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { PROVIDER_ERROR_CLASSES } from './errors.js';
+import { branchNameProblem } from './git-ref.js';
 
 export const TASK_STATUSES = [
   'queued',
@@ -54,20 +55,50 @@ const gitRef = z
   .string()
   .min(1)
   .max(200)
-  .refine((s) => !/(^[-/.])|\.\.|[\s~^:?*[\\]|@\{|\.lock$|\/$/.test(s), 'not a valid git branch name');
+  .superRefine((s, ctx) => {
+    const problem = branchNameProblem(s);
+    if (problem) ctx.addIssue({ code: 'custom', message: `not a branch name git accepts: it ${problem}` });
+  });
+
+/** Control characters (C0, DEL, C1): refused in every field but a prompt's tab and line breaks. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
+const CONTROL = /[\x00-\x1f\x7f-\x9f]/;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
+const CONTROL_IN_TEXT = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]/;
 
 /** The body of `POST /v1/tasks`. */
 export const TaskSubmission = z
   .object({
-    repo: z.string().min(1).max(2048),
-    prompt: z.string().trim().min(1, 'prompt must not be empty'),
+    repo: z
+      .string()
+      .min(1)
+      .max(2048)
+      .refine((s) => !CONTROL.test(s), 'must not hold control characters (NUL, line breaks, ...)')
+      .refine((s) => !s.startsWith('-'), 'must not begin with "-"'),
+    prompt: z
+      .string()
+      .trim()
+      .min(1, 'prompt must not be empty')
+      .refine(
+        (s) => !CONTROL_IN_TEXT.test(s),
+        'must not hold control characters (NUL, ...) but tabs and line breaks',
+      ),
     baseBranch: gitRef.optional(),
     role: name.optional(),
     provider: name.optional(),
     priority: Priority.default('normal'),
     dependsOn: z.array(z.string().min(1).max(64)).max(50).default([]),
     limits: Limits.default({}),
-    labels: z.array(z.string().min(1).max(64)).max(20).default([]),
+    labels: z
+      .array(
+        z
+          .string()
+          .min(1)
+          .max(64)
+          .refine((s) => !CONTROL.test(s), 'must not hold control characters'),
+      )
+      .max(20)
+      .default([]),
   })
   .strict();
 export type TaskSubmission = z.input<typeof TaskSubmission>;

@@ -114,6 +114,46 @@ describe('the HTTP API refuses bad input with clear 4xx errors, never a 5xx', ()
     expect(JSON.stringify(json)).not.toMatch(/at .*\.js:\d+/); // no stack traces
   });
 
+  it.each([
+    ['a NUL byte in repo', { repo: 'https://example.com/a\u0000.git' }, 'repo'],
+    ['a line break in repo', { repo: 'https://example.com/a.git\n--upload-pack=x' }, 'repo'],
+    ['a repo that begins with "-"', { repo: '--upload-pack=touch /tmp/x' }, 'repo'],
+    ['a NUL byte in prompt', { prompt: 'fix\u0000it' }, 'prompt'],
+    ['an escape character in prompt', { prompt: 'fix \u001b[2J it' }, 'prompt'],
+    ['a C1 control in prompt', { prompt: 'fix \u009b it' }, 'prompt'],
+    ['a NUL byte in baseBranch', { baseBranch: 'main\u0000' }, 'baseBranch'],
+    ...[
+      'a//b',
+      'a/.b',
+      'a.',
+      '@',
+      '..',
+      'a.lock',
+      '-b',
+      '--orphan',
+      'a b',
+      'a~1',
+      'a^',
+      'a:b',
+      'a?',
+      'a*',
+      'a[',
+      'a\\b',
+    ].map((b) => [`the base branch ${JSON.stringify(b)}`, { baseBranch: b }, 'baseBranch'] as const),
+    ['a control character in a label', { labels: ['a\u0007'] }, 'labels.0'],
+  ])('refuses %s with 400 naming the field', async (_what, fields, field) => {
+    const res = await post({ repo: remote, prompt: 'x', ...fields });
+    expect(res.status).toBe(400);
+    const json = (await res.json()) as { error: { code: string; details: { field: string }[] } };
+    expect(json.error.code).toBe('validation_failed');
+    expect(json.error.details.map((d) => d.field)).toContain(field);
+  });
+
+  it('accepts tabs and line breaks (CRLF too) in a prompt', async () => {
+    const res = await post({ repo: remote, prompt: 'Fix it:\r\n\t- the first thing\n\t- the second' });
+    expect(res.status).toBe(201);
+  });
+
   it('names the offending fields', async () => {
     const res = await post({ prompt: '' });
     const json = (await res.json()) as { error: { details: { field: string }[] } };
