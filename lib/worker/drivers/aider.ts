@@ -50,9 +50,9 @@ export class AiderDriver implements ProviderDriver {
 
   command(input: DriverInput): CommandLine {
     const message = input.systemPrompt ? `${input.systemPrompt}\n\n${input.prompt}` : input.prompt;
+    // argparse refuses a separate value that begins with "-": `--message=` keeps it the value
     const args = [
-      '--message',
-      message,
+      `--message=${message}`,
       '--yes-always',
       '--no-auto-commits',
       '--no-stream',

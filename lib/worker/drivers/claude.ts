@@ -11,7 +11,8 @@ import { classifyText, jsonLines, num, obj, str } from './json-lines.js';
 const DEFAULT_MAX_TURNS = 50;
 
 /**
- * Claude Code: `claude -p PROMPT --output-format json --permission-mode bypassPermissions ...`.
+ * Claude Code: `claude -p --output-format json --permission-mode bypassPermissions ... -- PROMPT`
+ * (commander: after `--` a prompt that begins with "-" is the prompt, not an option).
  * Prints one JSON result object; on API failures `is_error` is true (subtype may still be
  * `success`) with `api_error_status`.
  */
@@ -28,7 +29,6 @@ export class ClaudeDriver implements ProviderDriver {
   command(input: DriverInput): CommandLine {
     const args = [
       '-p',
-      input.prompt,
       '--output-format',
       'json',
       '--permission-mode',
@@ -39,6 +39,7 @@ export class ClaudeDriver implements ProviderDriver {
     if (input.model) args.push('--model', input.model);
     if (input.maxBudgetUsd !== undefined) args.push('--max-budget-usd', String(input.maxBudgetUsd));
     if (input.systemPrompt) args.push('--append-system-prompt', input.systemPrompt);
+    args.push('--', input.prompt);
     return {
       args,
       env: {

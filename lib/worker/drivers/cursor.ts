@@ -30,7 +30,8 @@ export class CursorDriver implements ProviderDriver {
     const prompt = input.systemPrompt ? `${input.systemPrompt}\n\n${input.prompt}` : input.prompt;
     const args = ['-p', '--force', '--trust', '--output-format', 'json'];
     if (input.model) args.push('--model', input.model);
-    args.push('--workspace', input.workdir, prompt);
+    // commander: after `--` a prompt that begins with "-" is the prompt, not an option
+    args.push('--workspace', input.workdir, '--', prompt);
     return { args, env: { HOME: input.homeDir } };
   }
 

@@ -27,7 +27,8 @@ export class GeminiDriver implements ProviderDriver {
 
   command(input: DriverInput): CommandLine {
     const prompt = input.systemPrompt ? `${input.systemPrompt}\n\n${input.prompt}` : input.prompt;
-    const args = ['-p', prompt, '--output-format', 'json', '--approval-mode=yolo', '--skip-trust'];
+    // yargs takes a separate value that begins with "-" for an option: `--prompt=` keeps it the value
+    const args = [`--prompt=${prompt}`, '--output-format', 'json', '--approval-mode=yolo', '--skip-trust'];
     if (input.model) args.push('-m', input.model);
     if (input.maxTurns !== undefined) {
       // The turn cap is a setting, not a flag; GEMINI_CLI_HOME makes this file the user settings.

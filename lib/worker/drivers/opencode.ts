@@ -58,7 +58,8 @@ export class OpencodeDriver implements ProviderDriver {
     const model = this.model(input.model);
     const args = ['run', '--format', 'json'];
     if (model) args.push('-m', model);
-    args.push('--auto', prompt);
+    // yargs: what follows `--` is the message, even when it begins with "-"
+    args.push('--auto', '--', prompt);
     const env: Record<string, string> = {
       XDG_CONFIG_HOME: `${input.homeDir}/.config`,
       XDG_DATA_HOME: `${input.homeDir}/.local/share`,

@@ -13,6 +13,13 @@ const cases: FakeCase[] = [
     changed: true,
   },
   {
+    name: 'a prompt that begins with "-" (it stays the prompt)',
+    prompt: '--help Add notes [fake:edit=NOTES.md]',
+    errorClass: undefined,
+    usage: { inputTokens: 12000, cachedInputTokens: 0, outputTokens: 1100, costUsd: 0.05 },
+    changed: true,
+  },
+  {
     name: 'success without edits (a report with cache hits)',
     prompt: 'Check things [fake:nochange]',
     errorClass: undefined,
@@ -86,8 +93,7 @@ describe('AiderDriver', () => {
     });
     // Assert
     expect(cmd.args).toEqual([
-      '--message',
-      'You are a backend engineer.\n\nFix the bug',
+      '--message=You are a backend engineer.\n\nFix the bug',
       '--yes-always',
       '--no-auto-commits',
       '--no-stream',

@@ -14,6 +14,13 @@ const cases: FakeCase[] = [
     changed: true,
   },
   {
+    name: 'a prompt that begins with "-" (it stays the prompt)',
+    prompt: '--help Add notes [fake:edit=NOTES.md]',
+    errorClass: undefined,
+    usage: reported,
+    changed: true,
+  },
+  {
     name: 'success without edits',
     prompt: 'Check things [fake:nochange]',
     errorClass: undefined,
@@ -84,7 +91,6 @@ describe('ClaudeDriver', () => {
     // Assert
     expect(cmd.args).toEqual([
       '-p',
-      'Fix the bug',
       '--output-format',
       'json',
       '--permission-mode',
@@ -97,6 +103,8 @@ describe('ClaudeDriver', () => {
       '2.5',
       '--append-system-prompt',
       'You are a backend engineer.',
+      '--',
+      'Fix the bug',
     ]);
     expect(cmd.env).toEqual({
       CLAUDE_CONFIG_DIR: '/w/home/.claude',

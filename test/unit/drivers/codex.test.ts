@@ -19,6 +19,18 @@ const cases: FakeCase[] = [
     changed: true,
   },
   {
+    name: 'a prompt that begins with "-" (it stays the prompt)',
+    prompt: '--help Add notes [fake:edit=NOTES.md]',
+    errorClass: undefined,
+    usage: {
+      inputTokens: 24763,
+      cachedInputTokens: 24448,
+      outputTokens: 122,
+      costUsd: (315 * 1.25 + 24448 * 0.125 + 122 * 10) / 1e6,
+    },
+    changed: true,
+  },
+  {
     name: 'success without edits',
     prompt: 'Check things [fake:nochange]',
     errorClass: undefined,

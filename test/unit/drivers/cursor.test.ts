@@ -18,6 +18,19 @@ const cases: FakeCase[] = [
     changed: true,
   },
   {
+    name: 'a prompt that begins with "-" (it stays the prompt)',
+    prompt: '--help Add notes [fake:edit=NOTES.md]',
+    errorClass: undefined,
+    // 5400 input + 12000 cache read + 800 cache write; gpt-5: $1.25 / $0.125 cached / $10
+    usage: {
+      inputTokens: 18200,
+      cachedInputTokens: 12000,
+      outputTokens: 380,
+      costUsd: (6200 * 1.25 + 12000 * 0.125 + 380 * 10) / 1e6,
+    },
+    changed: true,
+  },
+  {
     name: 'success without edits (a result without usage)',
     prompt: 'Check things [fake:nochange]',
     errorClass: undefined,
@@ -94,6 +107,7 @@ describe('CursorDriver', () => {
       'sonnet-4.5',
       '--workspace',
       '/w/repo',
+      '--',
       'You are a backend engineer.\n\nFix the bug',
     ]);
     expect(cmd.env).toEqual({ HOME: '/w/home' });

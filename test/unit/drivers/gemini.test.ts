@@ -19,6 +19,19 @@ const cases: FakeCase[] = [
     changed: true,
   },
   {
+    name: 'a prompt that begins with "-" (it stays the prompt)',
+    prompt: '--help Add notes [fake:edit=NOTES.md]',
+    errorClass: undefined,
+    usage: {
+      inputTokens: 13900,
+      cachedInputTokens: 3100,
+      outputTokens: 1270,
+      // gemini-2.5-flash-lite $0.10 / $0.40; gemini-2.5-pro $1.25 / $0.125 cached / $10
+      costUsd: (1500 * 0.1 + 40 * 0.4) / 1e6 + (9300 * 1.25 + 3100 * 0.125 + 1230 * 10) / 1e6,
+    },
+    changed: true,
+  },
+  {
     name: 'success without edits',
     prompt: 'Check things [fake:nochange]',
     errorClass: undefined,
@@ -98,8 +111,7 @@ describe('GeminiDriver', () => {
     });
     // Assert
     expect(cmd.args).toEqual([
-      '-p',
-      'You are a backend engineer.\n\nFix the bug',
+      '--prompt=You are a backend engineer.\n\nFix the bug',
       '--output-format',
       'json',
       '--approval-mode=yolo',

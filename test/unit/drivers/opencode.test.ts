@@ -13,6 +13,14 @@ const cases: FakeCase[] = [
     changed: true,
   },
   {
+    name: 'a prompt that begins with "-" (it stays the prompt)',
+    prompt: '--help Add notes [fake:edit=NOTES.md]',
+    errorClass: undefined,
+    // steps: 1200 + 8000 read + 2100 write, then 300 + 10100 read; output 90, then 150 + 20 reasoning
+    usage: { inputTokens: 21700, cachedInputTokens: 18100, outputTokens: 260, costUsd: 0.0123 + 0.0061 },
+    changed: true,
+  },
+  {
     name: 'success without edits',
     prompt: 'Check things [fake:nochange]',
     errorClass: undefined,
@@ -91,6 +99,7 @@ describe('OpencodeDriver', () => {
       '-m',
       'openai/gpt-5',
       '--auto',
+      '--',
       'You are a backend engineer.\n\nFix the bug',
     ]);
     expect(cmd.env).toEqual({
