@@ -11,6 +11,7 @@ import { createDrivers } from '../worker/drivers/index.js';
 import { ForgeConfig, type ForgeEntry } from '../worker/forge/resolve.js';
 import { NotificationConfig, type NotificationTarget } from '../worker/notify.js';
 import type { ProviderConfig } from '../worker/run-attempt.js';
+import type { HttpLimits } from './http-gateway.js';
 
 const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
 
@@ -43,6 +44,10 @@ const EnvSchema = z.object({
   AUTODEV_PUBLIC_URL: z.url().optional(),
   AUTODEV_FORGES: z.string().optional(),
   AUTODEV_ALLOWED_REPO_HOSTS: z.string().default(''),
+  AUTODEV_HTTP_REQUEST_TIMEOUT_MS: int(30_000, 100, 3_600_000),
+  AUTODEV_HTTP_HEADERS_TIMEOUT_MS: int(10_000, 100, 3_600_000),
+  AUTODEV_HTTP_KEEPALIVE_TIMEOUT_MS: int(5_000, 100, 3_600_000),
+  AUTODEV_HTTP_MAX_CONNECTIONS: int(512, 1, 100_000),
   AUTODEV_MAX_TOKEN_TTL: z
     .string()
     .refine((s) => (parseDuration(s) ?? 0) > 0, 'a duration such as 30m, 24h or 7d')
@@ -85,6 +90,8 @@ export interface LocalConfig {
   secrets: Record<string, string | undefined>;
   /** Forge hosts beyond github.com and gitlab.com, or replacing them (`forges.yaml`, `AUTODEV_FORGES`). */
   forges: ForgeEntry[];
+  /** Time-outs and the connection cap of the HTTP server. */
+  http: HttpLimits;
   /** The longest lifetime of a token the server accepts, in seconds (AUTODEV_MAX_TOKEN_TTL). */
   maxTokenTtlSeconds: number;
   /** Which repositories tenants may name (AUTODEV_ALLOWED_REPO_HOSTS, AUTODEV_LOCAL_REPO_ROOTS). */
@@ -391,6 +398,12 @@ export function loadLocalConfig(source: NodeJS.ProcessEnv = process.env): LocalC
     agentEnv,
     secrets: merged,
     forges: loadForges(home, env.AUTODEV_FORGES),
+    http: {
+      requestTimeoutMs: env.AUTODEV_HTTP_REQUEST_TIMEOUT_MS,
+      headersTimeoutMs: env.AUTODEV_HTTP_HEADERS_TIMEOUT_MS,
+      keepAliveTimeoutMs: env.AUTODEV_HTTP_KEEPALIVE_TIMEOUT_MS,
+      maxConnections: env.AUTODEV_HTTP_MAX_CONNECTIONS,
+    },
     maxTokenTtlSeconds: parseDuration(env.AUTODEV_MAX_TOKEN_TTL) as number,
     repoPolicy: {
       allowedHosts: parseAllowedHosts(env.AUTODEV_ALLOWED_REPO_HOSTS),

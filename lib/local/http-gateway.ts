@@ -14,7 +14,28 @@ export interface GatewayOptions {
   authenticator: Authenticator;
   metrics: () => Promise<{ contentType: string; body: string }>;
   followPollMs?: number;
+  /** Time and connection limits of the HTTP server (defaults: DEFAULT_HTTP_LIMITS). */
+  limits?: Partial<HttpLimits>;
 }
+
+/** What one client may hold of the server: the time to send its request, and connections. */
+export interface HttpLimits {
+  /** The whole request (headers and body) must arrive within this; 408 and closed otherwise. */
+  requestTimeoutMs: number;
+  /** The headers must arrive within this (a client that never finishes them is cut off). */
+  headersTimeoutMs: number;
+  /** An idle kept-alive connection is closed after this. */
+  keepAliveTimeoutMs: number;
+  /** Connections at once; more are closed as they come. */
+  maxConnections: number;
+}
+
+export const DEFAULT_HTTP_LIMITS: HttpLimits = {
+  requestTimeoutMs: 30_000,
+  headersTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 5_000,
+  maxConnections: 512,
+};
 
 const lambdaContext = (requestId: string): Context =>
   ({
@@ -150,41 +171,53 @@ export function createGateway(opts: GatewayOptions): Server {
     res.end();
   }
 
-  return createServer((req, res) => {
-    void (async () => {
-      const url = new URL(req.url ?? '/', 'http://localhost');
-      try {
-        if (url.pathname === '/metrics' && req.method === 'GET') {
-          const principal = await opts.authenticator.authenticate({
-            authorization: req.headers.authorization,
-          });
-          authorize(principal, 'metrics:read');
-          const m = await opts.metrics();
-          res.writeHead(200, { 'content-type': m.contentType });
-          res.end(m.body);
-          return;
+  const limits = { ...DEFAULT_HTTP_LIMITS, ...opts.limits };
+  const server = createServer(
+    {
+      requestTimeout: limits.requestTimeoutMs,
+      headersTimeout: Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs),
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // how often the two time-outs above are checked (Node's default, 30 s, would let them slip)
+      connectionsCheckingInterval: Math.max(100, Math.min(1_000, limits.headersTimeoutMs / 2)),
+    },
+    (req, res) => {
+      void (async () => {
+        const url = new URL(req.url ?? '/', 'http://localhost');
+        try {
+          if (url.pathname === '/metrics' && req.method === 'GET') {
+            const principal = await opts.authenticator.authenticate({
+              authorization: req.headers.authorization,
+            });
+            authorize(principal, 'metrics:read');
+            const m = await opts.metrics();
+            res.writeHead(200, { 'content-type': m.contentType });
+            res.end(m.body);
+            return;
+          }
+          if (
+            req.method === 'GET' &&
+            /\/logs$/.test(url.pathname) &&
+            ['1', 'true'].includes(url.searchParams.get('follow') ?? '')
+          ) {
+            await follow(req, res, url);
+            return;
+          }
+          const body = await readBody(req);
+          const event = toApiEvent(req, body, url);
+          send(res, await opts.handler(event, lambdaContext(event.requestContext.requestId)));
+        } catch (err) {
+          const { status, body } = toHttpError(err);
+          if (!res.headersSent)
+            send(res, {
+              statusCode: status,
+              headers: { 'content-type': 'application/json', connection: 'close' },
+              body: JSON.stringify(body),
+            });
+          else res.end();
         }
-        if (
-          req.method === 'GET' &&
-          /\/logs$/.test(url.pathname) &&
-          ['1', 'true'].includes(url.searchParams.get('follow') ?? '')
-        ) {
-          await follow(req, res, url);
-          return;
-        }
-        const body = await readBody(req);
-        const event = toApiEvent(req, body, url);
-        send(res, await opts.handler(event, lambdaContext(event.requestContext.requestId)));
-      } catch (err) {
-        const { status, body } = toHttpError(err);
-        if (!res.headersSent)
-          send(res, {
-            statusCode: status,
-            headers: { 'content-type': 'application/json', connection: 'close' },
-            body: JSON.stringify(body),
-          });
-        else res.end();
-      }
-    })();
-  });
+      })();
+    },
+  );
+  server.maxConnections = limits.maxConnections;
+  return server;
 }

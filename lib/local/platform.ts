@@ -137,6 +137,7 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
   const server = createGateway({
     handler,
     authenticator,
+    limits: config.http,
     metrics: async () => ({
       contentType: metrics.registry.contentType,
       body: await metrics.registry.metrics(),

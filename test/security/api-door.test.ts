@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { SignJWT } from 'jose';
@@ -271,5 +272,91 @@ describe('the API door', () => {
       expect(capped.code).toBe(1);
       expect(capped.stdout).toBe('');
     });
+  });
+});
+
+describe('the HTTP server holds no client forever', () => {
+  let server: RunningServer;
+  const sockets: Socket[] = [];
+
+  beforeAll(async () => {
+    server = await startServer(
+      platformEnv(join(tempDir('autodev-door-http-'), 'home'), {
+        AUTODEV_EXECUTOR: '0',
+        AUTODEV_HTTP_HEADERS_TIMEOUT_MS: '1000',
+        AUTODEV_HTTP_REQUEST_TIMEOUT_MS: '2000',
+        AUTODEV_HTTP_MAX_CONNECTIONS: '4',
+      }),
+    );
+  });
+
+  afterAll(async () => {
+    for (const s of sockets) s.destroy();
+    await server?.stop();
+  });
+
+  /** A raw connection to the server; resolves `closed` with what the server sent before closing. */
+  const open = () => {
+    const { port } = new URL(server.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    sockets.push(socket);
+    let received = '';
+    socket.on('data', (d) => {
+      received += d;
+    });
+    const closed = new Promise<{ at: number; received: string }>((resolve) =>
+      socket.on('close', () => resolve({ at: Date.now(), received })),
+    );
+    socket.on('error', () => undefined);
+    return { socket, closed, connected: new Promise((r) => socket.once('connect', r)) };
+  };
+
+  it('cuts off a client that never finishes its headers (slowloris), with 408', async () => {
+    // Arrange
+    const { socket, closed, connected } = open();
+    await connected;
+    const started = Date.now();
+    socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+    // one more header line every 200 ms, never the blank line that ends them
+    const drip = setInterval(() => socket.writable && socket.write(`X-Drip-${Date.now()}: 1\r\n`), 200);
+    // Act
+    const end = await Promise.race([
+      closed,
+      new Promise<undefined>((r) => setTimeout(() => r(undefined), 8_000)),
+    ]);
+    clearInterval(drip);
+    // Assert
+    expect(end).toBeDefined();
+    expect((end?.at ?? 0) - started).toBeLessThan(5_000);
+    expect(end?.received).toMatch(/^HTTP\/1\.1 408/);
+  });
+
+  it('closes connections beyond the cap at once, and serves again when they are gone', async () => {
+    // Arrange: the cap's worth of open connections, each in the middle of its headers
+    const held = Array.from({ length: 4 }, () => open());
+    await Promise.all(held.map((h) => h.connected));
+    for (const h of held) h.socket.write('GET /healthz HTTP/1.1\r\n');
+    // Act
+    const extra = open();
+    const end = await Promise.race([
+      extra.closed,
+      new Promise<undefined>((r) => setTimeout(() => r(undefined), 800)),
+    ]);
+    // Assert
+    expect(end).toBeDefined();
+    expect(end?.received).toBe('');
+    for (const h of held) h.socket.destroy();
+    await Promise.all(held.map((h) => h.closed));
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+  });
+
+  it('answers a body over 1 MiB with 413', async () => {
+    const res = await fetch(`${server.url}/v1/tasks`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: 'x'.repeat(1024 * 1024 + 1),
+    });
+    expect(res.status).toBe(413);
   });
 });
