@@ -128,26 +128,25 @@ export function internalHost(host: string): string | undefined {
   return undefined;
 }
 
-const refuse = (field: string, message: string, detail: string): never => {
-  throw new ValidationError(message, [{ field, message: detail }]);
-};
+const invalid = (field: string, message: string, detail: string) =>
+  new ValidationError(message, [{ field, message: detail }]);
 
 function checkHost(rawHost: string, policy: RepoPolicy, field: string, plainHttp: boolean): void {
-  if (rawHost.startsWith('-')) refuse(field, 'A repository host must not begin with "-".', 'bad host');
+  if (rawHost.startsWith('-')) throw invalid(field, 'A repository host must not begin with "-".', 'bad host');
   const host = canonicalHost(rawHost);
-  if (!host) return refuse(field, `"${rawHost.slice(0, 100)}" is not a host name.`, 'bad host');
+  if (!host) throw invalid(field, `"${rawHost.slice(0, 100)}" is not a host name.`, 'bad host');
   const allowed = policy.allowedHosts.some((h) => canonicalHost(h) === host);
   if (allowed) return;
   const why = internalHost(host);
   if (why) {
-    refuse(
+    throw invalid(
       field,
       `The repository host ${host} is ${why}; such hosts are accepted only where configured (AUTODEV_ALLOWED_REPO_HOSTS).`,
       'internal host not allowed',
     );
   }
   if (plainHttp) {
-    refuse(
+    throw invalid(
       field,
       `Plain http is accepted only for configured hosts (AUTODEV_ALLOWED_REPO_HOSTS); use https for ${host}.`,
       'http not allowed for this host',
@@ -158,7 +157,7 @@ function checkHost(rawHost: string, policy: RepoPolicy, field: string, plainHttp
 function checkLocalPath(path: string, tenant: string, policy: RepoPolicy, field: string): void {
   const roots = [...(policy.localRoots[tenant] ?? []), ...(policy.localRoots['*'] ?? [])];
   if (roots.length === 0) {
-    refuse(
+    throw invalid(
       field,
       'Local repository paths are not accepted for this tenant; use an https or ssh URL (the local platform accepts paths under AUTODEV_LOCAL_REPO_ROOTS).',
       'local paths are not accepted here',
@@ -170,7 +169,7 @@ function checkLocalPath(path: string, tenant: string, policy: RepoPolicy, field:
     return normal === root || normal.startsWith(`${root}/`);
   });
   if (!inside) {
-    refuse(
+    throw invalid(
       field,
       `The local path ${normal.slice(0, 200)} is outside the directories this tenant may use (${roots.join(', ')}).`,
       'local path outside the allowed directories',
@@ -186,50 +185,57 @@ const SCP_LIKE = /^(?:([^@/:\s]+)@)?([^@/:\s[\]]+|\[[0-9a-fA-F:.]+\]):(?!\/\/)(.
  * path or `file://` URL under the tenant's configured directories. Throws ValidationError (400).
  */
 export function checkRepo(repo: string, tenant: string, policy: RepoPolicy, field = 'repo'): void {
-  if (repo.startsWith('-')) refuse(field, 'A repository must not begin with "-".', 'begins with "-"');
+  if (repo.startsWith('-')) throw invalid(field, 'A repository must not begin with "-".', 'begins with "-"');
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
   if (/[\x00-\x20\x7f]/.test(repo)) {
-    refuse(
+    throw invalid(
       field,
       `"${JSON.stringify(repo.slice(0, 200)).slice(1, -1)}" is not a git URL: it holds spaces or control characters.`,
       'bad characters',
     );
   }
   if (/^[A-Za-z][A-Za-z0-9+.-]*::/.test(repo))
-    refuse(field, 'Remote helpers (`<transport>::<address>`) are not accepted.', 'remote helper');
-  if (repo.startsWith('/')) return checkLocalPath(repo, tenant, policy, field);
+    throw invalid(field, 'Remote helpers (`<transport>::<address>`) are not accepted.', 'remote helper');
+  if (repo.startsWith('/')) {
+    checkLocalPath(repo, tenant, policy, field);
+    return;
+  }
   const scheme = repo.match(/^([a-z][a-z0-9+.-]*):\/\//i)?.[1]?.toLowerCase();
   if (scheme === 'https' || scheme === 'http' || scheme === 'ssh' || scheme === 'file') {
     let url: URL;
     try {
       url = new URL(repo);
     } catch {
-      return refuse(field, `"${repo.slice(0, 200)}" is not a valid URL.`, 'not a git URL');
+      throw invalid(field, `"${repo.slice(0, 200)}" is not a valid URL.`, 'not a git URL');
     }
     if (scheme === 'file') {
       if (url.host && url.hostname !== 'localhost')
-        refuse(field, 'A file:// URL names no host.', 'file URL with a host');
+        throw invalid(field, 'A file:// URL names no host.', 'file URL with a host');
       let path: string;
       try {
         path = decodeURIComponent(url.pathname);
       } catch {
-        return refuse(field, 'The file:// URL has a malformed escape.', 'bad file URL');
+        throw invalid(field, 'The file:// URL has a malformed escape.', 'bad file URL');
       }
-      return checkLocalPath(path, tenant, policy, field);
+      checkLocalPath(path, tenant, policy, field);
+      return;
     }
     // ssh:// is not a "special" scheme to the URL parser: its host is taken as written
     const host = url.hostname;
     if (!host || !url.pathname || url.pathname === '/')
-      refuse(field, 'The URL names no repository.', 'no path');
-    if (url.username.startsWith('-')) refuse(field, 'A user name must not begin with "-".', 'bad user');
-    return checkHost(host, policy, field, scheme === 'http');
+      throw invalid(field, 'The URL names no repository.', 'no path');
+    if (url.username.startsWith('-'))
+      throw invalid(field, 'A user name must not begin with "-".', 'bad user');
+    checkHost(host, policy, field, scheme === 'http');
+    return;
   }
   const scp = scheme ? null : repo.match(SCP_LIKE);
   if (scp?.[2] && scp[3]) {
-    if (scp[1]?.startsWith('-')) refuse(field, 'A user name must not begin with "-".', 'bad user');
-    return checkHost(scp[2], policy, field, false);
+    if (scp[1]?.startsWith('-')) throw invalid(field, 'A user name must not begin with "-".', 'bad user');
+    checkHost(scp[2], policy, field, false);
+    return;
   }
-  refuse(
+  throw invalid(
     field,
     `"${repo.slice(0, 200)}" is not a git URL (https://…, ssh://… or git@host:path).`,
     'not a git URL',
