@@ -118,7 +118,13 @@ const pct = (xs: number[], p: number) => {
 async function main() {
   const remote = makeRemote('app');
   const fake = makeInstantFake();
-  const baseEnv = { ...process.env, AUTODEV_LOG_LEVEL: 'ERROR', AUTODEV_PORT: '0' };
+  const baseEnv = {
+    ...process.env,
+    AUTODEV_LOG_LEVEL: 'ERROR',
+    AUTODEV_PORT: '0',
+    // the bench's repository is a bare repository in its work directory
+    AUTODEV_LOCAL_REPO_ROOTS: `*=${work}`,
+  };
 
   // (a) API throughput: platform (API only, so no agent competes for the CPU) vs bare server
   const apiHome = join(work, 'home-api');

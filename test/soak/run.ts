@@ -119,6 +119,8 @@ async function main() {
     AUTODEV_PROVIDER_RATE: '10000',
     AUTODEV_PROVIDER_BURST: '10000',
     AUTODEV_LEASE_SECONDS: '5',
+    // the soak's repository is a bare repository in its work directory
+    AUTODEV_LOCAL_REPO_ROOTS: `*=${work}`,
     ANTHROPIC_API_KEY: 'sk-ant-soak',
   };
   let server = await startServer(env);
