@@ -12,16 +12,21 @@ const RESPONSE_SKIP_TYPES = new Set([
   'reasoning',
 ]);
 
-/** The tool calls of the latest assistant turn of a Responses `input`: the calls after its last message. */
+/**
+ * The tool calls of the latest assistant turn of a Responses `input`: the run of calls nearest the
+ * end, past their outputs (parallel calls sit side by side, their outputs after them).
+ */
 function responsesToolCalls(input: unknown[]): string | undefined {
   const calls: string[] = [];
-  for (let i = input.length - 1; i >= 0; i--) {
+  let i = input.length - 1;
+  while (i >= 0 && RESPONSE_SKIP_TYPES.has(str(obj(input[i]).type) ?? '')) i--;
+  for (; i >= 0; i--) {
     const item = obj(input[i]);
-    const type = str(item.type) ?? (item.role ? 'message' : '');
-    if (RESPONSE_CALL_TYPES.has(type)) {
-      const args = item.arguments ?? item.input ?? item.action;
-      calls.unshift(`${str(item.name) ?? type}(${canonicalArguments(args)})`);
-    } else if (!RESPONSE_SKIP_TYPES.has(type)) break;
+    const type = str(item.type) ?? '';
+    if (type === 'reasoning') continue;
+    if (!RESPONSE_CALL_TYPES.has(type)) break;
+    const args = item.arguments ?? item.input ?? item.action;
+    calls.unshift(`${str(item.name) ?? type}(${canonicalArguments(args)})`);
   }
   return calls.length > 0 ? calls.join(';') : undefined;
 }
