@@ -70,6 +70,8 @@ export interface AttemptResult {
   message?: string;
   /** A failure that no retry can mend; the task fails with this code. */
   fatalCode?: string;
+  /** The provider said when to come back (a rate limit's reset): no retry on it sooner. */
+  retryAfterMs?: number;
 }
 
 /**
@@ -144,7 +146,10 @@ export function decideAfterAttempt(input: {
     }
   }
   if (RETRYABLE.includes(cls)) {
-    const delayMs = backoffMs(attemptsMade, input.policy ?? DEFAULT_RETRY_POLICY, input.random);
+    const delayMs = Math.max(
+      backoffMs(attemptsMade, input.policy ?? DEFAULT_RETRY_POLICY, input.random),
+      result.retryAfterMs ?? 0,
+    );
     return {
       kind: 'retry',
       provider: current,

@@ -78,6 +78,11 @@ export interface DriverInput {
   maxTurns?: number;
   maxBudgetUsd?: number;
   systemPrompt?: string;
+  /**
+   * The attempt's model gateway session: the CLI is pointed at `baseUrl` with `credential` as its
+   * key, and the real key is kept out of its environment. Absent: the CLI talks to its provider.
+   */
+  gateway?: { baseUrl: string; credential: string };
 }
 
 export interface CommandLine {

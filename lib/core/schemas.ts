@@ -115,6 +115,20 @@ export const Usage = z.object({
 export type Usage = z.infer<typeof Usage>;
 export const ZERO_USAGE: Usage = { inputTokens: 0, outputTokens: 0, costUsd: 0 };
 
+/** One model call as the model gateway recorded it (see lib/core/metering.ts). */
+export const ModelCallRecord = z.object({
+  at: z.string(),
+  provider: z.string(),
+  model: z.string(),
+  inputTokens: z.number().int().nonnegative(),
+  cachedInputTokens: z.number().int().nonnegative(),
+  cacheWriteTokens: z.number().int().nonnegative(),
+  outputTokens: z.number().int().nonnegative(),
+  costUsd: z.number().nonnegative(),
+  status: z.number().int(),
+  durationMs: z.number().nonnegative(),
+});
+
 export const AttemptOutcome = z.enum(['running', 'succeeded', 'failed', 'cancelled', 'abandoned']);
 export const Attempt = z.object({
   number: z.number().int().positive(),
@@ -130,6 +144,8 @@ export const Attempt = z.object({
   executor: z.string().optional(),
   /** Process id of the agent (its process group) while it runs, on the local platform. */
   agentPid: z.number().int().optional(),
+  /** The model calls the model gateway saw for this attempt (its ledger); `usage` is their sum. */
+  calls: z.array(ModelCallRecord).optional(),
 });
 export type Attempt = z.infer<typeof Attempt>;
 

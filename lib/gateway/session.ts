@@ -52,6 +52,7 @@ export class GatewaySession {
   private lastHistory = -1;
   private repeats = 0;
   private revoked = false;
+  private resetAt: number | undefined;
 
   constructor(
     readonly options: SessionOptions,
@@ -144,11 +145,18 @@ export class GatewaySession {
 
   rateLimited(status: number, resetAt: number | undefined, now: number): void {
     this.options.onRateLimit?.({ provider: this.provider, attemptId: this.attemptId, status, resetAt });
-    if (resetAt !== undefined && resetAt - now > this.farResetMs)
+    if (resetAt !== undefined && resetAt - now > this.farResetMs) {
+      this.resetAt = resetAt;
       this.end(
         'rate_limited',
         `The provider is rate-limited until ${new Date(resetAt).toISOString()}; AutoDev ended this attempt and will retry after the reset.`,
       );
+    }
+  }
+
+  /** When the limit that ended the session (`rate_limited`) opens again. */
+  get rateLimitResetAt(): number | undefined {
+    return this.resetAt;
   }
 
   /** Revokes the credential: the gateway answers 401 to it from now on. */

@@ -19,6 +19,8 @@ import {
 import type { AgentRole } from '../core/roles.js';
 import type { Attempt, Task } from '../core/schemas.js';
 import type { TaskNotifier } from '../core/tasks.js';
+import { closeAttemptGateway, type LedgerOutcome, openAttemptGateway } from '../gateway/attempts.js';
+import { type GatewayOptions, ModelGateway } from '../gateway/server.js';
 import { resolveBinary } from '../worker/agent-process.js';
 import { costOf } from '../worker/drivers/pricing.js';
 import type { ForgeEntry } from '../worker/forge/resolve.js';
@@ -54,6 +56,11 @@ export interface ExecutorOptions {
   secrets?: Readonly<Record<string, string | undefined>>;
   /** The API's public URL, for links to a task's logs (asked when an attempt starts). */
   publicUrl?: () => string | undefined;
+  /**
+   * The model gateway this executor runs on the loopback (default: on, with its defaults; `false`:
+   * off). Each attempt whose CLI it can front gets a session: metering, budgets, no real key.
+   */
+  modelGateway?: false | GatewayOptions;
 }
 
 interface Running {
@@ -94,6 +101,7 @@ export class LocalExecutor implements TaskNotifier {
   private pumpAgain = false;
   private ticker?: NodeJS.Timeout;
   private reaper?: NodeJS.Timeout;
+  private gateway?: ModelGateway;
 
   constructor(private readonly o: ExecutorOptions) {}
 
@@ -103,6 +111,7 @@ export class LocalExecutor implements TaskNotifier {
 
   async start(): Promise<void> {
     this.started = true;
+    if (this.o.modelGateway !== false) this.gateway = await ModelGateway.start(this.o.modelGateway ?? {});
     await this.reap();
     const running = new Set((await this.o.store.listRunning()).map((t) => t.id));
     const swept = await this.o.workspaces.sweep((id) => running.has(id));
@@ -137,6 +146,7 @@ export class LocalExecutor implements TaskNotifier {
       }
       await all();
     }
+    await this.gateway?.close();
   }
 
   private log(msg: string, extra?: Record<string, unknown>) {
@@ -355,8 +365,18 @@ export class LocalExecutor implements TaskNotifier {
         Math.max(250, this.o.leaseMs / 3),
       );
       let report: AttemptReport;
+      const cfg = this.o.providers[provider];
+      const gw =
+        cfg && this.gateway
+          ? openAttemptGateway(this.gateway, {
+              attemptId: `${started.id}/${number}`,
+              driver: cfg.driver,
+              env: { ...this.o.baseEnv, ...cfg.env },
+              maxCostUsd: started.limits.maxCostUsd,
+              log,
+            })
+          : undefined;
       try {
-        const cfg = this.o.providers[provider];
         report = cfg
           ? await runAttempt({
               task: started,
@@ -366,7 +386,8 @@ export class LocalExecutor implements TaskNotifier {
               baseEnv: this.o.baseEnv,
               defaultTimeoutSeconds: this.o.defaultTimeoutSeconds,
               log,
-              signal: entry.abort.signal,
+              signal: gw ? AbortSignal.any([entry.abort.signal, gw.ended]) : entry.abort.signal,
+              gateway: gw?.pointer,
               keepWorkspace: this.o.keepWorkspaces,
               forges: this.o.forges,
               providers: this.o.providers,
@@ -405,6 +426,7 @@ export class LocalExecutor implements TaskNotifier {
       } finally {
         clearInterval(heartbeat);
       }
+      if (gw) report = withLedger(report, closeAttemptGateway(gw));
       const price = this.o.providers[provider]?.price;
       if (price) report.usage = { ...report.usage, costUsd: costOf(report.usage, price) };
       this.o.events?.attemptEnded?.(provider, report, Date.now() - startedAt.getTime());
@@ -443,6 +465,7 @@ export class LocalExecutor implements TaskNotifier {
       message: report.message,
       usage: report.usage,
       sessionId: report.sessionId,
+      calls: report.calls,
     };
     if (entry.stopReason === 'lease_lost') {
       log('this executor lost the task lease; another one owns the task now');
@@ -655,3 +678,29 @@ function killGroup(pid: number) {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * An attempt's report with its gateway session's ledger: the usage is the ledger's sum (when any
+ * call went through), and a session that ended itself decides the outcome.
+ */
+function withLedger(report: AttemptReport, ledger: LedgerOutcome): AttemptReport {
+  const out: AttemptReport = { ...report, calls: ledger.calls };
+  if (ledger.usage) out.usage = ledger.usage;
+  if (ledger.fatalCode)
+    return {
+      ...out,
+      ok: false,
+      errorClass: ledger.fatalCode === 'budget_exceeded' ? 'budget' : undefined,
+      fatalCode: ledger.fatalCode,
+      message: ledger.message,
+    };
+  if (ledger.retryAfterMs !== undefined)
+    return {
+      ...out,
+      ok: false,
+      errorClass: 'rate_limit',
+      retryAfterMs: ledger.retryAfterMs,
+      message: ledger.message,
+    };
+  return out;
+}

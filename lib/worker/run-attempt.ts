@@ -1,4 +1,5 @@
 import { type ProviderErrorClass, ValidationError } from '../core/errors.js';
+import type { ModelCall } from '../core/metering.js';
 import type { DriverInput, ProcessOutput, ProviderDriver } from '../core/ports.js';
 import type { AgentRole } from '../core/roles.js';
 import type { GateOutcome, Task, TaskReview, Usage } from '../core/schemas.js';
@@ -54,6 +55,10 @@ export interface AttemptReport {
   pullRequest?: { url: string };
   /** The review agent's last review of the change (`.autodev.yml` `review`). */
   review?: TaskReview;
+  /** The model calls of the attempt's gateway session, when it had one. */
+  calls?: ModelCall[];
+  /** Retry no sooner than this (the provider's rate limit resets then). */
+  retryAfterMs?: number;
 }
 
 export interface AttemptContext {
@@ -83,6 +88,8 @@ export interface AttemptContext {
   forgeFetch?: typeof fetch;
   /** Every configured provider by name, for the review agent that `.autodev.yml` names. */
   providers?: Readonly<Record<string, ProviderConfig>>;
+  /** The attempt's model gateway session: the task's agent is pointed at it instead of its provider. */
+  gateway?: DriverInput['gateway'];
 }
 
 /** What quality gates see of the environment: basics, never credentials. */
@@ -136,6 +143,7 @@ export async function runAttempt(ctx: AttemptContext): Promise<AttemptReport> {
       maxTurns: ctx.role.maxTurns,
       maxBudgetUsd: task.limits.maxCostUsd,
       systemPrompt: ctx.role.preamble,
+      gateway: ctx.gateway,
     };
     const cmd = provider.driver.command(input);
     let startLatencyMs: number | undefined;

@@ -42,6 +42,8 @@ export interface ScriptedUpstream {
   held(): Promise<void>;
   /** Streams that ended (their last byte written). */
   streamsEnded: number;
+  /** Answers from `steps` from now on, from the first; forgets the requests seen so far. */
+  setScript(steps: Step[]): void;
   close(): Promise<void>;
 }
 
@@ -63,7 +65,8 @@ const DEFAULT_MODELS: Record<Protocol, string> = {
 type Events = { event?: string; data: unknown }[];
 
 export async function startScriptedUpstream(options: UpstreamOptions): Promise<ScriptedUpstream> {
-  const { protocol, script } = options;
+  const { protocol } = options;
+  let script = options.script;
   const model = options.model ?? DEFAULT_MODELS[protocol];
   const requests: RecordedRequest[] = [];
   let next = 0;
@@ -128,6 +131,11 @@ export async function startScriptedUpstream(options: UpstreamOptions): Promise<S
     held: () => heldOnce,
     get streamsEnded() {
       return state.streamsEnded;
+    },
+    setScript(steps) {
+      script = steps;
+      next = 0;
+      requests.length = 0;
     },
     close: () =>
       new Promise<void>((resolve) => {

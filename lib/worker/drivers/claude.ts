@@ -6,6 +6,7 @@ import type {
   ProcessOutput,
   ProviderDriver,
 } from '../../core/ports.js';
+import { gatewayEnv } from './gateway-env.js';
 import { classifyText, jsonLines, num, obj, str } from './json-lines.js';
 
 const DEFAULT_MAX_TURNS = 50;
@@ -47,6 +48,10 @@ export class ClaudeDriver implements ProviderDriver {
         DISABLE_AUTOUPDATER: '1',
         // bypassPermissions refuses to start as root unless told it runs in a sandbox; the workspace is one.
         IS_SANDBOX: '1',
+        ...gatewayEnv(this.credentialEnv, input.gateway, (g) => ({
+          ANTHROPIC_BASE_URL: g.baseUrl,
+          ANTHROPIC_API_KEY: g.credential,
+        })),
       },
     };
   }

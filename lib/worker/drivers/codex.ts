@@ -7,6 +7,7 @@ import type {
   ProcessOutput,
   ProviderDriver,
 } from '../../core/ports.js';
+import { gatewayEnv } from './gateway-env.js';
 import { classifyStatus, classifyText, jsonLines, lastLine, num, obj, str } from './json-lines.js';
 import { costOf, FREE, priceFor } from './pricing.js';
 
@@ -35,6 +36,8 @@ export class CodexDriver implements ProviderDriver {
 
   command(input: DriverInput): CommandLine {
     const args = ['exec', '--json', '--skip-git-repo-check', '--dangerously-bypass-approvals-and-sandbox'];
+    // Codex 0.169 ignores OPENAI_BASE_URL; its config key `openai_base_url` (a TOML string) is honoured
+    if (input.gateway) args.push('-c', `openai_base_url=${JSON.stringify(input.gateway.baseUrl)}`);
     if (this.options.oss) {
       args.push('--oss');
       if (this.options.localProvider) args.push('--local-provider', this.options.localProvider);
@@ -46,7 +49,13 @@ export class CodexDriver implements ProviderDriver {
     mkdirSync(codexHome, { recursive: true });
     return {
       args,
-      env: { CODEX_HOME: codexHome },
+      env: {
+        CODEX_HOME: codexHome,
+        ...gatewayEnv(this.credentialEnv, input.gateway, (g) => ({
+          OPENAI_BASE_URL: g.baseUrl,
+          CODEX_API_KEY: g.credential,
+        })),
+      },
       stdin: input.systemPrompt ? `${input.systemPrompt}\n\n${input.prompt}` : input.prompt,
     };
   }

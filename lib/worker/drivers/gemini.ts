@@ -7,6 +7,7 @@ import type {
   ProcessOutput,
   ProviderDriver,
 } from '../../core/ports.js';
+import { gatewayEnv } from './gateway-env.js';
 import { classifyStatus, classifyText, jsonBlocks, lastLine, num, obj, str } from './json-lines.js';
 import { costOf, priceFor } from './pricing.js';
 
@@ -36,7 +37,18 @@ export class GeminiDriver implements ProviderDriver {
       mkdirSync(dir, { recursive: true });
       writeFileSync(`${dir}/settings.json`, JSON.stringify({ model: { maxSessionTurns: input.maxTurns } }));
     }
-    return { args, env: { GEMINI_CLI_HOME: input.homeDir } };
+    return {
+      args,
+      env: {
+        GEMINI_CLI_HOME: input.homeDir,
+        ...gatewayEnv(this.credentialEnv, input.gateway, (g) => ({
+          GOOGLE_GEMINI_BASE_URL: g.baseUrl,
+          GEMINI_API_KEY: g.credential,
+          // with a base URL alone Gemini CLI 0.61 picks an auth type its headless mode rejects (exit 41)
+          GEMINI_CLI_SYSTEM_SETTINGS_PATH: apiKeySettings(input.homeDir),
+        })),
+      },
+    };
   }
 
   parse(output: ProcessOutput): ParsedOutput {
@@ -109,4 +121,13 @@ function classifyExitStatus(exit: number): ProviderErrorClass | undefined {
     if (status % 256 === exit) return classifyStatus(status);
   }
   return undefined;
+}
+
+/** A system settings file selecting API-key auth, written in the run's private home. */
+function apiKeySettings(homeDir: string): string {
+  const dir = `${homeDir}/.gemini`;
+  mkdirSync(dir, { recursive: true });
+  const file = `${dir}/system-settings.json`;
+  writeFileSync(file, JSON.stringify({ security: { auth: { selectedType: 'gemini-api-key' } } }));
+  return file;
 }

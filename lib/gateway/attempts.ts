@@ -1,0 +1,152 @@
+import { type ModelCall, sumCalls } from '../core/metering.js';
+import type { Usage } from '../core/schemas.js';
+import type { Vendor } from './adapters/types.js';
+import type { ModelGateway } from './server.js';
+import type { GatewaySession, TenantBudgetCheck } from './session.js';
+
+/** Where a CLI's calls go through the gateway: the vendor, its upstream and the real key. */
+export interface GatewayRoute {
+  vendor: Vendor;
+  upstream: string;
+  realKey: string;
+}
+
+interface RouteRule {
+  vendor: Vendor;
+  /** Variables holding an API key the gateway can swap in, in order of preference. */
+  keys: readonly string[];
+  /** Variables that select another way in (OAuth, a bearer token, Bedrock, Vertex): not proxied. */
+  otherAuth: readonly string[];
+  /** The variable an operator sets to move the vendor's endpoint (a proxy, a local server). */
+  baseUrlVar: string;
+  defaultUpstream: string;
+}
+
+/** The CLIs the gateway fronts, by driver. Cursor has no base URL; opencode and Aider are not wired yet. */
+const RULES: Readonly<Record<string, RouteRule>> = {
+  claude: {
+    vendor: 'anthropic',
+    keys: ['ANTHROPIC_API_KEY'],
+    otherAuth: ['ANTHROPIC_AUTH_TOKEN', 'CLAUDE_CODE_OAUTH_TOKEN', 'CLAUDE_CODE_USE_BEDROCK'],
+    baseUrlVar: 'ANTHROPIC_BASE_URL',
+    defaultUpstream: 'https://api.anthropic.com',
+  },
+  codex: {
+    vendor: 'openai',
+    keys: ['CODEX_API_KEY', 'OPENAI_API_KEY'],
+    otherAuth: [],
+    baseUrlVar: 'OPENAI_BASE_URL',
+    defaultUpstream: 'https://api.openai.com/v1',
+  },
+  gemini: {
+    vendor: 'gemini',
+    keys: ['GEMINI_API_KEY', 'GOOGLE_API_KEY'],
+    otherAuth: ['GOOGLE_GENAI_USE_VERTEXAI'],
+    baseUrlVar: 'GOOGLE_GEMINI_BASE_URL',
+    defaultUpstream: 'https://generativelanguage.googleapis.com',
+  },
+};
+
+/**
+ * The gateway route of a driver given the environment its CLI would get (server environment and
+ * the provider's own `env`), or undefined when its calls cannot be proxied: no API key, another
+ * auth path, or a driver the gateway does not front (including local-model modes without a key).
+ */
+export function gatewayRoute(
+  driver: { name: string; credentialEnv: readonly string[] },
+  env: Readonly<Record<string, string | undefined>>,
+): GatewayRoute | undefined {
+  const rule = RULES[driver.name];
+  if (!rule) return undefined;
+  if (rule.otherAuth.some((v) => env[v])) return undefined;
+  const keyVar = rule.keys.find((v) => driver.credentialEnv.includes(v) && env[v]);
+  const realKey = keyVar ? env[keyVar] : undefined;
+  if (!realKey) return undefined;
+  return { vendor: rule.vendor, upstream: env[rule.baseUrlVar] || rule.defaultUpstream, realKey };
+}
+
+/** One attempt's session as the executor holds it. */
+export interface AttemptGateway {
+  /** What the driver points the CLI at. */
+  pointer: { baseUrl: string; credential: string };
+  session: GatewaySession;
+  /** Aborted when the session ends itself (budget, loop, far rate-limit reset): stop the agent. */
+  ended: AbortSignal;
+}
+
+export interface OpenAttemptOptions {
+  attemptId: string;
+  driver: { name: string; credentialEnv: readonly string[] };
+  env: Readonly<Record<string, string | undefined>>;
+  maxCostUsd?: number;
+  tenantBudget?: () => TenantBudgetCheck | Promise<TenantBudgetCheck>;
+  log: (line: string) => void;
+}
+
+/** Opens a session for an attempt whose CLI can be proxied; undefined keeps today's direct path. */
+export function openAttemptGateway(gateway: ModelGateway, o: OpenAttemptOptions): AttemptGateway | undefined {
+  const route = gatewayRoute(o.driver, o.env);
+  if (!route) return undefined;
+  const ended = new AbortController();
+  const session = gateway.openSession({
+    attemptId: o.attemptId,
+    provider: route.vendor,
+    upstream: route.upstream,
+    realKey: route.realKey,
+    limits: { maxCostUsd: o.maxCostUsd },
+    tenantBudget: o.tenantBudget,
+    onCall: (c) =>
+      o.log(
+        `model call: ${c.model} ${c.status || 'no answer'}, ${c.inputTokens} in (${c.cachedInputTokens} cached) / ${c.outputTokens} out, $${c.costUsd.toFixed(6)}, ${c.durationMs} ms`,
+      ),
+    onRateLimit: (e) =>
+      o.log(
+        `model gateway: ${e.provider} answered ${e.status}${e.resetAt ? `, limit resets at ${new Date(e.resetAt).toISOString()}` : ''}`,
+      ),
+    onEnd: (status, message) => {
+      o.log(`model gateway: ${status}: ${message}`);
+      ended.abort();
+    },
+  });
+  o.log(
+    `model gateway: ${o.driver.name} calls go through ${session.baseUrl} to ${new URL(route.upstream).origin}`,
+  );
+  return {
+    pointer: { baseUrl: session.baseUrl, credential: session.credential },
+    session,
+    ended: ended.signal,
+  };
+}
+
+/** What an attempt's report becomes once its session's ledger and end are known. */
+export interface LedgerOutcome {
+  calls: ModelCall[];
+  /** The sum of the ledger; undefined when no call went through the gateway (the CLI's own count stands). */
+  usage?: Usage;
+  /** `budget_exceeded` or `loop_detected`: the task fails with this code. */
+  fatalCode?: 'budget_exceeded' | 'loop_detected';
+  /** The session ended on a rate limit: retry no sooner than this. */
+  retryAfterMs?: number;
+  message?: string;
+}
+
+/** Closes the session (its credential stops working) and reads its ledger and end. */
+export function closeAttemptGateway(gw: AttemptGateway, now = Date.now()): LedgerOutcome {
+  const { session } = gw;
+  const status = session.status;
+  session.close();
+  const calls = [...session.calls];
+  const out: LedgerOutcome = { calls };
+  if (calls.length > 0) {
+    const sum = sumCalls(calls);
+    out.usage = { ...sum, costUsd: Math.round(sum.costUsd * 1e6) / 1e6 };
+  }
+  if (status === 'budget_exceeded' || status === 'loop_detected') {
+    out.fatalCode = status;
+    out.message = session.endMessage;
+  } else if (status === 'rate_limited') {
+    out.retryAfterMs = Math.max(0, (session.rateLimitResetAt ?? now) - now);
+    out.message = session.endMessage;
+  }
+  return out;
+}

@@ -1,0 +1,200 @@
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { priceCall, tokenPriceFor } from '../../lib/core/metering.js';
+import type { Task } from '../../lib/core/schemas.js';
+import {
+  cli,
+  makeRemote,
+  platformEnv,
+  type RunningServer,
+  startServer,
+  tempDir,
+  until,
+} from '../support/local-platform.js';
+import { type ScriptedUpstream, type Step, startScriptedUpstream } from '../support/upstreams.js';
+import { MINI_CLAUDE } from './mini-claude.js';
+
+const REAL_KEY = 'sk-ant-real-provider-key-7f3a9c';
+const MODEL = 'claude-sonnet-4-5-20250929';
+const EDIT: Step = {
+  kind: 'tool_call',
+  name: 'write_file',
+  args: { path: 'NOTES.md', text: 'written through the gateway\n' },
+  usage: { input: 1000, output: 50 },
+};
+const ANSWER: Step = {
+  kind: 'answer',
+  text: 'Wrote NOTES.md.',
+  usage: { input: 2000, output: 300, cacheRead: 5000 },
+};
+
+function cost(step: Step): number {
+  if (step.kind !== 'tool_call' && step.kind !== 'answer') return 0;
+  const u = step.usage;
+  return priceCall(
+    {
+      inputTokens: u.input + (u.cacheRead ?? 0),
+      cachedInputTokens: u.cacheRead ?? 0,
+      cacheWriteTokens: 0,
+      outputTokens: u.output,
+    },
+    tokenPriceFor(MODEL),
+  );
+}
+
+describe('the model gateway in the local platform (Claude Code pointed at it)', () => {
+  let dir: string;
+  let remote: string;
+  let server: RunningServer;
+  let token: string;
+  let upstream: ScriptedUpstream;
+  let upstreamUrl: string;
+
+  beforeAll(async () => {
+    dir = tempDir();
+    remote = makeRemote(dir);
+    const home = join(dir, 'home');
+    mkdirSync(home, { recursive: true });
+    const bin = join(dir, 'mini-claude');
+    writeFileSync(bin, MINI_CLAUDE);
+    chmodSync(bin, 0o755);
+    // one long-lived upstream that answers from the current script
+    upstream = await startScriptedUpstream({ protocol: 'anthropic', script: [{ kind: 'hang' }] });
+    upstreamUrl = upstream.baseUrl;
+    server = await startServer(
+      platformEnv(home, {
+        ANTHROPIC_API_KEY: REAL_KEY,
+        ANTHROPIC_BASE_URL: upstreamUrl,
+        AUTODEV_CLAUDE_BIN: bin,
+        AUTODEV_CONCURRENCY: '1',
+        AUTODEV_PROVIDER_RATE: '1000',
+      }),
+    );
+    token = (await cli(['token', '--tenant', 'acme', '--role', 'operator'], server.env)).stdout.trim();
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+    await upstream?.close();
+  });
+
+  /** The platform's upstream is fixed at start: each test gives it a new script. */
+  function useScript(steps: Step[]): ScriptedUpstream {
+    upstream.setScript(steps);
+    return upstream;
+  }
+
+  async function submit(prompt: string, limits: Record<string, number> = {}): Promise<Task> {
+    const res = await fetch(`${server.url}/v1/tasks`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ repo: remote, prompt, provider: 'claude', limits }),
+    });
+    expect(res.status).toBe(201);
+    return (await res.json()) as Task;
+  }
+
+  async function get(id: string): Promise<Task> {
+    const res = await fetch(`${server.url}/v1/tasks/${id}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    return (await res.json()) as Task;
+  }
+
+  const settled = (id: string, statuses: string[], ms = 30_000) =>
+    until(
+      async () => {
+        const t = await get(id);
+        return statuses.includes(t.status) ? t : undefined;
+      },
+      ms,
+      `task ${id} in ${statuses.join('|')}`,
+    );
+
+  it('meters every call: the task usage is the sum of its ledger, and the key stays out of the agent', async () => {
+    // Arrange
+    const up = useScript([EDIT, ANSWER]);
+    const envFile = join(dir, 'agent-environ');
+    // Act
+    const task = await settled((await submit(`Write the notes [envdump=${envFile}]`)).id, [
+      'succeeded',
+      'failed',
+    ]);
+    // Assert
+    expect(task.status).toBe('succeeded');
+    const calls = task.attempts[0]?.calls ?? [];
+    expect(calls).toHaveLength(2);
+    expect(calls.map((c) => [c.model, c.inputTokens, c.cachedInputTokens, c.outputTokens, c.status])).toEqual(
+      [
+        [MODEL, 1000, 0, 50, 200],
+        [MODEL, 7000, 5000, 300, 200],
+      ],
+    );
+    expect(task.usage.inputTokens).toBe(8000);
+    expect(task.usage.outputTokens).toBe(350);
+    expect(task.usage.costUsd).toBeCloseTo(cost(EDIT) + cost(ANSWER), 6);
+    expect(task.usage.costUsd).toBeGreaterThan(0);
+    // the agent saw only its session credential and the gateway's loopback address
+    const environ = readFileSync(envFile, 'utf8').split('\0');
+    expect(environ.join('\n')).not.toContain(REAL_KEY);
+    const baseUrl = environ.find((e) => e.startsWith('ANTHROPIC_BASE_URL='))?.split('=')[1];
+    expect(baseUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(baseUrl).not.toBe(upstreamUrl);
+    const credential = environ.find((e) => e.startsWith('ANTHROPIC_API_KEY='))?.split('=')[1];
+    expect(credential).toMatch(/^autodev-/);
+    // the upstream got the real key, never the credential
+    expect(up.requests.map((r) => r.headers['x-api-key'])).toEqual([REAL_KEY, REAL_KEY]);
+    const logs = await (
+      await fetch(`${server.url}/v1/tasks/${task.id}/logs`, { headers: { authorization: `Bearer ${token}` } })
+    ).text();
+    expect(logs).toContain('model call');
+    expect(logs).not.toContain(REAL_KEY);
+    expect(server.output()).not.toContain(REAL_KEY);
+  });
+
+  it('ends a task over its budget as budget_exceeded after one call', async () => {
+    // Arrange: the first call alone costs more than the limit
+    const up = useScript([EDIT, ANSWER]);
+    // Act
+    const task = await settled((await submit('Write the notes', { maxCostUsd: cost(EDIT) / 2 })).id, [
+      'succeeded',
+      'failed',
+    ]);
+    // Assert
+    expect(task.status).toBe('failed');
+    expect(task.error?.code).toBe('budget_exceeded');
+    expect(up.requests).toHaveLength(1);
+    expect(task.attempts).toHaveLength(1);
+    expect(task.usage.costUsd).toBeCloseTo(cost(EDIT), 6);
+  });
+
+  it('ends a looping agent as loop_detected', async () => {
+    // Arrange: the model asks for the same tool call forever
+    const up = useScript([EDIT]);
+    // Act
+    const task = await settled((await submit('Write the notes')).id, ['succeeded', 'failed']);
+    // Assert: the default threshold is 8 repeats; the 8th is refused
+    expect(task.status).toBe('failed');
+    expect(task.error?.code).toBe('loop_detected');
+    expect(up.requests).toHaveLength(8);
+  });
+
+  it('parks a task whose provider is rate-limited for 10 minutes within seconds', async () => {
+    // Arrange
+    const up = useScript([{ kind: 'error', status: 429, headers: { 'retry-after': '600' } }]);
+    const before = Date.now();
+    // Act
+    const task = await settled((await submit('Write the notes')).id, ['retrying', 'failed'], 15_000);
+    // Assert
+    expect(Date.now() - before).toBeLessThan(10_000);
+    expect(task.status).toBe('retrying');
+    expect(task.attempts[0]?.errorClass).toBe('rate_limit');
+    expect(task.notBefore ?? 0).toBeGreaterThanOrEqual(before + 590_000);
+    expect(up.requests).toHaveLength(1);
+    await fetch(`${server.url}/v1/tasks/${task.id}/cancel`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    });
+  });
+});
