@@ -62,6 +62,13 @@ function describe(t: Task): string {
     lines.push(
       `  attempt ${a.number}: ${a.provider} ${a.outcome}${a.errorClass ? ` (${a.errorClass})` : ''}${a.message ? ` - ${a.message}` : ''}`,
     );
+    // the model gateway's ledger of the attempt
+    const calls = a.calls ?? [];
+    for (const c of calls.slice(0, 20))
+      lines.push(
+        `    ${c.at}  ${c.model}  ${c.status || 'no answer'}  ${c.inputTokens} in (${c.cachedInputTokens} cached) / ${c.outputTokens} out  $${c.costUsd.toFixed(4)}  ${c.durationMs} ms`,
+      );
+    if (calls.length > 20) lines.push(`    … ${calls.length - 20} more model calls (--json shows every one)`);
   }
   if (t.durationMs !== undefined) lines.push(`  duration: ${(t.durationMs / 1000).toFixed(1)} s`);
   if (t.error) lines.push(`  error:   ${t.error.code}: ${t.error.message}`);

@@ -40,6 +40,7 @@ const EnvSchema = z.object({
   AUTODEV_PROVIDER_RATE: z.coerce.number().positive().max(10_000).default(1),
   AUTODEV_PROVIDER_BURST: z.coerce.number().min(1).max(10_000).default(10),
   AUTODEV_EXECUTOR: z.enum(['0', '1', 'true', 'false']).default('1'),
+  AUTODEV_MODEL_GATEWAY: z.enum(['0', '1', 'true', 'false']).default('1'),
   AUTODEV_LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT']).default('INFO'),
   AUTODEV_PUBLIC_URL: z.url().optional(),
   AUTODEV_FORGES: z.string().optional(),
@@ -81,6 +82,8 @@ export interface LocalConfig {
   rate: RatePolicy;
   /** Run tasks in this process (false: serve the API only, another process executes). */
   executor: boolean;
+  /** Put the model gateway between agents and their providers (README "The model gateway"). */
+  modelGateway: boolean;
   logLevel: string;
   roles: Record<string, AgentRole>;
   providers: Record<string, ProviderConfig>;
@@ -392,6 +395,7 @@ export function loadLocalConfig(source: NodeJS.ProcessEnv = process.env): LocalC
     },
     rate: { ratePerSecond: env.AUTODEV_PROVIDER_RATE, burst: env.AUTODEV_PROVIDER_BURST },
     executor: env.AUTODEV_EXECUTOR === '1' || env.AUTODEV_EXECUTOR === 'true',
+    modelGateway: env.AUTODEV_MODEL_GATEWAY === '1' || env.AUTODEV_MODEL_GATEWAY === 'true',
     logLevel: env.AUTODEV_LOG_LEVEL,
     roles,
     providers,

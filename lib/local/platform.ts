@@ -72,6 +72,7 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
     retryPolicy: config.retryPolicy,
     baseEnv: config.agentEnv,
     keepWorkspaces: config.keepWorkspaces,
+    modelGateway: config.modelGateway ? {} : false,
     health: { store, breaker: config.breaker, rate: config.rate },
     events: {
       attemptEnded: (provider, report) => metrics.attemptEnded(provider, report),

@@ -149,6 +149,8 @@ describe('the model gateway in the local platform (Claude Code pointed at it)', 
       await fetch(`${server.url}/v1/tasks/${task.id}/logs`, { headers: { authorization: `Bearer ${token}` } })
     ).text();
     expect(logs).toContain('model call');
+    const status = await cli(['status', task.id], { ...server.env, AUTODEV_TOKEN: token });
+    expect(status.stdout).toContain(`${MODEL}  200  7000 in (5000 cached) / 300 out`);
     expect(logs).not.toContain(REAL_KEY);
     expect(server.output()).not.toContain(REAL_KEY);
   });
