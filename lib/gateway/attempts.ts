@@ -79,6 +79,8 @@ export interface OpenAttemptOptions {
   driver: { name: string; credentialEnv: readonly string[] };
   env: Readonly<Record<string, string | undefined>>;
   maxCostUsd?: number;
+  /** The provider entry's price (USD per million tokens), when it sets one. */
+  price?: { input: number; output: number; cachedInput?: number };
   tenantBudget?: () => TenantBudgetCheck | Promise<TenantBudgetCheck>;
   log: (line: string) => void;
 }
@@ -94,6 +96,7 @@ export function openAttemptGateway(gateway: ModelGateway, o: OpenAttemptOptions)
     upstream: route.upstream,
     realKey: route.realKey,
     limits: { maxCostUsd: o.maxCostUsd },
+    price: o.price && { input: o.price.input, output: o.price.output, cacheRead: o.price.cachedInput },
     tenantBudget: o.tenantBudget,
     onCall: (c) =>
       o.log(

@@ -321,7 +321,7 @@ class CallMeter {
       provider: this.call.session.provider,
       model: name,
       ...tokens,
-      costUsd: priceCall(tokens, this.gateway.price(name)),
+      costUsd: priceCall(tokens, this.call.session.options.price ?? this.gateway.price(name)),
       status: this.status,
       durationMs: this.gateway.time() - this.started,
     });

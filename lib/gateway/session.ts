@@ -1,4 +1,4 @@
-import type { ModelCall } from '../core/metering.js';
+import type { ModelCall, TokenPrice } from '../core/metering.js';
 import type { RefusalKind, RequestInfo, Vendor } from './adapters/types.js';
 
 /** Where a session stands: open, or ended for one of these reasons. */
@@ -34,6 +34,8 @@ export interface SessionOptions {
   onRateLimit?: (event: RateLimitEvent) => void;
   /** The session ended itself (budget, loop, far rate-limit reset): the caller stops the agent. */
   onEnd?: (status: SessionStatus, message: string) => void;
+  /** Prices every call of this session (a provider entry's `price`); default the gateway's table. */
+  price?: TokenPrice;
   /** Same tool call this many times in a row ends the session; default the gateway's. */
   loopThreshold?: number;
   /** A rate-limit reset further off than this ends the session; default the gateway's. */

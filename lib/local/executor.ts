@@ -373,6 +373,7 @@ export class LocalExecutor implements TaskNotifier {
               driver: cfg.driver,
               env: { ...this.o.baseEnv, ...cfg.env },
               maxCostUsd: started.limits.maxCostUsd,
+              price: cfg.price,
               log,
             })
           : undefined;

@@ -350,6 +350,15 @@ describe('the gateway', () => {
     expect(calls).toHaveLength(1);
   });
 
+  it("prices a session's calls at its own price when it has one (a provider entry's price)", async () => {
+    // Arrange
+    const { calls, call } = await setup('anthropic', [ANSWER], { price: { input: 0, output: 0 } });
+    // Act
+    await call();
+    // Assert
+    expect(calls[0]).toMatchObject({ inputTokens: 7000, outputTokens: 300, costUsd: 0 });
+  });
+
   it('passes an upstream 401 (a bad real key) through and records it at no cost', async () => {
     // Arrange
     const { calls, call, session } = await setup('anthropic', [
