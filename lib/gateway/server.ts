@@ -151,6 +151,13 @@ export class ModelGateway {
       return reply(res, wire, 'not_found', `No route for ${method} ${url.pathname}.`);
     const path = url.pathname.slice(wire.basePath.length);
     const adapter = wire.adapters.find((a) => a.matches(method, path));
+    if (!adapter && !wire.passthrough(method, path))
+      return reply(
+        res,
+        wire,
+        'not_found',
+        `No route for ${method} ${url.pathname} at the AutoDev model gateway.`,
+      );
 
     let body: Buffer;
     try {

@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import type { ModelCall } from '../../lib/core/metering.js';
 import { priceCall, TOKEN_PRICES, tokenPriceFor } from '../../lib/core/metering.js';
@@ -348,6 +349,53 @@ describe('the gateway', () => {
     expect(seen?.url).toBe('/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse');
     expect(seen?.headers['x-goog-api-key']).toBe(REAL_KEY);
     expect(calls).toHaveLength(1);
+  });
+
+  it('forwards only metered routes and free ones: a batch is refused, a model list goes through', async () => {
+    // Arrange
+    const { upstream, session } = await setup('anthropic', [ANSWER]);
+    const headers = { 'x-api-key': session.credential, 'content-type': 'application/json' };
+    // Act
+    const batch = await fetch(`${session.baseUrl}/v1/messages/batches`, {
+      method: 'POST',
+      headers,
+      body: '{}',
+    });
+    const models = await fetch(`${session.baseUrl}/v1/models`, { headers });
+    // Assert
+    expect(batch.status).toBe(404);
+    expect(await batch.json()).toMatchObject({ type: 'error', error: { type: 'not_found_error' } });
+    expect(upstream.requests.map((r) => [r.method, r.url, r.headers['x-api-key']])).toEqual([
+      ['GET', '/v1/models', REAL_KEY],
+    ]);
+    expect(models.status).toBe(404); // the scripted upstream has no model list: its own answer came back
+  });
+
+  it('answers a WebSocket upgrade (Codex tries one first) with 404 so the CLI falls back to HTTPS', async () => {
+    // Arrange
+    const { upstream, session } = await setup('openai-responses', [ANSWER]);
+    // Act
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = httpRequest(`${session.baseUrl}/responses`, {
+        headers: {
+          authorization: `Bearer ${session.credential}`,
+          connection: 'Upgrade',
+          upgrade: 'websocket',
+          'sec-websocket-version': '13',
+          'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+        },
+      });
+      req.on('response', (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('upgrade', () => resolve(101));
+      req.on('error', reject);
+      req.end();
+    });
+    // Assert
+    expect(status).toBe(404);
+    expect(upstream.requests).toHaveLength(0);
   });
 
   it("prices a session's calls at its own price when it has one (a provider entry's price)", async () => {

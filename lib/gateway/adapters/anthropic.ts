@@ -92,6 +92,9 @@ export const anthropicWire: VendorWire = {
   vendor: 'anthropic',
   basePath: '',
   adapters: [anthropicMessages],
+  passthrough: (method, path) =>
+    (method === 'POST' && path === '/v1/messages/count_tokens') ||
+    (method === 'GET' && /^\/v1\/models(\/[^/]+)?$/.test(path)),
   credentialOf: (headers: IncomingHttpHeaders) =>
     single(headers['x-api-key']) ?? bearer(headers.authorization),
   authorize(headers: OutgoingHttpHeaders, _url: URL, key: string, received: IncomingHttpHeaders) {

@@ -80,6 +80,9 @@ export const geminiWire: VendorWire = {
   vendor: 'gemini',
   basePath: '',
   adapters: [geminiGenerate],
+  passthrough: (method, path) =>
+    (method === 'POST' && /^\/(v1|v1beta|v1alpha)\/models\/[^/:]+:countTokens$/.test(path)) ||
+    (method === 'GET' && /^\/(v1|v1beta|v1alpha)\/models(\/[^/:]+)?$/.test(path)),
   credentialOf: (headers: IncomingHttpHeaders, url: URL) =>
     single(headers['x-goog-api-key']) ?? url.searchParams.get('key') ?? undefined,
   authorize(headers: OutgoingHttpHeaders, url: URL, key: string) {

@@ -154,6 +154,7 @@ export const openaiWire: VendorWire = {
   vendor: 'openai',
   basePath: '/v1',
   adapters: [openaiResponses, openaiChat],
+  passthrough: (method, path) => method === 'GET' && /^\/models(\/[^/]+)?$/.test(path),
   credentialOf: (headers: IncomingHttpHeaders) => bearer(headers.authorization),
   authorize(headers: OutgoingHttpHeaders, _url: URL, key: string) {
     headers.authorization = `Bearer ${key}`;

@@ -54,6 +54,11 @@ export interface VendorWire {
   /** The path the CLIs' base URL for this vendor carries (`/v1` for OpenAI, none for the others). */
   readonly basePath: string;
   readonly adapters: readonly WireAdapter[];
+  /**
+   * Unmetered routes the CLIs need that cost nothing (model lists, token counts): forwarded as
+   * they are. Any other route is refused, so that no call (a batch, a file upload) escapes metering.
+   */
+  passthrough(method: string, path: string): boolean;
   /** The credential a client sent, where this vendor's clients put it. */
   credentialOf(headers: IncomingHttpHeaders, url: URL): string | undefined;
   /** Puts `key` where the upstream expects it (in place of the client's credential). */
