@@ -2,7 +2,7 @@ import { type ModelCall, sumCalls } from '../core/metering.js';
 import type { Usage } from '../core/schemas.js';
 import type { Vendor } from './adapters/types.js';
 import type { ModelGateway } from './server.js';
-import type { GatewaySession, TenantBudgetCheck } from './session.js';
+import type { GatewaySession, RateLimitEvent, TenantBudgetCheck } from './session.js';
 
 /** Where a CLI's calls go through the gateway: the vendor, its upstream and the real key. */
 export interface GatewayRoute {
@@ -82,6 +82,8 @@ export interface OpenAttemptOptions {
   /** The provider entry's price (USD per million tokens), when it sets one. */
   price?: { input: number; output: number; cachedInput?: number };
   tenantBudget?: () => TenantBudgetCheck | Promise<TenantBudgetCheck>;
+  /** A 429/529/503 from upstream, at once (for the provider's circuit breaker). */
+  onRateLimit?: (event: RateLimitEvent) => void;
   log: (line: string) => void;
 }
 
@@ -102,10 +104,12 @@ export function openAttemptGateway(gateway: ModelGateway, o: OpenAttemptOptions)
       o.log(
         `model call: ${c.model} ${c.status || 'no answer'}, ${c.inputTokens} in (${c.cachedInputTokens} cached) / ${c.outputTokens} out, $${c.costUsd.toFixed(6)}, ${c.durationMs} ms`,
       ),
-    onRateLimit: (e) =>
+    onRateLimit: (e) => {
       o.log(
         `model gateway: ${e.provider} answered ${e.status}${e.resetAt ? `, limit resets at ${new Date(e.resetAt).toISOString()}` : ''}`,
-      ),
+      );
+      o.onRateLimit?.(e);
+    },
     onEnd: (status, message) => {
       o.log(`model gateway: ${status}: ${message}`);
       ended.abort();

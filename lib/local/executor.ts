@@ -149,6 +149,20 @@ export class LocalExecutor implements TaskNotifier {
     await this.gateway?.close();
   }
 
+  private rateLimited(provider: string, status: number): void {
+    const health = this.o.health;
+    if (!health) return;
+    void recordProviderResult(
+      health.store,
+      provider,
+      false,
+      status === 429 ? 'rate_limit' : 'overloaded',
+      Date.now(),
+      health.breaker,
+      health.rate,
+    ).catch((e) => this.log('could not record provider health', { provider, err: String(e) }));
+  }
+
   private log(msg: string, extra?: Record<string, unknown>) {
     this.o.log?.(msg, extra);
   }
@@ -374,6 +388,8 @@ export class LocalExecutor implements TaskNotifier {
               env: { ...this.o.baseEnv, ...cfg.env },
               maxCostUsd: started.limits.maxCostUsd,
               price: cfg.price,
+              // the provider's breaker hears of a rate limit at once, not when the CLI gives up
+              onRateLimit: (e) => this.rateLimited(provider, e.status),
               log,
             })
           : undefined;

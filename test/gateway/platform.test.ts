@@ -199,4 +199,27 @@ describe('the model gateway in the local platform (Claude Code pointed at it)', 
       headers: { authorization: `Bearer ${token}` },
     });
   });
+
+  // last: it opens claude's breaker for a moment
+  it("reports each upstream 429 to the provider's breaker at once, while the attempt goes on", async () => {
+    // Arrange: five 429s with a near reset (the CLI retries them), then an answer
+    const limited: Step = { kind: 'error', status: 429, headers: { 'retry-after': '1' } };
+    useScript([limited, limited, limited, limited, limited, ANSWER]);
+    const recent = async () => {
+      const res = await fetch(`${server.url}/v1/providers`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      const body = (await res.json()) as {
+        items: { name: string; recentAttempts: number; breaker: string }[];
+      };
+      return body.items.find((p) => p.name === 'claude');
+    };
+    const before = (await recent())?.recentAttempts ?? 0;
+    // Act
+    const task = await settled((await submit('Write the notes')).id, ['succeeded', 'failed', 'retrying']);
+    // Assert: five failures reached the breaker as they happened, and the attempt's success after them
+    expect(task.status).toBe('succeeded');
+    const after = await recent();
+    expect((after?.recentAttempts ?? 0) - before).toBe(6);
+  });
 });
