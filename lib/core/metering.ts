@@ -50,6 +50,10 @@ export const TOKEN_PRICES: PriceTable = {
   'claude-opus-4-5': { input: 5, output: 25, cacheRead: 0.5, cacheWrite: 6.25 },
   'claude-haiku-4-5': { input: 1, output: 5, cacheRead: 0.1, cacheWrite: 1.25 },
   'claude-3-5-haiku': { input: 0.8, output: 4, cacheRead: 0.08, cacheWrite: 1 },
+  // Cursor's short names for Anthropic models
+  'sonnet-4': { input: 3, output: 15, cacheRead: 0.3, cacheWrite: 3.75 },
+  'opus-4': { input: 15, output: 75, cacheRead: 1.5, cacheWrite: 18.75 },
+  'opus-4.5': { input: 5, output: 25, cacheRead: 0.5, cacheWrite: 6.25 },
 };
 
 /** The price of `model`: its entry, else the longest entry it starts with, else DEFAULT_TOKEN_PRICE. */
