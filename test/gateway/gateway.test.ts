@@ -351,6 +351,36 @@ describe('the gateway', () => {
     expect(calls).toHaveLength(1);
   });
 
+  it('meters what a stream carried when the client goes away in the middle of it', async () => {
+    // Arrange: the upstream sends message_start (input usage) and holds the rest
+    const { upstream, session, calls } = await setup('anthropic', [ANSWER], {}, { holdStreams: true });
+    const abort = new AbortController();
+    const { url, init } = modelRequest({
+      protocol: 'anthropic',
+      baseUrl: session.baseUrl,
+      key: session.credential,
+      stream: true,
+      signal: abort.signal,
+    });
+    const res = await fetch(url, init);
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    await upstream.held();
+    await reader.read();
+    // Act
+    abort.abort();
+    // Assert
+    const deadline = Date.now() + 5_000;
+    while (calls.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(calls).toHaveLength(1);
+    expect(calls[0]).toMatchObject({
+      status: 200,
+      inputTokens: 7000,
+      cachedInputTokens: 5000,
+      outputTokens: 1,
+    });
+    expect(upstream.streamsEnded).toBe(0);
+  });
+
   it('forwards only metered routes and free ones: a batch is refused, a model list goes through', async () => {
     // Arrange
     const { upstream, session } = await setup('anthropic', [ANSWER]);
