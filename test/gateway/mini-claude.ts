@@ -1,6 +1,6 @@
 /**
  * A minimal agent CLI for gateway tests, standing in for Claude Code where the fakes of test/fakes
- * cannot help (they make no HTTP calls): `claude -p PROMPT --output-format json ...` that talks
+ * cannot help (they make no HTTP calls): `claude -p --output-format json ... -- PROMPT` that talks
  * Anthropic Messages to ANTHROPIC_BASE_URL with ANTHROPIC_API_KEY, runs the tool calls it is given
  * (`write_file {path, text}` writes into the workspace), and prints Claude Code's result object.
  * Like the real CLI it retries 429/5xx answers (every 200 ms here) and stops on other errors.
@@ -11,7 +11,8 @@ const fs = require('node:fs');
 const path = require('node:path');
 if (process.argv[2] === '--version') { process.stdout.write('2.1.332 (Claude Code)\\n'); process.exit(0); }
 const argv = process.argv.slice(2);
-const prompt = argv[argv.indexOf('-p') + 1] || '';
+// the prompt: after \`--\` (as the driver passes it), else right after -p
+const prompt = argv.includes('--') ? argv[argv.indexOf('--') + 1] : argv[argv.indexOf('-p') + 1] || '';
 const dump = prompt.match(/\\[envdump=([^\\]]+)\\]/);
 if (dump) fs.writeFileSync(dump[1], fs.readFileSync('/proc/self/environ'));
 const base = process.env.ANTHROPIC_BASE_URL || 'https://api.anthropic.com';
