@@ -338,12 +338,13 @@ class CallMeter {
 function reply(res: ServerResponse, wire: VendorWire, kind: RefusalKind, message: string): void {
   const { status, body } = wire.error(kind, message);
   const text = JSON.stringify(body);
-  res.writeHead(status, {
+  const headers: OutgoingHttpHeaders = {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(text),
-    // the Anthropic and OpenAI SDKs honour this: a refusal is final
-    'x-should-retry': 'false',
-  });
+  };
+  // the Anthropic and OpenAI SDKs honour this: a refusal is final; an unreachable provider is not
+  if (kind !== 'upstream_unreachable') headers['x-should-retry'] = 'false';
+  res.writeHead(status, headers);
   res.end(text);
 }
 

@@ -379,6 +379,7 @@ export class LocalExecutor implements TaskNotifier {
         Math.max(250, this.o.leaseMs / 3),
       );
       let report: AttemptReport;
+      let ledger: LedgerOutcome | undefined;
       const cfg = this.o.providers[provider];
       const gw =
         cfg && this.gateway
@@ -442,8 +443,10 @@ export class LocalExecutor implements TaskNotifier {
             };
       } finally {
         clearInterval(heartbeat);
+        // the session's credential stops working whatever became of the attempt
+        ledger = gw && closeAttemptGateway(gw);
       }
-      if (gw) report = withLedger(report, closeAttemptGateway(gw));
+      if (ledger) report = withLedger(report, ledger);
       const price = this.o.providers[provider]?.price;
       if (price) report.usage = { ...report.usage, costUsd: costOf(report.usage, price) };
       this.o.events?.attemptEnded?.(provider, report, Date.now() - startedAt.getTime());

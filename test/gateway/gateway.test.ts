@@ -476,6 +476,7 @@ describe('the gateway', () => {
       });
       // Assert
       expect(res.status).toBe(502);
+      expect(res.headers.get('x-should-retry')).toBeNull(); // worth another try, unlike a refusal
       expect(JSON.parse(res.text)).toMatchObject({
         error: { type: 'server_error', code: 'upstream_unreachable' },
       });
