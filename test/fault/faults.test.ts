@@ -68,7 +68,8 @@ describe('fault injection', () => {
       {
         AUTODEV_CLAUDE_BIN: flaky.bin,
         AUTODEV_BREAKER_FAILURES: '2',
-        AUTODEV_BREAKER_OPEN_SECONDS: '2',
+        // long enough that the third task still finds the breaker open on a loaded machine
+        AUTODEV_BREAKER_OPEN_SECONDS: '8',
         AUTODEV_CONCURRENCY: '1',
       },
       roles,
@@ -93,7 +94,7 @@ describe('fault injection', () => {
     flaky.set('ok');
     await until(
       async () => (await metrics()).includes('state="half_open"} 1'),
-      10_000,
+      20_000,
       'the breaker to half-open',
     );
     const probe = await p.waitEnd(await p.submit('After recovery'));
