@@ -23,9 +23,13 @@ function parseBuildArgs(value: string | undefined): Record<string, string> | und
  * The CDK app: the AutoDev stack with cdk-nag's AWS Solutions checks always on. Settings come from
  * context (`-c issuer=... -c audience=a,b -c providers=claude,codex -c retainData=false -c stackName=...
  * -c recurring=recurring.json -c alarmEmail=ops@example.com -c workerBuildArgs=INSTALL_CURSOR=1,AIDER_VERSION=...`;
- * recurring tasks: lib/aws/recurring.ts).
+ * recurring tasks: lib/aws/recurring.ts). The environment comes from `CDK_DEFAULT_ACCOUNT` and
+ * `CDK_DEFAULT_REGION` in `processEnv`, as the CDK CLI sets them.
  */
-export function buildApp(appProps: AppProps = {}): { app: App; stack: AutoDevStack } {
+export function buildApp(
+  appProps: AppProps = {},
+  processEnv: Readonly<Record<string, string | undefined>> = process.env,
+): { app: App; stack: AutoDevStack } {
   const app = new App(appProps);
   const ctx = (key: string): string | undefined => {
     const value: unknown = app.node.tryGetContext(key);
@@ -55,7 +59,9 @@ export function buildApp(appProps: AppProps = {}): { app: App; stack: AutoDevSta
     notifications: notificationsFile
       ? NotificationConfig.parse(JSON.parse(readFileSync(notificationsFile, 'utf8')))
       : undefined,
-    env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
+    // the CDK CLI always sets a region (AWS_REGION, else us-east-1) and an account when it has
+    // credentials; without them (a plain `node` run) the stack is environment-agnostic
+    env: { account: processEnv.CDK_DEFAULT_ACCOUNT, region: processEnv.CDK_DEFAULT_REGION },
   });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   acknowledgeFindings(stack);

@@ -1,8 +1,10 @@
-import { type CfnElement, type Stack, Validations } from 'aws-cdk-lib';
+import { type Stack, Validations } from 'aws-cdk-lib';
+import { ManagedPolicy } from 'aws-cdk-lib/aws-iam';
 import type { IConstruct } from 'constructs';
 import { Api } from './api.js';
 import { AutoDevFunction } from './autodev-function.js';
 import { Dispatcher } from './dispatcher.js';
+import { nagValue } from './nag-value.js';
 import { Schedules } from './schedules.js';
 import { TaskEvents } from './task-events.js';
 import { TaskStore } from './task-store.js';
@@ -21,18 +23,20 @@ const TABLE_GRANT =
  * Everything else fails synthesis.
  */
 export function acknowledgeFindings(stack: Stack): void {
-  const logicalId = (c: IConstruct) => stack.getLogicalId(c.node.defaultChild as CfnElement);
   const store = stack.node.findAll().find((c): c is TaskStore => c instanceof TaskStore);
   const tableGrant = (scope: IConstruct) => {
     const ids = ['IAM5[Action::kms:GenerateDataKey*]', 'IAM5[Action::kms:ReEncrypt*]'];
-    if (store) ids.push(`IAM5[Resource::<${logicalId(store.table)}.Arn>/index/*]`);
+    if (store) ids.push(`IAM5[Resource::${nagValue(stack, `${store.table.tableArn}/index/*`)}]`);
     for (const id of ids) ack(scope, id, TABLE_GRANT);
   };
+  const basicExecutionRole = ManagedPolicy.fromAwsManagedPolicyName(
+    'service-role/AWSLambdaBasicExecutionRole',
+  ).managedPolicyArn;
   for (const c of stack.node.findAll()) {
     if (c instanceof AutoDevFunction) {
       ack(
         c,
-        'IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+        `IAM4[Policy::${nagValue(c, basicExecutionRole)}]`,
         'The AWS managed basic execution role only lets the function write its own CloudWatch logs.',
       );
       ack(
@@ -79,7 +83,7 @@ export function acknowledgeFindings(stack: Stack): void {
       for (const fn of [c.prepareFunction, c.recordFunction]) {
         ack(
           c.stateMachine,
-          `IAM5[Resource::<${logicalId(fn)}.Arn>:*]`,
+          `IAM5[Resource::${nagValue(stack, `${fn.functionArn}:*`)}]`,
           'Invoking the workflow step functions includes their versions and aliases (<arn>:*).',
         );
       }
@@ -117,7 +121,7 @@ export function acknowledgeFindings(stack: Stack): void {
         if (!fn) continue;
         ack(
           stack,
-          `IAM5[Resource::<${logicalId(fn)}.Arn>:*]`,
+          `IAM5[Resource::${nagValue(stack, `${fn.functionArn}:*`)}]`,
           "EventBridge Scheduler's target role may invoke the schedule's function, its versions and aliases.",
         );
       }

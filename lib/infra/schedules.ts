@@ -5,6 +5,7 @@ import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import { Construct } from 'constructs';
 import type { RecurringTask } from '../aws/recurring.js';
 import { AutoDevFunction } from './autodev-function.js';
+import { nagValue } from './nag-value.js';
 import type { TaskQueue } from './task-queue.js';
 import type { TaskStore } from './task-store.js';
 
@@ -94,6 +95,11 @@ export class Schedules extends Construct {
    * delete and read them, pass the scheduler role and nothing else; sets the env vars it reads.
    */
   grantManageApiSchedules(fn: AutoDevFunction): void {
+    const apiSchedules = Stack.of(this).formatArn({
+      service: 'scheduler',
+      resource: 'schedule',
+      resourceName: `${this.apiScheduleGroup.scheduleGroupName}/*`,
+    });
     fn.addToRolePolicy(
       new iam.PolicyStatement({
         actions: [
@@ -102,17 +108,11 @@ export class Schedules extends Construct {
           'scheduler:DeleteSchedule',
           'scheduler:GetSchedule',
         ],
-        resources: [
-          Stack.of(this).formatArn({
-            service: 'scheduler',
-            resource: 'schedule',
-            resourceName: `${this.apiScheduleGroup.scheduleGroupName}/*`,
-          }),
-        ],
+        resources: [apiSchedules],
       }),
     );
     Validations.of(fn).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/${this.apiScheduleGroup.scheduleGroupName}/*]`,
+      id: `AwsSolutions-IAM5[Resource::${nagValue(this, apiSchedules)}]`,
       reason:
         'The API names each schedule it makes by the schedule id; the actions are limited to the schedules of the API group.',
     });

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
+import type { CloudAssembly } from 'aws-cdk-lib/cx-api';
 import { buildApp } from '../../lib/infra/app.js';
 import { repoRoot } from '../../lib/infra/paths.js';
 import type { AutoDevStack } from '../../lib/infra/stack.js';
@@ -8,21 +9,38 @@ import type { AutoDevStack } from '../../lib/infra/stack.js';
 export const ISSUER = 'https://id.example.com/';
 export const AUDIENCE = 'autodev-client';
 
-/** The feature flags of cdk.json, which the CLI passes to the app as context. */
-const CDK_JSON_CONTEXT: Record<string, unknown> = JSON.parse(
-  readFileSync(join(repoRoot(), 'cdk.json'), 'utf8'),
-).context;
+/**
+ * The context the CLI passes to the app: the feature flags of cdk.json and the cached lookups of
+ * cdk.context.json (the availability zones of the example account and region).
+ */
+export const CLI_CONTEXT: Record<string, unknown> = {
+  ...JSON.parse(readFileSync(join(repoRoot(), 'cdk.json'), 'utf8')).context,
+  ...JSON.parse(readFileSync(join(repoRoot(), 'cdk.context.json'), 'utf8')),
+};
 
-/** Builds the app as `cdk synth -c issuer=... -c audience=...` does. */
-export function synthStack(extraContext: Record<string, string> = {}): {
+/**
+ * Builds the app as `cdk synth -c issuer=... -c audience=...` does, through bin/cdk.ts's buildApp;
+ * `processEnv` stands in for the variables the CLI sets (`CDK_DEFAULT_REGION`, `CDK_DEFAULT_ACCOUNT`).
+ */
+export function synthStack(
+  extraContext: Record<string, string> = {},
+  processEnv: Record<string, string | undefined> = {},
+): {
   stack: AutoDevStack;
   template: Template;
   synth: () => string;
+  assembly: () => CloudAssembly;
 } {
-  const { app, stack } = buildApp({
-    context: { ...CDK_JSON_CONTEXT, issuer: ISSUER, audience: AUDIENCE, ...extraContext },
-  });
-  return { stack, template: Template.fromStack(stack), synth: () => app.synth().directory };
+  const { app, stack } = buildApp(
+    { context: { ...CLI_CONTEXT, issuer: ISSUER, audience: AUDIENCE, ...extraContext } },
+    processEnv,
+  );
+  return {
+    stack,
+    template: Template.fromStack(stack),
+    synth: () => app.synth().directory,
+    assembly: () => app.synth(),
+  };
 }
 
 type Json = string | number | boolean | null | Json[] | { [k: string]: Json };
