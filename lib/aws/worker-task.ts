@@ -10,8 +10,10 @@ import { type AttemptReport, runAttempt } from '../worker/run-attempt.js';
 /** Tokens for git and the forges: used by the worker, never shown to the agent. */
 const FORGE_TOKEN_NAMES = ['GIT_TOKEN', 'GITHUB_TOKEN', 'GITLAB_TOKEN'];
 
+import { LEASE_MARGIN_SECONDS } from '../core/workflow.js';
 import { GitWorkspaces } from '../worker/workspace.js';
 import type { DynamoTaskStore } from './dynamo-task-store.js';
+import { startLeaseHeartbeat } from './lease-heartbeat.js';
 
 /** What the worker container is told: the stack sets the fixed part, the state machine the rest. */
 export const WorkerEnv = z.object({
@@ -25,6 +27,9 @@ export const WorkerEnv = z.object({
   AUTODEV_GIT_AUTHOR_NAME: z.string().default('AutoDev'),
   AUTODEV_GIT_AUTHOR_EMAIL: z.string().default('autodev@users.noreply.github.com'),
   AUTODEV_CANCEL_POLL_MS: z.coerce.number().int().min(100).default(10_000),
+  /** How often the worker renews its task's lease, and how far ahead each renewal runs. */
+  AUTODEV_HEARTBEAT_MS: z.coerce.number().int().min(100).default(60_000),
+  AUTODEV_LEASE_SECONDS: z.coerce.number().positive().default(LEASE_MARGIN_SECONDS),
   /** Forge hosts beyond github.com and gitlab.com (JSON list of {host, kind, apiBaseUrl, tokenSecret}). */
   AUTODEV_FORGES: z.string().optional(),
 });
@@ -42,7 +47,7 @@ export function readWorkerEnv(env: NodeJS.ProcessEnv): WorkerEnv {
 
 export interface WorkerDeps {
   env: WorkerEnv;
-  store: Pick<DynamoTaskStore, 'getById' | 'appendLogs' | 'putAttemptReport'>;
+  store: Pick<DynamoTaskStore, 'getById' | 'put' | 'appendLogs' | 'putAttemptReport'>;
   /** Provider credentials (and GIT_TOKEN) from Secrets Manager. */
   secrets: Record<string, string>;
   /** Base environment for agents (PATH, LANG, proxies). */
@@ -101,6 +106,17 @@ export async function runWorkerTask(deps: WorkerDeps): Promise<AttemptReport | u
       })
       .catch(() => undefined);
   }, env.AUTODEV_CANCEL_POLL_MS);
+  const heartbeat = startLeaseHeartbeat({
+    store,
+    taskId: task.id,
+    attempt: attempt.number,
+    everyMs: env.AUTODEV_HEARTBEAT_MS,
+    leaseMs: env.AUTODEV_LEASE_SECONDS * 1000,
+    onLost: () => {
+      log(`attempt ${attempt.number} lost its lease (the task moved on); stopping`);
+      abort.abort();
+    },
+  });
   try {
     const role = BUILT_IN_ROLES[task.role];
     const drivers = createDrivers(process.env);
@@ -165,6 +181,7 @@ export async function runWorkerTask(deps: WorkerDeps): Promise<AttemptReport | u
   } finally {
     clearInterval(flushTimer);
     clearInterval(cancelTimer);
+    await heartbeat.stop();
     await flush();
   }
 }

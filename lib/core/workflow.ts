@@ -316,6 +316,26 @@ export function recordAttempt(input: {
 }
 
 /**
+ * The worker running attempt `attempt` is alive (a heartbeat): the task's lease runs `leaseMs` from
+ * `now`, never shorter than it was. undefined when the task no longer runs that attempt (reaped,
+ * cancelled, recorded, or a later attempt began): the worker has lost the task and should stop.
+ */
+export function renewLease(task: Task, attempt: number, now: Date, leaseMs: number): Task | undefined {
+  const current = task.attempts.find((a) => a.number === attempt);
+  const last = task.attempts[task.attempts.length - 1];
+  if (task.status !== 'running' || !task.lease || current?.outcome !== 'running' || last !== current) {
+    return undefined;
+  }
+  const expiresAt = Math.max(task.lease.expiresAt, now.getTime() + leaseMs);
+  return {
+    ...task,
+    lease: { ...task.lease, expiresAt },
+    version: task.version + 1,
+    updatedAt: now.toISOString(),
+  };
+}
+
+/**
  * A running task whose lease expired (its workflow or worker was lost): cancelled if asked,
  * failed when it has no attempts left, else queued again. A retrying task whose lease expired
  * (its workflow stopped between attempts) is queued again the same way, through running, in one

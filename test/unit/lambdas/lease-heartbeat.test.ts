@@ -1,0 +1,161 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { build } from 'esbuild';
+import { DynamoTaskStore } from '../../../lib/aws/dynamo-task-store.js';
+import { reap } from '../../../lib/aws/reaper.js';
+import { createTaskTableInput } from '../../../lib/aws/task-table.js';
+import { transition } from '../../../lib/core/lifecycle.js';
+import { BUILT_IN_ROLES } from '../../../lib/core/roles.js';
+import type { Task } from '../../../lib/core/schemas.js';
+import { prepareAttempt } from '../../../lib/core/workflow.js';
+import { type DynamoDbLocal, startDynamoDbLocal } from '../../support/dynamodb-local.js';
+import { FAKES, makeRemote, ROOT, tempDir } from '../../support/local-platform.js';
+import { makeTask } from '../../support/tasks.js';
+
+let ddb: DynamoDbLocal;
+let store: DynamoTaskStore;
+let tableName: string;
+const ENTRY = join(ROOT, '.cache/worker-lease-test/entry.mjs');
+
+beforeAll(async () => {
+  ddb = await startDynamoDbLocal();
+  tableName = `tasks-${randomBytes(4).toString('hex')}`;
+  await ddb.client.send(new CreateTableCommand(createTaskTableInput(tableName)));
+  store = new DynamoTaskStore({ client: ddb.client, tableName });
+  await build({
+    entryPoints: [join(ROOT, 'containers/worker/entry.ts')],
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    packages: 'external',
+    outfile: ENTRY,
+    logLevel: 'error',
+  });
+}, 60_000);
+afterAll(async () => ddb?.stop());
+
+/** The repository asks for a review round by the fake codex after the fake claude's change. */
+const REVIEWED_REPO = {
+  'README.md': '# shop\n',
+  '.autodev.yml': ['review:', '  provider: codex', '  rounds: 0', ''].join('\n'),
+};
+
+/** A task the workflow prepared (attempt 1 on claude) whose lease ends `leaseMs` from now. */
+async function preparedTask(prompt: string, repo: string, leaseMs: number): Promise<Task> {
+  const task = makeTask({ prompt, repo });
+  await store.create(task);
+  const running = transition(task, 'running', {}, new Date());
+  await store.put(running, 0);
+  const prep = prepareAttempt({
+    task: running,
+    role: BUILT_IN_ROLES.backend,
+    available: () => true,
+    now: new Date(),
+    leaseOwner: `${task.id}-1`,
+  });
+  const short = { ...prep.task, lease: { owner: `${task.id}-1`, expiresAt: Date.now() + leaseMs } };
+  await store.put(short, running.version);
+  return short;
+}
+
+/** Runs the worker entry point as the image does, calling the reaper every 200 ms until it exits. */
+async function runWorkerUnderReaper(
+  task: Task,
+  workspaces: string,
+  heartbeat: { everyMs: number; leaseSeconds: number },
+): Promise<{ code: number | null; out: string; reaped: boolean }> {
+  const proc = spawn(process.execPath, [ENTRY], {
+    env: {
+      PATH: `${FAKES}:${process.env.PATH}`,
+      AWS_REGION: 'eu-west-1',
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      AWS_ENDPOINT_URL_DYNAMODB: ddb.endpoint,
+      TASKS_TABLE_NAME: tableName,
+      AUTODEV_TASK_ID: task.id,
+      AUTODEV_TENANT: task.tenant,
+      AUTODEV_ATTEMPT: '1',
+      AUTODEV_WORKSPACES: workspaces,
+      AUTODEV_HEARTBEAT_MS: String(heartbeat.everyMs),
+      AUTODEV_LEASE_SECONDS: String(heartbeat.leaseSeconds),
+      HOME: workspaces,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout.on('data', (d) => {
+    out += String(d);
+  });
+  proc.stderr.on('data', (d) => {
+    out += String(d);
+  });
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', resolve));
+  let done = false;
+  void exited.then(() => {
+    done = true;
+  });
+  let reaped = false;
+  const roles = BUILT_IN_ROLES as Record<string, (typeof BUILT_IN_ROLES)[keyof typeof BUILT_IN_ROLES]>;
+  while (!done) {
+    await reap({ store, notifier: { taskReady: async () => undefined }, roles });
+    // whether the reaper took this task from its worker while the worker still ran
+    if (!done && (await store.getById(task.id))?.status !== 'running') reaped = true;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return { code: await exited, out, reaped };
+}
+
+describe('the Fargate worker holds its lease while it works', () => {
+  it('renews the lease through a long agent run and the review round: the reaper never takes the attempt', async () => {
+    // Arrange: a 1 s lease, an agent run of 3 s, then a review round
+    const dir = tempDir('autodev-lease-');
+    const remote = makeRemote(dir, REVIEWED_REPO);
+    const task = await preparedTask(
+      'Add notes [fake:sleep=3000] [fake:edit=NOTES.md] [fake:review=approve]',
+      `file://${remote}`,
+      1000,
+    );
+    const started = Date.now();
+    // Act
+    const { code, out, reaped } = await runWorkerUnderReaper(task, join(dir, 'ws'), {
+      everyMs: 200,
+      leaseSeconds: 1,
+    });
+    // Assert: the attempt outlived its first lease, was never reaped, and ran once
+    expect({ code, reaped }).toEqual({ code: 0, reaped: false });
+    expect(Date.now() - started).toBeGreaterThan(3000);
+    const after = await store.getById(task.id);
+    expect(after?.status).toBe('running');
+    expect(after?.attempts.map((a) => a.outcome)).toEqual(['running']);
+    expect(after?.lease?.expiresAt).toBeGreaterThan(task.lease?.expiresAt ?? Number.POSITIVE_INFINITY);
+    const report = (await store.getAttemptReport(task.id, 1)) as { ok: boolean; review?: unknown };
+    expect({ report, out }).toMatchObject({ report: { ok: true, review: expect.anything() } });
+  });
+
+  it('without renewals the same attempt is reaped and re-queued, and the worker stops on losing it', async () => {
+    // Arrange: the same task, heartbeats too rare to keep the 1 s lease
+    const dir = tempDir('autodev-lease-');
+    const remote = makeRemote(dir, REVIEWED_REPO);
+    const task = await preparedTask(
+      'Add notes [fake:sleep=3000] [fake:edit=NOTES.md]',
+      `file://${remote}`,
+      1000,
+    );
+    // Act
+    const { code, reaped } = await runWorkerUnderReaper(task, join(dir, 'ws'), {
+      everyMs: 2000,
+      leaseSeconds: 1,
+    });
+    // Assert
+    expect({ code, reaped }).toEqual({ code: 0, reaped: true });
+    const after = await store.getById(task.id);
+    expect(after?.status).toBe('queued');
+    expect(after?.attempts.map((a) => a.outcome)).toEqual(['abandoned']);
+    const logs = await store.readLogs(task.id, 0, 1000);
+    expect(logs.lines.some((l) => l.text.includes('lost its lease'))).toBe(true);
+  });
+});
