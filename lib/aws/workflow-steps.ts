@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { NotFoundError } from '../core/errors.js';
+import { classifyWorkerFailure, type InfrastructureRetryPolicy } from '../core/infrastructure.js';
 import type { RetryPolicy } from '../core/lifecycle.js';
 import {
   admitProvider,
@@ -17,6 +18,7 @@ import {
   prepareAttempt,
   providerCandidates,
   recordAttempt,
+  recordInfrastructureFailure,
 } from '../core/workflow.js';
 import type { DynamoTaskStore } from './dynamo-task-store.js';
 import { fargateSize } from './fargate.js';
@@ -33,6 +35,8 @@ export interface StepDeps {
   defaultTimeoutSeconds?: number;
   /** Provider health shared by every execution (circuit breaker, token bucket); none: every provider admits. */
   health?: { store: ProviderStateStore; breaker?: BreakerPolicy; rate?: RatePolicy };
+  /** Backoff for workers the infrastructure could not start. @default DEFAULT_INFRASTRUCTURE_POLICY */
+  infrastructure?: InfrastructureRetryPolicy;
   /** Told once when this step moved a task to its end (succeeded, failed, cancelled): notifications. */
   onFinished?: (task: Task) => Promise<void>;
 }
@@ -176,10 +180,51 @@ export function reportFrom(
   };
 }
 
+/**
+ * The worker never ran (no Fargate capacity, RunTask throttled, the image could not be pulled):
+ * the core takes the attempt back and schedules an infrastructure retry. No provider result.
+ */
+async function recordInfrastructureStep(
+  deps: StepDeps,
+  input: z.infer<typeof RecordInput>,
+  now: Date,
+): Promise<RecordOutput> {
+  const reason = `${input.failure?.Error ?? 'error'}: ${(input.failure?.Cause ?? '').slice(0, 300)}`;
+  let result: ReturnType<typeof recordInfrastructureFailure> | undefined;
+  const moved = await mutateTask(deps.store, input.taskId, (t) => {
+    result = recordInfrastructureFailure({
+      task: t,
+      attempt: input.attempt,
+      reason,
+      now,
+      leaseOwner: input.executionName,
+      policy: deps.infrastructure,
+    });
+    return result.changed ? result.task : undefined;
+  });
+  if (!moved || !result) throw new NotFoundError(`No task ${input.taskId}.`);
+  const after = result.task;
+  if (moved.after) {
+    const line =
+      after.status === 'retrying'
+        ? `the worker for attempt ${input.attempt} could not be started (${reason}); infrastructure retry in ${result.next.kind === 'retry' ? result.next.waitSeconds : 0}s, no attempt used`
+        : `the worker could not be started; task ${after.status}: ${after.error?.message ?? ''}`;
+    await deps.store.appendLogs(input.taskId, [line], now);
+    if (result.next.kind !== 'retry' && deps.onFinished) await deps.onFinished(after);
+  }
+  return result.next.kind === 'retry'
+    ? { next: 'retry', waitSeconds: result.next.waitSeconds }
+    : { next: 'finish', status: after.status };
+}
+
 export async function recordStep(deps: StepDeps, raw: unknown): Promise<RecordOutput> {
   const input = RecordInput.parse(raw);
   const now = (deps.now ?? (() => new Date()))();
-  const report = reportFrom(await deps.store.getAttemptReport(input.taskId, input.attempt), input.failure);
+  const stored = await deps.store.getAttemptReport(input.taskId, input.attempt);
+  if (stored === undefined && classifyWorkerFailure(input.failure) === 'infrastructure') {
+    return recordInfrastructureStep(deps, input, now);
+  }
+  const report = reportFrom(stored, input.failure);
   let result: ReturnType<typeof recordAttempt> | undefined;
   let task: Task | undefined;
   const moved = await mutateTask(deps.store, input.taskId, (t) => {

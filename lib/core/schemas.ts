@@ -216,6 +216,8 @@ export const Task = z.object({
   cancelRequested: z.boolean().optional(),
   /** Attempts before this index belong to earlier runs (before `retry`); they do not count against the limit. */
   retryFrom: z.number().int().nonnegative().optional(),
+  /** Infrastructure failures in a row (the worker could not be started); they use no attempt. */
+  infrastructureRetries: z.number().int().nonnegative().optional(),
 });
 export type Task = z.infer<typeof Task>;
 

@@ -1,5 +1,10 @@
 import type { ProviderErrorClass } from './errors.js';
 import {
+  DEFAULT_INFRASTRUCTURE_POLICY,
+  type InfrastructureRetryPolicy,
+  infrastructureDelayMs,
+} from './infrastructure.js';
+import {
   attemptsThisRun,
   chooseProvider,
   DEFAULT_RETRY_POLICY,
@@ -240,7 +245,14 @@ export function recordAttempt(input: {
     sessionId: report.sessionId,
   };
   const attempts = task.attempts.map((a) => (a.number === current.number ? ended : a));
-  const base: Task = { ...task, attempts, usage: addUsage(task.usage, report.usage), lease: undefined };
+  const base: Task = {
+    ...task,
+    attempts,
+    usage: addUsage(task.usage, report.usage),
+    lease: undefined,
+    // the worker ran: infrastructure failures before it no longer count as in a row
+    infrastructureRetries: undefined,
+  };
   const decision = decideAfterAttempt({
     task: base,
     role,
@@ -311,6 +323,69 @@ export function recordAttempt(input: {
         now,
       );
       break;
+  }
+  return { task: next, changed: true, next: nextOf(next, now) };
+}
+
+/**
+ * The infrastructure never ran attempt `attempt` (no capacity, a throttled start, an image it could
+ * not pull): the attempt is taken back, as if it had not begun, and the task waits as `retrying`
+ * for the infrastructure backoff, keeping its lease and provider. It uses no attempt and says
+ * nothing about the provider. A cancel requested meanwhile cancels the task; after
+ * `policy.maxRetries` such failures in a row the task fails. Same idempotence rules as recordAttempt.
+ */
+export function recordInfrastructureFailure(input: {
+  task: Task;
+  attempt: number;
+  reason: string;
+  now: Date;
+  leaseOwner?: string;
+  policy?: InfrastructureRetryPolicy;
+}): RecordOutcome {
+  const { task, now } = input;
+  const policy = input.policy ?? DEFAULT_INFRASTRUCTURE_POLICY;
+  if (input.leaseOwner !== undefined && task.lease?.owner !== input.leaseOwner) {
+    return { task, changed: false, next: { kind: 'finish' } };
+  }
+  const current = task.attempts.find((a) => a.number === input.attempt);
+  if (task.status !== 'running' || !current || current.outcome !== 'running') {
+    return { task, changed: false, next: nextOf(task, now) };
+  }
+  const attempts = task.attempts.filter((a) => a !== current);
+  const retries = task.infrastructureRetries ?? 0;
+  const base: Task = { ...task, attempts };
+  let next: Task;
+  if (task.cancelRequested) {
+    next = transition(
+      { ...base, lease: undefined },
+      'cancelled',
+      { error: { code: 'cancelled', message: 'Cancelled before the attempt started.' } },
+      now,
+    );
+  } else if (retries >= policy.maxRetries) {
+    next = transition(
+      { ...base, lease: undefined },
+      'failed',
+      {
+        error: {
+          code: 'infrastructure_unavailable',
+          message: `The worker could not be started ${retries + 1} times in a row; last: ${input.reason}`,
+        },
+      },
+      now,
+    );
+  } else {
+    const notBefore = now.getTime() + infrastructureDelayMs(retries, policy);
+    next = transition(
+      base,
+      'retrying',
+      {
+        notBefore,
+        infrastructureRetries: retries + 1,
+        lease: task.lease && { owner: task.lease.owner, expiresAt: notBefore + LEASE_MARGIN_SECONDS * 1000 },
+      },
+      now,
+    );
   }
   return { task: next, changed: true, next: nextOf(next, now) };
 }

@@ -36,7 +36,9 @@ export const STATES = {
  * ECS RunTask .sync with the attempt's cpu/memory →
  * record (core: decideAfterAttempt) → back off and loop for a retry or failover, or finish.
  * The worker enforces each attempt's time limit itself; the worker state's own limit only stops a
- * hung worker. A state timeout or crash is recorded as a failed attempt.
+ * hung worker. A state timeout or crash is recorded as a failed attempt; a worker the
+ * infrastructure never ran (capacity, throttling, image pull) is retried with backoff without
+ * using an attempt (core `classifyWorkerFailure`, `recordInfrastructureFailure`).
  */
 export class TaskWorkflow extends Construct {
   public readonly stateMachine: sfn.StateMachine;
@@ -117,7 +119,7 @@ export class TaskWorkflow extends Construct {
       taskTimeout: sfn.Timeout.duration(Duration.seconds(WORKER_STATE_TIMEOUT_SECONDS)),
       resultPath: sfn.JsonPath.DISCARD,
     });
-    // no Fargate capacity or a throttled RunTask: try again before calling it a crash
+    // no Fargate capacity or a throttled RunTask: try again at once, then the record step backs off
     runWorker.addRetry({
       errors: ['ECS.AmazonECSException', 'ECS.ServerException'],
       interval: Duration.seconds(10),
