@@ -16,13 +16,18 @@ import { TaskMessage } from '../lib/aws/task-messages.js';
 import { StepFunctionsLauncher } from '../lib/aws/workflow-launcher.js';
 
 /** Task-queue consumer (SQS FIFO): admits ready tasks and starts their workflow; stops cancelled workers. */
+const store = taskStoreFromEnv();
 const deps = {
-  store: taskStoreFromEnv(),
+  store,
   launcher: new StepFunctionsLauncher(
     tracer.captureAWSv3Client(new SFNClient({})),
     requireEnv('STATE_MACHINE_ARN'),
   ),
-  stopper: new EcsWorkerStopper(tracer.captureAWSv3Client(new ECSClient({})), requireEnv('CLUSTER_ARN')),
+  stopper: new EcsWorkerStopper(
+    tracer.captureAWSv3Client(new ECSClient({})),
+    requireEnv('CLUSTER_ARN'),
+    store,
+  ),
 };
 const processor = new SqsFifoPartialProcessorAsync();
 

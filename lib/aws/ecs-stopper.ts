@@ -1,39 +1,33 @@
-import { DescribeTasksCommand, type ECSClient, ListTasksCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
-
-/** The environment variable that names the AutoDev task a worker container runs. */
-export const WORKER_TASK_ID_ENV = 'AUTODEV_TASK_ID';
+import { type ECSClient, StopTaskCommand } from '@aws-sdk/client-ecs';
+import type { Task } from '../core/schemas.js';
 
 /**
- * Stops the Fargate worker of a cancelled task. Workers carry their task id in a container
- * environment override; the worker also polls for cancellation itself, so this only makes it faster.
+ * Stops the Fargate worker of a cancelled task: the ECS task its running attempt recorded
+ * (`workerRef`, written by the worker's first heartbeat), and nothing else: no listing of the
+ * cluster. A worker that has not recorded itself yet sees the cancel on its own (it polls the
+ * task), so this only makes the stop faster.
  */
 export class EcsWorkerStopper {
   constructor(
     private readonly ecs: ECSClient,
     private readonly cluster: string,
+    private readonly store: { getById(id: string): Promise<Task | undefined> },
   ) {}
 
   /** Returns the ARNs of the ECS tasks asked to stop. */
   async stop(taskId: string, reason: string): Promise<string[]> {
-    const stopped: string[] = [];
-    let nextToken: string | undefined;
-    do {
-      const page = await this.ecs.send(
-        new ListTasksCommand({ cluster: this.cluster, desiredStatus: 'RUNNING', nextToken }),
+    const task = await this.store.getById(taskId);
+    const arn = task?.attempts.find((a) => a.outcome === 'running')?.workerRef;
+    if (!arn) return [];
+    try {
+      await this.ecs.send(
+        new StopTaskCommand({ cluster: this.cluster, task: arn, reason: reason.slice(0, 255) }),
       );
-      nextToken = page.nextToken;
-      const arns = page.taskArns ?? [];
-      if (arns.length === 0) continue;
-      const described = await this.ecs.send(new DescribeTasksCommand({ cluster: this.cluster, tasks: arns }));
-      for (const t of described.tasks ?? []) {
-        const env = (t.overrides?.containerOverrides ?? []).flatMap((c) => c.environment ?? []);
-        if (!t.taskArn || !env.some((e) => e.name === WORKER_TASK_ID_ENV && e.value === taskId)) continue;
-        await this.ecs.send(
-          new StopTaskCommand({ cluster: this.cluster, task: t.taskArn, reason: reason.slice(0, 255) }),
-        );
-        stopped.push(t.taskArn);
-      }
-    } while (nextToken);
-    return stopped;
+    } catch (err) {
+      // the worker already stopped (its ARN is no longer known to ECS): nothing left to stop
+      if ((err as Error).name === 'InvalidParameterException') return [];
+      throw err;
+    }
+    return [arn];
   }
 }

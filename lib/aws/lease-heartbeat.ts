@@ -13,6 +13,8 @@ export interface LeaseHeartbeatOptions {
   everyMs: number;
   /** How far ahead of each renewal the lease runs. */
   leaseMs: number;
+  /** Where this worker runs (its ECS task ARN), recorded on the attempt by the first beat. */
+  workerRef?: () => Promise<string | undefined>;
   /** The task no longer runs this attempt (reaped, cancelled, recorded): stop working on it. */
   onLost: () => void;
   /** A renewal failed (throttling, network); the next one tries again. */
@@ -28,13 +30,14 @@ export interface LeaseHeartbeatOptions {
  */
 export function startLeaseHeartbeat(opts: LeaseHeartbeatOptions): { stop: () => Promise<void> } {
   const now = opts.now ?? (() => new Date());
-  let running = Promise.resolve();
   let stopped = false;
+  let ref: string | undefined;
   const beat = async () => {
     try {
       const moved = await mutateTask(opts.store, opts.taskId, (t) =>
-        renewLease(t, opts.attempt, now(), opts.leaseMs),
+        renewLease(t, opts.attempt, now(), opts.leaseMs, ref),
       );
+      ref = undefined;
       if (!stopped && !moved?.after) {
         stopped = true;
         opts.onLost();
@@ -43,6 +46,11 @@ export function startLeaseHeartbeat(opts: LeaseHeartbeatOptions): { stop: () => 
       opts.onError?.(err);
     }
   };
+  // the first beat at once: it records where the worker runs, so that cancel can stop it
+  let running = (async () => {
+    ref = await opts.workerRef?.().catch(() => undefined);
+    await beat();
+  })();
   const timer = setInterval(() => {
     if (!stopped) running = running.then(beat);
   }, opts.everyMs);

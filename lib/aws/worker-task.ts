@@ -13,6 +13,7 @@ const FORGE_TOKEN_NAMES = ['GIT_TOKEN', 'GITHUB_TOKEN', 'GITLAB_TOKEN'];
 import { LEASE_MARGIN_SECONDS } from '../core/workflow.js';
 import { GitWorkspaces } from '../worker/workspace.js';
 import type { DynamoTaskStore } from './dynamo-task-store.js';
+import { ecsTaskArn } from './ecs-metadata.js';
 import { startLeaseHeartbeat } from './lease-heartbeat.js';
 
 /** What the worker container is told: the stack sets the fixed part, the state machine the rest. */
@@ -30,6 +31,8 @@ export const WorkerEnv = z.object({
   /** How often the worker renews its task's lease, and how far ahead each renewal runs. */
   AUTODEV_HEARTBEAT_MS: z.coerce.number().int().min(100).default(60_000),
   AUTODEV_LEASE_SECONDS: z.coerce.number().positive().default(LEASE_MARGIN_SECONDS),
+  /** Set by ECS in every container: where the worker reads its own task ARN (recorded for cancel). */
+  ECS_CONTAINER_METADATA_URI_V4: z.string().optional(),
   /** Forge hosts beyond github.com and gitlab.com (JSON list of {host, kind, apiBaseUrl, tokenSecret}). */
   AUTODEV_FORGES: z.string().optional(),
 });
@@ -112,6 +115,7 @@ export async function runWorkerTask(deps: WorkerDeps): Promise<AttemptReport | u
     attempt: attempt.number,
     everyMs: env.AUTODEV_HEARTBEAT_MS,
     leaseMs: env.AUTODEV_LEASE_SECONDS * 1000,
+    workerRef: () => ecsTaskArn(env.ECS_CONTAINER_METADATA_URI_V4),
     onLost: () => {
       log(`attempt ${attempt.number} lost its lease (the task moved on); stopping`);
       abort.abort();

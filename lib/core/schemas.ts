@@ -146,6 +146,8 @@ export const Attempt = z.object({
   agentPid: z.number().int().optional(),
   /** The model calls the model gateway saw for this attempt (its ledger); `usage` is their sum. */
   calls: z.array(ModelCallRecord).optional(),
+  /** The compute task that runs the attempt's worker (on AWS: its ECS task ARN), for cancel to stop. */
+  workerRef: z.string().optional(),
 });
 export type Attempt = z.infer<typeof Attempt>;
 

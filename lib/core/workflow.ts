@@ -392,10 +392,17 @@ export function recordInfrastructureFailure(input: {
 
 /**
  * The worker running attempt `attempt` is alive (a heartbeat): the task's lease runs `leaseMs` from
- * `now`, never shorter than it was. undefined when the task no longer runs that attempt (reaped,
+ * `now`, never shorter than it was; the first beat also records where the worker runs. undefined when the task no longer runs that attempt (reaped,
  * cancelled, recorded, or a later attempt began): the worker has lost the task and should stop.
  */
-export function renewLease(task: Task, attempt: number, now: Date, leaseMs: number): Task | undefined {
+export function renewLease(
+  task: Task,
+  attempt: number,
+  now: Date,
+  leaseMs: number,
+  /** Where the worker runs (its ECS task ARN), recorded on the attempt for cancel. */
+  workerRef?: string,
+): Task | undefined {
   const current = task.attempts.find((a) => a.number === attempt);
   const last = task.attempts[task.attempts.length - 1];
   if (task.status !== 'running' || !task.lease || current?.outcome !== 'running' || last !== current) {
@@ -404,6 +411,7 @@ export function renewLease(task: Task, attempt: number, now: Date, leaseMs: numb
   const expiresAt = Math.max(task.lease.expiresAt, now.getTime() + leaseMs);
   return {
     ...task,
+    attempts: workerRef ? task.attempts.map((a) => (a === current ? { ...a, workerRef } : a)) : task.attempts,
     lease: { ...task.lease, expiresAt },
     version: task.version + 1,
     updatedAt: now.toISOString(),

@@ -1,4 +1,4 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Construct } from 'constructs';
@@ -18,6 +18,8 @@ export interface DispatcherProps {
 /** The task-queue consumer: admits ready tasks and starts their workflow; stops cancelled workers. */
 export class Dispatcher extends Construct {
   public readonly function: AutoDevFunction;
+  /** The ARNs of the worker cluster's ECS tasks (the resource of ecs:StopTask). */
+  public readonly workerTasks: string;
 
   constructor(scope: Construct, id: string, props: DispatcherProps) {
     super(scope, id);
@@ -32,10 +34,16 @@ export class Dispatcher extends Construct {
     });
     props.store.grantReadWrite(this.function);
     props.workflow.stateMachine.grantStartExecution(this.function);
+    // cancel stops the worker by the ECS task ARN its attempt recorded: tasks of the worker cluster only
+    this.workerTasks = Stack.of(this).formatArn({
+      service: 'ecs',
+      resource: 'task',
+      resourceName: `${props.runtime.cluster.clusterName}/*`,
+    });
     this.function.addToRolePolicy(
       new iam.PolicyStatement({
-        actions: ['ecs:ListTasks', 'ecs:DescribeTasks', 'ecs:StopTask'],
-        resources: ['*'],
+        actions: ['ecs:StopTask'],
+        resources: [this.workerTasks],
         conditions: { ArnEquals: { 'ecs:cluster': props.runtime.cluster.clusterArn } },
       }),
     );

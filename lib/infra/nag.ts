@@ -103,8 +103,8 @@ export function acknowledgeFindings(stack: Stack): void {
     if (c instanceof Dispatcher) {
       ack(
         c.function,
-        'IAM5[Resource::*]',
-        'ecs:ListTasks, DescribeTasks and StopTask are limited to the worker cluster by an ecs:cluster condition.',
+        `IAM5[Resource::${nagValue(c, c.workerTasks)}]`,
+        'Cancel stops a worker by the ECS task ARN its attempt recorded; ecs:StopTask is limited to the tasks of the worker cluster.',
       );
     }
     if (c instanceof Api) {

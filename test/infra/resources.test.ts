@@ -135,25 +135,30 @@ describe('Lambda functions', () => {
     expect(actionsOf('ApiFunction')).toEqual(expect.arrayContaining([...table, 'sqs:SendMessage']));
     expect(actionsOf('ApiFunction')).not.toContain('states:StartExecution');
     expect(actionsOf('DispatcherFunction')).toEqual(
-      expect.arrayContaining([
-        ...table,
-        'states:StartExecution',
-        'ecs:StopTask',
-        'ecs:ListTasks',
-        'ecs:DescribeTasks',
-      ]),
+      expect.arrayContaining([...table, 'states:StartExecution', 'ecs:StopTask']),
     );
+    expect(actionsOf('DispatcherFunction')).not.toContain('ecs:ListTasks');
     expect(actionsOf('DispatcherFunction')).not.toContain('sqs:SendMessage');
     expect(actionsOf('WorkflowPrepare')).not.toContain('states:StartExecution');
     expect(actionsOf('SchedulesReaper')).toEqual(expect.arrayContaining([...table, 'sqs:SendMessage']));
   });
 
-  it('limits the dispatcher’s ECS actions to the worker cluster', () => {
+  it('limits the dispatcher’s ECS actions to stopping tasks of the worker cluster', () => {
     template.hasResourceProperties('AWS::IAM::Policy', {
       PolicyDocument: {
         Statement: Match.arrayWith([
           Match.objectLike({
-            Action: ['ecs:DescribeTasks', 'ecs:ListTasks', 'ecs:StopTask'],
+            Action: 'ecs:StopTask',
+            Resource: {
+              'Fn::Join': [
+                '',
+                Match.arrayWith([
+                  Match.stringLikeRegexp(':task/$'),
+                  { Ref: Match.stringLikeRegexp('^WorkerRuntimeCluster') },
+                  '/*',
+                ]),
+              ],
+            },
             Condition: {
               ArnEquals: {
                 'ecs:cluster': { 'Fn::GetAtt': [Match.stringLikeRegexp('^WorkerRuntimeCluster'), 'Arn'] },

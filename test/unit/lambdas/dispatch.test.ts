@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/glob
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { DynamoTaskStore } from '../../../lib/aws/dynamo-task-store.js';
+import { transition } from '../../../lib/core/lifecycle.js';
 import type { DynamoDbLocal } from '../../support/dynamodb-local.js';
 import { makeTask } from '../../support/tasks.js';
 import { CLUSTER_ARN, lambdaEnvironment, STATE_MACHINE_ARN } from './environment.js';
@@ -96,37 +97,84 @@ describe('dispatch Lambda (SQS FIFO event source)', () => {
     expect((await store.getById(other.id))?.status).toBe('running');
   });
 
-  it("stops only the cancelled task's worker container", async () => {
-    ecs.on(ListTasksCommand).resolves({ taskArns: ['arn:ecs:task/1', 'arn:ecs:task/2'] });
-    ecs.on(DescribeTasksCommand).resolves({
-      tasks: [
+  it("stops the cancelled task's own Fargate task by the ARN its attempt recorded, without listing the cluster", async () => {
+    // Arrange: a running task whose worker recorded its ECS task ARN (the worker's first heartbeat)
+    const task = makeTask();
+    await store.create(task);
+    const arn = 'arn:aws:ecs:eu-west-1:123456789012:task/autodev/0123456789abcdef';
+    const attempt = {
+      number: 1,
+      provider: 'claude',
+      startedAt: new Date().toISOString(),
+      outcome: 'running' as const,
+    };
+    await store.put(
+      transition(
+        task,
+        'running',
         {
-          taskArn: 'arn:ecs:task/1',
-          overrides: {
-            containerOverrides: [
-              { name: 'worker', environment: [{ name: 'AUTODEV_TASK_ID', value: 't-other' }] },
-            ],
-          },
+          attempts: [{ ...attempt, workerRef: arn }],
+          lease: { owner: 'x', expiresAt: Date.now() + 60_000 },
+          cancelRequested: true,
         },
-        {
-          taskArn: 'arn:ecs:task/2',
-          overrides: {
-            containerOverrides: [
-              { name: 'worker', environment: [{ name: 'AUTODEV_TASK_ID', value: 't-mine' }] },
-            ],
-          },
-        },
-      ],
-    });
-    ecs.on(StopTaskCommand).resolves({});
-    const res = await invoke(
-      sqsFifoEvent([{ kind: 'cancel', taskId: 't-mine', tenant: 'acme', version: 3 }]),
+        new Date(),
+      ),
+      0,
     );
+    ecs.on(StopTaskCommand).resolves({});
+    // Act
+    const res = await invoke(sqsFifoEvent([{ kind: 'cancel', taskId: task.id, tenant: 'acme', version: 2 }]));
+    // Assert
     expect(res.batchItemFailures).toEqual([]);
-    expect(ecs.commandCalls(ListTasksCommand)[0]?.args[0].input).toMatchObject({ cluster: CLUSTER_ARN });
-    const stops = ecs.commandCalls(StopTaskCommand).map((c) => c.args[0].input);
-    expect(stops).toEqual([
-      { cluster: CLUSTER_ARN, task: 'arn:ecs:task/2', reason: 'Cancelled through the AutoDev API' },
+    expect(ecs.commandCalls(ListTasksCommand)).toHaveLength(0);
+    expect(ecs.commandCalls(DescribeTasksCommand)).toHaveLength(0);
+    expect(ecs.commandCalls(StopTaskCommand).map((c) => c.args[0].input)).toEqual([
+      { cluster: CLUSTER_ARN, task: arn, reason: 'Cancelled through the AutoDev API' },
     ]);
+  });
+
+  it('stops nothing when the worker has not recorded itself yet, or has already stopped', async () => {
+    // Arrange: one task whose worker has not started, one whose ECS task is gone
+    const waiting = makeTask();
+    const gone = makeTask();
+    for (const t of [waiting, gone]) await store.create(t);
+    const attempt = {
+      number: 1,
+      provider: 'claude',
+      startedAt: new Date().toISOString(),
+      outcome: 'running' as const,
+    };
+    const lease = { owner: 'x', expiresAt: Date.now() + 60_000 };
+    await store.put(transition(waiting, 'running', { attempts: [attempt], lease }, new Date()), 0);
+    await store.put(
+      transition(
+        gone,
+        'running',
+        {
+          attempts: [{ ...attempt, workerRef: 'arn:aws:ecs:eu-west-1:123456789012:task/autodev/gone' }],
+          lease,
+        },
+        new Date(),
+      ),
+      0,
+    );
+    ecs
+      .on(StopTaskCommand)
+      .rejects(
+        Object.assign(new Error('The referenced task was not found.'), { name: 'InvalidParameterException' }),
+      );
+    // Act
+    const res = await invoke(
+      sqsFifoEvent([
+        { kind: 'cancel', taskId: waiting.id, tenant: 'acme', version: 2 },
+        { kind: 'cancel', taskId: gone.id, tenant: 'acme', version: 2 },
+      ]),
+    );
+    // Assert
+    expect(res.batchItemFailures).toEqual([]);
+    expect(ecs.commandCalls(StopTaskCommand).map((c) => c.args[0].input.task)).toEqual([
+      'arn:aws:ecs:eu-west-1:123456789012:task/autodev/gone',
+    ]);
+    expect(ecs.commandCalls(ListTasksCommand)).toHaveLength(0);
   });
 });

@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -16,11 +18,21 @@ import { FAKES, makeRemote, ROOT, tempDir } from '../../support/local-platform.j
 import { makeTask } from '../../support/tasks.js';
 
 let ddb: DynamoDbLocal;
+/** The ECS task metadata endpoint (v4) as Fargate serves it to the container, on 127.0.0.1. */
+let metadata: Server;
+let metadataUri = '';
+const WORKER_ARN = 'arn:aws:ecs:eu-west-1:123456789012:task/autodev/5f0c2a9e8b7d4c6a';
 let store: DynamoTaskStore;
 let tableName: string;
 const ENTRY = join(ROOT, '.cache/worker-lease-test/entry.mjs');
 
 beforeAll(async () => {
+  metadata = createServer((req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(req.url === '/v4/worker/task' ? JSON.stringify({ TaskARN: WORKER_ARN, Family: 'worker' }) : '{}');
+  });
+  await new Promise<void>((r) => metadata.listen(0, '127.0.0.1', r));
+  metadataUri = `http://127.0.0.1:${(metadata.address() as AddressInfo).port}/v4/worker`;
   ddb = await startDynamoDbLocal();
   tableName = `tasks-${randomBytes(4).toString('hex')}`;
   await ddb.client.send(new CreateTableCommand(createTaskTableInput(tableName)));
@@ -36,7 +48,10 @@ beforeAll(async () => {
     logLevel: 'error',
   });
 }, 60_000);
-afterAll(async () => ddb?.stop());
+afterAll(async () => {
+  metadata?.close();
+  await ddb?.stop();
+});
 
 /** The repository asks for a review round by the fake codex after the fake claude's change. */
 const REVIEWED_REPO = {
@@ -82,6 +97,7 @@ async function runWorkerUnderReaper(
       AUTODEV_WORKSPACES: workspaces,
       AUTODEV_HEARTBEAT_MS: String(heartbeat.everyMs),
       AUTODEV_LEASE_SECONDS: String(heartbeat.leaseSeconds),
+      ECS_CONTAINER_METADATA_URI_V4: metadataUri,
       HOME: workspaces,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -131,6 +147,8 @@ describe('the Fargate worker holds its lease while it works', () => {
     const after = await store.getById(task.id);
     expect(after?.status).toBe('running');
     expect(after?.attempts.map((a) => a.outcome)).toEqual(['running']);
+    // the first heartbeat recorded the worker's ECS task, which cancel stops
+    expect(after?.attempts[0]?.workerRef).toBe(WORKER_ARN);
     expect(after?.lease?.expiresAt).toBeGreaterThan(task.lease?.expiresAt ?? Number.POSITIVE_INFINITY);
     const report = (await store.getAttemptReport(task.id, 1)) as { ok: boolean; review?: unknown };
     expect({ report, out }).toMatchObject({ report: { ok: true, review: expect.anything() } });
