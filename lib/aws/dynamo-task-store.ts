@@ -14,7 +14,7 @@ import { ConflictError, VersionConflictError } from '../core/errors.js';
 import type { IdempotencyClaim, ListQuery, LogLine, TaskStore } from '../core/ports.js';
 import type { ProviderState, ProviderStateStore } from '../core/provider-health.js';
 import { TASK_STATUSES, type Task, type TaskStatus } from '../core/schemas.js';
-import { TASK_TABLE } from './task-table.js';
+import { LEASE_SHARDS, leaseShard, TASK_TABLE } from './task-table.js';
 
 const TASK_SK = 'TASK';
 const PROVIDERS_PK = 'PROVIDERS';
@@ -30,6 +30,8 @@ export interface DynamoTaskStoreOptions {
   tableName: string;
   /** How long attempt reports are kept (they are read once, right after the attempt). */
   reportTtlSeconds?: number;
+  /** Items per page of the byLease query. @default DynamoDB's own 1 MB pages */
+  leasePageSize?: number;
 }
 
 function isTransactionCancelled(err: unknown): err is Error & {
@@ -46,6 +48,7 @@ export class DynamoTaskStore implements TaskStore, ProviderStateStore {
   private readonly doc: DynamoDBDocumentClient;
   private readonly table: string;
   private readonly reportTtlSeconds: number;
+  private readonly leasePageSize: number | undefined;
 
   constructor(opts: DynamoTaskStoreOptions) {
     this.doc = DynamoDBDocumentClient.from(opts.client, {
@@ -53,6 +56,7 @@ export class DynamoTaskStore implements TaskStore, ProviderStateStore {
     });
     this.table = opts.tableName;
     this.reportTtlSeconds = opts.reportTtlSeconds ?? 7 * 86_400;
+    this.leasePageSize = opts.leasePageSize;
   }
 
   private item(task: Task): Item {
@@ -65,6 +69,13 @@ export class DynamoTaskStore implements TaskStore, ProviderStateStore {
       taskRole: task.role,
       version: task.version,
       data: JSON.stringify(task),
+      // byLease: only tasks a lease can expire on (the reaper's query)
+      ...(task.lease && (task.status === 'running' || task.status === 'retrying')
+        ? {
+            [TASK_TABLE.byLease.partitionKey]: leaseShard(task.id),
+            [TASK_TABLE.byLease.sortKey]: task.lease.expiresAt,
+          }
+        : {}),
     };
   }
 
@@ -223,6 +234,37 @@ export class DynamoTaskStore implements TaskStore, ProviderStateStore {
       start = res.LastEvaluatedKey;
     } while (start && out.length < limit);
     return out;
+  }
+
+  /**
+   * Tasks whose lease expired before `now` (running or retrying), across every byLease shard and
+   * every page: the reaper finds all of them whatever the table's size.
+   */
+  async listExpiredLeases(now: Date): Promise<Task[]> {
+    const ids: string[] = [];
+    for (const shard of LEASE_SHARDS) {
+      let start: Record<string, unknown> | undefined;
+      do {
+        const res = await this.doc.send(
+          new QueryCommand({
+            TableName: this.table,
+            IndexName: TASK_TABLE.byLease.indexName,
+            KeyConditionExpression: '#shard = :shard AND #expires < :now',
+            ExpressionAttributeNames: {
+              '#shard': TASK_TABLE.byLease.partitionKey,
+              '#expires': TASK_TABLE.byLease.sortKey,
+            },
+            ExpressionAttributeValues: { ':shard': shard, ':now': now.getTime() },
+            ExclusiveStartKey: start,
+            Limit: this.leasePageSize,
+          }),
+        );
+        for (const item of res.Items ?? []) ids.push(String(item.pk).slice('TASK#'.length));
+        start = res.LastEvaluatedKey;
+      } while (start);
+    }
+    const tasks = await Promise.all(ids.map((id) => this.getById(id)));
+    return tasks.filter((t): t is Task => t !== undefined);
   }
 
   async countByStatus(): Promise<Record<TaskStatus, number>> {

@@ -6,7 +6,10 @@ import type { DynamoTaskStore } from './dynamo-task-store.js';
 import { mutateTask } from './mutate-task.js';
 
 export interface ReaperDeps {
-  store: Pick<DynamoTaskStore, 'getById' | 'put' | 'appendLogs' | 'listByStatus' | 'get'>;
+  store: Pick<
+    DynamoTaskStore,
+    'getById' | 'put' | 'appendLogs' | 'listByStatus' | 'listExpiredLeases' | 'get'
+  >;
   notifier: Pick<TaskNotifier, 'taskReady'>;
   roles: Record<string, AgentRole>;
   now?: () => Date;
@@ -43,10 +46,8 @@ export async function reap(deps: ReaperDeps): Promise<ReaperReport> {
     if (after.status === 'queued') await deps.notifier.taskReady(after);
     await deps.store.appendLogs(after.id, [line], now);
   };
-  const stuckOnes = [
-    ...(await deps.store.listByStatus('running')),
-    ...(await deps.store.listByStatus('retrying')),
-  ];
+  // every task whose lease expired, from the byLease index (all shards, all pages)
+  const stuckOnes = await deps.store.listExpiredLeases(now);
   for (const stuck of stuckOnes) {
     const moved = await mutateTask(deps.store, stuck.id, (t) => reapExpired(t, deps.roles[t.role], now));
     const after = moved?.after;

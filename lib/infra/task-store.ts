@@ -43,6 +43,12 @@ export class TaskStore extends Construct {
         projectionType: dynamodb.ProjectionType.ALL,
       });
     }
+    this.table.addGlobalSecondaryIndex({
+      indexName: TASK_TABLE.byLease.indexName,
+      partitionKey: { name: TASK_TABLE.byLease.partitionKey, type: s },
+      sortKey: { name: TASK_TABLE.byLease.sortKey, type: dynamodb.AttributeType.NUMBER },
+      projectionType: dynamodb.ProjectionType.KEYS_ONLY,
+    });
   }
 
   /** Read and conditional-write access to tasks, logs and reports, and sets TASKS_TABLE_NAME. */
