@@ -4,7 +4,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import { logger, metrics, tracer } from '../lib/aws/powertools.js';
-import { providerAvailability, roles, taskStoreFromEnv } from '../lib/aws/runtime.js';
+import { providerKeysFromEnv, roles, taskStoreFromEnv } from '../lib/aws/runtime.js';
 import { prepareStep } from '../lib/aws/workflow-steps.js';
 
 /**
@@ -12,10 +12,12 @@ import { prepareStep } from '../lib/aws/workflow-steps.js';
  * lease) through lib/core, or asks the workflow to wait when no provider admits work.
  */
 const store = taskStoreFromEnv();
-const deps = { store, roles, available: providerAvailability().available, health: { store } };
+// a provider is a candidate only with its key in the provider secret
+const providerKeys = providerKeysFromEnv();
+const deps = { store, roles, health: { store } };
 
 const lambdaHandler = async (event: unknown) => {
-  const out = await prepareStep(deps, event);
+  const out = await prepareStep({ ...deps, available: await providerKeys.available() }, event);
   if (out.action === 'run') {
     logger.info('attempt prepared', { ...out.plan });
     metrics.addMetric('AttemptsStarted', MetricUnit.Count, 1);

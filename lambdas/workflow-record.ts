@@ -5,13 +5,15 @@ import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import middy from '@middy/core';
 import { logger, metrics, tracer } from '../lib/aws/powertools.js';
-import { providerAvailability, roles, taskStoreFromEnv } from '../lib/aws/runtime.js';
+import { providerKeysFromEnv, roles, taskStoreFromEnv } from '../lib/aws/runtime.js';
 import { TaskEventPublisher } from '../lib/aws/task-events.js';
 import { recordStep } from '../lib/aws/workflow-steps.js';
 import type { Task } from '../lib/core/schemas.js';
 
 /** Workflow step "Record": applies the core decision after an attempt (finish, retry, fail over). */
 const store = taskStoreFromEnv();
+// a provider is a candidate only with its key in the provider secret
+const providerKeys = providerKeysFromEnv();
 const busName = process.env.TASK_EVENT_BUS_NAME;
 const events = busName
   ? new TaskEventPublisher(tracer.captureAWSv3Client(new EventBridgeClient({})), busName)
@@ -19,7 +21,6 @@ const events = busName
 const deps = {
   store,
   roles,
-  available: providerAvailability().available,
   health: { store },
   // "Task Finished" for notifications; a chat or bus being down never fails the workflow
   onFinished: async (task: Task) => {
@@ -30,7 +31,7 @@ const deps = {
 };
 
 const lambdaHandler = async (event: unknown) => {
-  const out = await recordStep(deps, event);
+  const out = await recordStep({ ...deps, available: await providerKeys.available() }, event);
   logger.info('attempt recorded', { ...out });
   if (out.next === 'finish') metrics.addMetric(`Tasks_${out.status}`, MetricUnit.Count, 1);
   else metrics.addMetric('Retries', MetricUnit.Count, 1);

@@ -1,12 +1,13 @@
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Task } from '../core/schemas.js';
 import type { TaskNotifier } from '../core/tasks.js';
-import type { TaskMessage } from './task-messages.js';
+import { messageGroupOf, type TaskMessage } from './task-messages.js';
 
 /**
- * Tells the dispatcher about tasks through the SQS FIFO task queue: one message group per tenant
- * (a tenant's messages stay in order, tenants do not hold each other up) and a deduplication id of
- * task id + version, so a retried API call or Lambda sends one message.
+ * Tells the dispatcher about tasks through the SQS FIFO task queue: one message group per task
+ * (`messageGroupOf`: a task's messages stay in order, a poison message or a tenant's burst holds up
+ * no other task and no cancel) and a deduplication id of task id + version, so a retried API call
+ * or Lambda sends one message.
  */
 export class SqsTaskNotifier implements TaskNotifier {
   constructor(
@@ -20,7 +21,7 @@ export class SqsTaskNotifier implements TaskNotifier {
       new SendMessageCommand({
         QueueUrl: this.queueUrl,
         MessageBody: JSON.stringify(message),
-        MessageGroupId: task.tenant,
+        MessageGroupId: messageGroupOf(message),
         MessageDeduplicationId: `${task.id}-${task.version}`,
       }),
     );

@@ -8,3 +8,10 @@ export const TaskMessage = z.object({
   version: z.number().int().nonnegative(),
 });
 export type TaskMessage = z.infer<typeof TaskMessage>;
+
+/**
+ * The FIFO message group of a task's messages: the task itself. A task's ready and cancel stay in
+ * order; a message that keeps failing (or a tenant's burst) holds up that one task only, never the
+ * tenant's other tasks or anyone's cancel.
+ */
+export const messageGroupOf = (message: Pick<TaskMessage, 'taskId'>): string => message.taskId;

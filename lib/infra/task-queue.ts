@@ -11,7 +11,10 @@ export interface TaskQueueProps {
   readonly visibilityTimeout?: Duration;
 }
 
-/** The SQS FIFO task queue (one group per tenant) with its FIFO dead-letter queue, both KMS-encrypted. */
+/**
+ * The SQS FIFO task queue (one message group per task, high-throughput FIFO: throughput and
+ * deduplication per group) with its FIFO dead-letter queue, both KMS-encrypted.
+ */
 export class TaskQueue extends Construct {
   public readonly queue: sqs.Queue;
   public readonly deadLetterQueue: sqs.Queue;
@@ -33,6 +36,8 @@ export class TaskQueue extends Construct {
     this.queue = new sqs.Queue(this, 'Queue', {
       ...common,
       contentBasedDeduplication: false,
+      deduplicationScope: sqs.DeduplicationScope.MESSAGE_GROUP,
+      fifoThroughputLimit: sqs.FifoThroughputLimit.PER_MESSAGE_GROUP_ID,
       visibilityTimeout: props.visibilityTimeout ?? Duration.seconds(60),
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount ?? 5 },
     });

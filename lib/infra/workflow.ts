@@ -62,6 +62,11 @@ export class TaskWorkflow extends Construct {
     });
     props.store.grantReadWrite(this.prepareFunction);
     props.store.grantReadWrite(this.recordFunction);
+    // which providers have a key: a provider without one is never chosen nor failed over to
+    for (const fn of [this.prepareFunction, this.recordFunction]) {
+      runtime.providerSecret.grantRead(fn);
+      fn.addEnvironment('PROVIDER_SECRET_ARN', runtime.providerSecret.secretArn);
+    }
 
     const stepRetry = {
       errors: ['States.TaskFailed'],

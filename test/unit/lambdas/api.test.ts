@@ -34,7 +34,7 @@ afterEach(() => {
 afterAll(async () => ddb?.stop());
 
 describe('api Lambda', () => {
-  it('stores a submitted task in DynamoDB and announces it on the FIFO queue for its tenant', async () => {
+  it('stores a submitted task in DynamoDB and announces it on the FIFO queue in its own message group', async () => {
     // Arrange
     sqs.on(SendMessageCommand).resolves({ MessageId: 'm1' });
     // Act
@@ -54,7 +54,7 @@ describe('api Lambda', () => {
     expect(sent[0]?.args[0].input).toEqual({
       QueueUrl: QUEUE_URL,
       MessageBody: JSON.stringify({ kind: 'ready', taskId: task.id, tenant: 'acme', version: 0 }),
-      MessageGroupId: 'acme',
+      MessageGroupId: task.id,
       MessageDeduplicationId: `${task.id}-0`,
     });
   });

@@ -1,9 +1,11 @@
 import { DescribeTasksCommand, ECSClient, ListTasksCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
 import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { DynamoTaskStore } from '../../../lib/aws/dynamo-task-store.js';
+import { SqsTaskNotifier } from '../../../lib/aws/sqs-notifier.js';
 import { transition } from '../../../lib/core/lifecycle.js';
 import type { DynamoDbLocal } from '../../support/dynamodb-local.js';
 import { makeTask } from '../../support/tasks.js';
@@ -82,7 +84,62 @@ describe('dispatch Lambda (SQS FIFO event source)', () => {
     expect(res.batchItemFailures).toEqual([]);
   });
 
-  it("reports a failed start, and skips the rest of that tenant's group only", async () => {
+  it("a tenant's poison message holds up neither its other tasks nor a cancel (a message group per task)", async () => {
+    // Arrange: three messages of one tenant as the notifier sends them; the first keeps failing
+    const poison = makeTask();
+    const next = makeTask();
+    const running = makeTask();
+    for (const t of [poison, next, running]) await store.create(t);
+    const arn = 'arn:aws:ecs:eu-west-1:123456789012:task/autodev/running';
+    const attempt = {
+      number: 1,
+      provider: 'claude',
+      startedAt: new Date().toISOString(),
+      outcome: 'running' as const,
+    };
+    const cancelled = transition(
+      running,
+      'running',
+      {
+        attempts: [{ ...attempt, workerRef: arn }],
+        lease: { owner: 'x', expiresAt: Date.now() + 60_000 },
+        cancelRequested: true,
+      },
+      new Date(),
+    );
+    await store.put(cancelled, 0);
+    const sqs = mockClient(SQSClient);
+    sqs.on(SendMessageCommand).resolves({});
+    const notifier = new SqsTaskNotifier(
+      new SQSClient({}),
+      'https://sqs.eu-west-1.amazonaws.com/123456789012/q.fifo',
+    );
+    await notifier.taskReady(poison);
+    await notifier.taskReady(next);
+    await notifier.cancelRequested(cancelled);
+    const sent = sqs.commandCalls(SendMessageCommand).map((c) => c.args[0].input);
+    sqs.restore();
+    sfn
+      .on(StartExecutionCommand)
+      .rejects(new Error('poison'))
+      .on(StartExecutionCommand, { name: `${next.id}-1-v1` })
+      .resolves({ executionArn: 'arn:x', startDate: new Date() });
+    ecs.on(StopTaskCommand).resolves({});
+    const event = sqsFifoEvent(sent.map((m) => JSON.parse(String(m.MessageBody))));
+    // the event source mapping delivers each message with the group the notifier gave it
+    event.Records.forEach((r, i) => {
+      r.attributes.MessageGroupId = String(sent[i]?.MessageGroupId);
+    });
+    // Act
+    const res = await invoke(event);
+    // Assert: only the poison message is handed back; the tenant's next task starts, the cancel stops
+    expect(new Set(sent.map((m) => m.MessageGroupId)).size).toBe(3);
+    expect(res.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(['msg-0']);
+    expect((await store.getById(next.id))?.status).toBe('running');
+    expect(ecs.commandCalls(StopTaskCommand).map((c) => c.args[0].input.task)).toEqual([arn]);
+  });
+
+  it('reports failed starts and still starts the other tasks', async () => {
     const a = makeTask();
     const b = makeTask();
     const other = makeTask({ tenant: 'globex' });

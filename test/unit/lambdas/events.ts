@@ -1,6 +1,6 @@
 import type { Context, SQSEvent } from 'aws-lambda';
 import type { ApiEvent } from '../../../lib/api/handler.js';
-import type { TaskMessage } from '../../../lib/aws/task-messages.js';
+import { messageGroupOf, type TaskMessage } from '../../../lib/aws/task-messages.js';
 
 /** A Lambda context as the runtime passes it. */
 export function lambdaContext(name = 'autodev-test'): Context {
@@ -65,7 +65,7 @@ export function sqsFifoEvent(messages: (TaskMessage | string)[]): SQSEvent {
   return {
     Records: messages.map((m, i) => {
       const body = typeof m === 'string' ? m : JSON.stringify(m);
-      const group = typeof m === 'string' ? 'acme' : m.tenant;
+      const group = typeof m === 'string' ? 'malformed' : messageGroupOf(m);
       return {
         messageId: `msg-${i}`,
         receiptHandle: `rh-${i}`,
