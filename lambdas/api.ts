@@ -1,22 +1,27 @@
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { createApiHandler } from '../lib/api/handler.js';
+import type { Context } from 'aws-lambda';
+import { type ApiEvent, createApiHandler } from '../lib/api/handler.js';
 import { ClaimsAuthenticator } from '../lib/aws/claims-authenticator.js';
+import { DynamoDeliveryLog } from '../lib/aws/dynamo-deliveries.js';
 import { DynamoScheduleStore } from '../lib/aws/dynamo-schedules.js';
 import { requireEnv } from '../lib/aws/env.js';
 import { EventBridgeScheduler } from '../lib/aws/eventbridge-scheduler.js';
 import { logger, metrics, tracer } from '../lib/aws/powertools.js';
+import { describeAwsProviders } from '../lib/aws/providers-info.js';
 import { providerAvailability, roles, taskStoreFromEnv } from '../lib/aws/runtime.js';
 import { SqsTaskNotifier } from '../lib/aws/sqs-notifier.js';
 import { ScheduleService } from '../lib/core/schedules.js';
 import { TaskService } from '../lib/core/tasks.js';
 
 /** The task API behind API Gateway: the same handler the local platform serves, on DynamoDB and SQS. */
+const store = taskStoreFromEnv();
 const service = new TaskService({
-  store: taskStoreFromEnv(),
+  store,
   notifier: new SqsTaskNotifier(tracer.captureAWSv3Client(new SQSClient({})), requireEnv('TASK_QUEUE_URL')),
   roles,
   knownProviders: providerAvailability().names,
@@ -38,11 +43,46 @@ const schedules = process.env.SCHEDULE_GROUP_NAME
     })
   : undefined;
 
-export const handler = createApiHandler({
-  service,
-  authenticator: new ClaimsAuthenticator(),
-  logger,
-  schedules,
-})
-  .use(logMetrics(metrics))
-  .use(captureLambdaHandler(tracer));
+const providerNames = providerAvailability().names;
+
+/**
+ * `POST /v1/webhooks/github`, where the stack set GITHUB_WEBHOOK_SECRET_ARN (its own route, no JWT
+ * authorizer): the shared secret from Secrets Manager (Powertools' 5-minute cache), replays refused
+ * through the table.
+ */
+const webhookSecretArn = process.env.GITHUB_WEBHOOK_SECRET_ARN;
+const deliveries = new DynamoDeliveryLog(
+  tracer.captureAWSv3Client(new DynamoDBClient({})),
+  requireEnv('TASKS_TABLE_NAME'),
+);
+
+function build(webhookSecret: string | undefined) {
+  return createApiHandler({
+    service,
+    authenticator: new ClaimsAuthenticator(),
+    logger,
+    schedules,
+    providers: async () => describeAwsProviders(providerNames, await store.listProviderStates(), Date.now()),
+    githubWebhook:
+      webhookSecret === undefined
+        ? undefined
+        : { secret: webhookSecret, tenant: process.env.GITHUB_WEBHOOK_TENANT ?? 'default', deliveries },
+  })
+    .use(logMetrics(metrics))
+    .use(captureLambdaHandler(tracer));
+}
+
+let built: { secret: string | undefined; handler: ReturnType<typeof build> } | undefined;
+
+/** The API handler; rebuilt when the webhook secret changes (it is read through the cache). */
+export const handler = async (event: ApiEvent, context: Context) => {
+  // unreadable (throttled, denied): the webhook answers 503, every other route works
+  const secret = webhookSecretArn
+    ? await getSecret<string>(webhookSecretArn, { maxAge: 300 }).catch((err: unknown) => {
+        logger.error('could not read the GitHub webhook secret', { err: err as Error });
+        return undefined;
+      })
+    : undefined;
+  if (!built || built.secret !== secret) built = { secret, handler: build(secret) };
+  return built.handler(event, context);
+};

@@ -4,6 +4,7 @@ import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { AutoDevFunction } from './autodev-function.js';
 import type { TaskQueue } from './task-queue.js';
@@ -22,6 +23,11 @@ export interface ApiProps {
   readonly rateLimit?: number;
   /** @default 100 */
   readonly burstLimit?: number;
+  /**
+   * Serve `POST /v1/webhooks/github` for this tenant: its own route without the JWT authorizer (the
+   * handler checks the delivery's signature with a secret the stack generates). @default not served
+   */
+  readonly githubWebhookTenant?: string;
 }
 
 /**
@@ -33,6 +39,8 @@ export class Api extends Construct {
   public readonly httpApi: apigw.HttpApi;
   public readonly function: AutoDevFunction;
   public readonly accessLogs: logs.LogGroup;
+  /** The GitHub webhook's shared secret (generated; paste it into the webhook's settings). */
+  public readonly githubWebhookSecret?: secretsmanager.Secret;
 
   constructor(scope: Construct, id: string, props: ApiProps) {
     super(scope, id);
@@ -76,6 +84,22 @@ export class Api extends Construct {
       },
     });
     this.httpApi.addRoutes({ path: '/v1/{proxy+}', methods: [apigw.HttpMethod.ANY], integration });
+    if (props.githubWebhookTenant) {
+      this.githubWebhookSecret = new secretsmanager.Secret(this, 'GitHubWebhookSecret', {
+        description: 'AutoDev: the shared secret of the GitHub webhook (POST /v1/webhooks/github)',
+        generateSecretString: { passwordLength: 40, excludePunctuation: true },
+      });
+      this.githubWebhookSecret.grantRead(this.function);
+      this.function.addEnvironment('GITHUB_WEBHOOK_SECRET_ARN', this.githubWebhookSecret.secretArn);
+      this.function.addEnvironment('GITHUB_WEBHOOK_TENANT', props.githubWebhookTenant);
+      // GitHub sends no token: the handler checks X-Hub-Signature-256 and refuses replays
+      this.httpApi.addRoutes({
+        path: '/v1/webhooks/github',
+        methods: [apigw.HttpMethod.POST],
+        integration,
+        authorizer: new apigw.HttpNoneAuthorizer(),
+      });
+    }
     this.httpApi.addRoutes({
       path: '/healthz',
       methods: [apigw.HttpMethod.GET],

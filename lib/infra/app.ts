@@ -22,7 +22,8 @@ function parseBuildArgs(value: string | undefined): Record<string, string> | und
 /**
  * The CDK app: the AutoDev stack with cdk-nag's AWS Solutions checks always on. Settings come from
  * context (`-c issuer=... -c audience=a,b -c providers=claude,codex -c retainData=false -c stackName=...
- * -c recurring=recurring.json -c alarmEmail=ops@example.com -c workerBuildArgs=INSTALL_CURSOR=1,AIDER_VERSION=...`;
+ * -c recurring=recurring.json -c alarmEmail=ops@example.com -c workerBuildArgs=INSTALL_CURSOR=1,AIDER_VERSION=...
+ * -c githubWebhookTenant=acme`;
  * recurring tasks: lib/aws/recurring.ts). The environment comes from `CDK_DEFAULT_ACCOUNT` and
  * `CDK_DEFAULT_REGION` in `processEnv`, as the CDK CLI sets them.
  */
@@ -56,6 +57,7 @@ export function buildApp(
     recurring,
     alarmEmail: ctx('alarmEmail'),
     workerBuildArgs: parseBuildArgs(ctx('workerBuildArgs')),
+    githubWebhookTenant: ctx('githubWebhookTenant'),
     notifications: notificationsFile
       ? NotificationConfig.parse(JSON.parse(readFileSync(notificationsFile, 'utf8')))
       : undefined,

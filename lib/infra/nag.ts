@@ -115,6 +115,19 @@ export function acknowledgeFindings(stack: Stack): void {
           'APIG4',
           'The health check is open on purpose: it reveals nothing and load balancers call it.',
         );
+      const webhook = c.httpApi.node.tryFindChild('POST--v1--webhooks--github');
+      if (webhook)
+        ack(
+          webhook,
+          'APIG4',
+          'GitHub sends no token: the handler checks the delivery signature (X-Hub-Signature-256) with the shared secret and refuses replays.',
+        );
+      if (c.githubWebhookSecret)
+        ack(
+          c.githubWebhookSecret,
+          'SMG4',
+          'The webhook secret is shared with GitHub, which cannot follow a rotation; replace it in both places by hand.',
+        );
     }
     if (c instanceof Schedules) {
       for (const fn of [c.reaper, c.submitter]) {

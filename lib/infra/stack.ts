@@ -29,6 +29,8 @@ export interface AutoDevStackProps extends StackProps {
   readonly notifications?: readonly NotificationTarget[];
   /** Docker build args of the worker image (CLI versions, INSTALL_CURSOR, AIDER_VERSION). */
   readonly workerBuildArgs?: Record<string, string>;
+  /** Serve `POST /v1/webhooks/github` for this tenant (`-c githubWebhookTenant=acme`). @default not served */
+  readonly githubWebhookTenant?: string;
 }
 
 /** AutoDev on AWS. Only wiring: each concern is a construct in lib/infra. */
@@ -56,6 +58,7 @@ export class AutoDevStack extends Stack {
       issuer: props.issuer,
       audience: props.audience,
       providers: runtime.providers,
+      githubWebhookTenant: props.githubWebhookTenant,
     });
     const schedules = new Schedules(this, 'Schedules', {
       store,
@@ -84,6 +87,12 @@ export class AutoDevStack extends Stack {
       description: 'Put provider keys here (JSON object)',
     });
     new CfnOutput(this, 'TasksTableName', { value: store.table.tableName });
+    if (api.githubWebhookSecret) {
+      new CfnOutput(this, 'GitHubWebhookSecretArn', {
+        value: api.githubWebhookSecret.secretArn,
+        description: 'The shared secret to paste into the GitHub webhook',
+      });
+    }
     new CfnOutput(this, 'StateMachineArn', { value: workflow.stateMachine.stateMachineArn });
   }
 }

@@ -35,6 +35,7 @@ function configuredStack(): ReturnType<typeof synthStack> & { outdir: string } {
     recurring: file,
     alarmEmail: 'ops@example.com',
     workerBuildArgs: 'INSTALL_CURSOR=1,AIDER_VERSION=0.86.1',
+    githubWebhookTenant: 'acme',
   });
   configured = { ...synthesized, outdir: synthesized.synth() };
   return configured;
@@ -195,6 +196,37 @@ describe('Api', () => {
       AccessLogSettings: { DestinationArn: Match.anyValue(), Format: Match.stringLikeRegexp('requestId') },
       DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 },
     });
+  });
+
+  it('serves the GitHub webhook, when asked, on its own route without the JWT authorizer', () => {
+    // Arrange: the default stack and one with -c githubWebhookTenant=acme (synthesized with cdk-nag)
+    const { template: t, stack } = configuredStack();
+    // Assert
+    template.resourcePropertiesCountIs(
+      'AWS::ApiGatewayV2::Route',
+      { RouteKey: 'POST /v1/webhooks/github' },
+      0,
+    );
+    t.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+      RouteKey: 'POST /v1/webhooks/github',
+      AuthorizationType: 'NONE',
+    });
+    t.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+      RouteKey: 'ANY /v1/{proxy+}',
+      AuthorizationType: 'JWT',
+    });
+    t.hasResourceProperties('AWS::SecretsManager::Secret', {
+      GenerateSecretString: { PasswordLength: 40, ExcludePunctuation: true },
+    });
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          GITHUB_WEBHOOK_TENANT: 'acme',
+          GITHUB_WEBHOOK_SECRET_ARN: Match.anyValue(),
+        }),
+      },
+    });
+    expect(stack.node.tryFindChild('GitHubWebhookSecretArn')).toBeDefined();
   });
 
   it('refuses to synthesize without an https issuer', () => {
