@@ -100,7 +100,13 @@ describe('api Lambda: GET /v1/providers on AWS', () => {
       apiEvent({
         method: 'GET',
         path: '/v1/providers',
-        claims: { sub: 'u-1', tenant: 'acme', role: 'viewer' },
+        claims: {
+          sub: 'u-1',
+          tenant: 'acme',
+          role: 'viewer',
+          iss: 'https://id.example.com',
+          exp: Math.floor(Date.now() / 1000) + 3600,
+        },
       }),
       lambdaContext('api'),
     );
