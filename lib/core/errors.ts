@@ -62,7 +62,11 @@ export class ConfigError extends Error {
   }
 }
 
-/** The classes every provider failure is mapped to (see DESIGN.md). */
+/**
+ * The classes every attempt failure is mapped to (see DESIGN.md). All but `workspace` say
+ * something about the provider; `workspace` is a fault of the repository or the machine (the
+ * repository is missing, access is denied, the disk is full) and never counts against a provider.
+ */
 export const PROVIDER_ERROR_CLASSES = [
   'auth',
   'rate_limit',
@@ -73,6 +77,7 @@ export const PROVIDER_ERROR_CLASSES = [
   'no_changes',
   'not_installed',
   'budget',
+  'workspace',
 ] as const;
 export type ProviderErrorClass = (typeof PROVIDER_ERROR_CLASSES)[number];
 

@@ -99,6 +99,7 @@ const HUMAN: Record<ProviderErrorClass, string> = {
   no_changes: 'the agent made no changes',
   not_installed: 'the provider CLI is not installed',
   budget: 'the agent reached its cost or turn limit',
+  workspace: 'the repository could not be prepared or updated',
 };
 
 /**
@@ -126,6 +127,9 @@ export function decideAfterAttempt(input: {
   };
   if (result.fatalCode)
     return { kind: 'fail', code: result.fatalCode, message: result.message ?? result.fatalCode };
+  // the repository or the machine failed, not the provider: another attempt or provider cannot mend it
+  if (cls === 'workspace')
+    return { kind: 'fail', code: 'workspace', message: result.message ?? HUMAN.workspace };
   const attemptsMade = attemptsThisRun(task);
   const limit = Math.max(1, role.maxAttempts);
   if (attemptsMade >= limit) {

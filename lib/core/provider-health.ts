@@ -51,6 +51,16 @@ export const BREAKER_CLASSES: readonly ProviderErrorClass[] = [
   'crash',
 ];
 
+/**
+ * Whether an attempt's end says anything about its provider. A `workspace` fault (the repository
+ * is missing, access denied, the disk full) happened before or after the provider's part: it
+ * neither counts against the breaker nor uses up the provider's rate. Both engines decide through
+ * `recordResult`, so this is the one place the rule lives.
+ */
+export function concernsProvider(ok: boolean, errorClass: ProviderErrorClass | undefined): boolean {
+  return ok || errorClass !== 'workspace';
+}
+
 export function initialProviderState(provider: string, rate: RatePolicy, now: number): ProviderState {
   return {
     provider,
@@ -111,6 +121,12 @@ export function recordResult(
   now: number,
   policy: BreakerPolicy,
 ): ProviderState {
+  if (!concernsProvider(ok, errorClass)) {
+    // the admission's token goes back, and a half-open probe that never reached the provider is freed
+    const bucket = { ...s.bucket, tokens: s.bucket.tokens + 1 };
+    const breaker = s.breaker.mode === 'half_open' ? { ...s.breaker, probeAt: undefined } : s.breaker;
+    return { ...s, bucket, breaker, version: s.version + 1 };
+  }
   const recent = [...s.recent, ok].slice(-RECENT);
   const counts = !ok && errorClass !== undefined && BREAKER_CLASSES.includes(errorClass);
   const b = { ...s.breaker };

@@ -16,10 +16,16 @@ import {
   runGatesWithRepairs,
   tail,
 } from './gates.js';
-import { git } from './git.js';
+import { GitError, git } from './git.js';
 import { type ReviewVerdict, revisionPrompt, runReview } from './review.js';
 import { describeFindings, scanBeforePush } from './secret-scan.js';
-import { type GitWorkspaces, PushConflictError, type Workspace } from './workspace.js';
+import {
+  type GitWorkspaces,
+  PushConflictError,
+  type Workspace,
+  WorkspaceError,
+  workspaceFault,
+} from './workspace.js';
 
 /** A provider as configured: which driver, which binary, which model, which environment. */
 export interface ProviderConfig {
@@ -457,13 +463,21 @@ export async function runAttempt(ctx: AttemptContext): Promise<AttemptReport> {
       pullRequest,
       review,
     };
-  } catch (err) {
+  } catch (caught) {
+    // the repository's or the machine's fault, not the provider's: class `workspace`
+    const err =
+      caught instanceof GitError || isDiskFault(caught)
+        ? workspaceFault(task.repo, 'update', caught)
+        : caught;
     const message = err instanceof Error ? err.message : String(err);
     log(`attempt failed: ${message}`);
+    if (err instanceof WorkspaceError) {
+      return { ok: false, errorClass: 'workspace', message, usage: emptyUsage(), changedFiles: [] };
+    }
     if (err instanceof PushConflictError) {
       return {
         ok: false,
-        errorClass: 'crash',
+        errorClass: 'workspace',
         fatalCode: 'push_conflict',
         message,
         usage: emptyUsage(),
@@ -477,6 +491,11 @@ export async function runAttempt(ctx: AttemptContext): Promise<AttemptReport> {
     // this mirror waits for it through the mirror lock; a sweep at start removes what a crash left)
     if (ws && !ctx.keepWorkspace) void ctx.workspaces.remove(ws).catch(() => undefined);
   }
+}
+
+function isDiskFault(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
 }
 
 function gateOutcomes(results: readonly GateResult[]): GateOutcome[] {

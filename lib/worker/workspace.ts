@@ -10,7 +10,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
-import { git } from './git.js';
+import { GitError, git } from './git.js';
 
 const AGENT_LITTER = '.aider*';
 
@@ -22,8 +22,60 @@ export class PushConflictError extends Error {
   }
 }
 
+/**
+ * The repository or the machine failed, not the agent: the repository is missing or unreachable,
+ * access is denied, the disk is full. The task fails with error code `workspace` and the fault
+ * never counts against a provider.
+ */
+export class WorkspaceError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WorkspaceError';
+  }
+}
+
+/** A repository URL as it may be shown: without a user name or password. */
+export function displayRepo(repo: string): string {
+  try {
+    const url = new URL(repo);
+    if (url.username || url.password) {
+      url.username = '';
+      url.password = '';
+      return url.toString();
+    }
+  } catch {
+    // a local path or an scp-like address: nothing to hide
+  }
+  return repo;
+}
+
+const MISSING =
+  /does not appear to be a git repository|repository .*not found|not found|does not exist|no such file or directory/i;
+const DENIED =
+  /authentication failed|permission denied|access denied|could not read (username|password)|terminal prompts disabled|\b403\b|\b401\b/i;
+const DISK_FULL = /no space left on device|disk quota exceeded|ENOSPC|EDQUOT/i;
+
+/** Says in a sentence what went wrong with the repository, from git's error or the system's. */
+export function workspaceFault(repo: string, what: string, err: unknown): WorkspaceError {
+  if (err instanceof WorkspaceError) return err;
+  const detail = err instanceof GitError ? err.stderr : err instanceof Error ? err.message : String(err);
+  const shown = displayRepo(repo);
+  const last = detail.trim().split('\n').slice(-2).join(' | ');
+  if (DISK_FULL.test(detail) || (err as NodeJS.ErrnoException)?.code === 'ENOSPC')
+    return new WorkspaceError(`The disk is full: could not ${what} ${shown} (${last}).`);
+  if (DENIED.test(detail) || (err as NodeJS.ErrnoException)?.code === 'EACCES')
+    return new WorkspaceError(
+      `Access to the repository ${shown} was denied: could not ${what} it (${last}).`,
+    );
+  if (MISSING.test(detail))
+    return new WorkspaceError(`The repository ${shown} does not exist or cannot be reached (${last}).`);
+  return new WorkspaceError(`Could not ${what} the repository ${shown}: ${last}`);
+}
+
 export interface Workspace {
   taskId: string;
+  /** The repository as the task names it. */
+  repo: string;
   /** The git worktree the agent works in. */
   dir: string;
   /** A private HOME for the agent, outside the worktree. */
@@ -135,6 +187,12 @@ export class GitWorkspaces {
 
   /** Fetches the repo into its mirror and adds a worktree on a fresh task branch from the base. */
   async prepare(taskId: string, repo: string, baseBranch?: string): Promise<Workspace> {
+    return this.prepareOrThrow(taskId, repo, baseBranch).catch((err: unknown) => {
+      throw workspaceFault(repo, 'fetch', err);
+    });
+  }
+
+  private async prepareOrThrow(taskId: string, repo: string, baseBranch?: string): Promise<Workspace> {
     const mirror = this.mirrorPath(repo);
     return this.withMirror(mirror, async () => {
       await this.ensureMirror(repo);
@@ -142,7 +200,7 @@ export class GitWorkspaces {
       const baseCommit = (
         await git(['rev-parse', '--verify', `refs/remotes/origin/${base}^{commit}`], { cwd: mirror }).catch(
           () => {
-            throw new Error(`The base branch "${base}" does not exist in ${repo}.`);
+            throw new WorkspaceError(`The base branch "${base}" does not exist in ${displayRepo(repo)}.`);
           },
         )
       ).trim();
@@ -167,7 +225,18 @@ export class GitWorkspaces {
         });
       }
       mkdirSync(homeDir, { recursive: true });
-      return { taskId, taskDir, dir, homeDir, branch, localBranch, baseBranch: base, baseCommit, mirror };
+      return {
+        taskId,
+        repo,
+        taskDir,
+        dir,
+        homeDir,
+        branch,
+        localBranch,
+        baseBranch: base,
+        baseCommit,
+        mirror,
+      };
     });
   }
 
@@ -181,7 +250,18 @@ export class GitWorkspaces {
   }
 
   /** Commits everything the agent changed, with the AutoDev-Task trailer. */
-  async commit(ws: Workspace, subject: string, body: string, knownFiles?: string[]): Promise<CommitResult> {
+  commit(ws: Workspace, subject: string, body: string, knownFiles?: string[]): Promise<CommitResult> {
+    return this.commitOrThrow(ws, subject, body, knownFiles).catch((err: unknown) => {
+      throw workspaceFault(ws.repo, 'commit to', err);
+    });
+  }
+
+  private async commitOrThrow(
+    ws: Workspace,
+    subject: string,
+    body: string,
+    knownFiles?: string[],
+  ): Promise<CommitResult> {
     const files = knownFiles ?? (await this.changedFiles(ws));
     if (files.length === 0) return { changed: false, files };
     await git(['add', '--all'], { cwd: ws.dir });
@@ -211,7 +291,13 @@ export class GitWorkspaces {
    * - someone else added commits meanwhile: ours is rebased on top of theirs, never over them.
    * A rebase conflict throws PushConflictError.
    */
-  async push(ws: Workspace): Promise<{ replaced?: string; rebasedOnto?: string }> {
+  push(ws: Workspace): Promise<{ replaced?: string; rebasedOnto?: string }> {
+    return this.pushOrThrow(ws).catch((err: unknown) => {
+      throw err instanceof PushConflictError ? err : workspaceFault(ws.repo, 'push to', err);
+    });
+  }
+
+  private async pushOrThrow(ws: Workspace): Promise<{ replaced?: string; rebasedOnto?: string }> {
     const ref = `refs/heads/${ws.branch}`;
     const attempt = (expect: string) =>
       git(
@@ -315,7 +401,7 @@ async function defaultBranch(mirror: string): Promise<string> {
       .catch(() => false);
     if (ok) return candidate;
   }
-  throw new Error('The repository has no default branch; pass baseBranch.');
+  throw new WorkspaceError('The repository has no default branch; pass baseBranch.');
 }
 
 async function fetchWithRetry(mirror: string): Promise<void> {

@@ -240,7 +240,7 @@ describe('fault injection', () => {
     expectNothingLostOrDuplicated(p, await p.list(), 10);
   });
 
-  it('11. the workspace disk is full: the task fails clearly, the server lives, a retry succeeds', async () => {
+  it('11. the workspace disk is full: the task fails clearly (workspace), the server lives, a retry succeeds', async () => {
     const mnt = join((await import('node:os')).tmpdir(), `autodev-full-${Date.now()}`);
     mkdirSync(mnt, { recursive: true });
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt]);
@@ -251,15 +251,17 @@ describe('fault injection', () => {
       const id = await p.submit('Needs disk', ['--provider', 'claude']);
       const failed = await p.waitEnd(id);
       expect(failed.status).toBe('failed');
-      expect(failed.error?.code).toBe('crash');
-      expect(failed.error?.message).toMatch(/No space left on device/);
+      // the machine's fault, not the provider's: failed at once, no retry, no provider blamed
+      expect(failed.error?.code).toBe('workspace');
+      expect(failed.error?.message).toMatch(/^The disk is full: .*No space left on device/);
+      expect(failed.attempts.map((a) => a.errorClass)).toEqual(['workspace']);
       expect((await fetch(`${p.server.url}/healthz`)).status).toBe(200);
       rmSync(filler);
       const retried = await cli(['retry', id], p.env);
       expect(retried.stdout.trim()).toBe(`${id} queued`);
       const done = await p.waitEnd(id);
       expect(done.status).toBe('succeeded');
-      expect(done.attempts.map((a) => a.outcome)).toEqual(['failed', 'failed', 'succeeded']);
+      expect(done.attempts.map((a) => a.outcome)).toEqual(['failed', 'succeeded']);
       expectNothingLostOrDuplicated(p, await p.list(), 1);
     } finally {
       await p?.stop();

@@ -102,6 +102,16 @@ describe('decisions after an attempt', () => {
     expect(d).toMatchObject({ kind: 'fail', code: 'auth' });
   });
 
+  it('fails a workspace fault at once with its own code and message, without failing over', () => {
+    const d = decideAfterAttempt({
+      task: running([attempt('claude', 1, 'workspace')]),
+      role,
+      result: { ok: false, errorClass: 'workspace', message: 'The repository /x does not exist.' },
+      available: everything,
+    });
+    expect(d).toEqual({ kind: 'fail', code: 'workspace', message: 'The repository /x does not exist.' });
+  });
+
   it('never retries a context overflow', () => {
     const d = decideAfterAttempt({
       task: running([attempt('claude', 1, 'context_overflow')]),

@@ -24,6 +24,28 @@ describe('circuit breaker', () => {
     expect(s.breaker.mode).toBe('open');
   });
 
+  it('never counts a workspace fault: the breaker stays closed and the rate token goes back', () => {
+    let s = initialProviderState('claude', rate, 0);
+    for (let i = 0; i < 10; i++) {
+      const a = admit(s, 1, breaker, rate);
+      expect(a.admission.ok).toBe(true);
+      s = recordResult(a.next, false, 'workspace', 1, breaker);
+    }
+    expect(s.breaker).toEqual({ mode: 'closed', failures: [] });
+    expect(s.recent).toEqual([]);
+    expect(s.bucket.tokens).toBeGreaterThanOrEqual(1);
+  });
+
+  it('frees a half-open probe that ended with a workspace fault, without closing or reopening', () => {
+    let s = initialProviderState('claude', { ratePerSecond: 100, burst: 100 }, 0);
+    for (let i = 0; i < 3; i++) s = recordResult(s, false, 'rate_limit', 100, breaker);
+    const probe = admit(s, 6000, breaker, rate);
+    expect(probe.admission.ok).toBe(true);
+    s = recordResult(probe.next, false, 'workspace', 6001, breaker);
+    expect(s.breaker.mode).toBe('half_open');
+    expect(admit(s, 6002, breaker, rate).admission.ok).toBe(true);
+  });
+
   it('forgets failures older than the window', () => {
     let s = initialProviderState('claude', rate, 0);
     s = recordResult(s, false, 'crash', 0, breaker);
