@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { Task, TaskReview, Usage } from '../core/schemas.js';
 import { type ProcessLimits, runAgentProcess } from './agent-process.js';
 import { fenceFor, tail } from './gates.js';
-import { git } from './git.js';
+import { git, inTree, type TrustedWorktree } from './git.js';
 import type { ProviderConfig } from './run-attempt.js';
 
 /**
@@ -191,18 +191,24 @@ export interface WorktreeSnapshot {
  * Snapshots the worktree through a temporary index (a copy of the worktree's own, to reuse its file
  * times), so that the worktree's index, and so the later commit, are left as they were.
  */
-export async function snapshotWorktree(workdir: string, baseCommit: string): Promise<WorktreeSnapshot> {
+export async function snapshotWorktree(
+  where: string | TrustedWorktree,
+  baseCommit: string,
+): Promise<WorktreeSnapshot> {
   const tmp = mkdtempSync(join(tmpdir(), 'autodev-snapshot-'));
   const env = { GIT_INDEX_FILE: join(tmp, 'index') };
+  const at = inTree(where);
+  const workdir = typeof where === 'string' ? where : where.dir;
   try {
-    const own = resolve(workdir, (await git(['rev-parse', '--git-path', 'index'], { cwd: workdir })).trim());
+    const own = resolve(workdir, (await git(['rev-parse', '--git-path', 'index'], at)).trim());
     if (existsSync(own)) copyFileSync(own, env.GIT_INDEX_FILE);
-    else await git(['read-tree', baseCommit], { cwd: workdir, env });
-    await git(['add', '--all'], { cwd: workdir, env });
-    const tree = (await git(['write-tree'], { cwd: workdir, env })).trim();
-    const diff = await git(['diff', '--no-color', '--no-ext-diff', '--no-renames', baseCommit, tree], {
-      cwd: workdir,
-    });
+    else await git(['read-tree', baseCommit], { ...at, env });
+    await git(['add', '--all'], { ...at, env });
+    const tree = (await git(['write-tree'], { ...at, env })).trim();
+    const diff = await git(
+      ['diff', '--no-color', '--no-ext-diff', '--no-textconv', '--no-renames', baseCommit, tree],
+      at,
+    );
     return { tree, diff };
   } finally {
     rmSync(tmp, { recursive: true, force: true });
@@ -214,9 +220,15 @@ export async function snapshotWorktree(workdir: string, baseCommit: string): Pro
  * `before` are checked out of it (through a temporary index), the others are deleted. Other files
  * are not touched. Returns the paths put back.
  */
-export async function restoreWorktree(workdir: string, before: string, after: string): Promise<string[]> {
+export async function restoreWorktree(
+  where: string | TrustedWorktree,
+  before: string,
+  after: string,
+): Promise<string[]> {
+  const at = inTree(where);
+  const workdir = typeof where === 'string' ? where : where.dir;
   const list = async (args: string[]) =>
-    (await git(args, { cwd: workdir, env: { GIT_LITERAL_PATHSPECS: '1' } })).split('\0').filter(Boolean);
+    (await git(args, { ...at, env: { GIT_LITERAL_PATHSPECS: '1' } })).split('\0').filter(Boolean);
   const touched = await list(['diff', '--name-only', '--no-renames', '-z', before, after]);
   if (touched.length === 0) return [];
   const known = new Set(await list(['ls-tree', '-r', '-z', '--name-only', before, '--', ...touched]));
@@ -225,8 +237,8 @@ export async function restoreWorktree(workdir: string, before: string, after: st
     const tmp = mkdtempSync(join(tmpdir(), 'autodev-restore-'));
     const env = { GIT_INDEX_FILE: join(tmp, 'index'), GIT_LITERAL_PATHSPECS: '1' };
     try {
-      await git(['read-tree', before], { cwd: workdir, env });
-      await git(['checkout-index', '-f', '--', ...known], { cwd: workdir, env });
+      await git(['read-tree', before], { ...at, env });
+      await git(['checkout-index', '-f', '--', ...known], { ...at, env });
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
@@ -245,6 +257,8 @@ export interface ReviewRunOptions {
   /** The reviewer's binary, resolved on PATH (undefined: not installed). */
   bin: string | undefined;
   workdir: string;
+  /** The worktree as the server recorded it, for the server's own git commands on it. */
+  worktree?: TrustedWorktree;
   homeDir: string;
   baseCommit: string;
   /** The agent's environment (PATH, locale...), without credentials: the provider's come from its config. */
@@ -280,7 +294,7 @@ export async function runReview(o: ReviewRunOptions): Promise<ReviewRunResult> {
   if (!o.reviewer) return failed(`no provider named "${name}" is configured`);
   if (!o.bin) return failed(`"${o.reviewer.bin}" was not found on PATH`);
   const { driver } = o.reviewer;
-  const before = await snapshotWorktree(o.workdir, o.baseCommit);
+  const before = await snapshotWorktree(o.worktree ?? o.workdir, o.baseCommit);
   const input = {
     prompt: reviewPrompt(o.task, before.diff),
     workdir: o.workdir,
@@ -311,10 +325,10 @@ export async function runReview(o: ReviewRunOptions): Promise<ReviewRunResult> {
   const parsed = driver.parse(output, input);
   const usage = parsed.usage;
   // the reviewer was told not to change anything; whatever it changed is put back and its review discarded
-  const after = await snapshotWorktree(o.workdir, o.baseCommit);
+  const after = await snapshotWorktree(o.worktree ?? o.workdir, o.baseCommit);
   if (after.tree !== before.tree) {
-    const touched = await restoreWorktree(o.workdir, before.tree, after.tree);
-    const check = await snapshotWorktree(o.workdir, o.baseCommit);
+    const touched = await restoreWorktree(o.worktree ?? o.workdir, before.tree, after.tree);
+    const check = await snapshotWorktree(o.worktree ?? o.workdir, o.baseCommit);
     if (check.tree !== before.tree)
       throw new ReviewerEditError(
         `the review agent ${name} changed files (${touched.slice(0, 10).join(', ')}) and they could not be put back`,

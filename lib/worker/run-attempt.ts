@@ -313,6 +313,7 @@ export async function runAttempt(ctx: AttemptContext): Promise<AttemptReport> {
           reviewerName,
           bin: reviewer ? resolveBinary(reviewer.bin, ctx.baseEnv.PATH) : undefined,
           workdir: ws.dir,
+          worktree: ws,
           homeDir: ws.homeDir,
           baseCommit: ws.baseCommit,
           baseEnv: ctx.baseEnv,
@@ -396,7 +397,7 @@ export async function runAttempt(ctx: AttemptContext): Promise<AttemptReport> {
       };
     }
     log(`committed ${result.files.length} file(s) as ${result.commit?.slice(0, 12)}`);
-    const findings = await scanBeforePush(ws.dir, ws.baseCommit);
+    const findings = await scanBeforePush(ws, ws.baseCommit);
     if (findings.length > 0) {
       const message = describeFindings(findings);
       log(`secret scan: ${message}`);
@@ -410,7 +411,7 @@ export async function runAttempt(ctx: AttemptContext): Promise<AttemptReport> {
     if (pushed.replaced) log(`replaced this task's earlier push (${pushed.replaced.slice(0, 12)})`);
     if (pushed.rebasedOnto) log(`the branch had moved; rebased onto ${pushed.rebasedOnto.slice(0, 12)}`);
     const commit = pushed.rebasedOnto
-      ? (await git(['rev-parse', 'HEAD'], { cwd: ws.dir })).trim()
+      ? (await git(['rev-parse', 'HEAD'], { worktree: ws })).trim()
       : result.commit;
     log(`pushed ${ws.branch}`);
     let pullRequest: { url: string } | undefined;

@@ -1,4 +1,4 @@
-import { git } from './git.js';
+import { git, inTree, type TrustedWorktree } from './git.js';
 
 export interface SecretFinding {
   /** Path of the file in the new version. */
@@ -168,15 +168,24 @@ function unquote(path: string): string {
  * The diff to scan before a push: everything the task's commits add on top of `baseCommit`, with no
  * context lines and no renames (a renamed file's lines count as added).
  */
-export function diffForScan(workdir: string, baseCommit: string): Promise<string> {
-  return git(['diff', '--no-color', '--no-ext-diff', '--no-renames', '--unified=0', `${baseCommit}..HEAD`], {
-    cwd: workdir,
-  });
+export function diffForScan(where: string | TrustedWorktree, baseCommit: string): Promise<string> {
+  return git(
+    [
+      'diff',
+      '--no-color',
+      '--no-ext-diff',
+      '--no-textconv',
+      '--no-renames',
+      '--unified=0',
+      `${baseCommit}..HEAD`,
+    ],
+    inTree(where),
+  );
 }
 
 /** Scans what the task's commits add on top of `baseCommit`; the push must not happen when this finds anything. */
 export async function scanBeforePush(
-  workdir: string,
+  workdir: string | TrustedWorktree,
   baseCommit: string,
   opts: ScanOptions = {},
 ): Promise<SecretFinding[]> {

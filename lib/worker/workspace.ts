@@ -1,16 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  appendFileSync,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-} from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import lockfile from 'proper-lockfile';
-import { GitError, git } from './git.js';
+import { type GitDirSeal, GitError, git, sealGitDir, type TrustedWorktree, writeAtomic } from './git.js';
 
 const AGENT_LITTER = '.aider*';
 
@@ -78,6 +70,10 @@ export interface Workspace {
   repo: string;
   /** The git worktree the agent works in. */
   dir: string;
+  /** The worktree's git dir as the server made it; the server's git is told it, never reads `.git`. */
+  gitDir: string;
+  /** The git dir's configuration as the server left it, put back before each of its git commands. */
+  seal: GitDirSeal;
   /** A private HOME for the agent, outside the worktree. */
   homeDir: string;
   /** Holds the worktree and the home of this attempt. */
@@ -159,11 +155,7 @@ export class GitWorkspaces {
   private async ensureMirror(repo: string): Promise<string> {
     const mirror = await this.fetchMirror(repo);
     // files agents leave behind that are never part of their change (aider's tag cache)
-    const exclude = join(mirror, 'info', 'exclude');
-    if (!existsSync(exclude) || !readFileSync(exclude, 'utf8').includes(AGENT_LITTER)) {
-      mkdirSync(join(mirror, 'info'), { recursive: true });
-      appendFileSync(exclude, `\n${AGENT_LITTER}\n`);
-    }
+    writeFileSync(join(mirror, 'info', 'exclude'), `${AGENT_LITTER}\n`);
     return mirror;
   }
 
@@ -171,14 +163,15 @@ export class GitWorkspaces {
     const mirror = this.mirrorPath(repo);
     try {
       if (!existsSync(join(mirror, 'HEAD'))) throw new Error('no mirror yet');
+      // the configuration is the server's: whatever was written into it since is dropped before git reads it
+      resetMirrorConfig(mirror, repo);
       await fetchWithRetry(mirror);
     } catch {
       const tmp = `${mirror}.tmp-${process.pid}-${Date.now()}`;
       await git(['init', '--quiet', '--bare', tmp]);
-      await git(['remote', 'add', 'origin', repo], { cwd: tmp });
-      await git(['config', 'gc.auto', '0'], { cwd: tmp });
-      await git(['fetch', '--quiet', '--prune', 'origin'], { cwd: tmp });
-      await git(['remote', 'set-head', 'origin', '--auto'], { cwd: tmp }).catch(() => undefined);
+      resetMirrorConfig(tmp, repo);
+      await git(['fetch', '--quiet', '--prune', 'origin'], { cwd: tmp, gitDir: tmp });
+      await git(['remote', 'set-head', 'origin', '--auto'], { cwd: tmp, gitDir: tmp }).catch(() => undefined);
       rmSync(mirror, { recursive: true, force: true });
       renameSync(tmp, mirror);
     }
@@ -198,11 +191,12 @@ export class GitWorkspaces {
       await this.ensureMirror(repo);
       const base = baseBranch ?? (await defaultBranch(mirror));
       const baseCommit = (
-        await git(['rev-parse', '--verify', `refs/remotes/origin/${base}^{commit}`], { cwd: mirror }).catch(
-          () => {
-            throw new WorkspaceError(`The base branch "${base}" does not exist in ${displayRepo(repo)}.`);
-          },
-        )
+        await git(['rev-parse', '--verify', `refs/remotes/origin/${base}^{commit}`], {
+          cwd: mirror,
+          gitDir: mirror,
+        }).catch(() => {
+          throw new WorkspaceError(`The base branch "${base}" does not exist in ${displayRepo(repo)}.`);
+        })
       ).trim();
       // one folder and one local branch per attempt: an attempt that lost its lease but still runs
       // somewhere never shares (or removes) the folder of the attempt that took over
@@ -213,23 +207,31 @@ export class GitWorkspaces {
       const branch = this.branchFor(taskId);
       const localBranch = `${branch}-${nonce}`;
       const add = (flag: '-b' | '-B') =>
-        git(['worktree', 'add', '--quiet', flag, localBranch, dir, baseCommit], { cwd: mirror });
+        git(['worktree', 'add', '--quiet', flag, localBranch, dir, baseCommit], {
+          cwd: mirror,
+          gitDir: mirror,
+        });
       try {
         await add('-b');
       } catch (first) {
         // a worktree deleted behind git's back still holds its admin folder: forget it and try once more
         rmSync(taskDir, { recursive: true, force: true });
-        await git(['worktree', 'prune'], { cwd: mirror });
+        await git(['worktree', 'prune'], { cwd: mirror, gitDir: mirror });
         await add('-B').catch(() => {
           throw first;
         });
       }
       mkdirSync(homeDir, { recursive: true });
+      // recorded before the agent runs: from now on the worktree's `.git` file is the agent's to rewrite
+      const gitDir = resolve(dir, (await git(['rev-parse', '--git-dir'], { cwd: dir })).trim());
+      const seal = sealGitDir(gitDir);
       return {
         taskId,
         repo,
         taskDir,
         dir,
+        gitDir,
+        seal,
         homeDir,
         branch,
         localBranch,
@@ -240,9 +242,18 @@ export class GitWorkspaces {
     });
   }
 
+  /**
+   * Options for the server's git commands on the worktree: the git dir it recorded (never the
+   * worktree's `.git` file) with its configuration put back as the server left it, so nothing the
+   * agent wrote (hooks, fsmonitor, filter, diff or merge drivers, url rewrites, includes) is read.
+   */
+  private inTree(ws: Workspace): { worktree: TrustedWorktree } {
+    return { worktree: ws };
+  }
+
   /** Files the agent changed, added or removed in the worktree. */
   async changedFiles(ws: Workspace): Promise<string[]> {
-    const out = await git(['status', '--porcelain', '--untracked-files=all', '-z'], { cwd: ws.dir });
+    const out = await git(['status', '--porcelain', '--untracked-files=all', '-z'], this.inTree(ws));
     return out
       .split('\0')
       .filter(Boolean)
@@ -264,7 +275,7 @@ export class GitWorkspaces {
   ): Promise<CommitResult> {
     const files = knownFiles ?? (await this.changedFiles(ws));
     if (files.length === 0) return { changed: false, files };
-    await git(['add', '--all'], { cwd: ws.dir });
+    await git(['add', '--all'], this.inTree(ws));
     const message = `${subject}\n\n${body.trim() ? `${body.trim()}\n\n` : ''}AutoDev-Task: ${ws.taskId}\n`;
     await git(
       [
@@ -278,9 +289,9 @@ export class GitWorkspaces {
         '-F',
         '-',
       ],
-      { cwd: ws.dir, input: message },
+      { ...this.inTree(ws), input: message },
     );
-    const commit = (await git(['rev-parse', 'HEAD'], { cwd: ws.dir })).trim();
+    const commit = (await git(['rev-parse', 'HEAD'], this.inTree(ws))).trim();
     return { changed: true, commit, files };
   }
 
@@ -302,27 +313,26 @@ export class GitWorkspaces {
     const attempt = (expect: string) =>
       git(
         ['push', '--quiet', '--porcelain', `--force-with-lease=${ref}:${expect}`, 'origin', `HEAD:${ref}`],
-        {
-          cwd: ws.dir,
-          timeoutMs: 300_000,
-        },
+        { ...this.inTree(ws), timeoutMs: 300_000 },
       );
     try {
       await attempt('');
       return {};
     } catch (err) {
       // refused: the branch exists on the remote (else the push failed for another reason: rethrow)
-      const exists = await git(['fetch', '--quiet', 'origin', `+${ref}:refs/remotes/origin/${ws.branch}`], {
-        cwd: ws.dir,
-      })
+      const exists = await git(
+        ['fetch', '--quiet', 'origin', `+${ref}:refs/remotes/origin/${ws.branch}`],
+        this.inTree(ws),
+      )
         .then(() => true)
         .catch(() => false);
       if (!exists) throw err;
     }
-    const remoteHead = (await git(['rev-parse', `refs/remotes/origin/${ws.branch}`], { cwd: ws.dir })).trim();
-    const theirs = await git(['log', '--format=%H%x00%B%x01', `${ws.baseCommit}..${remoteHead}`], {
-      cwd: ws.dir,
-    });
+    const remoteHead = (await git(['rev-parse', `refs/remotes/origin/${ws.branch}`], this.inTree(ws))).trim();
+    const theirs = await git(
+      ['log', '--format=%H%x00%B%x01', `${ws.baseCommit}..${remoteHead}`],
+      this.inTree(ws),
+    );
     const commits = theirs
       .split('\x01')
       .map((c) => c.trim())
@@ -343,12 +353,10 @@ export class GitWorkspaces {
           '--quiet',
           remoteHead,
         ],
-        {
-          cwd: ws.dir,
-        },
+        this.inTree(ws),
       );
     } catch (err) {
-      await git(['rebase', '--abort'], { cwd: ws.dir }).catch(() => undefined);
+      await git(['rebase', '--abort'], this.inTree(ws)).catch(() => undefined);
       throw new PushConflictError(
         `The branch ${ws.branch} has commits by someone else that conflict with the agent's change: ${err instanceof Error ? err.message : String(err)}`,
       );
@@ -359,8 +367,12 @@ export class GitWorkspaces {
 
   async remove(ws: Workspace): Promise<void> {
     await this.withMirror(ws.mirror, async () => {
-      await git(['worktree', 'remove', '--force', ws.dir], { cwd: ws.mirror }).catch(() => undefined);
-      await git(['branch', '-D', ws.localBranch], { cwd: ws.mirror }).catch(() => undefined);
+      await git(['worktree', 'remove', '--force', ws.dir], { cwd: ws.mirror, gitDir: ws.mirror }).catch(
+        () => undefined,
+      );
+      await git(['branch', '-D', ws.localBranch], { cwd: ws.mirror, gitDir: ws.mirror }).catch(
+        () => undefined,
+      );
       rmSync(ws.taskDir, { recursive: true, force: true });
     });
   }
@@ -380,7 +392,9 @@ export class GitWorkspaces {
     if (removed > 0) {
       for (const mirror of readdirSync(this.opts.mirrors).filter((n) => n.endsWith('.git'))) {
         const path = join(this.opts.mirrors, mirror);
-        await this.withMirror(path, () => git(['worktree', 'prune'], { cwd: path }).catch(() => ''));
+        await this.withMirror(path, () =>
+          git(['worktree', 'prune'], { cwd: path, gitDir: path }).catch(() => ''),
+        );
       }
     }
     return removed;
@@ -396,6 +410,7 @@ async function defaultBranch(mirror: string): Promise<string> {
   for (const candidate of ['main', 'master']) {
     const ok = await git(['rev-parse', '--verify', '--quiet', `refs/remotes/origin/${candidate}`], {
       cwd: mirror,
+      gitDir: mirror,
     })
       .then(() => true)
       .catch(() => false);
@@ -406,10 +421,36 @@ async function defaultBranch(mirror: string): Promise<string> {
 
 async function fetchWithRetry(mirror: string): Promise<void> {
   try {
-    await git(['fetch', '--quiet', '--prune', 'origin'], { cwd: mirror });
+    await git(['fetch', '--quiet', '--prune', 'origin'], { cwd: mirror, gitDir: mirror });
   } catch {
     // another process may hold a ref lock on the same mirror: try once more
     await new Promise((r) => setTimeout(r, 200 + Math.random() * 300));
-    await git(['fetch', '--quiet', '--prune', 'origin'], { cwd: mirror });
+    await git(['fetch', '--quiet', '--prune', 'origin'], { cwd: mirror, gitDir: mirror });
   }
+}
+
+/**
+ * Writes a mirror's configuration as the server means it, whatever was there: the remote and no
+ * more (no hooks, filters, drivers, url rewrites or includes), and drops per-worktree configuration
+ * and attributes files.
+ */
+function resetMirrorConfig(mirror: string, repo: string): void {
+  if (/[\0\n\r]/.test(repo)) throw new WorkspaceError('The repository address holds a control character.');
+  const quoted = `"${repo.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+  const config = [
+    '[core]',
+    '\trepositoryformatversion = 0',
+    '\tfilemode = true',
+    '\tbare = true',
+    '[remote "origin"]',
+    `\turl = ${quoted}`,
+    '\tfetch = +refs/heads/*:refs/remotes/origin/*',
+    '[gc]',
+    '\tauto = 0',
+    '',
+  ].join('\n');
+  writeAtomic(join(mirror, 'config'), config);
+  for (const extra of ['config.worktree', join('info', 'attributes')])
+    rmSync(join(mirror, extra), { recursive: true, force: true });
+  mkdirSync(join(mirror, 'info'), { recursive: true });
 }
