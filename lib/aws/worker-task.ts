@@ -5,6 +5,7 @@ import { ConfigError } from '../core/errors.js';
 import { BUILT_IN_ROLES } from '../core/roles.js';
 import { createDrivers } from '../worker/drivers/index.js';
 import { DEFAULT_FORGES, ForgeConfig } from '../worker/forge/resolve.js';
+import { KnownSecrets, secretsIn } from '../worker/known-secrets.js';
 import { type AttemptReport, runAttempt } from '../worker/run-attempt.js';
 
 /** Tokens for git and the forges: used by the worker, never shown to the agent. */
@@ -164,6 +165,8 @@ export async function runWorkerTask(deps: WorkerDeps): Promise<AttemptReport | u
             // github.com and gitlab.com are known without configuration
             forges,
             secrets: deps.secrets,
+            // every value of the secret and the worker's own credentials: never pushed, never logged
+            knownSecrets: new KnownSecrets({ ...secretsIn(process.env), ...deps.secrets }),
             defaultTimeoutSeconds: role.timeoutSeconds,
             log,
             signal: abort.signal,

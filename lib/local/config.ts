@@ -8,7 +8,8 @@ import type { BreakerPolicy, RatePolicy } from '../core/provider-health.js';
 import { canonicalHost, type RepoPolicy } from '../core/repo-policy.js';
 import { AgentRole, BUILT_IN_ROLES } from '../core/roles.js';
 import { createDrivers } from '../worker/drivers/index.js';
-import { ForgeConfig, type ForgeEntry } from '../worker/forge/resolve.js';
+import { DEFAULT_FORGES, ForgeConfig, type ForgeEntry } from '../worker/forge/resolve.js';
+import { secretsIn } from '../worker/known-secrets.js';
 import { NotificationConfig, type NotificationTarget } from '../worker/notify.js';
 import type { ProviderConfig } from '../worker/run-attempt.js';
 import type { HttpLimits } from './http-gateway.js';
@@ -91,6 +92,11 @@ export interface LocalConfig {
   agentEnv: Record<string, string>;
   /** The environment and `secrets.env` together: secrets looked up by name (forge tokens, webhook URLs). */
   secrets: Record<string, string | undefined>;
+  /**
+   * The values that are secret, by name: everything in `secrets.env`, the environment's `*_KEY`,
+   * `*_TOKEN`, `*_SECRET`… variables, forge tokens and the webhook secret. Never pushed, never logged.
+   */
+  secretValues: Record<string, string>;
   /** Forge hosts beyond github.com and gitlab.com, or replacing them (`forges.yaml`, `AUTODEV_FORGES`). */
   forges: ForgeEntry[];
   /** Time-outs and the connection cap of the HTTP server. */
@@ -372,6 +378,14 @@ export function loadLocalConfig(source: NodeJS.ProcessEnv = process.env): LocalC
     }
   }
   const workspaces = env.AUTODEV_WORKSPACES ?? join(home, 'workspaces');
+  const forges = loadForges(home, env.AUTODEV_FORGES);
+  const secretValues: Record<string, string> = { ...secretsIn(source), ...secretsIn(secrets) };
+  for (const [k, v] of Object.entries(secrets)) if (v) secretValues[k] = v;
+  for (const p of Object.values(providers)) Object.assign(secretValues, secretsIn(p.env));
+  for (const name of [...forges.map((f) => f.tokenSecret), ...DEFAULT_FORGES.map((f) => f.tokenSecret)]) {
+    const value = name ? merged[name] : undefined;
+    if (name && value) secretValues[name] = value;
+  }
   return {
     home,
     host: env.AUTODEV_HOST,
@@ -401,7 +415,8 @@ export function loadLocalConfig(source: NodeJS.ProcessEnv = process.env): LocalC
     providers,
     agentEnv,
     secrets: merged,
-    forges: loadForges(home, env.AUTODEV_FORGES),
+    secretValues,
+    forges,
     http: {
       requestTimeoutMs: env.AUTODEV_HTTP_REQUEST_TIMEOUT_MS,
       headersTimeoutMs: env.AUTODEV_HTTP_HEADERS_TIMEOUT_MS,

@@ -24,6 +24,7 @@ import { type GatewayOptions, ModelGateway } from '../gateway/server.js';
 import { resolveBinary } from '../worker/agent-process.js';
 import { costOf } from '../worker/drivers/pricing.js';
 import type { ForgeEntry } from '../worker/forge/resolve.js';
+import type { KnownSecrets } from '../worker/known-secrets.js';
 import { type AttemptReport, type ProviderConfig, runAttempt } from '../worker/run-attempt.js';
 import type { GitWorkspaces } from '../worker/workspace.js';
 
@@ -54,6 +55,8 @@ export interface ExecutorOptions {
   forges?: readonly ForgeEntry[];
   /** Secrets by name (forge tokens). */
   secrets?: Readonly<Record<string, string | undefined>>;
+  /** The platform's secret values: never pushed, replaced in logs and messages. */
+  knownSecrets?: KnownSecrets;
   /** The API's public URL, for links to a task's logs (asked when an attempt starts). */
   publicUrl?: () => string | undefined;
   /**
@@ -319,7 +322,7 @@ export class LocalExecutor implements TaskNotifier {
       return flushing;
     };
     const flushTimer = setInterval(flush, 200);
-    const log = (line: string) => logBuffer.push(line);
+    const log = (line: string) => logBuffer.push(this.o.knownSecrets?.redact(line) ?? line);
     try {
       const role = this.o.roles[task.role];
       if (!role) {
@@ -410,6 +413,7 @@ export class LocalExecutor implements TaskNotifier {
               forges: this.o.forges,
               providers: this.o.providers,
               secrets: this.o.secrets,
+              knownSecrets: this.o.knownSecrets,
               logsUrl: logsUrlFor(this.o.publicUrl?.(), started.id),
               confirmOwnership: async () => {
                 const fenced = await this.mutate(started, (t) =>

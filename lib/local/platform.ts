@@ -7,6 +7,7 @@ import type { Task } from '../core/schemas.js';
 import { TaskService } from '../core/tasks.js';
 import { parseRepoUrl } from '../worker/forge/repo-url.js';
 import { resolveForge } from '../worker/forge/resolve.js';
+import { KnownSecrets } from '../worker/known-secrets.js';
 import { notifyTaskFinished } from '../worker/notify.js';
 import { GitWorkspaces } from '../worker/workspace.js';
 import { LocalJwtAuthenticator, loadOrCreateSigningKey } from './auth.js';
@@ -100,6 +101,11 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
     log: (msg, extra) => logger.info(msg, extra ?? {}),
     forges: config.forges,
     secrets: config.secrets,
+    // the signing key too: an agent that printed or committed it could mint any tenant's tokens
+    knownSecrets: new KnownSecrets({
+      ...config.secretValues,
+      AUTODEV_SIGNING_KEY: Buffer.from(key).toString('base64url'),
+    }),
     publicUrl: () => publicUrl,
   });
   const service = new TaskService({

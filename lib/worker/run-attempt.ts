@@ -17,6 +17,7 @@ import {
   tail,
 } from './gates.js';
 import { GitError, git } from './git.js';
+import { KnownSecrets } from './known-secrets.js';
 import { type ReviewVerdict, revisionPrompt, runReview } from './review.js';
 import { describeFindings, scanBeforePush } from './secret-scan.js';
 import {
@@ -96,6 +97,11 @@ export interface AttemptContext {
   providers?: Readonly<Record<string, ProviderConfig>>;
   /** The attempt's model gateway session: the task's agent is pointed at it instead of its provider. */
   gateway?: DriverInput['gateway'];
+  /**
+   * The platform's own secrets: a change holding one is never pushed, and they are replaced by a
+   * marker in every log line, message, summary and pull request this attempt produces.
+   */
+  knownSecrets?: KnownSecrets;
 }
 
 /** What quality gates see of the environment: basics, never credentials. */
@@ -122,6 +128,33 @@ const emptyUsage = (): Usage => ({ inputTokens: 0, outputTokens: 0, costUsd: 0 }
  * under limits, and the result committed and pushed on the task's branch.
  */
 export async function runAttempt(ctx: AttemptContext): Promise<AttemptReport> {
+  const known = ctx.knownSecrets ?? new KnownSecrets({});
+  const report = await attemptOnce({
+    ...ctx,
+    knownSecrets: known,
+    log: (line) => ctx.log(known.redact(line)),
+  });
+  return redactReport(report, known);
+}
+
+/** What an attempt reports, with the platform's secrets replaced wherever people will read it. */
+function redactReport(r: AttemptReport, known: KnownSecrets): AttemptReport {
+  if (known.empty) return r;
+  const red = (s: string | undefined) => (s === undefined ? s : known.redact(s));
+  return {
+    ...r,
+    message: red(r.message),
+    summary: red(r.summary),
+    gates: r.gates?.map((g) => ({ ...g, output: red(g.output) })),
+    review: r.review && {
+      ...r.review,
+      summary: known.redact(r.review.summary),
+      comments: r.review.comments.map((c) => ({ ...c, body: known.redact(c.body) })),
+    },
+  };
+}
+
+async function attemptOnce(ctx: AttemptContext & { knownSecrets: KnownSecrets }): Promise<AttemptReport> {
   const { task, provider, log } = ctx;
   const started = Date.now();
   const bin = resolveBinary(provider.bin, ctx.baseEnv.PATH);
@@ -199,7 +232,7 @@ export async function runAttempt(ctx: AttemptContext): Promise<AttemptReport> {
     log(
       `agent finished in ${Date.now() - started} ms${usage.costUsd ? `, cost $${usage.costUsd.toFixed(4)}` : ''}`,
     );
-    const summary = parsed.text?.trim();
+    const summary = parsed.text === undefined ? undefined : ctx.knownSecrets.redact(parsed.text.trim());
 
     /** The task's own agent again in the same worktree (a repair round, a review round); throws RepairFailed. */
     const rerun = async (prompt: string, what: string, given: string) => {
@@ -397,7 +430,7 @@ export async function runAttempt(ctx: AttemptContext): Promise<AttemptReport> {
       };
     }
     log(`committed ${result.files.length} file(s) as ${result.commit?.slice(0, 12)}`);
-    const findings = await scanBeforePush(ws, ws.baseCommit);
+    const findings = await scanBeforePush(ws, ws.baseCommit, { known: ctx.knownSecrets });
     if (findings.length > 0) {
       const message = describeFindings(findings);
       log(`secret scan: ${message}`);
@@ -447,6 +480,7 @@ export async function runAttempt(ctx: AttemptContext): Promise<AttemptReport> {
         logsUrl: ctx.logsUrl,
         fetch: ctx.forgeFetch,
         log,
+        redact: (text) => ctx.knownSecrets.redact(text),
       });
       if (published.outcome === 'opened' || published.outcome === 'updated') {
         pullRequest = { url: published.pullRequest.url };

@@ -1,4 +1,5 @@
 import { git, inTree, type TrustedWorktree } from './git.js';
+import type { KnownSecrets } from './known-secrets.js';
 
 export interface SecretFinding {
   /** Path of the file in the new version. */
@@ -43,6 +44,12 @@ export interface ScanOptions {
   entropyThreshold?: number;
   /** Shortest token that is checked for entropy. Default 24. */
   minTokenLength?: number;
+  /**
+   * The platform's own secrets: a change holding one, in any form (rule `known_secret`), is refused
+   * whatever the file and whatever marker the line carries. Looked for across a file's added lines
+   * joined, so a value wrapped over lines (base64 at 76 columns) is found too.
+   */
+  known?: KnownSecrets;
 }
 
 /** Shannon entropy of `s` in bits per character. */
@@ -66,8 +73,15 @@ export function scanDiff(diff: string, opts: ScanOptions = {}): SecretFinding[] 
   const findings: SecretFinding[] = [];
   let file: string | undefined;
   let line = 0;
+  let added: { line: number; text: string }[] = [];
+  const endFile = () => {
+    if (file && opts.known && !opts.known.empty && added.length > 0)
+      findings.push(...findKnown(file, added, opts.known));
+    added = [];
+  };
   for (const raw of diff.split('\n')) {
     if (raw.startsWith('+++ ')) {
+      endFile();
       const target = raw.slice(4).trim();
       file = target === '/dev/null' ? undefined : unquote(target).replace(/^b\//, '');
       continue;
@@ -81,11 +95,43 @@ export function scanDiff(diff: string, opts: ScanOptions = {}): SecretFinding[] 
     if (!file) continue;
     if (raw.startsWith('+')) {
       findings.push(...scanLine(file, line, raw.slice(1), opts));
+      added.push({ line, text: raw.slice(1) });
       line++;
     } else if (raw.startsWith(' ')) line++;
     // '-' lines and '\ No newline at end of file' do not move the new file's line number
   }
+  endFile();
   return findings;
+}
+
+/** The platform's own secrets in a file's added lines, each found once, named but never shown. */
+function findKnown(
+  file: string,
+  added: readonly { line: number; text: string }[],
+  known: KnownSecrets,
+): SecretFinding[] {
+  const starts: number[] = [];
+  let joined = '';
+  for (const a of added) {
+    starts.push(joined.length);
+    joined += a.text.trim();
+  }
+  const found: SecretFinding[] = [];
+  for (let from = 0; from < joined.length; ) {
+    const hit = known.find(joined.slice(from));
+    if (!hit) break;
+    const at = from + hit.index;
+    let i = starts.length - 1;
+    while (i > 0 && (starts[i] as number) > at) i--;
+    found.push({
+      file,
+      line: added[i]?.line ?? 0,
+      rule: 'known_secret',
+      redacted: `the value of ${hit.name}`,
+    });
+    from = at + hit.length;
+  }
+  return found;
 }
 
 /** Finds credentials in one line of a file. */
@@ -199,5 +245,7 @@ export function describeFindings(findings: readonly SecretFinding[]): string {
     .map((f) => `${f.file}:${f.line} (${f.rule}, ${f.redacted})`)
     .join(', ');
   const more = findings.length > 10 ? ` and ${findings.length - 10} more` : '';
+  if (findings.some((f) => f.rule === 'known_secret'))
+    return `The change adds a secret this platform holds: ${shown}${more}. The push was blocked; the value can never be pushed, whatever marker the line carries.`;
   return `The change adds what looks like ${findings.length === 1 ? 'a secret' : 'secrets'}: ${shown}${more}. The push was blocked; remove them, or mark a reviewed line with "${ALLOW_MARKER}".`;
 }

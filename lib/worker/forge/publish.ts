@@ -25,6 +25,8 @@ export interface PublishInput {
   logsUrl?: string;
   fetch?: typeof fetch;
   log?: (line: string) => void;
+  /** Replaces the platform's secrets in what is sent to the forge (the description, the review). */
+  redact?: (text: string) => string;
 }
 
 export type PublishResult =
@@ -40,6 +42,7 @@ export type PublishResult =
  */
 export async function publishPullRequest(input: PublishInput): Promise<PublishResult> {
   const { task, log } = input;
+  const red = input.redact ?? ((text: string) => text);
   try {
     const forge = resolveForge(task.repo, input.forges, input.secrets, { fetch: input.fetch });
     if (!forge) {
@@ -53,7 +56,7 @@ export async function publishPullRequest(input: PublishInput): Promise<PublishRe
       branch: input.branch,
       base: input.base,
       title: pullRequestTitle(task),
-      body: renderPullRequestBody(task, input.gates, input.review, { logsUrl: input.logsUrl }),
+      body: red(renderPullRequestBody(task, input.gates, input.review, { logsUrl: input.logsUrl })),
       labels: gatesOk ? [PULL_REQUEST_LABEL] : [PULL_REQUEST_LABEL, GATES_FAILED_LABEL],
       draft,
     });
@@ -67,8 +70,8 @@ export async function publishPullRequest(input: PublishInput): Promise<PublishRe
           repo: task.repo,
           number: pullRequest.number,
           verdict: input.review.verdict,
-          summary: input.review.summary,
-          comments: input.review.comments,
+          summary: red(input.review.summary),
+          comments: input.review.comments.map((c) => ({ ...c, body: red(c.body) })),
           commit: task.commit,
         })
         .then(() => true)
