@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import { BUILT_IN_ROLES } from '../core/roles.js';
-import { createDrivers } from '../worker/drivers/index.js';
+import { createDrivers, ownEnv } from '../worker/drivers/index.js';
 import { DEFAULT_FORGES, ForgeConfig } from '../worker/forge/resolve.js';
 import { KnownSecrets, secretsIn } from '../worker/known-secrets.js';
 import { type AttemptReport, runAttempt } from '../worker/run-attempt.js';
@@ -146,12 +146,13 @@ export async function runWorkerTask(deps: WorkerDeps): Promise<AttemptReport | u
         ? await runAttempt({
             task,
             role,
-            provider: { name: attempt.provider, driver, bin: driver.bin, env: secrets },
+            // each CLI gets its own credentials and settings, never another provider's key
+            provider: { name: attempt.provider, driver, bin: driver.bin, env: ownEnv(driver, secrets) },
             // every CLI of the image, for a reviewing provider named in .autodev.yml
             providers: Object.fromEntries(
               Object.entries(drivers).map(([name, d]) => [
                 name,
-                { name, driver: d, bin: d.bin, env: secrets },
+                { name, driver: d, bin: d.bin, env: ownEnv(d, secrets) },
               ]),
             ),
             workspaces: new GitWorkspaces({

@@ -7,7 +7,7 @@ import { ConfigError } from '../core/errors.js';
 import type { BreakerPolicy, RatePolicy } from '../core/provider-health.js';
 import { canonicalHost, type RepoPolicy } from '../core/repo-policy.js';
 import { AgentRole, BUILT_IN_ROLES } from '../core/roles.js';
-import { createDrivers } from '../worker/drivers/index.js';
+import { createDrivers, ownEnv } from '../worker/drivers/index.js';
 import { DEFAULT_FORGES, ForgeConfig, type ForgeEntry } from '../worker/forge/resolve.js';
 import { secretsIn } from '../worker/known-secrets.js';
 import { NotificationConfig, type NotificationTarget } from '../worker/notify.js';
@@ -88,7 +88,7 @@ export interface LocalConfig {
   logLevel: string;
   roles: Record<string, AgentRole>;
   providers: Record<string, ProviderConfig>;
-  /** What agent processes see of the environment: basics plus provider credentials, nothing else. */
+  /** What every agent process sees of the environment: the basics; its provider adds its own variables. */
   agentEnv: Record<string, string>;
   /** The environment and `secrets.env` together: secrets looked up by name (forge tokens, webhook URLs). */
   secrets: Record<string, string | undefined>;
@@ -113,7 +113,7 @@ export interface LocalConfig {
   publicUrl?: string;
 }
 
-/** Variables passed to agent CLIs: their credentials, base URLs and settings. */
+/** Variables of agent CLIs: credentials, base URLs and settings; each CLI gets its own (`ownEnv`). */
 const PROVIDER_VARS =
   /^(ANTHROPIC|CLAUDE_CODE|OPENAI|CODEX|GEMINI|GOOGLE|CURSOR|OPENCODE|OLLAMA|OPENROUTER|AIDER|AZURE|MISTRAL|DEEPSEEK|GROQ|LLAMA)_/;
 const BASIC_VARS = [
@@ -267,6 +267,7 @@ function loadProviders(
   merged: Record<string, string | undefined>,
 ): Record<string, ProviderConfig> {
   const drivers = createDrivers(merged);
+  const providerVars = Object.fromEntries(Object.entries(merged).filter(([k]) => PROVIDER_VARS.test(k)));
   const providers: Record<string, ProviderConfig> = {};
   for (const [name, driver] of Object.entries(drivers)) {
     const key = name.toUpperCase().replace(/-/g, '_');
@@ -275,7 +276,7 @@ function loadProviders(
       driver,
       bin: merged[`AUTODEV_${key}_BIN`] ?? driver.bin,
       model: merged[`AUTODEV_${key}_MODEL`],
-      env: {},
+      env: ownEnv(driver, providerVars),
     };
   }
   for (const fileName of ['providers.yaml', 'providers.yml', 'providers.json']) {
@@ -296,7 +297,10 @@ function loadProviders(
           `${file}: providers.${name}: no driver "${driverName}" (drivers: ${Object.keys(drivers).join(', ')}).`,
         );
       }
-      const env: Record<string, string> = { ...base?.env, ...entry.env };
+      const env: Record<string, string> = {
+        ...(base && base.driver === driver ? base.env : ownEnv(driver, providerVars)),
+        ...entry.env,
+      };
       for (const secret of entry.secrets) {
         const value = merged[secret];
         if (value === undefined)
@@ -363,9 +367,8 @@ export function loadLocalConfig(source: NodeJS.ProcessEnv = process.env): LocalC
   const secrets = existsSync(secretsFile) ? parseEnvFile(readFileSync(secretsFile, 'utf8')) : {};
   const merged: Record<string, string | undefined> = { ...source, ...secrets };
   const agentEnv: Record<string, string> = { TERM: 'dumb', CI: '1' };
-  for (const [k, v] of Object.entries(merged)) {
-    if (v !== undefined && (BASIC_VARS.includes(k) || PROVIDER_VARS.test(k))) agentEnv[k] = v;
-  }
+  // the basics only: each provider's CLI gets its own credentials and settings (ownEnv), no other's
+  for (const [k, v] of Object.entries(merged)) if (v !== undefined && BASIC_VARS.includes(k)) agentEnv[k] = v;
   agentEnv.PATH ??= '/usr/local/bin:/usr/bin:/bin';
   const providers = loadProviders(home, merged);
   const roles = loadRoles(home, env);

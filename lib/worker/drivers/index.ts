@@ -59,3 +59,31 @@ export const DRIVERS: Record<string, ProviderDriver> = createDrivers();
 export function driverFor(name: string): ProviderDriver | undefined {
   return DRIVERS[name];
 }
+
+/** Settings each CLI reads besides its credentials (base URLs, its own switches), by driver name. */
+const OWN_PREFIXES: Readonly<Record<string, readonly string[]>> = {
+  claude: ['ANTHROPIC_', 'CLAUDE_CODE_'],
+  codex: ['OPENAI_', 'CODEX_', 'AZURE_OPENAI_'],
+  gemini: ['GEMINI_', 'GOOGLE_'],
+  cursor: ['CURSOR_'],
+  opencode: ['OPENCODE_'],
+  aider: ['AIDER_', 'OLLAMA_'],
+};
+
+/**
+ * The variables of `pool` that belong to the CLI `driver` runs: its credentials (`credentialEnv`:
+ * a CLI that can call several model providers, as aider and opencode, lists each) and its own
+ * settings. An agent's environment holds these and no other provider's key.
+ */
+export function ownEnv(
+  driver: ProviderDriver,
+  pool: Readonly<Record<string, string | undefined>>,
+): Record<string, string> {
+  const prefixes = OWN_PREFIXES[driver.name] ?? [];
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(pool)) {
+    if (v === undefined) continue;
+    if (driver.credentialEnv.includes(k) || prefixes.some((p) => k.startsWith(p))) out[k] = v;
+  }
+  return out;
+}
