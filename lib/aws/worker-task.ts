@@ -1,4 +1,3 @@
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
@@ -12,7 +11,7 @@ import { type AttemptReport, runAttempt } from '../worker/run-attempt.js';
 const FORGE_TOKEN_NAMES = ['GIT_TOKEN', 'GITHUB_TOKEN', 'GITLAB_TOKEN'];
 
 import { LEASE_MARGIN_SECONDS } from '../core/workflow.js';
-import { GitWorkspaces } from '../worker/workspace.js';
+import { GitWorkspaces, tokenCredential } from '../worker/workspace.js';
 import type { DynamoTaskStore } from './dynamo-task-store.js';
 import { ecsTaskArn } from './ecs-metadata.js';
 import { startLeaseHeartbeat } from './lease-heartbeat.js';
@@ -61,18 +60,6 @@ export interface WorkerDeps {
 }
 
 const usage0 = { inputTokens: 0, outputTokens: 0, costUsd: 0 };
-
-/** Lets git push over https with a token from the secret, without writing the token to disk. */
-function gitAskPass(dir: string): string {
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, 'git-askpass.sh');
-  writeFileSync(
-    file,
-    '#!/bin/sh\ncase "$1" in Username*) echo x-access-token ;; *) echo "$GIT_TOKEN" ;; esac\n',
-  );
-  chmodSync(file, 0o700);
-  return file;
-}
 
 /**
  * One attempt inside the Fargate worker: checks the task still runs this attempt, runs it with the
@@ -128,12 +115,6 @@ export async function runWorkerTask(deps: WorkerDeps): Promise<AttemptReport | u
     const driver = drivers[attempt.provider];
     const secrets = { ...deps.secrets };
     const forges = ForgeConfig.parse(env.AUTODEV_FORGES ? JSON.parse(env.AUTODEV_FORGES) : []);
-    const gitEnv: Record<string, string> = {};
-    if (secrets.GIT_TOKEN) {
-      process.env.GIT_TOKEN = secrets.GIT_TOKEN;
-      process.env.GIT_ASKPASS = gitAskPass(join(env.AUTODEV_WORKSPACES, '.autodev'));
-      gitEnv.GIT_TOKEN = secrets.GIT_TOKEN;
-    }
     // the agent sees provider credentials, never the git or forge tokens (the worker uses those)
     for (const name of [
       ...FORGE_TOKEN_NAMES,
@@ -161,6 +142,8 @@ export async function runWorkerTask(deps: WorkerDeps): Promise<AttemptReport | u
               authorName: env.AUTODEV_GIT_AUTHOR_NAME,
               authorEmail: env.AUTODEV_GIT_AUTHOR_EMAIL,
               branchPrefix: env.AUTODEV_BRANCH_PREFIX,
+              // the token reaches each git command through a pipe, never the environment
+              credentialFor: tokenCredential(deps.secrets.GIT_TOKEN),
             }),
             baseEnv: deps.baseEnv,
             // github.com and gitlab.com are known without configuration

@@ -9,7 +9,7 @@ import { parseRepoUrl } from '../worker/forge/repo-url.js';
 import { resolveForge } from '../worker/forge/resolve.js';
 import { KnownSecrets } from '../worker/known-secrets.js';
 import { notifyTaskFinished } from '../worker/notify.js';
-import { GitWorkspaces } from '../worker/workspace.js';
+import { GitWorkspaces, tokenCredential } from '../worker/workspace.js';
 import { LocalJwtAuthenticator, loadOrCreateSigningKey } from './auth.js';
 import type { LocalConfig } from './config.js';
 import { DEFAULT_TICK_MS, LocalCron } from './cron.js';
@@ -45,6 +45,8 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
     authorName: config.author.name,
     authorEmail: config.author.email,
     branchPrefix: config.branchPrefix,
+    // a token for https remotes (GIT_TOKEN), handed to each git command through a pipe
+    credentialFor: tokenCredential(config.secrets.GIT_TOKEN),
   });
   const deliveries = new SqliteDeliveryLog(config.dbFile);
   // the public URL is known once the server listens (AUTODEV_PORT=0 picks a free port)

@@ -1,7 +1,8 @@
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
+import type { Writable } from 'node:stream';
 
 export class GitError extends Error {
   constructor(
@@ -112,6 +113,8 @@ export interface GitOptions {
    * its recorded git dir, after its configuration was put back as the server left it.
    */
   worktree?: TrustedWorktree;
+  /** For commands that reach an https remote: given to git through a pipe (see FD3_HELPER). */
+  credential?: GitCredential;
 }
 
 /** A worktree as the server made it: its folder, its git dir, and that git dir's seal. */
@@ -126,6 +129,19 @@ export function inTree(where: string | TrustedWorktree): GitOptions {
   return typeof where === 'string' ? { cwd: where } : { worktree: where };
 }
 
+/** A user name and password (a token) for an https remote, given to git per command. */
+export interface GitCredential {
+  username: string;
+  password: string;
+}
+
+/**
+ * The credential helper: prints the user name and the password git asks for, reading the password
+ * from file descriptor 3, a pipe the server writes it to. The token is never in an environment
+ * variable, a command line, a file or the repository's configuration.
+ */
+const FD3_HELPER = '!f() { test "$1" = get || exit 0; cat <&3; }; f';
+
 export function git(args: string[], given: GitOptions = {}): Promise<string> {
   const t = given.worktree;
   if (t) restoreGitDir(t.seal);
@@ -134,28 +150,48 @@ export function git(args: string[], given: GitOptions = {}): Promise<string> {
     ...(opts.gitDir ? [`--git-dir=${opts.gitDir}`] : []),
     ...(opts.workTree ? [`--work-tree=${opts.workTree}`] : []),
   ];
+  const credential = opts.credential ? ['-c', `credential.helper=${FD3_HELPER}`] : [];
   return new Promise((resolve, reject) => {
-    const child = execFile(
-      'git',
-      [...SAFE_ARGS, ...repo, ...args],
-      {
-        cwd: opts.cwd,
-        env: gitEnv(opts.env),
-        timeout: opts.timeoutMs ?? 120_000,
-        maxBuffer: 64 * 1024 * 1024,
-      },
-      (err, stdout, stderr) => {
-        if (err) {
-          const code =
-            typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : null;
-          reject(new GitError(args, stderr || err.message, code));
-        } else resolve(stdout);
-      },
+    const child = spawn('git', [...SAFE_ARGS, ...credential, ...repo, ...args], {
+      cwd: opts.cwd,
+      env: gitEnv(opts.env),
+      stdio: opts.credential ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let size = 0;
+    let failure: string | undefined;
+    const stop = (why: string) => {
+      failure ??= why;
+      child.kill('SIGKILL');
+    };
+    const timer = setTimeout(
+      () => stop(`timed out after ${opts.timeoutMs ?? 120_000} ms`),
+      opts.timeoutMs ?? 120_000,
     );
-    child.stdin?.on('error', () => undefined);
-    if (opts.input !== undefined) child.stdin?.end(opts.input);
+    const collect = (into: Buffer[]) => (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_OUTPUT) stop('printed too much');
+      else into.push(c);
+    };
+    child.stdout?.on('data', collect(out));
+    child.stderr?.on('data', collect(err));
+    child.on('error', (e) => stop(e.message));
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const stderr = Buffer.concat(err).toString('utf8');
+      if (code === 0 && !failure) resolve(Buffer.concat(out).toString('utf8'));
+      else reject(new GitError(args, stderr || failure || `exit ${code}`, code));
+    });
+    for (const s of [child.stdin, child.stdio[3]]) s?.on('error', () => undefined);
+    const fd3 = child.stdio[3] as Writable | null | undefined;
+    if (opts.credential)
+      fd3?.end(`username=${opts.credential.username}\npassword=${opts.credential.password}\n`);
+    child.stdin?.end(opts.input ?? '');
   });
 }
+
+const MAX_OUTPUT = 64 * 1024 * 1024;
 
 /** The configuration files git reads from a git dir and its common dir, as the server left them. */
 export type GitDirSeal = ReadonlyMap<string, Buffer | null>;

@@ -2,7 +2,15 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import lockfile from 'proper-lockfile';
-import { type GitDirSeal, GitError, git, sealGitDir, type TrustedWorktree, writeAtomic } from './git.js';
+import {
+  type GitCredential,
+  type GitDirSeal,
+  GitError,
+  git,
+  sealGitDir,
+  type TrustedWorktree,
+  writeAtomic,
+} from './git.js';
 
 const AGENT_LITTER = '.aider*';
 
@@ -101,6 +109,19 @@ export interface WorkspaceOptions {
   authorName: string;
   authorEmail: string;
   branchPrefix: string;
+  /**
+   * The credential for a repository's https remote (e.g. a token from `GIT_TOKEN`), handed to each
+   * git command that reaches the remote through a pipe: never an environment variable or a file.
+   */
+  credentialFor?: (repo: string) => GitCredential | undefined;
+}
+
+/** Credentials from one token for every https remote (`x-access-token` works on GitHub and GitLab). */
+export function tokenCredential(
+  token: string | undefined,
+): ((repo: string) => GitCredential | undefined) | undefined {
+  if (!token) return undefined;
+  return (repo) => (/^https?:\/\//i.test(repo) ? { username: 'x-access-token', password: token } : undefined);
 }
 
 /**
@@ -165,13 +186,16 @@ export class GitWorkspaces {
       if (!existsSync(join(mirror, 'HEAD'))) throw new Error('no mirror yet');
       // the configuration is the server's: whatever was written into it since is dropped before git reads it
       resetMirrorConfig(mirror, repo);
-      await fetchWithRetry(mirror);
+      await fetchWithRetry(mirror, this.opts.credentialFor?.(repo));
     } catch {
       const tmp = `${mirror}.tmp-${process.pid}-${Date.now()}`;
       await git(['init', '--quiet', '--bare', tmp]);
       resetMirrorConfig(tmp, repo);
-      await git(['fetch', '--quiet', '--prune', 'origin'], { cwd: tmp, gitDir: tmp });
-      await git(['remote', 'set-head', 'origin', '--auto'], { cwd: tmp, gitDir: tmp }).catch(() => undefined);
+      const credential = this.opts.credentialFor?.(repo);
+      await git(['fetch', '--quiet', '--prune', 'origin'], { cwd: tmp, gitDir: tmp, credential });
+      await git(['remote', 'set-head', 'origin', '--auto'], { cwd: tmp, gitDir: tmp, credential }).catch(
+        () => undefined,
+      );
       rmSync(mirror, { recursive: true, force: true });
       renameSync(tmp, mirror);
     }
@@ -310,20 +334,21 @@ export class GitWorkspaces {
 
   private async pushOrThrow(ws: Workspace): Promise<{ replaced?: string; rebasedOnto?: string }> {
     const ref = `refs/heads/${ws.branch}`;
+    const credential = this.opts.credentialFor?.(ws.repo);
     const attempt = (expect: string) =>
       git(
         ['push', '--quiet', '--porcelain', `--force-with-lease=${ref}:${expect}`, 'origin', `HEAD:${ref}`],
-        { ...this.inTree(ws), timeoutMs: 300_000 },
+        { ...this.inTree(ws), credential, timeoutMs: 300_000 },
       );
     try {
       await attempt('');
       return {};
     } catch (err) {
       // refused: the branch exists on the remote (else the push failed for another reason: rethrow)
-      const exists = await git(
-        ['fetch', '--quiet', 'origin', `+${ref}:refs/remotes/origin/${ws.branch}`],
-        this.inTree(ws),
-      )
+      const exists = await git(['fetch', '--quiet', 'origin', `+${ref}:refs/remotes/origin/${ws.branch}`], {
+        ...this.inTree(ws),
+        credential,
+      })
         .then(() => true)
         .catch(() => false);
       if (!exists) throw err;
@@ -419,13 +444,13 @@ async function defaultBranch(mirror: string): Promise<string> {
   throw new WorkspaceError('The repository has no default branch; pass baseBranch.');
 }
 
-async function fetchWithRetry(mirror: string): Promise<void> {
+async function fetchWithRetry(mirror: string, credential: GitCredential | undefined): Promise<void> {
   try {
-    await git(['fetch', '--quiet', '--prune', 'origin'], { cwd: mirror, gitDir: mirror });
+    await git(['fetch', '--quiet', '--prune', 'origin'], { cwd: mirror, gitDir: mirror, credential });
   } catch {
     // another process may hold a ref lock on the same mirror: try once more
     await new Promise((r) => setTimeout(r, 200 + Math.random() * 300));
-    await git(['fetch', '--quiet', '--prune', 'origin'], { cwd: mirror, gitDir: mirror });
+    await git(['fetch', '--quiet', '--prune', 'origin'], { cwd: mirror, gitDir: mirror, credential });
   }
 }
 
