@@ -60,7 +60,13 @@ export function workspaceFault(repo: string, what: string, err: unknown): Worksp
   if (err instanceof WorkspaceError) return err;
   const detail = err instanceof GitError ? err.stderr : err instanceof Error ? err.message : String(err);
   const shown = displayRepo(repo);
-  const last = detail.trim().split('\n').slice(-2).join(' | ');
+  // git's message may quote the URL: never with its user name or password
+  const last = detail
+    .replace(/\/\/[^/@\s'"]*@/g, '//')
+    .trim()
+    .split('\n')
+    .slice(-2)
+    .join(' | ');
   if (DISK_FULL.test(detail) || (err as NodeJS.ErrnoException)?.code === 'ENOSPC')
     return new WorkspaceError(`The disk is full: could not ${what} ${shown} (${last}).`);
   if (DENIED.test(detail) || (err as NodeJS.ErrnoException)?.code === 'EACCES')
@@ -189,15 +195,20 @@ export class GitWorkspaces {
       await fetchWithRetry(mirror, this.opts.credentialFor?.(repo));
     } catch {
       const tmp = `${mirror}.tmp-${process.pid}-${Date.now()}`;
-      await git(['init', '--quiet', '--bare', tmp]);
-      resetMirrorConfig(tmp, repo);
-      const credential = this.opts.credentialFor?.(repo);
-      await git(['fetch', '--quiet', '--prune', 'origin'], { cwd: tmp, gitDir: tmp, credential });
-      await git(['remote', 'set-head', 'origin', '--auto'], { cwd: tmp, gitDir: tmp, credential }).catch(
-        () => undefined,
-      );
-      rmSync(mirror, { recursive: true, force: true });
-      renameSync(tmp, mirror);
+      try {
+        await git(['init', '--quiet', '--bare', tmp]);
+        resetMirrorConfig(tmp, repo);
+        const credential = this.opts.credentialFor?.(repo);
+        await git(['fetch', '--quiet', '--prune', 'origin'], { cwd: tmp, gitDir: tmp, credential });
+        await git(['remote', 'set-head', 'origin', '--auto'], { cwd: tmp, gitDir: tmp, credential }).catch(
+          () => undefined,
+        );
+        rmSync(mirror, { recursive: true, force: true });
+        renameSync(tmp, mirror);
+      } finally {
+        // a failed first fetch leaves nothing behind (its configuration holds the URL, credentials and all)
+        rmSync(tmp, { recursive: true, force: true });
+      }
     }
     return mirror;
   }
@@ -414,6 +425,10 @@ export class GitWorkspaces {
       rmSync(join(this.opts.root, name), { recursive: true, force: true });
       removed++;
     }
+    // first fetches that a killed process left half done
+    for (const name of readdirSync(this.opts.mirrors))
+      if (/\.git\.tmp-\d+-\d+$/.test(name) && !isAlive(Number(name.split('-').at(-2))))
+        rmSync(join(this.opts.mirrors, name), { recursive: true, force: true });
     if (removed > 0) {
       for (const mirror of readdirSync(this.opts.mirrors).filter((n) => n.endsWith('.git'))) {
         const path = join(this.opts.mirrors, mirror);
@@ -423,6 +438,17 @@ export class GitWorkspaces {
       }
     }
     return removed;
+  }
+}
+
+/** Whether a process of this host is alive (a temporary mirror of a live one is still being made). */
+function isAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
