@@ -19,11 +19,11 @@ export class GitError extends Error {
 
 /**
  * The whole environment of the server's own git commands: nothing of the process's environment is
- * passed but what git needs to reach a remote (PATH, proxies, CA files, an ssh agent). No system
- * or global configuration or attributes, no prompts, no replace refs or grafts.
+ * passed but what git needs to reach a remote (PATH, proxies, CA files, the operator's ssh command
+ * and agent). No system or global configuration or attributes, no prompts, no replace refs or grafts.
  */
 const PASSED_ENV =
-  /^(PATH|SSH_AUTH_SOCK|HTTPS?_PROXY|https?_proxy|NO_PROXY|no_proxy|ALL_PROXY|all_proxy|SSL_CERT_FILE|SSL_CERT_DIR|GIT_SSL_CAINFO|TZ)$/;
+  /^(PATH|SSH_AUTH_SOCK|GIT_SSH_COMMAND|GIT_SSH|HTTPS?_PROXY|https?_proxy|NO_PROXY|no_proxy|ALL_PROXY|all_proxy|SSL_CERT_FILE|SSL_CERT_DIR|GIT_SSL_CAINFO|TZ)$/;
 
 const FIXED_ENV: Record<string, string> = {
   LC_ALL: 'C',
