@@ -150,6 +150,28 @@ describe('workflow Record Lambda', () => {
     expect(stored?.attempts[0]).toMatchObject({ outcome: 'failed', errorClass: 'timeout' });
   });
 
+  it('fails a task at once on a workspace fault and leaves the provider’s breaker and rate as they were', async () => {
+    const task = await started();
+    const before = await store.getProviderState('claude');
+    await store.putAttemptReport(task.id, 1, {
+      ok: false,
+      errorClass: 'workspace',
+      message: 'The repository https://example.com/acme/gone.git does not exist or cannot be reached.',
+      usage,
+    });
+    const out = await record(recordEvent(task), lambdaContext('record'));
+    expect(out).toEqual({ next: 'finish', status: 'failed' });
+    const stored = await store.getById(task.id);
+    expect(stored?.error).toEqual({
+      code: 'workspace',
+      message: 'The repository https://example.com/acme/gone.git does not exist or cannot be reached.',
+    });
+    expect(stored?.attempts[0]).toMatchObject({ outcome: 'failed', errorClass: 'workspace' });
+    const after = await store.getProviderState('claude');
+    expect(after?.breaker).toEqual(before?.breaker);
+    expect(after?.recent).toEqual(before?.recent);
+  });
+
   it('fails over to the next available provider at once after an auth failure', async () => {
     const task = await started();
     await store.putAttemptReport(task.id, 1, { ok: false, errorClass: 'auth', message: 'bad key', usage });
