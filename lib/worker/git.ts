@@ -50,7 +50,7 @@ export function gitEnv(extra: Record<string, string> = {}): Record<string, strin
 /**
  * Every configuration that makes git run a program, set on the command line, which wins over any
  * configuration file. Programs named through attributes (filter, diff and merge drivers) and other
- * per-name settings (`url.<base>.insteadOf`, `credential.<url>.helper`, includes) cannot be listed:
+ * per-name settings (`url.<base>.insteadOf`, `credential.<url>.helper`, proxies, includes) cannot be listed:
  * they come only from the repository's configuration, which the workspace keeps as the server
  * wrote it (see `sealGitDir` in workspace.ts).
  */
@@ -63,7 +63,6 @@ export const SAFE_CONFIG: readonly string[] = [
   'sequence.editor=:',
   'core.askPass=',
   'core.sshCommand=ssh',
-  'core.gitProxy=',
   'core.alternateRefsCommand=',
   'core.attributesFile=/dev/null',
   'core.excludesFile=/dev/null',
@@ -82,7 +81,6 @@ export const SAFE_CONFIG: readonly string[] = [
   'protocol.file.allow=always',
   'remote.origin.uploadpack=git-upload-pack',
   'remote.origin.receivepack=git-receive-pack',
-  'remote.origin.proxy=',
   'submodule.recurse=false',
   'fetch.recurseSubmodules=false',
   'push.recurseSubmodules=no',
