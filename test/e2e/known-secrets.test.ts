@@ -30,7 +30,10 @@ describe('secrets never leave: the platform’s own key is not pushed, logged or
   beforeAll(async () => {
     dir = tempDir();
     remote = makeRemote(dir);
-    server = await startServer(platformEnv(join(dir, 'home'), { AUTODEV_BREAKER_FAILURES: '1000' }));
+    // without the model gateway, as for a CLI it cannot proxy (Cursor, logins): the agent holds the key
+    server = await startServer(
+      platformEnv(join(dir, 'home'), { AUTODEV_BREAKER_FAILURES: '1000', AUTODEV_MODEL_GATEWAY: '0' }),
+    );
     const token = await cli(['token', '--tenant', 'acme', '--role', 'operator'], server.env);
     env = { ...server.env, AUTODEV_TOKEN: token.stdout.trim() };
   }, 60_000);
