@@ -2,10 +2,11 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { authorize, type Principal } from '../core/access.js';
+import { authorize, authorizePriority, type Principal } from '../core/access.js';
 import { NotFoundError, PayloadTooLargeError, toHttpError, ValidationError } from '../core/errors.js';
 import type { Authenticator } from '../core/ports.js';
 import type { ScheduleService } from '../core/schedules.js';
+import type { AccessRole, Priority } from '../core/schemas.js';
 import type { TaskService } from '../core/tasks.js';
 import { type DeliveryLog, handleGithubWebhook, type WebhookOptions } from '../core/webhooks.js';
 
@@ -16,6 +17,8 @@ export interface ApiDeps {
   service: TaskService;
   authenticator: Authenticator;
   logger: Logger;
+  /** Access roles that may ask for `priority: "high"` (default: admin and operator). */
+  highPriorityRoles?: readonly AccessRole[];
   /** What is known of each provider (installed, credentials, breaker); absent where not served. */
   providers?: () => Promise<unknown[]>;
   /** `/v1/schedules` (recurring tasks); absent where not served (the routes then answer 404). */
@@ -91,6 +94,12 @@ function decodeId(segment: string): string {
   }
 }
 
+/** The priority a body asks for, if it names one (what else it says is validated later). */
+function priorityIn(body: unknown): Priority | undefined {
+  const p = body && typeof body === 'object' ? (body as { priority?: unknown }).priority : undefined;
+  return p === 'high' ? 'high' : undefined;
+}
+
 const TASK = /^\/v1\/tasks\/([^/]+)$/;
 const CANCEL = /^\/v1\/tasks\/([^/]+)\/cancel$/;
 const LOGS = /^\/v1\/tasks\/([^/]+)\/logs$/;
@@ -129,7 +138,11 @@ export function createApiHandler(deps: ApiDeps) {
     const scheduleMatch = path.match(SCHEDULE);
     if (deps.schedules && path === '/v1/schedules') {
       if (method === 'POST') {
-        const created = await deps.schedules.create(principal, parseBody(event));
+        const body = parseBody(event);
+        authorize(principal, 'schedule:manage');
+        const task = body && typeof body === 'object' ? (body as { task?: unknown }).task : undefined;
+        authorizePriority(principal, priorityIn(task), deps.highPriorityRoles, 'task.priority');
+        const created = await deps.schedules.create(principal, body);
         return json(201, created, { location: `/v1/schedules/${created.id}` });
       }
       if (method === 'GET') return json(200, await deps.schedules.list(principal));
@@ -142,11 +155,10 @@ export function createApiHandler(deps: ApiDeps) {
     }
     if (path === '/v1/tasks') {
       if (method === 'POST') {
-        const { task, created } = await service.submit(
-          principal,
-          parseBody(event),
-          event.headers?.['idempotency-key'],
-        );
+        const body = parseBody(event);
+        authorize(principal, 'task:create');
+        authorizePriority(principal, priorityIn(body), deps.highPriorityRoles);
+        const { task, created } = await service.submit(principal, body, event.headers?.['idempotency-key']);
         return json(created ? 201 : 200, task, { location: `/v1/tasks/${task.id}` });
       }
       if (method === 'GET') return json(200, await service.list(principal, q));

@@ -1,11 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
-import { checkTokenLifetime, DEFAULT_MAX_TOKEN_TTL_SECONDS, type Principal } from '../core/access.js';
+import { decodeJwt, type JWTPayload, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
+import {
+  checkTokenLifetime,
+  DEFAULT_CLOCK_SKEW_SECONDS,
+  DEFAULT_MAX_TOKEN_TTL_SECONDS,
+  type Principal,
+} from '../core/access.js';
+import { type ClaimMapping, DEFAULT_CLAIM_MAPPING, principalFromClaims } from '../core/claims.js';
 import { UnauthorizedError } from '../core/errors.js';
 import type { Authenticator } from '../core/ports.js';
-import { AccessRole } from '../core/schemas.js';
+import type { AccessRole } from '../core/schemas.js';
+import type { OidcIssuer } from './oidc.js';
 
 export const LOCAL_ISSUER = 'autodev-local';
 export const LOCAL_AUDIENCE = 'autodev';
@@ -39,29 +46,37 @@ export async function signLocalToken(
     .sign(key);
 }
 
-/** Turns verified claims into a principal; tenant and role must be present and valid. */
-export function principalFromClaims(claims: Record<string, unknown>): Principal {
-  const tenant = claims.tenant ?? claims['custom:tenant'];
-  const role = AccessRole.safeParse(claims.role ?? claims['custom:role']);
-  if (typeof tenant !== 'string' || !/^[a-z0-9][a-z0-9_-]{0,62}$/.test(tenant)) {
-    throw new UnauthorizedError('The token has no valid tenant claim.');
-  }
-  if (!role.success) {
-    throw new UnauthorizedError(`The token's role claim must be one of ${AccessRole.options.join(', ')}.`);
-  }
-  return { tenant, role: role.data, subject: typeof claims.sub === 'string' ? claims.sub : 'unknown' };
+export interface LocalAuthOptions {
+  /** The longest lifetime of a token accepted (AUTODEV_MAX_TOKEN_TTL), in seconds. */
+  maxTtlSeconds?: number;
+  /** How far the issuer's clock may be from this server's (AUTODEV_CLOCK_SKEW_SECONDS). */
+  clockSkewSeconds?: number;
+  /** The company's identity provider, trusted beside the local key. */
+  oidc?: OidcIssuer;
+  /** Verified tokens remembered. */
+  cacheSize?: number;
 }
 
-/** Verifies HS256 tokens signed with the local platform's key (jose). */
+/**
+ * Verifies the local platform's own HS256 tokens (its key) and, when one is configured, tokens of
+ * the company's OIDC issuer (public keys only). The token's `iss` picks which; any other issuer is
+ * refused, and each issuer is held to its own algorithms, so one kind can never pass for the other.
+ */
 export class LocalJwtAuthenticator implements Authenticator {
   /** Verified tokens, until they expire: a token is checked once, not on every request. */
   private readonly verified = new Map<string, { principal: Principal; exp: number }>();
+  private readonly maxTtlSeconds: number;
+  private readonly clockSkewSeconds: number;
+  private readonly cacheSize: number;
 
   constructor(
     private readonly key: Uint8Array,
-    private readonly maxTtlSeconds = DEFAULT_MAX_TOKEN_TTL_SECONDS,
-    private readonly cacheSize = 1000,
-  ) {}
+    private readonly options: LocalAuthOptions = {},
+  ) {
+    this.maxTtlSeconds = options.maxTtlSeconds ?? DEFAULT_MAX_TOKEN_TTL_SECONDS;
+    this.clockSkewSeconds = options.clockSkewSeconds ?? DEFAULT_CLOCK_SKEW_SECONDS;
+    this.cacheSize = options.cacheSize ?? 1000;
+  }
 
   async authenticate(headers: Record<string, string | undefined>): Promise<Principal> {
     const auth = headers.authorization ?? headers.Authorization;
@@ -72,24 +87,54 @@ export class LocalJwtAuthenticator implements Authenticator {
     const hit = this.verified.get(token);
     if (hit && hit.exp > Date.now() / 1000) return hit.principal;
     try {
-      const { payload } = await jwtVerify(token, this.key, {
-        issuer: LOCAL_ISSUER,
-        audience: LOCAL_AUDIENCE,
-        algorithms: ['HS256'],
-        requiredClaims: ['exp'],
-      });
-      checkTokenLifetime(payload, Date.now() / 1000, this.maxTtlSeconds);
-      const principal = principalFromClaims(payload);
+      const { payload, mapping } = await this.verify(token);
+      checkTokenLifetime(payload, Date.now() / 1000, this.maxTtlSeconds, this.clockSkewSeconds);
+      const principal = principalFromClaims(payload, mapping);
       if (this.verified.size >= this.cacheSize)
         this.verified.delete(this.verified.keys().next().value as string);
       this.verified.set(token, { principal, exp: payload.exp as number });
       return principal;
     } catch (err) {
-      if (err instanceof UnauthorizedError) throw err;
-      if (err instanceof joseErrors.JWTExpired) throw new UnauthorizedError('The token has expired.');
-      if (err instanceof joseErrors.JWTClaimValidationFailed && err.claim === 'exp')
-        throw new UnauthorizedError('The token has no expiry (exp); tokens must expire.');
-      throw new UnauthorizedError('The token is not valid for this server.');
+      throw explain(err);
     }
   }
+
+  private async verify(token: string): Promise<{ payload: JWTPayload; mapping: ClaimMapping }> {
+    let issuer: unknown;
+    try {
+      issuer = decodeJwt(token).iss;
+    } catch {
+      throw new UnauthorizedError('The token is not a JWT.');
+    }
+    const oidc = this.options.oidc;
+    if (oidc && issuer === oidc.issuer) {
+      return { payload: await oidc.verify(token, this.clockSkewSeconds), mapping: oidc.settings.mapping };
+    }
+    if (issuer !== LOCAL_ISSUER)
+      throw new UnauthorizedError('The token is from an issuer this server does not trust.');
+    const { payload } = await jwtVerify(token, this.key, {
+      issuer: LOCAL_ISSUER,
+      audience: LOCAL_AUDIENCE,
+      algorithms: ['HS256'],
+      requiredClaims: ['exp'],
+      clockTolerance: this.clockSkewSeconds,
+    });
+    return { payload, mapping: DEFAULT_CLAIM_MAPPING };
+  }
+}
+
+/** jose's failures as 401s that say what was wrong, and no more. */
+function explain(err: unknown): UnauthorizedError {
+  if (err instanceof UnauthorizedError) return err;
+  if (err instanceof joseErrors.JWTExpired) return new UnauthorizedError('The token has expired.');
+  if (err instanceof joseErrors.JWTClaimValidationFailed) {
+    if (err.claim === 'exp')
+      return new UnauthorizedError('The token has no expiry (exp); tokens must expire.');
+    if (err.claim === 'nbf') return new UnauthorizedError('The token is not valid yet (nbf).');
+    if (err.claim === 'iat') return new UnauthorizedError('The token was issued in the future (iat).');
+    if (err.claim === 'sub') return new UnauthorizedError('The token has no subject (sub).');
+  }
+  if (err instanceof joseErrors.JWKSNoMatchingKey)
+    return new UnauthorizedError("The token's key (kid) is not one of the identity provider's keys.");
+  return new UnauthorizedError('The token is not valid for this server.');
 }

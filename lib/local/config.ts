@@ -2,17 +2,20 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { parseDuration } from '../core/access.js';
+import { DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_HIGH_PRIORITY_ROLES, parseDuration } from '../core/access.js';
+import { claimMappingFrom } from '../core/claims.js';
 import { ConfigError } from '../core/errors.js';
 import type { BreakerPolicy, RatePolicy } from '../core/provider-health.js';
 import { canonicalHost, type RepoPolicy } from '../core/repo-policy.js';
 import { AgentRole, BUILT_IN_ROLES } from '../core/roles.js';
+import { AccessRole } from '../core/schemas.js';
 import { createDrivers, ownEnv } from '../worker/drivers/index.js';
 import { DEFAULT_FORGES, ForgeConfig, type ForgeEntry } from '../worker/forge/resolve.js';
 import { secretsIn } from '../worker/known-secrets.js';
 import { NotificationConfig, type NotificationTarget } from '../worker/notify.js';
 import type { ProviderConfig } from '../worker/run-attempt.js';
 import type { HttpLimits } from './http-gateway.js';
+import type { OidcSettings } from './oidc.js';
 
 const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
 
@@ -54,6 +57,15 @@ const EnvSchema = z.object({
     .string()
     .refine((s) => (parseDuration(s) ?? 0) > 0, 'a duration such as 30m, 24h or 7d')
     .default('24h'),
+  AUTODEV_CLOCK_SKEW_SECONDS: int(DEFAULT_CLOCK_SKEW_SECONDS, 0, 300),
+  AUTODEV_OIDC_ISSUER: z.url().optional(),
+  AUTODEV_OIDC_AUDIENCE: z.string().default(''),
+  AUTODEV_OIDC_TENANT_CLAIM: z.string().optional(),
+  AUTODEV_OIDC_ROLE_CLAIM: z.string().optional(),
+  AUTODEV_OIDC_ROLE_MAP: z.string().default(''),
+  AUTODEV_OIDC_JWKS_MAX_AGE_SECONDS: int(600, 1, 86_400),
+  AUTODEV_OIDC_JWKS_COOLDOWN_SECONDS: int(30, 0, 3600),
+  AUTODEV_HIGH_PRIORITY_ROLES: z.string().default(DEFAULT_HIGH_PRIORITY_ROLES.join(',')),
   AUTODEV_LOCAL_REPO_ROOTS: z.string().default(''),
   AUTODEV_GITHUB_WEBHOOK_TENANT: z
     .string()
@@ -103,6 +115,12 @@ export interface LocalConfig {
   http: HttpLimits;
   /** The longest lifetime of a token the server accepts, in seconds (AUTODEV_MAX_TOKEN_TTL). */
   maxTokenTtlSeconds: number;
+  /** How far an issuer's clock may be from this server's, in seconds (AUTODEV_CLOCK_SKEW_SECONDS). */
+  clockSkewSeconds: number;
+  /** The company's identity provider whose tokens are accepted beside the local key (AUTODEV_OIDC_*). */
+  oidc?: OidcSettings;
+  /** Access roles that may ask for `priority: "high"` (AUTODEV_HIGH_PRIORITY_ROLES). */
+  highPriorityRoles: AccessRole[];
   /** Which repositories tenants may name (AUTODEV_ALLOWED_REPO_HOSTS, AUTODEV_LOCAL_REPO_ROOTS). */
   repoPolicy: RepoPolicy;
   /** Slack and Teams targets for finished tasks (`notifications.yaml`). */
@@ -353,6 +371,52 @@ function parseLocalRoots(value: string): Record<string, string[]> {
   return roots;
 }
 
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
+const list = (value: string) =>
+  value
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean);
+
+/** `AUTODEV_OIDC_*`: the issuer (https, or http on the loopback only), its audiences and claim mapping. */
+function loadOidc(env: z.infer<typeof EnvSchema>): OidcSettings | undefined {
+  const issuer = env.AUTODEV_OIDC_ISSUER;
+  if (!issuer) return undefined;
+  const url = new URL(issuer);
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK.has(url.hostname))) {
+    throw new ConfigError('AUTODEV_OIDC_ISSUER: must be an https URL (http only on 127.0.0.1 or localhost).');
+  }
+  const audience = list(env.AUTODEV_OIDC_AUDIENCE);
+  if (audience.length === 0) {
+    throw new ConfigError(
+      'AUTODEV_OIDC_AUDIENCE: required with AUTODEV_OIDC_ISSUER (the client id or API identifier tokens are issued for).',
+    );
+  }
+  return {
+    issuer,
+    audience,
+    mapping: claimMappingFrom({
+      tenantClaim: env.AUTODEV_OIDC_TENANT_CLAIM,
+      roleClaim: env.AUTODEV_OIDC_ROLE_CLAIM,
+      roleMap: env.AUTODEV_OIDC_ROLE_MAP,
+    }),
+    jwksMaxAgeMs: env.AUTODEV_OIDC_JWKS_MAX_AGE_SECONDS * 1000,
+    jwksCooldownMs: env.AUTODEV_OIDC_JWKS_COOLDOWN_SECONDS * 1000,
+  };
+}
+
+/** `AUTODEV_HIGH_PRIORITY_ROLES`: access roles separated by commas (empty: nobody). */
+function parseAccessRoles(value: string, variable: string): AccessRole[] {
+  const roles = list(value);
+  const bad = roles.filter((r) => !AccessRole.safeParse(r).success);
+  if (bad.length) {
+    throw new ConfigError(
+      `${variable}: not access roles: ${bad.join(', ')} (roles: ${AccessRole.options.join(', ')}).`,
+    );
+  }
+  return roles as AccessRole[];
+}
+
 /** Reads and validates the configuration once, at start; throws ConfigError with every problem found. */
 export function loadLocalConfig(source: NodeJS.ProcessEnv = process.env): LocalConfig {
   const parsed = EnvSchema.safeParse(source);
@@ -427,6 +491,9 @@ export function loadLocalConfig(source: NodeJS.ProcessEnv = process.env): LocalC
       maxConnections: env.AUTODEV_HTTP_MAX_CONNECTIONS,
     },
     maxTokenTtlSeconds: parseDuration(env.AUTODEV_MAX_TOKEN_TTL) as number,
+    clockSkewSeconds: env.AUTODEV_CLOCK_SKEW_SECONDS,
+    oidc: loadOidc(env),
+    highPriorityRoles: parseAccessRoles(env.AUTODEV_HIGH_PRIORITY_ROLES, 'AUTODEV_HIGH_PRIORITY_ROLES'),
     repoPolicy: {
       allowedHosts: parseAllowedHosts(env.AUTODEV_ALLOWED_REPO_HOSTS),
       localRoots: parseLocalRoots(env.AUTODEV_LOCAL_REPO_ROOTS),

@@ -16,6 +16,7 @@ import { DEFAULT_TICK_MS, LocalCron } from './cron.js';
 import { LocalExecutor } from './executor.js';
 import { createGateway } from './http-gateway.js';
 import { PlatformMetrics } from './metrics.js';
+import { OidcIssuer } from './oidc.js';
 import { describeProviders } from './providers.js';
 import { SqliteScheduleStore } from './sqlite-schedules.js';
 import { SqliteTaskStore } from './sqlite-store.js';
@@ -130,12 +131,19 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
     scheduler: cron,
     repoPolicy: config.repoPolicy,
   });
-  const authenticator = new LocalJwtAuthenticator(key, config.maxTokenTtlSeconds);
+  const authenticator = new LocalJwtAuthenticator(key, {
+    maxTtlSeconds: config.maxTokenTtlSeconds,
+    clockSkewSeconds: config.clockSkewSeconds,
+    oidc: config.oidc
+      ? new OidcIssuer(config.oidc, (msg, extra) => logger.warn(msg, extra ?? {}))
+      : undefined,
+  });
   const handler = createApiHandler({
     service,
     authenticator,
     logger,
     schedules,
+    highPriorityRoles: config.highPriorityRoles,
     providers: async () => describeProviders(config, await store.listProviderStates()),
     githubWebhook: {
       secret: config.githubWebhook.secret,
