@@ -5,6 +5,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import { authorize, authorizePriority, type Principal } from '../core/access.js';
 import { NotFoundError, PayloadTooLargeError, toHttpError, ValidationError } from '../core/errors.js';
 import type { Authenticator } from '../core/ports.js';
+import { QuotaExceededError } from '../core/quotas.js';
 import type { ScheduleService } from '../core/schedules.js';
 import type { AccessRole, Priority } from '../core/schemas.js';
 import type { TaskService } from '../core/tasks.js';
@@ -217,7 +218,10 @@ export function createApiHandler(deps: ApiDeps) {
     } catch (err) {
       const { status, body } = toHttpError(err);
       if (status >= 500) logger.error('request failed', { err: err as Error, path: event.rawPath });
-      return json(status, body);
+      // a quota says when asking again can succeed
+      const retryAfter: Record<string, string> =
+        err instanceof QuotaExceededError ? { 'retry-after': String(err.retryAfterSeconds) } : {};
+      return json(status, body, retryAfter);
     }
   };
 

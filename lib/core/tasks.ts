@@ -4,6 +4,7 @@ import { ConflictError, NotFoundError, PayloadTooLargeError, ValidationError } f
 import { newTaskId } from './ids.js';
 import { transition } from './lifecycle.js';
 import type { LogLine, TaskStore } from './ports.js';
+import { checkQuotas, type QuotaPolicy, UNLIMITED } from './quotas.js';
 import { checkRepo, type RepoPolicy, STRICT_REPO_POLICY } from './repo-policy.js';
 import { type AgentRole, resolveRole } from './roles.js';
 import {
@@ -30,6 +31,8 @@ export interface TaskServiceDeps {
   /** Which repositories a tenant may name (default: public https and ssh hosts only). */
   repoPolicy?: RepoPolicy;
   idempotencyTtlSeconds?: number;
+  /** Tasks per hour and tasks not yet ended, per tenant (default: unlimited). */
+  quotas?: QuotaPolicy;
   now?: () => Date;
 }
 
@@ -95,6 +98,7 @@ export class TaskService {
       if (found.status !== 'succeeded') status = 'blocked';
     }
     const now = this.now();
+    await checkQuotas(this.deps.store, principal.tenant, this.deps.quotas ?? UNLIMITED, now);
     const task: Task = {
       id: newTaskId(now.getTime()),
       tenant: principal.tenant,

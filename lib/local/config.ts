@@ -6,6 +6,7 @@ import { DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_HIGH_PRIORITY_ROLES, parseDuration 
 import { claimMappingFrom } from '../core/claims.js';
 import { ConfigError } from '../core/errors.js';
 import type { BreakerPolicy, RatePolicy } from '../core/provider-health.js';
+import { parseQuotas, type QuotaPolicy } from '../core/quotas.js';
 import { canonicalHost, type RepoPolicy } from '../core/repo-policy.js';
 import { AgentRole, BUILT_IN_ROLES } from '../core/roles.js';
 import { AccessRole } from '../core/schemas.js';
@@ -65,6 +66,7 @@ const EnvSchema = z.object({
   AUTODEV_OIDC_ROLE_MAP: z.string().default(''),
   AUTODEV_OIDC_JWKS_MAX_AGE_SECONDS: int(600, 1, 86_400),
   AUTODEV_OIDC_JWKS_COOLDOWN_SECONDS: int(30, 0, 3600),
+  AUTODEV_QUOTAS: z.string().default(''),
   AUTODEV_HIGH_PRIORITY_ROLES: z.string().default(DEFAULT_HIGH_PRIORITY_ROLES.join(',')),
   AUTODEV_LOCAL_REPO_ROOTS: z.string().default(''),
   AUTODEV_GITHUB_WEBHOOK_TENANT: z
@@ -119,6 +121,8 @@ export interface LocalConfig {
   clockSkewSeconds: number;
   /** The company's identity provider whose tokens are accepted beside the local key (AUTODEV_OIDC_*). */
   oidc?: OidcSettings;
+  /** Tasks per hour and tasks not yet ended, per tenant (AUTODEV_QUOTAS; default unlimited). */
+  quotas: QuotaPolicy;
   /** Access roles that may ask for `priority: "high"` (AUTODEV_HIGH_PRIORITY_ROLES). */
   highPriorityRoles: AccessRole[];
   /** Which repositories tenants may name (AUTODEV_ALLOWED_REPO_HOSTS, AUTODEV_LOCAL_REPO_ROOTS). */
@@ -493,6 +497,7 @@ export function loadLocalConfig(source: NodeJS.ProcessEnv = process.env): LocalC
     maxTokenTtlSeconds: parseDuration(env.AUTODEV_MAX_TOKEN_TTL) as number,
     clockSkewSeconds: env.AUTODEV_CLOCK_SKEW_SECONDS,
     oidc: loadOidc(env),
+    quotas: parseQuotas(env.AUTODEV_QUOTAS),
     highPriorityRoles: parseAccessRoles(env.AUTODEV_HIGH_PRIORITY_ROLES, 'AUTODEV_HIGH_PRIORITY_ROLES'),
     repoPolicy: {
       allowedHosts: parseAllowedHosts(env.AUTODEV_ALLOWED_REPO_HOSTS),

@@ -117,6 +117,7 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
     roles: config.roles,
     knownProviders: Object.keys(config.providers),
     repoPolicy: config.repoPolicy,
+    quotas: config.quotas,
   });
   const scheduleStore = new SqliteScheduleStore(config.dbFile);
   const cron = new LocalCron({
