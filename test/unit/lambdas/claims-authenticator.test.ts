@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { ClaimsAuthenticator } from '../../../lib/aws/claims-authenticator.js';
+import { ClaimsAuthenticator, claimMappingFromEnv } from '../../../lib/aws/claims-authenticator.js';
 import { UnauthorizedError } from '../../../lib/core/errors.js';
 
 const auth = new ClaimsAuthenticator();
@@ -48,5 +48,37 @@ describe('ClaimsAuthenticator (claims verified by the API Gateway JWT authorizer
     await expect(
       new ClaimsAuthenticator(7 * 86_400).authenticate({}, { ...claims, exp: now + 2 * 86_400 }),
     ).resolves.toMatchObject({ tenant: 'acme' });
+  });
+
+  it('maps Cognito groups with the configured claim mapping, as API Gateway passes them', async () => {
+    // Arrange: the authorizer turns the array claim into the string "[a b]"
+    const mapping = claimMappingFromEnv({
+      AUTODEV_OIDC_ROLE_CLAIM: 'cognito:groups',
+      AUTODEV_OIDC_ROLE_MAP: 'autodev-admins=admin,engineering=submitter',
+    });
+    const cognito = new ClaimsAuthenticator(undefined, undefined, mapping);
+    const claims = { sub: 'u-3', 'custom:tenant': 'acme', exp };
+    // Act
+    const admin = await cognito.authenticate(
+      {},
+      { ...claims, 'cognito:groups': '[engineering autodev-admins]' },
+    );
+    // Assert
+    expect(admin).toEqual({ tenant: 'acme', role: 'admin', subject: 'u-3' });
+    await expect(cognito.authenticate({}, { ...claims, 'cognito:groups': '[admin]' })).rejects.toThrow(
+      /role/,
+    );
+    await expect(cognito.authenticate({}, { ...claims, role: 'admin' })).rejects.toThrow(/role/);
+  });
+
+  it('refuses claims issued or valid only in the future, and claims without a subject', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const claims = { sub: 'u', tenant: 'acme', role: 'viewer', exp: now + 3600 };
+    await expect(auth.authenticate({}, { ...claims, iat: now + 600 })).rejects.toThrow(/future/);
+    await expect(auth.authenticate({}, { ...claims, nbf: now + 600 })).rejects.toThrow(/not valid yet/);
+    await expect(auth.authenticate({}, { ...claims, sub: undefined })).rejects.toThrow(/subject/);
+    await expect(auth.authenticate({}, { ...claims, iat: now + 10 })).resolves.toMatchObject({
+      role: 'viewer',
+    });
   });
 });
