@@ -10,6 +10,7 @@ import { ApiClient, ApiClientError } from '../lib/local/client.js';
 import { loadLocalConfig } from '../lib/local/config.js';
 import { describeProviders, formatProviders, type ProviderInfo } from '../lib/local/providers.js';
 import { limitsSupported, resolveBinary } from '../lib/worker/agent-process.js';
+import { describeSandbox, resolveSandbox } from '../lib/worker/sandbox.js';
 
 const env = process.env;
 const home = () => resolve(env.AUTODEV_HOME ?? '.autodev');
@@ -117,6 +118,7 @@ program
     out(`AutoDev local platform listening on ${platform.url}`);
     out(`  data:        ${config.home}${platform.keyCreated ? ' (created, with a new signing key)' : ''}`);
     out(`  concurrency: ${config.concurrency} task(s) at once`);
+    out(`  sandbox:     ${describeSandbox(platform.sandbox)}`);
     out(`  get a token: npx autodev token --tenant acme --role submitter`);
     out(
       `  submit:      AUTODEV_TOKEN=<token> npx autodev submit --repo <git url or path> --prompt "..." --wait`,
@@ -308,6 +310,14 @@ program
       process.exitCode = 1;
       return;
     }
+    const sandbox = await resolveSandbox(config.sandbox);
+    if (sandbox.mode === 'bwrap' || sandbox.mode === 'uid') ok(describeSandbox(sandbox));
+    else if (sandbox.mode === 'off')
+      warn(
+        describeSandbox(sandbox),
+        'Agents can read and change everything the server can. Unset AUTODEV_SANDBOX to contain them.',
+      );
+    else bad('no sandbox for agents', describeSandbox(sandbox));
     if (existsSync(config.keyFile)) ok('signing key');
     else warn('no signing key yet', 'It is created on the first `npm start`.');
     let items: ProviderInfo[] | undefined;

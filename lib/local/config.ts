@@ -15,6 +15,7 @@ import { DEFAULT_FORGES, ForgeConfig, type ForgeEntry } from '../worker/forge/re
 import { secretsIn } from '../worker/known-secrets.js';
 import { NotificationConfig, type NotificationTarget } from '../worker/notify.js';
 import type { ProviderConfig } from '../worker/run-attempt.js';
+import type { SandboxSetting } from '../worker/sandbox.js';
 import type { HttpLimits } from './http-gateway.js';
 import type { OidcSettings } from './oidc.js';
 
@@ -69,6 +70,11 @@ const EnvSchema = z.object({
   AUTODEV_QUOTAS: z.string().default(''),
   AUTODEV_HIGH_PRIORITY_ROLES: z.string().default(DEFAULT_HIGH_PRIORITY_ROLES.join(',')),
   AUTODEV_LOCAL_REPO_ROOTS: z.string().default(''),
+  /** `off` runs agents unconfined; by default they run in bubblewrap, or not at all. */
+  AUTODEV_SANDBOX: z.enum(['on', 'off']).default('on'),
+  /** The user agents run as when the server runs as root (default nobody:nogroup). */
+  AUTODEV_SANDBOX_UID: int(65534, 1, 4_294_967_294),
+  AUTODEV_SANDBOX_GID: int(65534, 1, 4_294_967_294),
   AUTODEV_GITHUB_WEBHOOK_TENANT: z
     .string()
     .min(1)
@@ -133,6 +139,8 @@ export interface LocalConfig {
   githubWebhook: { secret: string; tenant: string };
   /** Where people reach the API, for links in pull requests and notifications; default the server's own URL. */
   publicUrl?: string;
+  /** How agents and gates are contained (AUTODEV_SANDBOX); checked at start. */
+  sandbox: SandboxSetting;
 }
 
 /** Variables of agent CLIs: credentials, base URLs and settings; each CLI gets its own (`ownEnv`). */
@@ -509,5 +517,11 @@ export function loadLocalConfig(source: NodeJS.ProcessEnv = process.env): LocalC
       tenant: env.AUTODEV_GITHUB_WEBHOOK_TENANT,
     },
     publicUrl: env.AUTODEV_PUBLIC_URL?.replace(/\/+$/, ''),
+    sandbox: {
+      setting: env.AUTODEV_SANDBOX,
+      user: { uid: env.AUTODEV_SANDBOX_UID, gid: env.AUTODEV_SANDBOX_GID },
+      // the signing key, secrets, database, mirrors and every worktree
+      hidden: [home, join(home, 'mirrors'), isAbsolute(workspaces) ? workspaces : resolve(workspaces)],
+    },
   };
 }

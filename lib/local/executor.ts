@@ -26,6 +26,7 @@ import { costOf } from '../worker/drivers/pricing.js';
 import type { ForgeEntry } from '../worker/forge/resolve.js';
 import type { KnownSecrets } from '../worker/known-secrets.js';
 import { type AttemptReport, type ProviderConfig, runAttempt } from '../worker/run-attempt.js';
+import type { Sandbox } from '../worker/sandbox.js';
 import type { GitWorkspaces } from '../worker/workspace.js';
 
 export interface ExecutorEvents {
@@ -64,6 +65,8 @@ export interface ExecutorOptions {
    * off). Each attempt whose CLI it can front gets a session: metering, budgets, no real key.
    */
   modelGateway?: false | GatewayOptions;
+  /** How agents and gates are contained; `unavailable` fails every task with a clear error. */
+  sandbox?: Sandbox;
 }
 
 interface Running {
@@ -412,6 +415,7 @@ export class LocalExecutor implements TaskNotifier {
               keepWorkspace: this.o.keepWorkspaces,
               forges: this.o.forges,
               providers: this.o.providers,
+              sandbox: this.o.sandbox,
               secrets: this.o.secrets,
               knownSecrets: this.o.knownSecrets,
               logsUrl: logsUrlFor(this.o.publicUrl?.(), started.id),

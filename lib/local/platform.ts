@@ -9,6 +9,7 @@ import { parseRepoUrl } from '../worker/forge/repo-url.js';
 import { resolveForge } from '../worker/forge/resolve.js';
 import { KnownSecrets } from '../worker/known-secrets.js';
 import { notifyTaskFinished } from '../worker/notify.js';
+import { describeSandbox, resolveSandbox, type Sandbox } from '../worker/sandbox.js';
 import { GitWorkspaces, tokenCredential } from '../worker/workspace.js';
 import { LocalJwtAuthenticator, loadOrCreateSigningKey } from './auth.js';
 import type { LocalConfig } from './config.js';
@@ -31,6 +32,8 @@ export interface LocalPlatform {
   cron: LocalCron;
   logger: Logger;
   keyCreated: boolean;
+  /** How agents run here (bubblewrap, unconfined, or not at all), as checked at start. */
+  sandbox: Sandbox;
   /** Stops taking requests and tasks, drains running tasks (or re-queues them), closes the store. */
   close(drainMs?: number): Promise<void>;
 }
@@ -50,6 +53,8 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
     credentialFor: tokenCredential(config.secrets.GIT_TOKEN),
   });
   const deliveries = new SqliteDeliveryLog(config.dbFile);
+  const sandbox = await resolveSandbox(config.sandbox);
+  if (sandbox.mode === 'unavailable' || sandbox.mode === 'off') logger.warn(describeSandbox(sandbox));
   // the public URL is known once the server listens (AUTODEV_PORT=0 picks a free port)
   let publicUrl = config.publicUrl;
   const pending = new Set<Promise<unknown>>();
@@ -110,6 +115,7 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
       AUTODEV_SIGNING_KEY: Buffer.from(key).toString('base64url'),
     }),
     publicUrl: () => publicUrl,
+    sandbox,
   });
   const service = new TaskService({
     store,
@@ -179,6 +185,7 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
     cron,
     logger,
     keyCreated: created,
+    sandbox,
     close(drainMs = config.drainMs) {
       closing ??= (async () => {
         const serverClosed = new Promise<void>((r) => server.close(() => r()));

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { accessSync, constants, existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import type { ProcessOutput } from '../core/ports.js';
+import { handOver, type Sandbox, type SandboxRun, sandboxCommand } from './sandbox.js';
 
 export interface ProcessLimits {
   timeoutMs: number;
@@ -25,6 +26,8 @@ export interface AgentProcessOptions {
   onStart?: (pid: number) => void;
   /** Stop keeping stdout beyond this many bytes (the parse needs the tail). */
   maxOutputBytes?: number;
+  /** Run it contained (see sandbox.ts); `cwd` must then be `run.workdir`. Absent: unconfined. */
+  sandbox?: { policy: Sandbox; run: SandboxRun };
 }
 
 /** Finds an executable on PATH (or checks a path), as the shell would. */
@@ -53,24 +56,31 @@ export const limitsSupported = process.platform === 'linux' && PRLIMIT !== undef
 
 /**
  * Runs one agent CLI in its own process group with stdin closed (or fed and closed), CPU and memory
- * rlimits (Linux, via prlimit), and a wall-clock timeout that kills the whole group.
+ * rlimits (Linux, via prlimit), and a wall-clock timeout that kills the whole group. In a sandbox,
+ * the group's leader is bubblewrap: killing it takes down the sandbox's whole PID namespace.
  */
-export function runAgentProcess(opts: AgentProcessOptions): Promise<ProcessOutput> {
+export async function runAgentProcess(opts: AgentProcessOptions): Promise<ProcessOutput> {
   const { limits } = opts;
-  let file = opts.bin;
-  let args = opts.args;
+  let cmd = { file: opts.bin, args: opts.args, env: opts.env } as ReturnType<typeof sandboxCommand>;
+  if (opts.sandbox) {
+    await handOver(opts.sandbox.policy, opts.sandbox.run);
+    cmd = sandboxCommand(opts.sandbox.policy, opts.sandbox.run, opts.bin, opts.args, opts.env);
+  }
+  let { file, args } = cmd;
   if (limitsSupported && (limits.cpuSeconds || limits.memoryBytes)) {
     const rl: string[] = [];
     if (limits.cpuSeconds) rl.push(`--cpu=${Math.ceil(limits.cpuSeconds)}`);
     if (limits.memoryBytes) rl.push(`--data=${Math.floor(limits.memoryBytes)}`);
+    args = [...rl, '--', file, ...args];
     file = PRLIMIT as string;
-    args = [...rl, '--', opts.bin, ...opts.args];
   }
   const maxOut = opts.maxOutputBytes ?? 16 * 1024 * 1024;
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, {
       cwd: opts.cwd,
-      env: opts.env,
+      env: cmd.env,
+      uid: cmd.uid,
+      gid: cmd.gid,
       detached: true, // own process group, so that the whole tree can be killed
       stdio: ['pipe', 'pipe', 'pipe'],
     });

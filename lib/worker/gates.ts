@@ -4,7 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ValidationError } from '../core/errors.js';
 import { describeIssues } from '../core/schemas.js';
-import { runAgentProcess } from './agent-process.js';
+import { type AgentProcessOptions, runAgentProcess } from './agent-process.js';
 
 /** The file in a repository's root that configures AutoDev for it. */
 export const AUTODEV_FILE = '.autodev.yml';
@@ -106,11 +106,13 @@ export interface RunGatesOptions {
   outputTailChars?: number;
   /** Time between SIGTERM and SIGKILL of a gate that ran out of time. Default 2000 ms. */
   killGraceMs?: number;
+  /** The sandbox the commands run in, as the agent's (absent: unconfined). */
+  sandbox?: AgentProcessOptions['sandbox'];
 }
 
 /**
  * Runs each gate in the worktree, one after the other, each as `/bin/sh -c` in its own process group
- * that is killed when its time limit passes. Every gate runs, so that all failures are known at once.
+ * (in the sandbox when one is given) that is killed when its time limit passes. Every gate runs, so that all failures are known at once.
  */
 export async function runGates(
   workdir: string,
@@ -131,6 +133,7 @@ export async function runGates(
       limits: { timeoutMs: gate.timeoutSeconds * 1000, killGraceMs: opts.killGraceMs ?? 2000 },
       signal: opts.signal,
       maxOutputBytes: 1024 * 1024,
+      sandbox: opts.sandbox,
     });
     const ok = !out.timedOut && out.exitCode === 0;
     const result: GateResult = {

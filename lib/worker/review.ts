@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import type { Task, TaskReview, Usage } from '../core/schemas.js';
-import { type ProcessLimits, runAgentProcess } from './agent-process.js';
+import { type AgentProcessOptions, type ProcessLimits, runAgentProcess } from './agent-process.js';
 import { fenceFor, tail } from './gates.js';
 import { git, inTree, type TrustedWorktree } from './git.js';
 import type { ProviderConfig } from './run-attempt.js';
@@ -268,6 +268,8 @@ export interface ReviewRunOptions {
   log: (line: string) => void;
   maxTurns?: number;
   maxBudgetUsd?: number;
+  /** The sandbox the reviewer runs in, as the task's own agent (absent: unconfined). */
+  sandbox?: AgentProcessOptions['sandbox'];
 }
 
 export interface ReviewRunResult {
@@ -315,6 +317,7 @@ export async function runReview(o: ReviewRunOptions): Promise<ReviewRunResult> {
       stdin: cmd.stdin,
       limits: o.limits,
       signal: o.signal,
+      sandbox: o.sandbox,
       onStart: (pid) => o.log(`review agent process ${pid} started`),
       onLine: (stream, line) =>
         o.log(`[${name} review ${stream}] ${line.length > 2000 ? `${line.slice(0, 2000)}…` : line}`),

@@ -1,9 +1,10 @@
+import { join } from 'node:path';
 import { type ProviderErrorClass, ValidationError } from '../core/errors.js';
 import type { ModelCall } from '../core/metering.js';
 import type { DriverInput, ProcessOutput, ProviderDriver } from '../core/ports.js';
 import type { AgentRole } from '../core/roles.js';
 import type { GateOutcome, Task, TaskReview, Usage } from '../core/schemas.js';
-import { resolveBinary, runAgentProcess } from './agent-process.js';
+import { type AgentProcessOptions, resolveBinary, runAgentProcess } from './agent-process.js';
 import type { ModelPrice } from './drivers/pricing.js';
 import { publishPullRequest } from './forge/publish.js';
 import type { ForgeEntry } from './forge/resolve.js';
@@ -19,6 +20,7 @@ import {
 import { GitError, git } from './git.js';
 import { KnownSecrets } from './known-secrets.js';
 import { type ReviewVerdict, revisionPrompt, runReview } from './review.js';
+import type { Sandbox } from './sandbox.js';
 import { describeFindings, scanBeforePush } from './secret-scan.js';
 import {
   type GitWorkspaces,
@@ -102,6 +104,11 @@ export interface AttemptContext {
    * marker in every log line, message, summary and pull request this attempt produces.
    */
   knownSecrets?: KnownSecrets;
+  /**
+   * How agents and gates are contained (sandbox.ts); `unavailable` fails the task before anything
+   * runs. Absent: unconfined (unit tests of the attempt itself).
+   */
+  sandbox?: Sandbox;
 }
 
 /** What quality gates see of the environment: basics, never credentials. */
@@ -157,6 +164,12 @@ function redactReport(r: AttemptReport, known: KnownSecrets): AttemptReport {
 async function attemptOnce(ctx: AttemptContext & { knownSecrets: KnownSecrets }): Promise<AttemptReport> {
   const { task, provider, log } = ctx;
   const started = Date.now();
+  if (ctx.sandbox?.mode === 'unavailable') {
+    const message = `Agents cannot run on this server: ${ctx.sandbox.reason}. Install bubblewrap (apt-get install bubblewrap), or set AUTODEV_SANDBOX=off to run agents unconfined.`;
+    log(`attempt failed: ${message}`);
+    // the server's fault, not the provider's: no error class, nothing counted against a breaker
+    return { ok: false, fatalCode: 'sandbox_unavailable', message, usage: emptyUsage(), changedFiles: [] };
+  }
   const bin = resolveBinary(provider.bin, ctx.baseEnv.PATH);
   if (!bin) {
     return {
@@ -185,6 +198,19 @@ async function attemptOnce(ctx: AttemptContext & { knownSecrets: KnownSecrets })
       gateway: ctx.gateway,
     };
     const cmd = provider.driver.command(input);
+    const sandbox: AgentProcessOptions['sandbox'] =
+      ctx.sandbox && ctx.sandbox.mode !== 'off'
+        ? {
+            policy: ctx.sandbox,
+            run: {
+              workdir: ws.dir,
+              home: ws.homeDir,
+              tmp: join(ws.taskDir, 'tmp'),
+              // git's read commands work on the attempt's repository, never write it
+              readOnly: [ws.gitDir, join(ws.mirror, 'objects')],
+            },
+          }
+        : undefined;
     let startLatencyMs: number | undefined;
     log(
       `starting ${provider.name} (${bin}) with a ${timeoutSeconds} s time limit, ${cpu} CPU, ${memoryMiB} MiB`,
@@ -198,6 +224,7 @@ async function attemptOnce(ctx: AttemptContext & { knownSecrets: KnownSecrets })
         memoryBytes: memoryMiB * 1024 * 1024,
       },
       signal: ctx.signal,
+      sandbox,
       onLine: (stream: 'stdout' | 'stderr', line: string) =>
         log(`[${provider.name} ${stream}] ${line.length > 2000 ? `${line.slice(0, 2000)}…` : line}`),
     };
@@ -277,6 +304,7 @@ async function attemptOnce(ctx: AttemptContext & { knownSecrets: KnownSecrets })
         taskPrompt: task.prompt,
         env: gateEnv,
         signal: ctx.signal,
+        sandbox,
         log,
         repair: (prompt, n) => rerun(prompt, `repair round ${n}`, 'the failing checks'),
       });
@@ -352,6 +380,7 @@ async function attemptOnce(ctx: AttemptContext & { knownSecrets: KnownSecrets })
           baseEnv: ctx.baseEnv,
           limits: agentRun.limits,
           signal: ctx.signal,
+          sandbox,
           log,
           maxTurns: ctx.role.maxTurns,
           maxBudgetUsd: task.limits.maxCostUsd,

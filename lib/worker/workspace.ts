@@ -1,6 +1,15 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import {
   type GitCredential,
@@ -84,7 +93,10 @@ export interface Workspace {
   repo: string;
   /** The git worktree the agent works in. */
   dir: string;
-  /** The worktree's git dir as the server made it; the server's git is told it, never reads `.git`. */
+  /**
+   * The attempt's own git dir (`<task dir>/git`; the worktree's `.git` file points at it) as the
+   * server made it: the server's git is told it, never reads `.git`, and the agent never writes it.
+   */
   gitDir: string;
   /** The git dir's configuration as the server left it, put back before each of its git commands. */
   seal: GitDirSeal;
@@ -94,7 +106,7 @@ export interface Workspace {
   taskDir: string;
   /** The branch on the remote: `<prefix><task id>`. */
   branch: string;
-  /** The attempt's own branch in the mirror; pushed to `branch`. */
+  /** The attempt's own branch in its repository; pushed to `branch`. */
   localBranch: string;
   baseBranch: string;
   baseCommit: string;
@@ -213,7 +225,13 @@ export class GitWorkspaces {
     return mirror;
   }
 
-  /** Fetches the repo into its mirror and adds a worktree on a fresh task branch from the base. */
+  /**
+   * Fetches the repo into its mirror, then makes the attempt's own repository: a git dir of its own
+   * (`<task dir>/git`, outside the worktree) that borrows the mirror's objects read-only (alternates)
+   * and holds only this attempt's branch. Nothing the attempt does writes to the mirror, so one
+   * task cannot change what another checks out, and an agent shown the git dir read-only can still
+   * run git's read commands.
+   */
   async prepare(taskId: string, repo: string, baseBranch?: string): Promise<Workspace> {
     return this.prepareOrThrow(taskId, repo, baseBranch).catch((err: unknown) => {
       throw workspaceFault(repo, 'fetch', err);
@@ -222,7 +240,7 @@ export class GitWorkspaces {
 
   private async prepareOrThrow(taskId: string, repo: string, baseBranch?: string): Promise<Workspace> {
     const mirror = this.mirrorPath(repo);
-    return this.withMirror(mirror, async () => {
+    const { base, baseCommit } = await this.withMirror(mirror, async () => {
       await this.ensureMirror(repo);
       const base = baseBranch ?? (await defaultBranch(mirror));
       const baseCommit = (
@@ -233,48 +251,41 @@ export class GitWorkspaces {
           throw new WorkspaceError(`The base branch "${base}" does not exist in ${displayRepo(repo)}.`);
         })
       ).trim();
-      // one folder and one local branch per attempt: an attempt that lost its lease but still runs
-      // somewhere never shares (or removes) the folder of the attempt that took over
-      const nonce = randomBytes(3).toString('hex');
-      const taskDir = join(this.opts.root, `${taskId}-${nonce}`);
-      const dir = join(taskDir, taskId);
-      const homeDir = join(taskDir, 'home');
-      const branch = this.branchFor(taskId);
-      const localBranch = `${branch}-${nonce}`;
-      const add = (flag: '-b' | '-B') =>
-        git(['worktree', 'add', '--quiet', flag, localBranch, dir, baseCommit], {
-          cwd: mirror,
-          gitDir: mirror,
-        });
-      try {
-        await add('-b');
-      } catch (first) {
-        // a worktree deleted behind git's back still holds its admin folder: forget it and try once more
-        rmSync(taskDir, { recursive: true, force: true });
-        await git(['worktree', 'prune'], { cwd: mirror, gitDir: mirror });
-        await add('-B').catch(() => {
-          throw first;
-        });
-      }
-      mkdirSync(homeDir, { recursive: true });
-      // recorded before the agent runs: from now on the worktree's `.git` file is the agent's to rewrite
-      const gitDir = resolve(dir, (await git(['rev-parse', '--git-dir'], { cwd: dir })).trim());
-      const seal = sealGitDir(gitDir);
-      return {
-        taskId,
-        repo,
-        taskDir,
-        dir,
-        gitDir,
-        seal,
-        homeDir,
-        branch,
-        localBranch,
-        baseBranch: base,
-        baseCommit,
-        mirror,
-      };
+      return { base, baseCommit };
     });
+    // one folder and one local branch per attempt: an attempt that lost its lease but still runs
+    // somewhere never shares (or removes) the folder of the attempt that took over
+    const nonce = randomBytes(3).toString('hex');
+    const taskDir = join(this.opts.root, `${taskId}-${nonce}`);
+    const dir = join(taskDir, taskId);
+    const homeDir = join(taskDir, 'home');
+    const gitDir = join(taskDir, 'git');
+    const branch = this.branchFor(taskId);
+    const localBranch = `${branch}-${nonce}`;
+    mkdirSync(taskDir, { recursive: true, mode: 0o700 });
+    await git(['init', '--quiet', `--separate-git-dir=${gitDir}`, dir]);
+    writeFileSync(join(gitDir, 'objects', 'info', 'alternates'), `${join(mirror, 'objects')}\n`);
+    mkdirSync(join(gitDir, 'info'), { recursive: true });
+    writeFileSync(join(gitDir, 'info', 'exclude'), `${AGENT_LITTER}\n`);
+    await git(['config', 'remote.origin.url', repo], { cwd: dir, gitDir });
+    await git(['checkout', '--quiet', '-b', localBranch, baseCommit], { cwd: dir, gitDir, workTree: dir });
+    mkdirSync(homeDir, { recursive: true });
+    // taken before the agent runs: the server puts this configuration back before each of its git commands
+    const seal = sealGitDir(gitDir);
+    return {
+      taskId,
+      repo,
+      taskDir,
+      dir,
+      homeDir,
+      gitDir,
+      seal,
+      branch,
+      localBranch,
+      baseBranch: base,
+      baseCommit,
+      mirror,
+    };
   }
 
   /**
@@ -402,15 +413,8 @@ export class GitWorkspaces {
   }
 
   async remove(ws: Workspace): Promise<void> {
-    await this.withMirror(ws.mirror, async () => {
-      await git(['worktree', 'remove', '--force', ws.dir], { cwd: ws.mirror, gitDir: ws.mirror }).catch(
-        () => undefined,
-      );
-      await git(['branch', '-D', ws.localBranch], { cwd: ws.mirror, gitDir: ws.mirror }).catch(
-        () => undefined,
-      );
-      rmSync(ws.taskDir, { recursive: true, force: true });
-    });
+    // the attempt's repository is its own: nothing to tell the mirror
+    rmSync(ws.taskDir, { recursive: true, force: true });
   }
 
   /**
