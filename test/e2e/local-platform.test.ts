@@ -5,9 +5,9 @@ import type { Task } from '../../lib/core/schemas.js';
 import {
   cli,
   gitIn,
-  isAlive,
   makeRemote,
   platformEnv,
+  processesWith,
   type RunningServer,
   startServer,
   tempDir,
@@ -101,17 +101,6 @@ describe('the local platform, end to end (real server, CLI, git remote, fake cla
     expect(gitIn(remote, ['branch', '--list', `autodev/${task.id}`]).trim()).toBe('');
   });
 
-  it('retries after a rate limit and succeeds on the second attempt', async () => {
-    const marker = join(dir, 'fail-once');
-    const { code, task } = await submit(`Retry me [fake:fail_once=${marker}]`);
-    expect(code).toBe(0);
-    expect(task.attempts.map((a) => [a.outcome, a.errorClass])).toEqual([
-      ['failed', 'rate_limit'],
-      ['succeeded', undefined],
-    ]);
-    expect(task.commit).toBeDefined();
-  });
-
   it('fails with rate_limit when the provider keeps answering 429', async () => {
     const { code, task } = await submit('Always limited [fake:rate_limit]');
     expect(code).toBe(1);
@@ -129,18 +118,24 @@ describe('the local platform, end to end (real server, CLI, git remote, fake cla
     expect(task.attempts).toHaveLength(1);
   });
 
-  it('kills the whole process group when the agent hangs past the timeout', async () => {
-    const pidfile = join(dir, 'hang.pid');
-    const { code, task } = await submit(`Hang [fake:hang] [fake:pidfile=${pidfile}]`, ['--timeout', '1']);
-    expect(code).toBe(1);
-    expect(task.error?.code).toBe('timeout');
-    expect(task.error?.message).toContain('ran past its 1 s limit');
-    const [agent, grandchild] = readFileSync(pidfile, 'utf8').trim().split(' ').map(Number);
-    await until(
-      async () => !isAlive(agent as number) && !isAlive(grandchild as number),
-      5000,
-      'the agent group to die',
+  it('kills the whole sandbox when the agent hangs past the timeout: no process is left', async () => {
+    // Arrange: the fake and its grandchild carry a token on their command lines
+    const token = `hang-${Date.now()}`;
+    const submitted = await cli(
+      ['submit', '--repo', remote, '--prompt', `Hang [fake:hang=${token}]`, '--timeout', '2'],
+      env,
     );
+    const id = submitted.stdout.trim();
+    // Act: the agent and its grandchild run (seen from outside the sandbox), then the time runs out
+    await until(async () => processesWith(`grandchild-${token}`).length > 0, 10_000, 'the grandchild');
+    const task = await until(async () => {
+      const t = JSON.parse((await cli(['status', id, '--json'], env)).stdout) as Task;
+      return t.status === 'failed' ? t : undefined;
+    });
+    // Assert
+    expect(task.error?.code).toBe('timeout');
+    expect(task.error?.message).toContain('ran past its 2 s limit');
+    await until(async () => processesWith(token).length === 0, 5000, 'every process of the agent to die');
   });
 
   it('applies CPU and memory limits to the agent process', async () => {
@@ -160,14 +155,13 @@ describe('the local platform, end to end (real server, CLI, git remote, fake cla
 
   it('cancels a running task and stops its agent', async () => {
     // Arrange
-    const pidfile = join(dir, 'cancel.pid');
+    const token = `cancel-${Date.now()}`;
     const submitted = await cli(
-      ['submit', '--repo', remote, '--prompt', `Slow [fake:sleep=60000] [fake:pidfile=${pidfile}]`],
+      ['submit', '--repo', remote, '--prompt', `Slow [fake:sleep=60000] ${token}`],
       env,
     );
     const id = submitted.stdout.trim();
-    await until(async () => existsSync(pidfile), 10_000, 'the agent to start');
-    const pid = Number(readFileSync(pidfile, 'utf8').trim());
+    await until(async () => processesWith(token).length > 0, 10_000, 'the agent to start');
     // Act
     const cancel = await cli(['cancel', id], env);
     // Assert
@@ -178,7 +172,7 @@ describe('the local platform, end to end (real server, CLI, git remote, fake cla
     });
     expect(task.error?.code).toBe('cancelled');
     expect(task.attempts.at(-1)?.outcome).toBe('cancelled');
-    await until(async () => !isAlive(pid), 5000, 'the agent to die');
+    await until(async () => processesWith(token).length === 0, 5000, 'the agent to die');
     const again = await cli(['cancel', id], env);
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/409 .*already ended cancelled/);
@@ -222,5 +216,41 @@ describe('the local platform, end to end (real server, CLI, git remote, fake cla
     expect(text).toMatch(/autodev_task_duration_seconds_count\{status="failed"\} [1-9]/);
     expect(text).toContain('autodev_queue_depth');
     expect(text).toMatch(/autodev_agent_start_latency_seconds_count [1-9]/);
+  });
+});
+
+describe('the local platform with AUTODEV_SANDBOX=off', () => {
+  let dir: string;
+  let server: RunningServer;
+
+  beforeAll(async () => {
+    dir = tempDir();
+    server = await startServer(
+      platformEnv(join(dir, 'home'), { AUTODEV_SANDBOX: 'off', AUTODEV_MAX_ATTEMPTS: '2' }),
+    );
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('says so at start and runs agents unconfined: here one that keeps state outside its worktree', async () => {
+    // Arrange
+    const remote = makeRemote(dir);
+    const token = await cli(['token', '--tenant', 'acme', '--role', 'operator'], server.env);
+    const env = { ...server.env, AUTODEV_TOKEN: token.stdout.trim() };
+    const marker = join(dir, 'fail-once');
+    // Act
+    const r = await cli(
+      ['submit', '--repo', remote, '--prompt', `Retry me [fake:fail_once=${marker}]`, '--wait', '--json'],
+      env,
+    );
+    // Assert
+    expect(server.output()).toContain('agents and gates run UNCONFINED');
+    const task = JSON.parse(r.stdout.slice(r.stdout.lastIndexOf('{\n  "id"'))) as Task;
+    expect(task.attempts.map((a) => [a.outcome, a.errorClass])).toEqual([
+      ['failed', 'rate_limit'],
+      ['succeeded', undefined],
+    ]);
+    expect(task.commit).toBeDefined();
   });
 });
