@@ -16,12 +16,21 @@ import {
 const status = async (id: string, env: NodeJS.ProcessEnv) =>
   JSON.parse((await cli(['status', id, '--json'], env)).stdout) as Task;
 
+/**
+ * These tests follow agents by the host pids they write outside their worktrees, and let an agent
+ * outlive a killed server: both only unconfined (in the sandbox an agent dies with the server).
+ */
+const UNCONFINED = 'off';
+
 describe('durability of the local platform across stops and crashes', () => {
   it('loses no task and leaves none running when the server is SIGKILLed mid-task', async () => {
     // Arrange: one agent at a time; one task running, one queued behind it
     const dir = tempDir();
     const remote = makeRemote(dir);
-    const env = platformEnv(join(dir, 'home'), { AUTODEV_CONCURRENCY: '1' });
+    const env = platformEnv(join(dir, 'home'), {
+      AUTODEV_SANDBOX: UNCONFINED,
+      AUTODEV_CONCURRENCY: '1',
+    });
     const first = await startServer(env);
     const pidfile = join(dir, 'agent.pid');
     const running = (
@@ -72,7 +81,10 @@ describe('durability of the local platform across stops and crashes', () => {
     // Arrange
     const dir = tempDir();
     const remote = makeRemote(dir);
-    const env = platformEnv(join(dir, 'home'), { AUTODEV_DRAIN_SECONDS: '1' });
+    const env = platformEnv(join(dir, 'home'), {
+      AUTODEV_SANDBOX: UNCONFINED,
+      AUTODEV_DRAIN_SECONDS: '1',
+    });
     const first = await startServer(env);
     const pidfile = join(dir, 'agent.pid');
     const id = (
@@ -102,7 +114,10 @@ describe('durability of the local platform across stops and crashes', () => {
   it('lets a task finish when it ends within the drain time', async () => {
     const dir = tempDir();
     const remote = makeRemote(dir);
-    const env = platformEnv(join(dir, 'home'), { AUTODEV_DRAIN_SECONDS: '20' });
+    const env = platformEnv(join(dir, 'home'), {
+      AUTODEV_SANDBOX: UNCONFINED,
+      AUTODEV_DRAIN_SECONDS: '20',
+    });
     const server = await startServer(env);
     const pidfile = join(dir, 'agent.pid');
     const id = (

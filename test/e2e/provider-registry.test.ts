@@ -1,9 +1,10 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Task } from '../../lib/core/schemas.js';
 import {
   cli,
+  gitIn,
   makeRemote,
   platformEnv,
   type RunningServer,
@@ -50,7 +51,8 @@ describe('the provider registry (providers.yaml): a local model behind Claude Co
 
   it('runs the entry with its model, endpoint and price, one attempt at a time', async () => {
     // Arrange
-    const seen = join(dir, 'seen.jsonl');
+    // each run records what it was given in its own worktree (the sandbox lets it write nowhere else)
+    const seen = 'seen.jsonl';
     const submit = async (n: number) =>
       (
         await cli(
@@ -75,10 +77,7 @@ describe('the provider registry (providers.yaml): a local model behind Claude Co
       return all.every((t) => t.status === 'succeeded') ? all : undefined;
     }, 30_000);
     // Assert: the CLI got the entry's model and endpoint; the local model costs nothing
-    const runs = readFileSync(seen, 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l));
+    const runs = tasks.map((t) => JSON.parse(gitIn(remote, ['show', `${t.commit}:${seen}`])));
     expect(runs).toEqual([
       { model: 'qwen3-coder', ANTHROPIC_BASE_URL: 'http://127.0.0.1:11434', ANTHROPIC_AUTH_TOKEN: 'set' },
       { model: 'qwen3-coder', ANTHROPIC_BASE_URL: 'http://127.0.0.1:11434', ANTHROPIC_AUTH_TOKEN: 'set' },

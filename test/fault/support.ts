@@ -58,6 +58,9 @@ export async function platform(extra: Record<string, string> = {}, rolesYaml?: s
   if (rolesYaml) writeFileSync(join(home, 'roles.yaml'), rolesYaml);
   const remote = makeRemote(dir);
   const base = platformEnv(home, {
+    // these tests follow agents by the host pids they write outside their worktrees, and let them
+    // outlive a killed server: both only unconfined (the sandbox has its own tests in test/security)
+    AUTODEV_SANDBOX: 'off',
     CODEX_API_KEY: 'sk-test-codex',
     AUTODEV_BREAKER_FAILURES: '1000',
     AUTODEV_PROVIDER_RATE: '1000',
