@@ -2,6 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoTaskStore } from '../../lib/aws/dynamo-task-store.js';
 import { loadProviderSecrets } from '../../lib/aws/secrets.js';
 import { readWorkerEnv, runWorkerTask } from '../../lib/aws/worker-task.js';
+import { describeSandbox, resolveSandbox } from '../../lib/worker/sandbox.js';
 
 /**
  * The Fargate worker: runs one attempt of one task and stores its report for the state machine.
@@ -26,10 +27,21 @@ async function main(): Promise<number> {
   const secrets = env.PROVIDER_SECRET_ARN ? await loadProviderSecrets(env.PROVIDER_SECRET_ARN) : {};
   const baseEnv: Record<string, string> = { TERM: 'dumb', CI: '1' };
   for (const k of BASE_VARS) if (process.env[k]) baseEnv[k] = process.env[k] as string;
+  // privilege separation: this process keeps the AWS credentials and tokens; the agent and gates
+  // run as another user in a fresh environment (BASE_VARS and the provider's keys only)
+  const sandbox = await resolveSandbox({
+    setting: env.AUTODEV_SANDBOX,
+    user: { uid: env.AUTODEV_AGENT_UID, gid: env.AUTODEV_AGENT_GID },
+    hidden: [env.AUTODEV_WORKSPACES],
+    allowUidOnly: true,
+  });
+  process.stdout.write(
+    `${JSON.stringify({ level: sandbox.mode === 'unavailable' ? 'ERROR' : 'INFO', message: describeSandbox(sandbox) })}\n`,
+  );
   const stop = new AbortController();
   process.once('SIGTERM', () => stop.abort());
   process.once('SIGINT', () => stop.abort());
-  const report = await runWorkerTask({ env, store, secrets, baseEnv, signal: stop.signal });
+  const report = await runWorkerTask({ env, store, secrets, baseEnv, signal: stop.signal, sandbox });
   const line = report
     ? {
         taskId: env.AUTODEV_TASK_ID,

@@ -7,6 +7,7 @@ import { createDrivers, ownEnv } from '../worker/drivers/index.js';
 import { DEFAULT_FORGES, ForgeConfig } from '../worker/forge/resolve.js';
 import { KnownSecrets, secretsIn } from '../worker/known-secrets.js';
 import { type AttemptReport, runAttempt } from '../worker/run-attempt.js';
+import type { Sandbox } from '../worker/sandbox.js';
 import { GitWorkspaces, tokenCredential } from '../worker/workspace.js';
 import type { DynamoTaskStore } from './dynamo-task-store.js';
 import { ecsTaskArn } from './ecs-metadata.js';
@@ -34,6 +35,11 @@ export const WorkerEnv = z.object({
   ECS_CONTAINER_METADATA_URI_V4: z.string().optional(),
   /** Forge hosts beyond github.com and gitlab.com (JSON list of {host, kind, apiBaseUrl, tokenSecret}). */
   AUTODEV_FORGES: z.string().optional(),
+  /** `on`: bubblewrap where it runs, else a user switch; `uid`: the user switch only; `off`: as the worker. */
+  AUTODEV_SANDBOX: z.enum(['on', 'uid', 'off']).default('on'),
+  /** The user the agent and gates run as (the image's `agent`). */
+  AUTODEV_AGENT_UID: z.coerce.number().int().min(1).default(10002),
+  AUTODEV_AGENT_GID: z.coerce.number().int().min(1).default(10002),
 });
 export type WorkerEnv = z.infer<typeof WorkerEnv>;
 
@@ -56,6 +62,11 @@ export interface WorkerDeps {
   baseEnv: Record<string, string>;
   /** Aborted when the container is asked to stop (SIGTERM from ECS StopTask). */
   signal: AbortSignal;
+  /**
+   * How the agent and gates are separated from this supervisor (another user, in bubblewrap when it
+   * can run); `unavailable` fails the attempt before anything runs.
+   */
+  sandbox?: Sandbox;
 }
 
 const usage0 = { inputTokens: 0, outputTokens: 0, costUsd: 0 };
@@ -145,6 +156,7 @@ export async function runWorkerTask(deps: WorkerDeps): Promise<AttemptReport | u
               credentialFor: tokenCredential(deps.secrets.GIT_TOKEN),
             }),
             baseEnv: deps.baseEnv,
+            sandbox: deps.sandbox,
             // github.com and gitlab.com are known without configuration
             forges,
             secrets: deps.secrets,

@@ -109,7 +109,9 @@ export class WorkerRuntime extends Construct {
         buildArgs: props.buildArgs,
         exclude: ['*', '!package.json', '!package-lock.json', '!lib', '!containers'],
       }),
-      user: '10001',
+      // the supervisor starts as root only to run the agent and gates as another user (uid 10002,
+      // `agent`), who cannot read its environment, its credentials or its files
+      user: '0',
       readonlyRootFilesystem: true,
       essential: true,
       logging: ecs.LogDrivers.awsLogs({

@@ -58,8 +58,11 @@ export interface SandboxRun {
 }
 
 export interface SandboxSetting {
-  /** `on`: bubblewrap (or, with `allowUidOnly`, a user switch); `off`: unconfined. */
-  setting: 'on' | 'off';
+  /**
+   * `on`: bubblewrap (or, with `allowUidOnly`, a user switch where bubblewrap fails); `uid`: the
+   * user switch only (the AWS worker); `off`: unconfined.
+   */
+  setting: 'on' | 'uid' | 'off';
   /** Used when the server runs as root. */
   user?: AgentUser;
   /** Never visible inside (AUTODEV_HOME, the workspaces and mirrors). */
@@ -76,8 +79,8 @@ const isRoot = () => process.getuid?.() === 0;
 export async function resolveSandbox(s: SandboxSetting): Promise<Sandbox> {
   if (s.setting === 'off') return { mode: 'off' };
   const user = isRoot() ? (s.user ?? DEFAULT_AGENT_USER) : undefined;
-  let reason = 'bubblewrap (bwrap) is not installed';
-  if (BWRAP) {
+  let reason = s.setting === 'uid' ? 'no bubblewrap asked for' : 'bubblewrap (bwrap) is not installed';
+  if (BWRAP && s.setting === 'on') {
     if (user && !SETPRIV) reason = 'setpriv (util-linux) is not installed';
     else {
       const sandbox: Sandbox = {
@@ -92,12 +95,12 @@ export async function resolveSandbox(s: SandboxSetting): Promise<Sandbox> {
       reason = `bubblewrap failed its start-up check: ${probe.error}`;
     }
   }
-  if (s.allowUidOnly && user) {
+  if ((s.allowUidOnly || s.setting === 'uid') && user) {
     const sandbox: Sandbox = { mode: 'uid', user };
     const probe = await probeSandbox(sandbox);
     if (probe.ok) return sandbox;
     reason += `; running as uid ${user.uid} failed too: ${probe.error}`;
-  }
+  } else if (s.setting === 'uid') reason = 'running agents as another user needs the server to run as root';
   return { mode: 'unavailable', reason };
 }
 
@@ -299,12 +302,13 @@ function bwrapArgs(
   ];
   const real = extra.map(safeRealpath).filter((p): p is string => p !== undefined);
   const ro = uniqueTopmost(real.filter((p) => !under(p, shown) && !under(p, s.hidden)));
+  // the private /tmp first: what is shown from the machine's /tmp is mounted inside it
+  a.push('--bind', r.tmp, '/tmp');
   for (const p of ro) a.push(...parentsOf(p), '--ro-bind-try', p, p);
   shown.push(...ro);
   a.push('--proc', '/proc', '--dev', '/dev');
   // AUTODEV_HOME and the like, where a read-only folder above them would show them
   for (const h of s.hidden) if (under(h, shown) && isDir(h)) a.push('--tmpfs', h);
-  a.push('--bind', r.tmp, '/tmp');
   for (const p of uniqueTopmost(r.readOnly)) a.push(...parentsOf(p), '--ro-bind', p, p);
   for (const p of [r.workdir, r.home]) a.push(...parentsOf(p), '--bind', p, p);
   a.push('--chdir', r.workdir);

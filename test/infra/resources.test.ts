@@ -235,7 +235,7 @@ describe('Api', () => {
 });
 
 describe('WorkerRuntime', () => {
-  it('runs a non-root worker with a read-only root file system and a writable workspace volume', () => {
+  it('runs a root supervisor (agents run as another user) with a read-only root file system and a writable workspace volume', () => {
     template.hasResourceProperties('AWS::ECS::TaskDefinition', {
       RequiresCompatibilities: ['FARGATE'],
       NetworkMode: 'awsvpc',
@@ -246,7 +246,7 @@ describe('WorkerRuntime', () => {
       ContainerDefinitions: [
         Match.objectLike({
           Name: 'worker',
-          User: '10001',
+          User: '0',
           ReadonlyRootFilesystem: true,
           MountPoints: [
             { SourceVolume: 'workspace', ContainerPath: '/workspace', ReadOnly: false },
