@@ -75,6 +75,8 @@ const EnvSchema = z.object({
   /** The user agents run as when the server runs as root (default nobody:nogroup). */
   AUTODEV_SANDBOX_UID: int(65534, 1, 4_294_967_294),
   AUTODEV_SANDBOX_GID: int(65534, 1, 4_294_967_294),
+  /** The bubblewrap binary, when not Debian's /usr/bin/bwrap. */
+  AUTODEV_BWRAP: z.string().min(1).optional(),
   AUTODEV_GITHUB_WEBHOOK_TENANT: z
     .string()
     .min(1)
@@ -519,6 +521,7 @@ export function loadLocalConfig(source: NodeJS.ProcessEnv = process.env): LocalC
     publicUrl: env.AUTODEV_PUBLIC_URL?.replace(/\/+$/, ''),
     sandbox: {
       setting: env.AUTODEV_SANDBOX,
+      bwrap: env.AUTODEV_BWRAP,
       user: { uid: env.AUTODEV_SANDBOX_UID, gid: env.AUTODEV_SANDBOX_GID },
       // the signing key, secrets, database, mirrors and every worktree
       hidden: [home, join(home, 'mirrors'), isAbsolute(workspaces) ? workspaces : resolve(workspaces)],

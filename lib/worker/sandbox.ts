@@ -1,6 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
 import {
   chmodSync,
+  chownSync,
   existsSync,
   lstatSync,
   mkdirSync,
@@ -71,6 +72,8 @@ export interface SandboxSetting {
   readOnly?: string[];
   /** Where bubblewrap fails, run agents as `user` without namespaces (the AWS worker). */
   allowUidOnly?: boolean;
+  /** The bubblewrap binary (default: Debian's /usr/bin/bwrap). */
+  bwrap?: string;
 }
 
 const isRoot = () => process.getuid?.() === 0;
@@ -79,13 +82,17 @@ const isRoot = () => process.getuid?.() === 0;
 export async function resolveSandbox(s: SandboxSetting): Promise<Sandbox> {
   if (s.setting === 'off') return { mode: 'off' };
   const user = isRoot() ? (s.user ?? DEFAULT_AGENT_USER) : undefined;
-  let reason = s.setting === 'uid' ? 'no bubblewrap asked for' : 'bubblewrap (bwrap) is not installed';
-  if (BWRAP && s.setting === 'on') {
+  const bwrap = s.bwrap ?? BWRAP;
+  let reason =
+    s.setting === 'uid'
+      ? 'no bubblewrap asked for'
+      : `bubblewrap is not installed${s.bwrap ? ` at ${s.bwrap}` : ' (no /usr/bin/bwrap)'}`;
+  if (bwrap && existsSync(bwrap) && s.setting === 'on') {
     if (user && !SETPRIV) reason = 'setpriv (util-linux) is not installed';
     else {
       const sandbox: Sandbox = {
         mode: 'bwrap',
-        bwrap: BWRAP,
+        bwrap,
         user,
         hidden: (s.hidden ?? []).map((p) => safeRealpath(p) ?? resolve(p)),
         readOnly: s.readOnly ?? [],
@@ -191,7 +198,9 @@ export async function handOver(s: Sandbox, r: SandboxRun): Promise<void> {
     paths.length > 0 ? run('chown', ['-R', '-h', owner, '--', ...paths]) : Promise.resolve();
   // many entries: in chunks, below the argument list limit
   for (let i = 0; i < entries.length; i += 500) await chown(entries.slice(i, i + 500));
-  await chown([r.home, r.tmp]);
+  // not recursive: what is inside was made by the agent, or by bubblewrap (the empty folders leading
+  // to the run's mount points, which stay root's)
+  for (const p of [r.home, r.tmp, gitconfig]) chownSync(p, user.uid, user.gid);
   chmodSync(r.workdir, 0o1777);
   if (s.mode === 'uid') {
     // no mount namespace: the user reaches its folders through the real path

@@ -216,4 +216,43 @@ describe('a hostile agent on the local platform (bubblewrap sandbox)', () => {
   it('can still run git read commands in its own worktree', () => {
     expect(results.find((r) => r.how === 'capability')?.achieved).toBe(true);
   });
+
+  it("runs the repository's quality gates in the sandbox too", async () => {
+    // Arrange: a repository whose gate passes only where it can reach nothing of the server
+    const repoDir = join(dir, 'gated');
+    mkdirSync(repoDir);
+    const check = [
+      'test "$(id -u)" = 65534',
+      `test ! -e '${join(home, 'signing-key')}'`,
+      `test ! -e '${join(home, 'autodev.db')}'`,
+      `! kill -0 ${server.proc.pid} 2>/dev/null`,
+      `! touch '${join(home, 'gate-was-here')}' 2>/dev/null`,
+    ]
+      .map((step, i) => `${step} && echo 'check ${i} passed'`)
+      .join(' && ');
+    const gated = makeRemote(repoDir, {
+      'README.md': '# gated\n',
+      '.autodev.yml': `repairRounds: 0\ndraftOnFailure: false\ngates:\n  - name: contained\n    run: ${JSON.stringify(check)}\n`,
+    });
+    // Act
+    const r = await cli(
+      ['submit', '--repo', gated, '--prompt', 'Notes [fake:edit=NOTES.md]', '--provider', 'claude'],
+      acme,
+    );
+    const task = await until(
+      async () => {
+        const t = await status(acme, r.stdout.trim());
+        return t.status === 'succeeded' || t.status === 'failed' ? t : undefined;
+      },
+      30_000,
+      'the gated task to end',
+    );
+    // Assert
+    if (process.env.SHOW_HOSTILE) console.log(JSON.stringify(task.gates));
+    expect({ status: task.status, gates: task.gates }).toMatchObject({
+      status: 'succeeded',
+      gates: [{ name: 'contained', ok: true }],
+    });
+    expect(existsSync(join(home, 'gate-was-here'))).toBe(false);
+  }, 60_000);
 });
