@@ -262,14 +262,26 @@ export class GitWorkspaces {
     const gitDir = join(taskDir, 'git');
     const branch = this.branchFor(taskId);
     const localBranch = `${branch}-${nonce}`;
-    mkdirSync(taskDir, { recursive: true, mode: 0o700 });
-    await git(['init', '--quiet', `--separate-git-dir=${gitDir}`, dir]);
+    // the repository's files as `git init --separate-git-dir` would write them (gitrepository-layout),
+    // then one git command checks the base out: as fast as `git worktree add` was
+    for (const d of ['objects/info', 'objects/pack', 'refs/heads', 'refs/tags', 'info']) {
+      mkdirSync(join(gitDir, d), { recursive: true, mode: 0o755 });
+    }
+    mkdirSync(dir);
+    mkdirSync(homeDir);
+    writeFileSync(join(gitDir, 'HEAD'), `ref: refs/heads/${localBranch}\n`);
+    writeFileSync(
+      join(gitDir, 'config'),
+      `[core]\n\trepositoryformatversion = 0\n\tbare = false\n[remote "origin"]\n\turl = ${configValue(repo)}\n`,
+    );
     writeFileSync(join(gitDir, 'objects', 'info', 'alternates'), `${join(mirror, 'objects')}\n`);
-    mkdirSync(join(gitDir, 'info'), { recursive: true });
     writeFileSync(join(gitDir, 'info', 'exclude'), `${AGENT_LITTER}\n`);
-    await git(['config', 'remote.origin.url', repo], { cwd: dir, gitDir });
-    await git(['checkout', '--quiet', '-b', localBranch, baseCommit], { cwd: dir, gitDir, workTree: dir });
-    mkdirSync(homeDir, { recursive: true });
+    writeFileSync(
+      join(dir, '.git'),
+      `gitdir: ${gitDir}
+`,
+    );
+    await git(['reset', '--quiet', '--hard', baseCommit], { cwd: dir, gitDir, workTree: dir });
     // taken before the agent runs: the server puts this configuration back before each of its git commands
     const seal = sealGitDir(gitDir);
     return {
@@ -454,6 +466,11 @@ function isAlive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/** A value for a git config file: quoted, with `\\` and `"` escaped (control characters are refused at the door). */
+function configValue(value: string): string {
+  return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 }
 
 async function defaultBranch(mirror: string): Promise<string> {

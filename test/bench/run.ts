@@ -8,7 +8,7 @@
  *   (c) time from submit to the agent process starting.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import autocannon from 'autocannon';
@@ -43,11 +43,13 @@ function makeRemote(name: string): string {
   return remote;
 }
 
-/** An instant fake `claude`: records its start time, edits one file, prints Claude Code's success result. */
-function makeInstantFake(): { dir: string; starts: string } {
+/**
+ * An instant fake `claude`: records its start time in its worktree (STARTED.txt: it may write
+ * nowhere else), edits one file, prints Claude Code's success result.
+ */
+function makeInstantFake(): { dir: string } {
   const dir = join(work, 'fake-bin');
   mkdirSync(dir, { recursive: true });
-  const starts = join(dir, 'starts.log');
   const result = JSON.stringify({
     type: 'result',
     subtype: 'success',
@@ -63,10 +65,10 @@ function makeInstantFake(): { dir: string; starts: string } {
   });
   writeFileSync(
     join(dir, 'claude'),
-    `#!/bin/sh\ndate +%s%3N >> '${starts}'\necho "change $$" >> CHANGES.txt\necho '${result}'\n`,
+    `#!/bin/sh\ndate +%s%3N > STARTED.txt\necho "change $$" >> CHANGES.txt\necho '${result}'\n`,
   );
   chmodSync(join(dir, 'claude'), 0o755);
-  return { dir, starts };
+  return { dir };
 }
 
 function startProcess(
@@ -166,7 +168,6 @@ async function main() {
   const platformTimes: number[] = [];
   const startLatencies: number[] = [];
   for (let i = 0; i < TASKS + 2; i++) {
-    rmSync(fake.starts, { force: true });
     const t0 = Date.now();
     const res = await fetch(`${server.url}/v1/tasks`, {
       method: 'POST',
@@ -183,7 +184,9 @@ async function main() {
       throw new Error(`task ${task.id} ${task.status}: ${JSON.stringify(task.error)}`);
     if (i < 2) continue; // warm-up: first fetch creates the mirror
     platformTimes.push(Date.parse(task.updatedAt) - Date.parse(task.createdAt));
-    startLatencies.push(Number(readFileSync(fake.starts, 'utf8').trim()) - t0);
+    startLatencies.push(
+      Number(git(work, '--git-dir', remote, 'show', `${task.commit}:STARTED.txt`).trim()) - t0,
+    );
   }
   await stop(server.proc);
 

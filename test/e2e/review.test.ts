@@ -137,8 +137,9 @@ describe('the review agent through the local platform (real server, fake GitHub)
   });
 
   it('a request for changes goes back to claude once (rounds: 1); the second review approves and is the one posted', async () => {
-    // Arrange: the fake reviewer requests changes the first time (it marks that in a file outside the repository)
-    const state = join(dir, 'requested-once');
+    // Arrange: the fake reviewer requests changes the first time (it marks that in a file in the
+    // attempt's HOME, outside the repository: the only place besides it that the sandbox lets it write)
+    const state = '~/requested-once';
 
     // Act
     const res = await api('/v1/tasks', {
