@@ -198,9 +198,10 @@ export async function handOver(s: Sandbox, r: SandboxRun): Promise<void> {
     paths.length > 0 ? run('chown', ['-R', '-h', owner, '--', ...paths]) : Promise.resolve();
   // many entries: in chunks, below the argument list limit
   for (let i = 0; i < entries.length; i += 500) await chown(entries.slice(i, i + 500));
-  // not recursive: what is inside was made by the agent, or by bubblewrap (the empty folders leading
-  // to the run's mount points, which stay root's)
-  for (const p of [r.home, r.tmp, gitconfig]) chownSync(p, user.uid, user.gid);
+  // HOME may hold what the server wrote for the CLI (its settings); /tmp only what the agent made and
+  // the empty folders bubblewrap makes there for the run's mount points, which stay root's
+  await chown([r.home]);
+  chownSync(r.tmp, user.uid, user.gid);
   chmodSync(r.workdir, 0o1777);
   if (s.mode === 'uid') {
     // no mount namespace: the user reaches its folders through the real path
