@@ -294,10 +294,11 @@ function bwrapArgs(
   // bwrap makes the folders above a mount point 0700: made here first, searchable, as the agent
   // user must pass through them (those inside a shown system folder exist already)
   const made = new Set<string>();
+  const masked: string[] = [];
   const parentsOf = (p: string) =>
     ancestors(p)
       .reverse()
-      .filter((d) => d !== '/tmp' && !under(d, shown) && !made.has(d))
+      .filter((d) => d !== '/tmp' && (!under(d, shown) || under(d, masked)) && !made.has(d))
       .flatMap((d) => {
         made.add(d);
         return ['--perms', '0755', '--dir', d];
@@ -318,7 +319,11 @@ function bwrapArgs(
   shown.push(...ro);
   a.push('--proc', '/proc', '--dev', '/dev');
   // AUTODEV_HOME and the like, where a read-only folder above them would show them
-  for (const h of s.hidden) if (under(h, shown) && isDir(h)) a.push('--tmpfs', h);
+  for (const h of s.hidden) {
+    if (!under(h, shown) || !isDir(h)) continue;
+    a.push('--tmpfs', h);
+    masked.push(h);
+  }
   for (const p of uniqueTopmost(r.readOnly)) a.push(...parentsOf(p), '--ro-bind', p, p);
   for (const p of [r.workdir, r.home]) a.push(...parentsOf(p), '--bind', p, p);
   a.push('--chdir', r.workdir);

@@ -4,7 +4,7 @@
  * Anthropic Messages to ANTHROPIC_BASE_URL with ANTHROPIC_API_KEY, runs the tool calls it is given
  * (`write_file {path, text}` writes into the workspace), and prints Claude Code's result object.
  * Like the real CLI it retries 429/5xx answers (every 200 ms here) and stops on other errors.
- * `[envdump=FILE]` in the prompt: copy /proc/self/environ to FILE first.
+ * `[envdump=FILE]` in the prompt: copy /proc/self/environ to FILE (`~/` is HOME) first.
  */
 export const MINI_CLAUDE = `#!/usr/bin/env node
 const fs = require('node:fs');
@@ -14,7 +14,7 @@ const argv = process.argv.slice(2);
 // the prompt: after \`--\` (as the driver passes it), else right after -p
 const prompt = argv.includes('--') ? argv[argv.indexOf('--') + 1] : argv[argv.indexOf('-p') + 1] || '';
 const dump = prompt.match(/\\[envdump=([^\\]]+)\\]/);
-if (dump) fs.writeFileSync(dump[1], fs.readFileSync('/proc/self/environ'));
+if (dump) fs.writeFileSync(dump[1].replace(/^~(?=\\/)/, process.env.HOME), fs.readFileSync('/proc/self/environ'));
 const base = process.env.ANTHROPIC_BASE_URL || 'https://api.anthropic.com';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 function result(fields, code) {

@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { priceCall, tokenPriceFor } from '../../lib/core/metering.js';
@@ -59,6 +59,7 @@ describe('the model gateway in the local platform (Claude Code pointed at it)', 
     const bin = join(dir, 'mini-claude');
     writeFileSync(bin, MINI_CLAUDE);
     chmodSync(bin, 0o755);
+    chmodSync(dir, 0o755); // the agent's sandbox user runs the CLI from here
     // one long-lived upstream that answers from the current script
     upstream = await startScriptedUpstream({ protocol: 'anthropic', script: [{ kind: 'hang' }] });
     upstreamUrl = upstream.baseUrl;
@@ -69,6 +70,8 @@ describe('the model gateway in the local platform (Claude Code pointed at it)', 
         AUTODEV_CLAUDE_BIN: bin,
         AUTODEV_CONCURRENCY: '1',
         AUTODEV_PROVIDER_RATE: '1000',
+        // the agent's HOME stays, for the environment it dumped there
+        AUTODEV_KEEP_WORKSPACES: '1',
       }),
     );
     token = (await cli(['token', '--tenant', 'acme', '--role', 'operator'], server.env)).stdout.trim();
@@ -115,9 +118,8 @@ describe('the model gateway in the local platform (Claude Code pointed at it)', 
   it('meters every call: the task usage is the sum of its ledger, and the key stays out of the agent', async () => {
     // Arrange
     const up = useScript([EDIT, ANSWER]);
-    const envFile = join(dir, 'agent-environ');
-    // Act
-    const task = await settled((await submit(`Write the notes [envdump=${envFile}]`)).id, [
+    // Act: the agent dumps its environment into its HOME (it may write nowhere else but its worktree)
+    const task = await settled((await submit('Write the notes [envdump=~/agent-environ]')).id, [
       'succeeded',
       'failed',
     ]);
@@ -136,6 +138,8 @@ describe('the model gateway in the local platform (Claude Code pointed at it)', 
     expect(task.usage.costUsd).toBeCloseTo(cost(EDIT) + cost(ANSWER), 6);
     expect(task.usage.costUsd).toBeGreaterThan(0);
     // the agent saw only its session credential and the gateway's loopback address
+    const attemptDir = readdirSync(join(dir, 'home', 'workspaces')).find((n) => n.startsWith(task.id));
+    const envFile = join(dir, 'home', 'workspaces', attemptDir as string, 'home', 'agent-environ');
     const environ = readFileSync(envFile, 'utf8').split('\0');
     expect(environ.join('\n')).not.toContain(REAL_KEY);
     const baseUrl = environ.find((e) => e.startsWith('ANTHROPIC_BASE_URL='))?.split('=')[1];

@@ -67,6 +67,27 @@ describe('the sandbox (bubblewrap)', () => {
     expect(r.out.split('\n').filter((l) => !l.includes('touch'))).toEqual(['a tool', '0', 'read-only']);
   });
 
+  it("reaches a run's folders that lie inside a masked folder (the CLI installed above AUTODEV_HOME)", async () => {
+    // Arrange: AUTODEV_HOME (with the run in it) inside a folder shown read-only
+    const shown = join(scratch, 'cli');
+    const home = join(shown, 'home');
+    mkdirSync(home, { recursive: true });
+    writeFileSync(join(home, 'signing-key'), 'secret\n');
+    const s = await resolveSandbox({ setting: 'on', readOnly: [shown], hidden: [home] });
+    const base = join(home, 'workspaces', 't1');
+    const r: SandboxRun = {
+      workdir: join(base, 'w'),
+      home: join(base, 'h'),
+      tmp: join(base, 't'),
+      readOnly: [],
+    };
+    for (const d of [r.workdir, r.home, r.tmp]) mkdirSync(d, { recursive: true });
+    // Act
+    const out = await inSandbox(s, r, `touch ./a && echo wrote; ls '${home}'`);
+    // Assert: its folders, and nothing else of the home
+    expect(out.out.split('\n')).toEqual(['wrote', 'workspaces']);
+  });
+
   it('gives the run its worktree, HOME and /tmp to write, as the agent user, and nothing else', async () => {
     const s = await resolveSandbox({ setting: 'on' });
     const r = await inSandbox(
