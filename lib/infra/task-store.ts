@@ -1,6 +1,6 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 import { TASK_TABLE } from '../aws/task-table.js';
@@ -49,6 +49,22 @@ export class TaskStore extends Construct {
       sortKey: { name: TASK_TABLE.byLease.sortKey, type: dynamodb.AttributeType.NUMBER },
       projectionType: dynamodb.ProjectionType.KEYS_ONLY,
     });
+  }
+
+  /**
+   * What one attempt's worker needs, nothing more: get and conditionally write task items
+   * (`TASK#...`: the task, its lease, its attempt reports) and append log lines (`LOG#...`) by key.
+   * No Query, Scan or DeleteItem: the worker cannot list tasks, read the indexes, or touch
+   * idempotency keys, schedules, webhook deliveries or provider state.
+   */
+  grantTaskWorker(grantee: iam.IGrantable): void {
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:BatchWriteItem'],
+      resourceArns: [this.table.tableArn],
+      conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['TASK#*', 'LOG#*'] } },
+    });
+    this.table.encryptionKey?.grantEncryptDecrypt(grantee);
   }
 
   /** Read and conditional-write access to tasks, logs and reports, and sets TASKS_TABLE_NAME. */

@@ -134,7 +134,7 @@ export class WorkerRuntime extends Construct {
       // some CLIs write to /tmp whatever TMPDIR says; the root file system stays read-only
       { sourceVolume: 'tmp', containerPath: '/tmp', readOnly: false },
     );
-    props.store.table.grantReadWriteData(this.taskDefinition.taskRole);
+    props.store.grantTaskWorker(this.taskDefinition.taskRole);
     this.providerSecret.grantRead(this.taskDefinition.taskRole);
   }
 }

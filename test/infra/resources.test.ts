@@ -270,8 +270,32 @@ describe('WorkerRuntime', () => {
     ]);
     expect(container.Secrets).toBeUndefined();
     expect(actionsOf('WorkerRuntimeWorkerTaskRole')).toEqual(
-      expect.arrayContaining(['secretsmanager:GetSecretValue', 'dynamodb:PutItem', 'dynamodb:Query']),
+      expect.arrayContaining(['secretsmanager:GetSecretValue', 'dynamodb:PutItem']),
     );
+  });
+
+  it('lets the worker get and write its task and log items by key, and nothing else of the table', () => {
+    // Act
+    const dynamo = actionsOf('WorkerRuntimeWorkerTaskRole').filter((a) => a.startsWith('dynamodb:'));
+    // Assert: no listing (Query, Scan), no deleting, no index
+    expect(dynamo).toEqual([
+      'dynamodb:BatchWriteItem',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+    ]);
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: Match.stringLikeRegexp('^WorkerRuntimeWorkerTaskRole') }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Action: dynamo,
+            Resource: { 'Fn::GetAtt': [Match.stringLikeRegexp('^TaskStoreTable'), 'Arn'] },
+            Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['TASK#*', 'LOG#*'] } },
+          }),
+        ]),
+      },
+    });
   });
 
   it('builds the worker image with the build args from -c workerBuildArgs', () => {
