@@ -1,6 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
-  appendFileSync,
   existsSync,
   mkdirSync,
   readdirSync,
