@@ -18,7 +18,7 @@ const baseUrl = () =>
   env.AUTODEV_URL ?? `http://${env.AUTODEV_HOST ?? '127.0.0.1'}:${env.AUTODEV_PORT ?? '8001'}`;
 
 /** The token for API calls: --token, AUTODEV_TOKEN, or one minted from the local platform's key. */
-async function client(opts: { token?: string }): Promise<ApiClient> {
+async function client(opts: { token?: string }, role: AccessRole = 'operator'): Promise<ApiClient> {
   let token = opts.token ?? env.AUTODEV_TOKEN;
   if (!token) {
     const keyFile = join(home(), 'signing-key');
@@ -32,7 +32,7 @@ async function client(opts: { token?: string }): Promise<ApiClient> {
     const { key } = loadOrCreateSigningKey(keyFile);
     token = await signLocalToken(key, {
       tenant: env.AUTODEV_TENANT ?? 'default',
-      role: 'operator',
+      role,
       subject: 'cli',
       ttl: '10m',
     });
@@ -416,6 +416,40 @@ withToken(schedule.command('delete').description('delete a schedule').argument('
     process.stdout.write(`deleted ${id}\n`);
   },
 );
+
+withToken(
+  program
+    .command('audit')
+    .description("your tenant's audit trail, newest first (admin)")
+    .option('--action <action>', 'only this action, e.g. task.cancel')
+    .option('--subject <subject>', "only this caller (the token's subject)")
+    .option('--result <result>', 'only this HTTP status, or ok, or refused')
+    .option('--since <time>', 'from this ISO time')
+    .option('--until <time>', 'up to this ISO time')
+    .option('--limit <n>', 'how many', positiveInt, 50)
+    .option('--cursor <cursor>', 'the next page, as the previous one said'),
+).action(async (o) => {
+  // a token minted from the local key is an admin's: the trail is an admin's to read
+  const page = await (await client(o, 'admin')).audit({
+    action: o.action,
+    subject: o.subject,
+    result: o.result,
+    since: o.since,
+    until: o.until,
+    limit: o.limit,
+    cursor: o.cursor,
+  });
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify(page, null, 2)}\n`);
+    return;
+  }
+  for (const e of page.items) {
+    process.stdout.write(
+      `${e.at}  ${String(e.status)}  ${e.outcome.padEnd(14)}  ${(e.subject ?? '-').padEnd(16)}  ${e.action.padEnd(16)}  ${e.target ?? '-'}  ${e.requestId}\n`,
+    );
+  }
+  if (page.nextCursor) process.stdout.write(`(more: --cursor ${page.nextCursor})\n`);
+});
 
 program.parseAsync().catch((err: unknown) => {
   if (err instanceof ApiClientError) {

@@ -3,8 +3,9 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { authorize, authorizePriority, type Principal } from '../core/access.js';
+import { describeRequest, isAudited, parseAuditQuery } from '../core/audit.js';
 import { NotFoundError, PayloadTooLargeError, toHttpError, ValidationError } from '../core/errors.js';
-import type { Authenticator } from '../core/ports.js';
+import type { AuditLog, Authenticator } from '../core/ports.js';
 import { QuotaExceededError } from '../core/quotas.js';
 import type { ScheduleService } from '../core/schedules.js';
 import type { AccessRole, Priority } from '../core/schemas.js';
@@ -24,6 +25,11 @@ export interface ApiDeps {
   providers?: () => Promise<unknown[]>;
   /** `/v1/schedules` (recurring tasks); absent where not served (the routes then answer 404). */
   schedules?: ScheduleService;
+  /**
+   * Where every mutating call and every refused one is recorded, and what `GET /v1/audit` reads;
+   * absent where not served (nothing is recorded and the route answers 404).
+   */
+  auditLog?: AuditLog;
   /**
    * `POST /v1/webhooks/github` (no token: the delivery's signature is checked with `secret`).
    * Absent where not served (the route then answers 503).
@@ -84,6 +90,16 @@ function parseBody(event: ApiEvent): unknown {
   }
 }
 
+/** The `error.code` of an error answered without throwing (a webhook's refusal), or `refused`. */
+function errorCodeOf(result: ApiResult): string {
+  try {
+    const code = (JSON.parse(result.body ?? '') as { error?: { code?: unknown } }).error?.code;
+    return typeof code === 'string' ? code : 'refused';
+  } catch {
+    return 'refused';
+  }
+}
+
 /** A path segment as an id: a malformed percent-escape is the client's error (400), not a crash. */
 function decodeId(segment: string): string {
   try {
@@ -101,6 +117,12 @@ function priorityIn(body: unknown): Priority | undefined {
   return p === 'high' ? 'high' : undefined;
 }
 
+/** What one call found out about itself, for its audit entry. */
+interface CallContext {
+  principal?: Principal;
+  target?: string;
+}
+
 const TASK = /^\/v1\/tasks\/([^/]+)$/;
 const CANCEL = /^\/v1\/tasks\/([^/]+)\/cancel$/;
 const LOGS = /^\/v1\/tasks\/([^/]+)\/logs$/;
@@ -114,17 +136,18 @@ const SCHEDULE = /^\/v1\/schedules\/([^/]+)$/;
 export function createApiHandler(deps: ApiDeps) {
   const { service, authenticator, logger } = deps;
 
-  async function route(event: ApiEvent): Promise<ApiResult> {
+  async function route(event: ApiEvent, ctx: CallContext): Promise<ApiResult> {
     const method = event.requestContext.http.method.toUpperCase();
     const path = event.rawPath.replace(/\/+$/, '') || '/';
     if (path === '/healthz' && method === 'GET') return json(200, { ok: true });
     // before authentication: GitHub sends no token, the signature over the raw body stands for one
-    if (path === '/v1/webhooks/github' && method === 'POST') return githubWebhook(event);
+    if (path === '/v1/webhooks/github' && method === 'POST') return githubWebhook(event, ctx);
 
     const principal = await authenticator.authenticate(
       event.headers ?? {},
       event.requestContext.authorizer?.jwt?.claims,
     );
+    ctx.principal = principal;
     const q = event.queryStringParameters ?? {};
     const cancelMatch = path.match(CANCEL);
     const logsMatch = path.match(LOGS);
@@ -132,6 +155,10 @@ export function createApiHandler(deps: ApiDeps) {
     const retryMatch = path.match(RETRY);
     const idOf = (m: RegExpMatchArray) => decodeId(m[1] as string);
 
+    if (path === '/v1/audit' && method === 'GET' && deps.auditLog) {
+      authorize(principal, 'audit:read');
+      return json(200, await deps.auditLog.list(principal.tenant, parseAuditQuery(q)));
+    }
     if (path === '/v1/providers' && method === 'GET' && deps.providers) {
       authorize(principal, 'task:read');
       return json(200, { items: await deps.providers() });
@@ -144,6 +171,7 @@ export function createApiHandler(deps: ApiDeps) {
         const task = body && typeof body === 'object' ? (body as { task?: unknown }).task : undefined;
         authorizePriority(principal, priorityIn(task), deps.highPriorityRoles, 'task.priority');
         const created = await deps.schedules.create(principal, body);
+        ctx.target = created.id;
         return json(201, created, { location: `/v1/schedules/${created.id}` });
       }
       if (method === 'GET') return json(200, await deps.schedules.list(principal));
@@ -160,6 +188,7 @@ export function createApiHandler(deps: ApiDeps) {
         authorize(principal, 'task:create');
         authorizePriority(principal, priorityIn(body), deps.highPriorityRoles);
         const { task, created } = await service.submit(principal, body, event.headers?.['idempotency-key']);
+        ctx.target = task.id;
         return json(created ? 201 : 200, task, { location: `/v1/tasks/${task.id}` });
       }
       if (method === 'GET') return json(200, await service.list(principal, q));
@@ -187,7 +216,7 @@ export function createApiHandler(deps: ApiDeps) {
     throw new NotFoundError(`No route for ${method} ${path}.`);
   }
 
-  async function githubWebhook(event: ApiEvent): Promise<ApiResult> {
+  async function githubWebhook(event: ApiEvent, ctx: CallContext): Promise<ApiResult> {
     const hook = deps.githubWebhook;
     if (!hook) {
       return json(503, {
@@ -203,7 +232,9 @@ export function createApiHandler(deps: ApiDeps) {
     });
     if (!out.submission) return json(out.status, out.body);
     const principal: Principal = { tenant: hook.tenant, role: 'submitter', subject: WEBHOOK_SUBJECT };
+    ctx.principal = principal;
     const { task, created } = await service.submit(principal, out.submission, out.idempotencyKey);
+    ctx.target = task.id;
     logger.info('task submitted from a GitHub webhook', {
       taskId: task.id,
       delivery: out.body.delivery,
@@ -212,12 +243,41 @@ export function createApiHandler(deps: ApiDeps) {
     return json(created ? 201 : 200, task, { location: `/v1/tasks/${task.id}` });
   }
 
-  const handler = async (event: ApiEvent, _context: Context): Promise<ApiResult> => {
+  /** Appends the call's entry when it is one the trail keeps; a failure to record is logged, not answered. */
+  async function audit(event: ApiEvent, ctx: CallContext, status: number, outcome: string): Promise<void> {
+    const method = event.requestContext.http.method.toUpperCase();
+    const path = event.rawPath.replace(/\/+$/, '') || '/';
+    if (!deps.auditLog || path === '/healthz' || !isAudited(method, status)) return;
+    const { action, target } = describeRequest(method, path);
     try {
-      return await route(event);
+      await deps.auditLog.append({
+        at: new Date().toISOString(),
+        tenant: ctx.principal?.tenant ?? null,
+        subject: ctx.principal?.subject ?? null,
+        action,
+        target: ctx.target ?? target,
+        status,
+        outcome,
+        requestId: event.requestContext.requestId,
+        method,
+        path: path.slice(0, 1000),
+      });
+    } catch (err) {
+      logger.error('the audit entry was not recorded', { err: err as Error, path, status });
+    }
+  }
+
+  const handler = async (event: ApiEvent, _context: Context): Promise<ApiResult> => {
+    const ctx: CallContext = {};
+    try {
+      const result = await route(event, ctx);
+      const status = result.statusCode ?? 200;
+      await audit(event, ctx, status, status < 400 ? 'ok' : errorCodeOf(result));
+      return result;
     } catch (err) {
       const { status, body } = toHttpError(err);
       if (status >= 500) logger.error('request failed', { err: err as Error, path: event.rawPath });
+      await audit(event, ctx, status, body.error.code);
       // a quota says when asking again can succeed
       const retryAfter: Record<string, string> =
         err instanceof QuotaExceededError ? { 'retry-after': String(err.retryAfterSeconds) } : {};

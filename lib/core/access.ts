@@ -15,7 +15,8 @@ export type Action =
   | 'task:retry'
   | 'metrics:read'
   | 'schedule:read'
-  | 'schedule:manage';
+  | 'schedule:manage'
+  | 'audit:read';
 
 const POLICY: Record<AccessRole, readonly Action[]> = {
   admin: [
@@ -26,6 +27,7 @@ const POLICY: Record<AccessRole, readonly Action[]> = {
     'metrics:read',
     'schedule:read',
     'schedule:manage',
+    'audit:read',
   ],
   operator: [
     'task:create',

@@ -1,4 +1,5 @@
 import type { Principal } from './access.js';
+import type { AuditEntry, AuditQuery, NewAuditEntry } from './audit.js';
 import type { ProviderErrorClass } from './errors.js';
 import type { Task, TaskStatus, Usage } from './schemas.js';
 
@@ -125,4 +126,13 @@ export interface ProviderDriver {
   parse(output: ProcessOutput, input?: DriverInput): ParsedOutput;
   /** undefined when the run succeeded. */
   classify(output: ProcessOutput, parsed: ParsedOutput): ProviderErrorClass | undefined;
+}
+
+// ---------------------------------------------------------------- audit
+
+/** The audit trail: append-only; an adapter offers no way to change or remove an entry. */
+export interface AuditLog {
+  append(entry: NewAuditEntry): Promise<void>;
+  /** One tenant's entries, newest first, filtered; `nextCursor` when there are more. */
+  list(tenant: string, query: AuditQuery): Promise<{ items: AuditEntry[]; nextCursor?: string }>;
 }

@@ -1,3 +1,4 @@
+import type { AuditEntry } from '../core/audit.js';
 import type { Schedule } from '../core/schedules.js';
 import { isTerminal, type Task } from '../core/schemas.js';
 import type { ProviderInfo } from './providers.js';
@@ -87,6 +88,24 @@ export class ApiClient {
     for (const [k, v] of Object.entries(q)) if (v !== undefined) qs.set(k, String(v));
     return (await (await this.call('GET', `/v1/tasks?${qs}`)).json()) as {
       items: Task[];
+      nextCursor?: string;
+    };
+  }
+
+  /** The tenant's audit trail, newest first (admin). */
+  async audit(q: {
+    action?: string;
+    subject?: string;
+    result?: string;
+    since?: string;
+    until?: string;
+    limit?: number;
+    cursor?: string;
+  }): Promise<{ items: AuditEntry[]; nextCursor?: string }> {
+    const qs = new URLSearchParams();
+    for (const [k, v] of Object.entries(q)) if (v !== undefined) qs.set(k, String(v));
+    return (await (await this.call('GET', `/v1/audit?${qs}`)).json()) as {
+      items: AuditEntry[];
       nextCursor?: string;
     };
   }

@@ -19,6 +19,7 @@ import { createGateway } from './http-gateway.js';
 import { PlatformMetrics } from './metrics.js';
 import { OidcIssuer } from './oidc.js';
 import { describeProviders } from './providers.js';
+import { SqliteAuditLog } from './sqlite-audit.js';
 import { SqliteScheduleStore } from './sqlite-schedules.js';
 import { SqliteTaskStore } from './sqlite-store.js';
 import { SqliteDeliveryLog } from './webhook-deliveries.js';
@@ -145,8 +146,10 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
       ? new OidcIssuer(config.oidc, (msg, extra) => logger.warn(msg, extra ?? {}))
       : undefined,
   });
+  const auditLog = new SqliteAuditLog(config.dbFile);
   const handler = createApiHandler({
     service,
+    auditLog,
     authenticator,
     logger,
     schedules,
@@ -196,6 +199,7 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
         // notices and comments of the last tasks, for a little while
         await Promise.race([Promise.allSettled([...pending]), new Promise((r) => setTimeout(r, 5000))]);
         deliveries.close();
+        auditLog.close();
         scheduleStore.close();
         store.close();
       })();

@@ -1,0 +1,116 @@
+import Database from 'better-sqlite3';
+import type { AuditEntry, AuditQuery, NewAuditEntry } from '../core/audit.js';
+import type { AuditLog } from '../core/ports.js';
+
+interface Row {
+  seq: number;
+  at: string;
+  tenant: string | null;
+  subject: string | null;
+  action: string;
+  target: string | null;
+  status: number;
+  outcome: string;
+  request_id: string;
+  method: string;
+  path: string;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS audit_log (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  at TEXT NOT NULL,
+  tenant TEXT,
+  subject TEXT,
+  action TEXT NOT NULL,
+  target TEXT,
+  status INTEGER NOT NULL,
+  outcome TEXT NOT NULL,
+  request_id TEXT NOT NULL,
+  method TEXT NOT NULL,
+  path TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_log_tenant ON audit_log (tenant, seq);
+CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+`;
+
+const toEntry = (r: Row): AuditEntry => ({
+  seq: r.seq,
+  at: r.at,
+  tenant: r.tenant,
+  subject: r.subject,
+  action: r.action,
+  target: r.target,
+  status: r.status,
+  outcome: r.outcome,
+  requestId: r.request_id,
+  method: r.method,
+  path: r.path,
+});
+
+/**
+ * The audit trail in its own SQLite table. The adapter only inserts and reads, and triggers make
+ * the table itself refuse an UPDATE or a DELETE, whoever issues it.
+ */
+export class SqliteAuditLog implements AuditLog {
+  private readonly db: Database.Database;
+  private readonly insert: Database.Statement;
+
+  constructor(file: string) {
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(SCHEMA);
+    this.insert = this.db.prepare(
+      `INSERT INTO audit_log (at, tenant, subject, action, target, status, outcome, request_id, method, path)
+       VALUES (@at, @tenant, @subject, @action, @target, @status, @outcome, @requestId, @method, @path)`,
+    );
+  }
+
+  async append(entry: NewAuditEntry): Promise<void> {
+    this.insert.run(entry);
+  }
+
+  async list(tenant: string, q: AuditQuery): Promise<{ items: AuditEntry[]; nextCursor?: string }> {
+    const where = ['tenant = ?'];
+    const args: (string | number)[] = [tenant];
+    if (q.cursor !== undefined) {
+      where.push('seq < ?');
+      args.push(Number(q.cursor));
+    }
+    if (q.action !== undefined) {
+      where.push('action = ?');
+      args.push(q.action);
+    }
+    if (q.subject !== undefined) {
+      where.push('subject = ?');
+      args.push(q.subject);
+    }
+    if (q.result === 'ok') where.push('status < 400');
+    else if (q.result === 'refused') where.push('status >= 400');
+    else if (q.result !== undefined) {
+      where.push('status = ?');
+      args.push(q.result);
+    }
+    if (q.since !== undefined) {
+      where.push('at >= ?');
+      args.push(q.since);
+    }
+    if (q.until !== undefined) {
+      where.push('at <= ?');
+      args.push(q.until);
+    }
+    const rows = this.db
+      .prepare(`SELECT * FROM audit_log WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT ?`)
+      .all(...args, q.limit + 1) as Row[];
+    const items = rows.slice(0, q.limit).map(toEntry);
+    return rows.length > q.limit ? { items, nextCursor: String(items[items.length - 1]?.seq) } : { items };
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
