@@ -90,6 +90,11 @@ function parseBody(event: ApiEvent): unknown {
   }
 }
 
+/** The answer with `x-request-id`: the id its audit entry carries. */
+function withRequestId(result: ApiResult, event: ApiEvent): ApiResult {
+  return { ...result, headers: { ...result.headers, 'x-request-id': event.requestContext.requestId } };
+}
+
 /** The `error.code` of an error answered without throwing (a webhook's refusal), or `refused`. */
 function errorCodeOf(result: ApiResult): string {
   try {
@@ -273,7 +278,7 @@ export function createApiHandler(deps: ApiDeps) {
       const result = await route(event, ctx);
       const status = result.statusCode ?? 200;
       await audit(event, ctx, status, status < 400 ? 'ok' : errorCodeOf(result));
-      return result;
+      return withRequestId(result, event);
     } catch (err) {
       const { status, body } = toHttpError(err);
       if (status >= 500) logger.error('request failed', { err: err as Error, path: event.rawPath });
@@ -281,7 +286,7 @@ export function createApiHandler(deps: ApiDeps) {
       // a quota says when asking again can succeed
       const retryAfter: Record<string, string> =
         err instanceof QuotaExceededError ? { 'retry-after': String(err.retryAfterSeconds) } : {};
-      return json(status, body, retryAfter);
+      return withRequestId(json(status, body, retryAfter), event);
     }
   };
 
