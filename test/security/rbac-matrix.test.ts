@@ -127,6 +127,7 @@ describe('the RBAC matrix of the local API', () => {
       (c) => call('/v1/schedules', c, { method: 'POST', body: scheduleBody() }),
     ],
     ['GET /v1/schedules', [200, 200, 200, 200, 401], (c) => call('/v1/schedules', c)],
+    ['GET /v1/audit', [200, 403, 403, 403, 401], (c) => call('/v1/audit', c)],
     [
       'GET /v1/schedules/{id}',
       [200, 200, 200, 200, 401],
