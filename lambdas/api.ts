@@ -7,6 +7,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
 import { type ApiEvent, createApiHandler } from '../lib/api/handler.js';
 import { ClaimsAuthenticator } from '../lib/aws/claims-authenticator.js';
+import { DynamoAuditLog } from '../lib/aws/dynamo-audit.js';
 import { DynamoDeliveryLog } from '../lib/aws/dynamo-deliveries.js';
 import { DynamoScheduleStore } from '../lib/aws/dynamo-schedules.js';
 import { requireEnv } from '../lib/aws/env.js';
@@ -56,12 +57,19 @@ const deliveries = new DynamoDeliveryLog(
   requireEnv('TASKS_TABLE_NAME'),
 );
 
+/** The audit trail: items of their own on the task table, and a line in CloudWatch Logs for each. */
+const auditLog = new DynamoAuditLog(
+  tracer.captureAWSv3Client(new DynamoDBClient({})),
+  requireEnv('TASKS_TABLE_NAME'),
+);
+
 function build(webhookSecret: string | undefined) {
   return createApiHandler({
     service,
     authenticator: new ClaimsAuthenticator(),
     logger,
     schedules,
+    auditLog,
     providers: async () => describeAwsProviders(providerNames, await store.listProviderStates(), Date.now()),
     githubWebhook:
       webhookSecret === undefined

@@ -254,19 +254,22 @@ export function createApiHandler(deps: ApiDeps) {
     const path = event.rawPath.replace(/\/+$/, '') || '/';
     if (!deps.auditLog || path === '/healthz' || !isAudited(method, status)) return;
     const { action, target } = describeRequest(method, path);
+    const entry = {
+      at: new Date().toISOString(),
+      tenant: ctx.principal?.tenant ?? null,
+      subject: ctx.principal?.subject ?? null,
+      action,
+      target: ctx.target ?? target,
+      status,
+      outcome,
+      requestId: event.requestContext.requestId,
+      method,
+      path: path.slice(0, 1000),
+    };
+    // a copy in the service's log (CloudWatch Logs on AWS), also when the store is unreachable
+    logger.info('audit', { audit: entry });
     try {
-      await deps.auditLog.append({
-        at: new Date().toISOString(),
-        tenant: ctx.principal?.tenant ?? null,
-        subject: ctx.principal?.subject ?? null,
-        action,
-        target: ctx.target ?? target,
-        status,
-        outcome,
-        requestId: event.requestContext.requestId,
-        method,
-        path: path.slice(0, 1000),
-      });
+      await deps.auditLog.append(entry);
     } catch (err) {
       logger.error('the audit entry was not recorded', { err: err as Error, path, status });
     }

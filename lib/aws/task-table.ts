@@ -11,6 +11,8 @@ import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
  * - log line:      `LOG#<id>` / `L#<seq, 10 digits>` + at, text
  * - attempt report: `TASK#<id>` / `REPORT#<attempt, 4 digits>` + data (JSON), ttl
  * - provider health: `PROVIDERS` / `<provider>` + version, data (JSON)
+ * - audit entry:   `AUDIT#<tenant>` / `E#<ISO time>#<random>` + auditAction, auditSubject, auditStatus, data
+ * - schedule, webhook delivery: see dynamo-schedules.ts, dynamo-deliveries.ts
  *
  * Sparse indexes (only task items carry their keys):
  * - `byTenant` (tenant, taskId): a tenant's tasks newest first (task ids sort by creation time).

@@ -5,8 +5,8 @@ import { ValidationError } from './errors.js';
  * are only ever appended; nothing updates or deletes them.
  */
 export interface AuditEntry {
-  /** Increasing per store; the order entries were written in. */
-  seq: number;
+  /** Unique in its store; a later entry of a tenant has a greater id in its store's order. */
+  id: string;
   /** ISO 8601 time the call was answered. */
   at: string;
   /** The caller's tenant; null when the call carried no trusted token (401). */
@@ -26,7 +26,7 @@ export interface AuditEntry {
   path: string;
 }
 
-export type NewAuditEntry = Omit<AuditEntry, 'seq'>;
+export type NewAuditEntry = Omit<AuditEntry, 'id'>;
 
 /** What `GET /v1/audit` may filter on; the tenant is always the caller's. */
 export interface AuditFilters {
@@ -117,7 +117,8 @@ export function parseAuditQuery(q: Record<string, string | undefined>): AuditQue
     out.limit = n;
   }
   if (q.cursor !== undefined) {
-    if (!/^\d{1,15}$/.test(q.cursor)) {
+    // opaque: each store reads its own, and refuses (400) one it did not give
+    if (!/^[A-Za-z0-9_-]{1,400}$/.test(q.cursor)) {
       throw new ValidationError('cursor is not one this API gave.', [
         { field: 'cursor', message: 'malformed' },
       ]);

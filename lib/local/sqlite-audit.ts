@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import type { AuditEntry, AuditQuery, NewAuditEntry } from '../core/audit.js';
+import { ValidationError } from '../core/errors.js';
 import type { AuditLog } from '../core/ports.js';
 
 interface Row {
@@ -38,7 +39,7 @@ BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
 `;
 
 const toEntry = (r: Row): AuditEntry => ({
-  seq: r.seq,
+  id: String(r.seq),
   at: r.at,
   tenant: r.tenant,
   subject: r.subject,
@@ -78,6 +79,11 @@ export class SqliteAuditLog implements AuditLog {
     const where = ['tenant = ?'];
     const args: (string | number)[] = [tenant];
     if (q.cursor !== undefined) {
+      if (!/^\d{1,15}$/.test(q.cursor)) {
+        throw new ValidationError('cursor is not one this API gave.', [
+          { field: 'cursor', message: 'malformed' },
+        ]);
+      }
       where.push('seq < ?');
       args.push(Number(q.cursor));
     }
@@ -107,7 +113,7 @@ export class SqliteAuditLog implements AuditLog {
       .prepare(`SELECT * FROM audit_log WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT ?`)
       .all(...args, q.limit + 1) as Row[];
     const items = rows.slice(0, q.limit).map(toEntry);
-    return rows.length > q.limit ? { items, nextCursor: String(items[items.length - 1]?.seq) } : { items };
+    return rows.length > q.limit ? { items, nextCursor: items[items.length - 1]?.id } : { items };
   }
 
   close(): void {

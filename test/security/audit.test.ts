@@ -241,20 +241,21 @@ describe('the audit trail of the local API', () => {
     expect((await audit(`?until=${encodeURIComponent(started)}`)).items).toEqual([]);
 
     const all = await audit('?limit=500');
-    const seen: number[] = [];
+    const seen: string[] = [];
     let cursor: string | undefined;
     do {
       const page = await audit(`?limit=2${cursor ? `&cursor=${cursor}` : ''}`);
       expect(page.items.length).toBeLessThanOrEqual(2);
-      seen.push(...page.items.map((e) => e.seq));
+      seen.push(...page.items.map((e) => e.id));
       cursor = page.nextCursor;
     } while (cursor);
-    expect(seen).toEqual(all.items.map((e) => e.seq));
+    expect(seen).toEqual(all.items.map((e) => e.id));
   });
 
   it.each([
     ['limit', '?limit=0'],
     ['cursor', '?cursor=abc'],
+    ['cursor', '?cursor=a%2Fb'],
     ['result', '?result=maybe'],
     ['since', '?since=yesterday'],
   ])('answers 400 naming %s for a bad filter', async (field, query) => {

@@ -132,4 +132,50 @@ describe('api Lambda', () => {
     expect(logs.body).toBe('2026-11-25T01:00:00.000Z hello\n');
     expect(logs.headers?.['x-autodev-last-seq']).toBe('1');
   });
+
+  it("records calls in the audit trail on the task table, which only the tenant's admin reads", async () => {
+    // Arrange
+    sqs.on(SendMessageCommand).resolves({});
+    const globex = { ...submitter, tenant: 'globex', sub: 'g-1' };
+    // Act
+    const created = await call({
+      method: 'POST',
+      path: '/v1/tasks',
+      claims: globex,
+      body: { repo: 'https://github.com/globex/app.git', prompt: 'Audit me' },
+    });
+    const refused = await call({
+      method: 'POST',
+      path: `/v1/tasks/${body(created).id}/cancel`,
+      claims: { ...globex, role: 'viewer', sub: 'g-viewer' },
+    });
+    const asSubmitter = await call({ method: 'GET', path: '/v1/audit', claims: globex });
+    const trail = await call({ method: 'GET', path: '/v1/audit', claims: { ...globex, role: 'admin' } });
+    const acme = await call({ method: 'GET', path: '/v1/audit', claims: { ...submitter, role: 'admin' } });
+    // Assert
+    expect([created.statusCode, refused.statusCode, asSubmitter.statusCode]).toEqual([201, 403, 403]);
+    expect(trail.statusCode).toBe(200);
+    const items = body(trail).items as Record<string, unknown>[];
+    const find = (action: string, subject: string) =>
+      items.find((e) => e.action === action && e.subject === subject);
+    expect(find('task.create', 'g-1')).toMatchObject({
+      tenant: 'globex',
+      subject: 'g-1',
+      action: 'task.create',
+      target: body(created).id,
+      status: 201,
+      outcome: 'ok',
+    });
+    expect(find('task.cancel', 'g-viewer')).toMatchObject({
+      tenant: 'globex',
+      subject: 'g-viewer',
+      action: 'task.cancel',
+      target: body(created).id,
+      status: 403,
+      outcome: 'forbidden',
+      requestId: refused.headers?.['x-request-id'],
+    });
+    expect(find('audit.read', 'g-1')).toMatchObject({ subject: 'g-1', action: 'audit.read', status: 403 });
+    expect(JSON.stringify(body(acme))).not.toContain('globex');
+  });
 });
