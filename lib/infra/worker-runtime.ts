@@ -114,6 +114,9 @@ export class WorkerRuntime extends Construct {
       user: '0',
       readonlyRootFilesystem: true,
       essential: true,
+      // ECS runs an init process as PID 1 (no image change, works with the read-only root file
+      // system): it reaps the orphans agents leave behind and forwards SIGTERM to the supervisor
+      linuxParameters: new ecs.LinuxParameters(this, 'WorkerLinuxParameters', { initProcessEnabled: true }),
       logging: ecs.LogDrivers.awsLogs({
         streamPrefix: 'worker',
         logGroup: new logs.LogGroup(this, 'WorkerLogs', {
