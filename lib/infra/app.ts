@@ -6,6 +6,7 @@ import { ConfigError } from '../core/errors.js';
 import { NotificationConfig } from '../worker/notify.js';
 import { acknowledgeFindings } from './nag.js';
 import { AutoDevStack } from './stack.js';
+import { WORKER_ARCHS, type WorkerArch } from './worker-runtime.js';
 
 /** `-c workerBuildArgs=INSTALL_CURSOR=1,AIDER_VERSION=0.86.1` as Docker build args. */
 function parseBuildArgs(value: string | undefined): Record<string, string> | undefined {
@@ -19,11 +20,19 @@ function parseBuildArgs(value: string | undefined): Record<string, string> | und
   return args;
 }
 
+/** `-c workerArch=arm64`: one of WORKER_ARCHS. */
+function parseWorkerArch(value: string | undefined): WorkerArch | undefined {
+  if (value === undefined) return undefined;
+  const arch = WORKER_ARCHS.find((a) => a === value);
+  if (!arch) throw new ConfigError(`workerArch: "${value}" is not one of ${WORKER_ARCHS.join(', ')}.`);
+  return arch;
+}
+
 /**
  * The CDK app: the AutoDev stack with cdk-nag's AWS Solutions checks always on. Settings come from
  * context (`-c issuer=... -c audience=a,b -c providers=claude,codex -c retainData=false -c stackName=...
  * -c recurring=recurring.json -c alarmEmail=ops@example.com -c workerBuildArgs=INSTALL_CURSOR=1,AIDER_VERSION=...
- * -c githubWebhookTenant=acme`;
+ * -c workerArch=arm64 -c githubWebhookTenant=acme`;
  * recurring tasks: lib/aws/recurring.ts). The environment comes from `CDK_DEFAULT_ACCOUNT` and
  * `CDK_DEFAULT_REGION` in `processEnv`, as the CDK CLI sets them.
  */
@@ -57,6 +66,7 @@ export function buildApp(
     recurring,
     alarmEmail: ctx('alarmEmail'),
     workerBuildArgs: parseBuildArgs(ctx('workerBuildArgs')),
+    workerArch: parseWorkerArch(ctx('workerArch')),
     githubWebhookTenant: ctx('githubWebhookTenant'),
     notifications: notificationsFile
       ? NotificationConfig.parse(JSON.parse(readFileSync(notificationsFile, 'utf8')))

@@ -9,7 +9,7 @@ import { Schedules } from './schedules.js';
 import { TaskEvents } from './task-events.js';
 import { TaskQueue } from './task-queue.js';
 import { TaskStore } from './task-store.js';
-import { WorkerRuntime } from './worker-runtime.js';
+import { type WorkerArch, WorkerRuntime } from './worker-runtime.js';
 import { TaskWorkflow } from './workflow.js';
 
 export interface AutoDevStackProps extends StackProps {
@@ -29,6 +29,8 @@ export interface AutoDevStackProps extends StackProps {
   readonly notifications?: readonly NotificationTarget[];
   /** Docker build args of the worker image (CLI versions, INSTALL_CURSOR, AIDER_VERSION). */
   readonly workerBuildArgs?: Record<string, string>;
+  /** CPU architecture of the worker (`-c workerArch=arm64`). @default 'x86_64' */
+  readonly workerArch?: WorkerArch;
   /** Serve `POST /v1/webhooks/github` for this tenant (`-c githubWebhookTenant=acme`). @default not served */
   readonly githubWebhookTenant?: string;
 }
@@ -45,6 +47,7 @@ export class AutoDevStack extends Stack {
       store,
       providers: props.providers,
       buildArgs: props.workerBuildArgs,
+      arch: props.workerArch,
     });
     const workflow = new TaskWorkflow(this, 'Workflow', { store, runtime });
     const dispatcher = new Dispatcher(this, 'Dispatcher', { store, queue, workflow, runtime });

@@ -27,9 +27,15 @@ export interface WorkerRuntimeProps {
    * worker image's layers do not pass through the NAT gateway on every task. @default true
    */
   readonly privateEndpoints?: boolean;
+  /** CPU architecture of the worker tasks and image (`-c workerArch=arm64`). @default 'x86_64' */
+  readonly arch?: WorkerArch;
   /** Docker build args for the worker image (CLI versions, INSTALL_CURSOR, AIDER_VERSION). */
   readonly buildArgs?: Record<string, string>;
 }
+
+/** The CPU architectures the worker runs on. */
+export const WORKER_ARCHS = ['x86_64', 'arm64'] as const;
+export type WorkerArch = (typeof WORKER_ARCHS)[number];
 
 /** The name of the worker container in the task definition (the state machine overrides it). */
 export const WORKER_CONTAINER = 'worker';
@@ -90,12 +96,13 @@ export class WorkerRuntime extends Construct {
         'AutoDev provider credentials: a JSON object such as {"ANTHROPIC_API_KEY": "...", "GIT_TOKEN": "..."}',
       secretObjectValue: {},
     });
+    const arm = props.arch === 'arm64';
     this.taskDefinition = new ecs.FargateTaskDefinition(this, 'Worker', {
       cpu: Math.round((props.cpu ?? 1) * 1024),
       memoryLimitMiB: props.memoryLimitMiB ?? 2048,
       ephemeralStorageGiB: props.ephemeralStorageGiB ?? 50,
       runtimePlatform: {
-        cpuArchitecture: ecs.CpuArchitecture.X86_64,
+        cpuArchitecture: arm ? ecs.CpuArchitecture.ARM64 : ecs.CpuArchitecture.X86_64,
         operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
       },
     });
@@ -105,7 +112,7 @@ export class WorkerRuntime extends Construct {
     this.container = this.taskDefinition.addContainer(WORKER_CONTAINER, {
       image: ecs.ContainerImage.fromAsset(root, {
         file: join('containers', 'worker', 'Dockerfile'),
-        platform: Platform.LINUX_AMD64,
+        platform: arm ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64,
         buildArgs: props.buildArgs,
         exclude: ['*', '!package.json', '!package-lock.json', '!lib', '!containers'],
       }),

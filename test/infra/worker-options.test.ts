@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { ConfigError } from '../../lib/core/errors.js';
 import { repoRoot } from '../../lib/infra/paths.js';
 import { synthStack } from './synth.js';
 
@@ -33,5 +34,45 @@ describe('the worker image and its task definition', () => {
     // Assert
     expect(Number(image?.[1])).toBeGreaterThanOrEqual(22);
     expect(Number(target?.[1])).toBe(Number(image?.[1]));
+  });
+});
+
+/** The platforms of the Docker image assets in a synthesized assembly (what `cdk deploy` builds). */
+function imagePlatforms(outdir: string, stackName: string): Array<string | undefined> {
+  const manifest = JSON.parse(readFileSync(join(outdir, `${stackName}.assets.json`), 'utf8')) as {
+    dockerImages: Record<string, { source: { platform?: string } }>;
+  };
+  return Object.values(manifest.dockerImages).map((image) => image.source.platform);
+}
+
+describe('-c workerArch', () => {
+  it('runs x86_64 tasks from a linux/amd64 image by default', () => {
+    // Arrange
+    const { stack, template: x86, synth } = synthStack();
+    // Act
+    const outdir = synth();
+    // Assert
+    x86.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      RuntimePlatform: { CpuArchitecture: 'X86_64', OperatingSystemFamily: 'LINUX' },
+    });
+    expect(imagePlatforms(outdir, stack.artifactId)).toEqual(['linux/amd64']);
+  });
+
+  it('with arm64, runs ARM64 tasks from a linux/arm64 image, with zero cdk-nag findings', () => {
+    // Arrange
+    const { stack, template: arm, synth } = synthStack({ workerArch: 'arm64' });
+    // Act: cdk-nag runs in synthesis and fails it on any unacknowledged finding
+    const outdir = synth();
+    // Assert
+    arm.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      RuntimePlatform: { CpuArchitecture: 'ARM64', OperatingSystemFamily: 'LINUX' },
+    });
+    expect(imagePlatforms(outdir, stack.artifactId)).toEqual(['linux/arm64']);
+  });
+
+  it('refuses an architecture it does not know, naming the setting', () => {
+    // Act and assert
+    expect(() => synthStack({ workerArch: 'aarch64' })).toThrow(ConfigError);
+    expect(() => synthStack({ workerArch: 'aarch64' })).toThrow(/workerArch: "aarch64"/);
   });
 });
