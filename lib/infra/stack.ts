@@ -4,6 +4,7 @@ import type { RecurringTask } from '../aws/recurring.js';
 import type { NotificationTarget } from '../worker/notify.js';
 import { Api } from './api.js';
 import { Dispatcher } from './dispatcher.js';
+import { encryptLogGroups } from './log-encryption.js';
 import { Observability } from './observability.js';
 import { Schedules } from './schedules.js';
 import { TaskEvents } from './task-events.js';
@@ -42,6 +43,7 @@ export class AutoDevStack extends Stack {
     const store = new TaskStore(this, 'TaskStore', {
       removalPolicy: props.retainData === false ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
     });
+    encryptLogGroups(this, store.key);
     const queue = new TaskQueue(this, 'TaskQueue');
     const runtime = new WorkerRuntime(this, 'WorkerRuntime', {
       store,

@@ -10,7 +10,10 @@ export interface TaskStoreProps {
   readonly removalPolicy?: RemovalPolicy;
 }
 
-/** The tasks table (lib/aws/task-table.ts): on demand, point-in-time recovery, a customer-managed key, TTL. */
+/**
+ * The tasks table (lib/aws/task-table.ts): on demand, point-in-time recovery, a customer-managed key
+ * (which also encrypts the stack's log groups: lib/infra/log-encryption.ts), TTL.
+ */
 export class TaskStore extends Construct {
   public readonly table: dynamodb.Table;
   public readonly key: kms.Key;
@@ -19,7 +22,7 @@ export class TaskStore extends Construct {
     super(scope, id);
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     this.key = new kms.Key(this, 'Key', {
-      description: 'AutoDev tasks table',
+      description: 'AutoDev tasks table and logs',
       enableKeyRotation: true,
       removalPolicy,
     });

@@ -76,3 +76,59 @@ describe('-c workerArch', () => {
     expect(() => synthStack({ workerArch: 'aarch64' })).toThrow(/workerArch: "aarch64"/);
   });
 });
+
+describe("log groups encrypted with the stack's key", () => {
+  type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
+
+  it('gives every log group the task store key', () => {
+    // Arrange
+    const resources = template.toJSON().Resources as Resources;
+    const keyId = Object.keys(
+      template.findResources('AWS::KMS::Key', {
+        Properties: { Description: 'AutoDev tasks table and logs' },
+      }),
+    )[0];
+    // Act
+    const groups = Object.entries(resources).filter(([, r]) => r.Type === 'AWS::Logs::LogGroup');
+    // Assert
+    expect(keyId).toBeDefined();
+    expect(groups.length).toBeGreaterThanOrEqual(5);
+    for (const [, group] of groups)
+      expect(group.Properties.KmsKeyId).toEqual({ 'Fn::GetAtt': [keyId, 'Arn'] });
+  });
+
+  const join = (...parts: unknown[]) => ({ 'Fn::Join': ['', parts] });
+  const urlSuffix = { Ref: 'AWS::URLSuffix' };
+  const account = { Ref: 'AWS::AccountId' };
+  it.each([
+    [
+      {},
+      join('logs.', { Ref: 'AWS::Region' }, '.', urlSuffix),
+      join('arn:', { Ref: 'AWS::Partition' }, ':logs:', { Ref: 'AWS::Region' }, ':', account, ':log-group:*'),
+    ],
+    [
+      { CDK_DEFAULT_REGION: 'eu-west-1' },
+      join('logs.eu-west-1.', urlSuffix),
+      join('arn:aws:logs:eu-west-1:', account, ':log-group:*'),
+    ],
+  ])(
+    'lets CloudWatch Logs of the stack region use the key for log groups of this account only (env %j)',
+    (env, principal, logGroups) => {
+      // Arrange
+      const { template: t } = synthStack({}, env);
+      // Assert
+      t.hasResourceProperties('AWS::KMS::Key', {
+        Description: 'AutoDev tasks table and logs',
+        KeyPolicy: {
+          Statement: Match.arrayWith([
+            Match.objectLike({
+              Principal: { Service: principal },
+              Action: Match.arrayWith(['kms:Decrypt*', 'kms:Encrypt*', 'kms:GenerateDataKey*']),
+              Condition: { ArnLike: { 'kms:EncryptionContext:aws:logs:arn': logGroups } },
+            }),
+          ]),
+        },
+      });
+    },
+  );
+});
