@@ -28,11 +28,19 @@ function parseWorkerArch(value: string | undefined): WorkerArch | undefined {
   return arch;
 }
 
+/** `-c natPerAz=true|false`. */
+function parseBoolean(name: string, value: string | undefined): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (value !== 'true' && value !== 'false')
+    throw new ConfigError(`${name}: "${value}" is not true or false.`);
+  return value === 'true';
+}
+
 /**
  * The CDK app: the AutoDev stack with cdk-nag's AWS Solutions checks always on. Settings come from
  * context (`-c issuer=... -c audience=a,b -c providers=claude,codex -c retainData=false -c stackName=...
  * -c recurring=recurring.json -c alarmEmail=ops@example.com -c workerBuildArgs=INSTALL_CURSOR=1,AIDER_VERSION=...
- * -c workerArch=arm64 -c githubWebhookTenant=acme`;
+ * -c workerArch=arm64 -c natPerAz=true -c githubWebhookTenant=acme`;
  * recurring tasks: lib/aws/recurring.ts). The environment comes from `CDK_DEFAULT_ACCOUNT` and
  * `CDK_DEFAULT_REGION` in `processEnv`, as the CDK CLI sets them.
  */
@@ -67,6 +75,7 @@ export function buildApp(
     alarmEmail: ctx('alarmEmail'),
     workerBuildArgs: parseBuildArgs(ctx('workerBuildArgs')),
     workerArch: parseWorkerArch(ctx('workerArch')),
+    natPerAz: parseBoolean('natPerAz', ctx('natPerAz')),
     githubWebhookTenant: ctx('githubWebhookTenant'),
     notifications: notificationsFile
       ? NotificationConfig.parse(JSON.parse(readFileSync(notificationsFile, 'utf8')))

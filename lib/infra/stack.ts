@@ -32,6 +32,8 @@ export interface AutoDevStackProps extends StackProps {
   readonly workerBuildArgs?: Record<string, string>;
   /** CPU architecture of the worker (`-c workerArch=arm64`). @default 'x86_64' */
   readonly workerArch?: WorkerArch;
+  /** A NAT gateway in each availability zone (`-c natPerAz=true`). @default false: one */
+  readonly natPerAz?: boolean;
   /** Serve `POST /v1/webhooks/github` for this tenant (`-c githubWebhookTenant=acme`). @default not served */
   readonly githubWebhookTenant?: string;
 }
@@ -50,6 +52,7 @@ export class AutoDevStack extends Stack {
       providers: props.providers,
       buildArgs: props.workerBuildArgs,
       arch: props.workerArch,
+      natPerAz: props.natPerAz,
     });
     const workflow = new TaskWorkflow(this, 'Workflow', { store, runtime });
     const dispatcher = new Dispatcher(this, 'Dispatcher', { store, queue, workflow, runtime });

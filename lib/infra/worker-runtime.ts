@@ -20,8 +20,12 @@ export interface WorkerRuntimeProps {
   readonly ephemeralStorageGiB?: number;
   /** @default 2 */
   readonly maxAzs?: number;
-  /** @default 1 (one NAT gateway: agents only make outbound calls) */
-  readonly natGateways?: number;
+  /**
+   * One NAT gateway in each availability zone (`-c natPerAz=true`), so that workers in one zone
+   * keep their outbound path when another zone fails. @default false (one NAT gateway: agents
+   * only make outbound calls)
+   */
+  readonly natPerAz?: boolean;
   /**
    * VPC endpoints for image pulls and the table (S3 and DynamoDB gateways, ECR interfaces), so the
    * worker image's layers do not pass through the NAT gateway on every task. @default true
@@ -57,9 +61,10 @@ export class WorkerRuntime extends Construct {
   constructor(scope: Construct, id: string, props: WorkerRuntimeProps) {
     super(scope, id);
     this.providers = props.providers ?? 'claude,codex,gemini,opencode';
+    const maxAzs = props.maxAzs ?? 2;
     this.vpc = new ec2.Vpc(this, 'Vpc', {
-      maxAzs: props.maxAzs ?? 2,
-      natGateways: props.natGateways ?? 1,
+      maxAzs,
+      natGateways: props.natPerAz ? maxAzs : 1,
       subnetConfiguration: [
         { name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 },
         { name: 'workers', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 20 },

@@ -132,3 +132,35 @@ describe("log groups encrypted with the stack's key", () => {
     },
   );
 });
+
+describe('-c natPerAz', () => {
+  /** The private subnets' default routes: which NAT gateway each one leaves through. */
+  function natRoutes(t: Template): string[] {
+    return Object.values(
+      t.findResources('AWS::EC2::Route', { Properties: { NatGatewayId: Match.anyValue() } }),
+    ).map((route) => JSON.stringify(route.Properties.NatGatewayId));
+  }
+
+  it('has one NAT gateway shared by both zones by default', () => {
+    // Assert
+    template.resourceCountIs('AWS::EC2::NatGateway', 1);
+    expect(new Set(natRoutes(template)).size).toBe(1);
+  });
+
+  it('with true, has a NAT gateway in each zone and routes each zone through its own, with zero cdk-nag findings', () => {
+    // Arrange
+    const { template: perAz, synth } = synthStack({ natPerAz: 'true' }, { CDK_DEFAULT_REGION: 'eu-west-1' });
+    // Act: cdk-nag runs in synthesis and fails it on any unacknowledged finding
+    synth();
+    // Assert
+    perAz.resourceCountIs('AWS::EC2::NatGateway', 2);
+    const routes = natRoutes(perAz);
+    expect(routes).toHaveLength(2);
+    expect(new Set(routes).size).toBe(2);
+  });
+
+  it('refuses a value that is not true or false, naming the setting', () => {
+    // Act and assert
+    expect(() => synthStack({ natPerAz: 'yes' })).toThrow(/natPerAz: "yes" is not true or false/);
+  });
+});
