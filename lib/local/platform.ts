@@ -146,7 +146,7 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
       ? new OidcIssuer(config.oidc, (msg, extra) => logger.warn(msg, extra ?? {}))
       : undefined,
   });
-  const auditLog = new SqliteAuditLog(config.dbFile);
+  const auditLog = new SqliteAuditLog(store.connection);
   const handler = createApiHandler({
     service,
     auditLog,

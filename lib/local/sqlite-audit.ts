@@ -58,11 +58,19 @@ const toEntry = (r: Row): AuditEntry => ({
  */
 export class SqliteAuditLog implements AuditLog {
   private readonly db: Database.Database;
+  private readonly owned: boolean;
   private readonly insert: Database.Statement;
 
-  constructor(file: string) {
-    this.db = new Database(file);
+  /**
+   * On a file of its own connection, or on a connection the caller shares (the task store's: one
+   * connection writing both avoids each invalidating the other's page cache on every request).
+   */
+  constructor(fileOrConnection: string | Database.Database) {
+    this.owned = typeof fileOrConnection === 'string';
+    this.db = typeof fileOrConnection === 'string' ? new Database(fileOrConnection) : fileOrConnection;
     this.db.pragma('journal_mode = WAL');
+    // as durable as the tasks it records (the store's setting): no fsync per entry in WAL mode
+    this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
     this.insert = this.db.prepare(
@@ -117,6 +125,6 @@ export class SqliteAuditLog implements AuditLog {
   }
 
   close(): void {
-    this.db.close();
+    if (this.owned) this.db.close();
   }
 }

@@ -50,6 +50,11 @@ export class SqliteTaskStore implements ClaimableTaskStore, ProviderStateStore {
   private readonly db: Database.Database;
   private readonly stmts;
 
+  /** The store's connection, for adapters that write the same file from the same process. */
+  get connection(): Database.Database {
+    return this.db;
+  }
+
   constructor(file: string) {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
     this.db = new Database(file);
