@@ -4,16 +4,11 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSyn
 import { join } from 'node:path';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { build } from 'esbuild';
 import { DynamoTaskStore } from '../../lib/aws/dynamo-task-store.js';
 import { createTaskTableInput } from '../../lib/aws/task-table.js';
-import { transition } from '../../lib/core/lifecycle.js';
-import { BUILT_IN_ROLES } from '../../lib/core/roles.js';
-import type { Task } from '../../lib/core/schemas.js';
-import { prepareAttempt } from '../../lib/core/workflow.js';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../support/dynamodb-local.js';
 import { FAKES, gitIn, makeRemote, ROOT, tempDir } from '../support/local-platform.js';
-import { makeTask } from '../support/tasks.js';
+import { bundleWorkerEntry, preparedTask } from '../support/worker.js';
 
 interface Attempted {
   name: string;
@@ -31,36 +26,9 @@ beforeAll(async () => {
   tableName = `tasks-${randomBytes(4).toString('hex')}`;
   await ddb.client.send(new CreateTableCommand(createTaskTableInput(tableName)));
   store = new DynamoTaskStore({ client: ddb.client, tableName });
-  // the entry point as the image runs it: one ES module bundled by esbuild
-  await build({
-    entryPoints: [join(ROOT, 'containers/worker/entry.ts')],
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'esm',
-    packages: 'external',
-    outfile: ENTRY,
-    logLevel: 'error',
-  });
+  await bundleWorkerEntry(ENTRY);
 }, 60_000);
 afterAll(async () => ddb?.stop());
-
-/** A task the workflow prepared: running attempt 1 on claude. */
-async function preparedTask(prompt: string, repo: string): Promise<Task> {
-  const task = makeTask({ prompt, repo });
-  await store.create(task);
-  const running = transition(task, 'running', {}, new Date());
-  await store.put(running, 0);
-  const prep = prepareAttempt({
-    task: running,
-    role: BUILT_IN_ROLES.backend,
-    available: () => true,
-    now: new Date(),
-    leaseOwner: `${task.id}-1`,
-  });
-  await store.put(prep.task, running.version);
-  return prep.task;
-}
 
 describe.each(['uid', 'on'])('a hostile agent in the Fargate worker (AUTODEV_SANDBOX=%s)', (mode) => {
   const dir = tempDir('autodev-worker-hostile-');
@@ -88,6 +56,7 @@ describe.each(['uid', 'on'])('a hostile agent in the Fargate worker (AUTODEV_SAN
       hookMarker,
     };
     const task = await preparedTask(
+      store,
       `Probe [hostile:${Buffer.from(JSON.stringify(plan)).toString('base64')}]`,
       `file://${remote}`,
     );

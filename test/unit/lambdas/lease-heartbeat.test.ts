@@ -5,17 +5,14 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { build } from 'esbuild';
 import { DynamoTaskStore } from '../../../lib/aws/dynamo-task-store.js';
 import { reap } from '../../../lib/aws/reaper.js';
 import { createTaskTableInput } from '../../../lib/aws/task-table.js';
-import { transition } from '../../../lib/core/lifecycle.js';
 import { BUILT_IN_ROLES } from '../../../lib/core/roles.js';
 import type { Task } from '../../../lib/core/schemas.js';
-import { prepareAttempt } from '../../../lib/core/workflow.js';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../../support/dynamodb-local.js';
 import { FAKES, makeRemote, ROOT, tempDir } from '../../support/local-platform.js';
-import { makeTask } from '../../support/tasks.js';
+import { bundleWorkerEntry, preparedTask } from '../../support/worker.js';
 
 let ddb: DynamoDbLocal;
 /** The ECS task metadata endpoint (v4) as Fargate serves it to the container, on 127.0.0.1. */
@@ -37,16 +34,7 @@ beforeAll(async () => {
   tableName = `tasks-${randomBytes(4).toString('hex')}`;
   await ddb.client.send(new CreateTableCommand(createTaskTableInput(tableName)));
   store = new DynamoTaskStore({ client: ddb.client, tableName });
-  await build({
-    entryPoints: [join(ROOT, 'containers/worker/entry.ts')],
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'esm',
-    packages: 'external',
-    outfile: ENTRY,
-    logLevel: 'error',
-  });
+  await bundleWorkerEntry(ENTRY);
 }, 60_000);
 afterAll(async () => {
   metadata?.close();
@@ -58,24 +46,6 @@ const REVIEWED_REPO = {
   'README.md': '# shop\n',
   '.autodev.yml': ['review:', '  provider: codex', '  rounds: 0', ''].join('\n'),
 };
-
-/** A task the workflow prepared (attempt 1 on claude) whose lease ends `leaseMs` from now. */
-async function preparedTask(prompt: string, repo: string, leaseMs: number): Promise<Task> {
-  const task = makeTask({ prompt, repo });
-  await store.create(task);
-  const running = transition(task, 'running', {}, new Date());
-  await store.put(running, 0);
-  const prep = prepareAttempt({
-    task: running,
-    role: BUILT_IN_ROLES.backend,
-    available: () => true,
-    now: new Date(),
-    leaseOwner: `${task.id}-1`,
-  });
-  const short = { ...prep.task, lease: { owner: `${task.id}-1`, expiresAt: Date.now() + leaseMs } };
-  await store.put(short, running.version);
-  return short;
-}
 
 /** Runs the worker entry point as the image does, calling the reaper every 200 ms until it exits. */
 async function runWorkerUnderReaper(
@@ -131,6 +101,7 @@ describe('the Fargate worker holds its lease while it works', () => {
     const dir = tempDir('autodev-lease-');
     const remote = makeRemote(dir, REVIEWED_REPO);
     const task = await preparedTask(
+      store,
       'Add notes [fake:sleep=3000] [fake:edit=NOTES.md] [fake:review=approve]',
       `file://${remote}`,
       1000,
@@ -159,6 +130,7 @@ describe('the Fargate worker holds its lease while it works', () => {
     const dir = tempDir('autodev-lease-');
     const remote = makeRemote(dir, REVIEWED_REPO);
     const task = await preparedTask(
+      store,
       'Add notes [fake:sleep=3000] [fake:edit=NOTES.md]',
       `file://${remote}`,
       1000,

@@ -3,16 +3,13 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { build } from 'esbuild';
 import { DynamoTaskStore } from '../../../lib/aws/dynamo-task-store.js';
 import { createTaskTableInput } from '../../../lib/aws/task-table.js';
-import { transition } from '../../../lib/core/lifecycle.js';
-import { BUILT_IN_ROLES } from '../../../lib/core/roles.js';
 import type { Task } from '../../../lib/core/schemas.js';
-import { prepareAttempt } from '../../../lib/core/workflow.js';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../../support/dynamodb-local.js';
 import { FAKES, gitIn, makeRemote, ROOT, tempDir } from '../../support/local-platform.js';
 import { makeTask } from '../../support/tasks.js';
+import { bundleWorkerEntry, preparedTask } from '../../support/worker.js';
 
 let ddb: DynamoDbLocal;
 let store: DynamoTaskStore;
@@ -24,36 +21,9 @@ beforeAll(async () => {
   tableName = `tasks-${randomBytes(4).toString('hex')}`;
   await ddb.client.send(new CreateTableCommand(createTaskTableInput(tableName)));
   store = new DynamoTaskStore({ client: ddb.client, tableName });
-  // the entry point as the image runs it: one ES module bundled by esbuild
-  await build({
-    entryPoints: [join(ROOT, 'containers/worker/entry.ts')],
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'esm',
-    packages: 'external',
-    outfile: ENTRY,
-    logLevel: 'error',
-  });
+  await bundleWorkerEntry(ENTRY);
 }, 60_000);
 afterAll(async () => ddb?.stop());
-
-/** A task the workflow prepared: running attempt 1 on claude. */
-async function preparedTask(prompt: string, repo: string): Promise<Task> {
-  const task = makeTask({ prompt, repo });
-  await store.create(task);
-  const running = transition(task, 'running', {}, new Date());
-  await store.put(running, 0);
-  const prep = prepareAttempt({
-    task: running,
-    role: BUILT_IN_ROLES.backend,
-    available: () => true,
-    now: new Date(),
-    leaseOwner: `${task.id}-1`,
-  });
-  await store.put(prep.task, running.version);
-  return prep.task;
-}
 
 function runWorker(task: Task, workspaces: string): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
@@ -89,7 +59,7 @@ describe('worker container entry point (as a process)', () => {
     // Arrange
     const dir = tempDir('autodev-worker-');
     const remote = makeRemote(dir);
-    const task = await preparedTask('Write notes [fake:edit=NOTES.md]', `file://${remote}`);
+    const task = await preparedTask(store, 'Write notes [fake:edit=NOTES.md]', `file://${remote}`);
     // Act
     const { code, out } = await runWorker(task, join(dir, 'ws'));
     // Assert
@@ -108,7 +78,7 @@ describe('worker container entry point (as a process)', () => {
   it('reports a classified provider failure and still exits 0', async () => {
     const dir = tempDir('autodev-worker-');
     const remote = makeRemote(dir);
-    const task = await preparedTask('Try [fake:rate_limit]', `file://${remote}`);
+    const task = await preparedTask(store, 'Try [fake:rate_limit]', `file://${remote}`);
     const { code, out } = await runWorker(task, join(dir, 'ws'));
     expect({ code, out }).toMatchObject({ code: 0 });
     expect(await store.getAttemptReport(task.id, 1)).toMatchObject({ ok: false, errorClass: 'rate_limit' });
