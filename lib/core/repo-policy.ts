@@ -16,6 +16,12 @@ export interface RepoPolicy {
    * applies to every tenant. Empty: no local repositories at all (the cloud).
    */
   localRoots: Readonly<Record<string, readonly string[]>>;
+  /**
+   * Resolves a local path the way the file system will (symbolic links followed), so that a link
+   * inside an allowed directory cannot name a repository outside it. Given by the adapter that owns
+   * the file system; a path that does not resolve is returned as written.
+   */
+  resolveLocalPath?: (path: string) => string;
 }
 
 /** Remote repositories only, public hosts only: what the cloud accepts. */
@@ -164,10 +170,14 @@ function checkLocalPath(path: string, tenant: string, policy: RepoPolicy, field:
     );
   }
   const normal = posix.normalize(path);
-  const inside = roots.some((r) => {
-    const root = posix.normalize(r).replace(/\/+$/, '');
-    return normal === root || normal.startsWith(`${root}/`);
-  });
+  const under = (p: string, resolve: (r: string) => string) =>
+    roots.some((r) => {
+      const root = posix.normalize(resolve(r)).replace(/\/+$/, '');
+      return p === root || p.startsWith(`${root}/`);
+    });
+  const resolve = policy.resolveLocalPath;
+  // as written, and once more as the file system will read it: a link may point outside the root
+  const inside = under(normal, (r) => r) && (!resolve || under(posix.normalize(resolve(normal)), resolve));
   if (!inside) {
     throw invalid(
       field,

@@ -1,5 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_HIGH_PRIORITY_ROLES, parseDuration } from '../core/access.js';
@@ -512,6 +512,7 @@ export function loadLocalConfig(source: NodeJS.ProcessEnv = process.env): LocalC
     repoPolicy: {
       allowedHosts: parseAllowedHosts(env.AUTODEV_ALLOWED_REPO_HOSTS),
       localRoots: parseLocalRoots(env.AUTODEV_LOCAL_REPO_ROOTS),
+      resolveLocalPath: resolveExisting,
     },
     notifications: loadNotifications(home),
     githubWebhook: {
@@ -527,4 +528,17 @@ export function loadLocalConfig(source: NodeJS.ProcessEnv = process.env): LocalC
       hidden: [home, join(home, 'mirrors'), isAbsolute(workspaces) ? workspaces : resolve(workspaces)],
     },
   };
+}
+
+/**
+ * A local path as the file system resolves it: symbolic links followed in the longest part of it
+ * that exists (the rest, not yet created, is appended as written).
+ */
+export function resolveExisting(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    const parent = dirname(path);
+    return parent === path ? path : join(resolveExisting(parent), basename(path));
+  }
 }

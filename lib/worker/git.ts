@@ -79,6 +79,8 @@ export const SAFE_CONFIG: readonly string[] = [
   'protocol.ext.allow=never',
   'protocol.fd.allow=never',
   'protocol.file.allow=always',
+  // a redirect could take a fetch or push from the address the policy checked to one it never saw
+  'http.followRedirects=false',
   'remote.origin.uploadpack=git-upload-pack',
   'remote.origin.receivepack=git-receive-pack',
   'submodule.recurse=false',

@@ -73,6 +73,10 @@ export function workspaceFault(repo: string, what: string, err: unknown): Worksp
     return new WorkspaceError(
       `Access to the repository ${shown} was denied: could not ${what} it (${last}).`,
     );
+  if (/returned error: 30[1278]\b/.test(detail))
+    return new WorkspaceError(
+      `The repository ${shown} answered with a redirect, which is not followed: give its final address (${last}).`,
+    );
   if (MISSING.test(detail))
     return new WorkspaceError(`The repository ${shown} does not exist or cannot be reached (${last}).`);
   return new WorkspaceError(`Could not ${what} the repository ${shown}: ${last}`);

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, symlinkSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -19,6 +19,7 @@ describe('the API door', () => {
   let server: RunningServer;
   let remote: string;
   let otherRemote: string;
+  let linked: string;
   let home: string;
   let token: string;
   const WEBHOOK_SECRET = 'door-webhook-secret';
@@ -35,6 +36,10 @@ describe('the API door', () => {
     mkdirSync(join(dir, 'globex'));
     remote = makeRemote(join(dir, 'acme'));
     otherRemote = makeRemote(join(dir, 'globex'));
+    // a link inside acme's directory to globex's repository, and to the whole of globex
+    symlinkSync(otherRemote, join(dir, 'acme', 'linked.git'));
+    symlinkSync(join(dir, 'globex'), join(dir, 'acme', 'linked-dir'));
+    linked = join(dir, 'acme', 'linked.git');
     // no executor: tasks stay queued, so a log follow never ends by itself
     home = join(dir, 'home');
     server = await startServer(
@@ -170,6 +175,9 @@ describe('the API door', () => {
       ['/etc/passwd', () => '/etc/passwd'],
       ["another tenant's repository", () => otherRemote],
       ["another tenant's repository through ..", () => `${remote}/../../globex/remote.git`],
+      ["another tenant's repository through a symbolic link", () => linked],
+      ["another tenant's directory through a linked parent", () => `${linked}/../linked-dir/remote.git`],
+      ['a file:// URL through a symbolic link', () => `file://${linked}`],
       ['a file:// URL outside', () => 'file:///etc'],
       ['the metadata address', () => 'https://169.254.169.254/latest/meta-data/'],
       ['the metadata address as a number', () => 'http://2852039166/x.git'],
