@@ -1,8 +1,8 @@
 import { transition } from '../core/lifecycle.js';
 import type { Task } from '../core/schemas.js';
+import { mutateTask } from '../core/workflow-engine.js';
 import type { DynamoTaskStore } from './dynamo-task-store.js';
 import type { EcsWorkerStopper } from './ecs-stopper.js';
-import { mutateTask } from './mutate-task.js';
 import type { TaskMessage } from './task-messages.js';
 import { executionName, type StepFunctionsLauncher } from './workflow-launcher.js';
 

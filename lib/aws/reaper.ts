@@ -1,9 +1,8 @@
 import type { AgentRole } from '../core/roles.js';
 import type { Task } from '../core/schemas.js';
 import type { TaskNotifier } from '../core/tasks.js';
-import { reapExpired, releaseBlocked } from '../core/workflow.js';
+import { reapTask, releaseTask } from '../core/workflow-engine.js';
 import type { DynamoTaskStore } from './dynamo-task-store.js';
-import { mutateTask } from './mutate-task.js';
 
 export interface ReaperDeps {
   store: Pick<
@@ -49,8 +48,7 @@ export async function reap(deps: ReaperDeps): Promise<ReaperReport> {
   // every task whose lease expired, from the byLease index (all shards, all pages)
   const stuckOnes = await deps.store.listExpiredLeases(now);
   for (const stuck of stuckOnes) {
-    const moved = await mutateTask(deps.store, stuck.id, (t) => reapExpired(t, deps.roles[t.role], now));
-    const after = moved?.after;
+    const after = await reapTask(deps.store, deps.roles, stuck.id, now);
     if (!after) continue;
     if (after.status === 'queued') report.requeued++;
     else if (after.status === 'failed') report.failed++;
@@ -58,15 +56,14 @@ export async function reap(deps: ReaperDeps): Promise<ReaperReport> {
     await settle(after, `${after.status === 'queued' ? 're-queued' : after.status}: its lease expired`);
   }
   for (const blocked of await deps.store.listByStatus('blocked')) {
-    const deps_ = await Promise.all(blocked.dependsOn.map((d) => deps.store.get(blocked.tenant, d)));
-    const moved = await mutateTask(deps.store, blocked.id, (t) => releaseBlocked(t, deps_, now));
-    if (!moved?.after) continue;
+    const released = await releaseTask(deps.store, blocked, now);
+    if (!released) continue;
     report.released++;
     await settle(
-      moved.after,
-      moved.after.status === 'queued'
+      released,
+      released.status === 'queued'
         ? 'dependencies succeeded; queued'
-        : `failed: ${moved.after.error?.message ?? ''}`,
+        : `failed: ${released.error?.message ?? ''}`,
     );
   }
   return report;

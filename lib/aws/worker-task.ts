@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import { BUILT_IN_ROLES } from '../core/roles.js';
 import { LEASE_MARGIN_SECONDS } from '../core/workflow.js';
+import { startLeaseHeartbeat } from '../core/workflow-engine.js';
 import { createDrivers, ownEnv } from '../worker/drivers/index.js';
 import { DEFAULT_FORGES, ForgeConfig } from '../worker/forge/resolve.js';
 import { KnownSecrets, secretsIn } from '../worker/known-secrets.js';
@@ -11,7 +12,6 @@ import type { Sandbox } from '../worker/sandbox.js';
 import { GitWorkspaces, tokenCredential } from '../worker/workspace.js';
 import type { DynamoTaskStore } from './dynamo-task-store.js';
 import { ecsTaskArn } from './ecs-metadata.js';
-import { startLeaseHeartbeat } from './lease-heartbeat.js';
 
 /** Tokens for git and the forges: used by the worker, never shown to the agent. */
 const FORGE_TOKEN_NAMES = ['GIT_TOKEN', 'GITHUB_TOKEN', 'GITLAB_TOKEN'];

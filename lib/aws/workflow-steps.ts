@@ -1,42 +1,21 @@
 import { z } from 'zod';
 import { NotFoundError } from '../core/errors.js';
-import { classifyWorkerFailure, type InfrastructureRetryPolicy } from '../core/infrastructure.js';
-import type { RetryPolicy } from '../core/lifecycle.js';
-import {
-  admitProvider,
-  type BreakerPolicy,
-  type ProviderStateStore,
-  type RatePolicy,
-  recordProviderResult,
-} from '../core/provider-health.js';
-import type { AgentRole } from '../core/roles.js';
+import { classifyWorkerFailure } from '../core/infrastructure.js';
 import type { Task } from '../core/schemas.js';
+import type { AttemptOutcomeReport, AttemptPlan } from '../core/workflow.js';
 import {
-  type AttemptOutcomeReport,
-  type AttemptPlan,
-  deferAttempt,
-  prepareAttempt,
-  providerCandidates,
-  recordAttempt,
-  recordInfrastructureFailure,
-} from '../core/workflow.js';
+  type EngineDeps,
+  prepareNext,
+  recordInfrastructureNext,
+  recordNext,
+} from '../core/workflow-engine.js';
 import type { DynamoTaskStore } from './dynamo-task-store.js';
 import { fargateSize } from './fargate.js';
-import { mutateTask } from './mutate-task.js';
 
-export interface StepDeps {
+/** The Lambda steps run the shared workflow steps (lib/core/workflow-engine) over DynamoDB. */
+export interface StepDeps extends EngineDeps {
   store: Pick<DynamoTaskStore, 'getById' | 'put' | 'appendLogs' | 'getAttemptReport'>;
-  roles: Record<string, AgentRole>;
-  available: (provider: string) => boolean;
   now?: () => Date;
-  policy?: RetryPolicy;
-  /** Jitter source for retry delays (tests fix it). */
-  random?: () => number;
-  defaultTimeoutSeconds?: number;
-  /** Provider health shared by every execution (circuit breaker, token bucket); none: every provider admits. */
-  health?: { store: ProviderStateStore; breaker?: BreakerPolicy; rate?: RatePolicy };
-  /** Backoff for workers the infrastructure could not start. @default DEFAULT_INFRASTRUCTURE_POLICY */
-  infrastructure?: InfrastructureRetryPolicy;
   /** Told once when this step moved a task to its end (succeeded, failed, cancelled): notifications. */
   onFinished?: (task: Task) => Promise<void>;
 }
@@ -68,73 +47,23 @@ export type PrepareOutput =
  */
 export const WORKER_STATE_TIMEOUT_SECONDS = 24 * 3600 + 900;
 
-/**
- * Asks provider health for the first candidate that admits an attempt now (the same order and the
- * same core functions as the local executor). Returns the provider, or how long to wait.
- */
-async function admitOne(
-  deps: StepDeps,
-  task: Task,
-  role: AgentRole,
-  now: Date,
-): Promise<{ provider: string } | { waitMs: number; reason: string }> {
-  const candidates = providerCandidates(task, role, deps.available);
-  const { health } = deps;
-  if (!health) return { provider: candidates[0] as string };
-  const refusals: string[] = [];
-  let waitMs = Number.POSITIVE_INFINITY;
-  for (const p of candidates) {
-    const a = await admitProvider(health.store, p, now.getTime(), health.breaker, health.rate);
-    if (a.ok) return { provider: p };
-    refusals.push(`${p} (${a.reason === 'breaker_open' ? 'circuit breaker open' : 'rate limit'})`);
-    waitMs = Math.min(waitMs, a.retryAfterMs);
-  }
-  return { waitMs: Math.max(1000, waitMs), reason: `no provider admits work now: ${refusals.join(', ')}` };
-}
-
 export async function prepareStep(deps: StepDeps, raw: unknown): Promise<PrepareOutput> {
   const input = PrepareInput.parse(raw);
   const now = (deps.now ?? (() => new Date()))();
-  const current = await deps.store.getById(input.taskId);
-  if (!current) throw new NotFoundError(`No task ${input.taskId}.`);
-  const role = deps.roles[current.role];
-  const base = { role, available: deps.available, now, leaseOwner: input.executionName };
-  const preview = prepareAttempt({ task: current, ...base });
-  let provider: string | undefined;
-  if (role && preview.action === 'run' && preview.changed) {
-    const admitted = await admitOne(deps, current, role, now);
-    if ('waitMs' in admitted) {
-      const notBefore = now.getTime() + admitted.waitMs;
-      const deferred = await mutateTask(deps.store, input.taskId, (t) =>
-        t.lease?.owner === input.executionName ? deferAttempt(t, notBefore, now) : undefined,
-      );
-      if (deferred?.after) await deps.store.appendLogs(input.taskId, [`waiting: ${admitted.reason}`], now);
-      return { action: 'wait', waitSeconds: Math.ceil(admitted.waitMs / 1000), reason: admitted.reason };
-    }
-    provider = admitted.provider;
+  const prepared = await prepareNext(deps, { taskId: input.taskId, leaseOwner: input.executionName, now });
+  if (!prepared) throw new NotFoundError(`No task ${input.taskId}.`);
+  if (prepared.action === 'wait') {
+    if (prepared.moved) await deps.store.appendLogs(input.taskId, [`waiting: ${prepared.reason}`], now);
+    return { action: 'wait', waitSeconds: Math.ceil(prepared.waitMs / 1000), reason: prepared.reason };
   }
-  let outcome: ReturnType<typeof prepareAttempt> | undefined;
-  const moved = await mutateTask(deps.store, input.taskId, (t) => {
-    outcome = prepareAttempt({
-      task: t,
-      role: deps.roles[t.role],
-      available: deps.available,
-      now,
-      leaseOwner: input.executionName,
-      defaultTimeoutSeconds: deps.defaultTimeoutSeconds,
-      provider,
-    });
-    return outcome.changed ? outcome.task : undefined;
-  });
-  if (!moved || !outcome) throw new NotFoundError(`No task ${input.taskId}.`);
-  if (outcome.action === 'stop') {
-    if (moved.after)
-      await deps.store.appendLogs(input.taskId, [`task ${moved.after.status}: ${outcome.reason}`], now);
-    return { action: 'stop', reason: outcome.reason, status: outcome.task.status };
+  if (prepared.action === 'stop') {
+    if (prepared.moved)
+      await deps.store.appendLogs(input.taskId, [`task ${prepared.task.status}: ${prepared.reason}`], now);
+    return { action: 'stop', reason: prepared.reason, status: prepared.task.status };
   }
-  const { plan } = outcome;
+  const { plan } = prepared;
   const size = fargateSize(plan.cpu, plan.memoryMiB);
-  if (moved.after) {
+  if (prepared.moved) {
     await deps.store.appendLogs(input.taskId, [`attempt ${plan.attempt} on ${plan.provider}`], now);
   }
   return {
@@ -190,21 +119,16 @@ async function recordInfrastructureStep(
   now: Date,
 ): Promise<RecordOutput> {
   const reason = `${input.failure?.Error ?? 'error'}: ${(input.failure?.Cause ?? '').slice(0, 300)}`;
-  let result: ReturnType<typeof recordInfrastructureFailure> | undefined;
-  const moved = await mutateTask(deps.store, input.taskId, (t) => {
-    result = recordInfrastructureFailure({
-      task: t,
-      attempt: input.attempt,
-      reason,
-      now,
-      leaseOwner: input.executionName,
-      policy: deps.infrastructure,
-    });
-    return result.changed ? result.task : undefined;
+  const result = await recordInfrastructureNext(deps, {
+    taskId: input.taskId,
+    attempt: input.attempt,
+    reason,
+    leaseOwner: input.executionName,
+    now,
   });
-  if (!moved || !result) throw new NotFoundError(`No task ${input.taskId}.`);
+  if (!result) throw new NotFoundError(`No task ${input.taskId}.`);
   const after = result.task;
-  if (moved.after) {
+  if (result.moved) {
     const line =
       after.status === 'retrying'
         ? `the worker for attempt ${input.attempt} could not be started (${reason}); infrastructure retry in ${result.next.kind === 'retry' ? result.next.waitSeconds : 0}s, no attempt used`
@@ -225,42 +149,16 @@ export async function recordStep(deps: StepDeps, raw: unknown): Promise<RecordOu
     return recordInfrastructureStep(deps, input, now);
   }
   const report = reportFrom(stored, input.failure);
-  let result: ReturnType<typeof recordAttempt> | undefined;
-  let task: Task | undefined;
-  const moved = await mutateTask(deps.store, input.taskId, (t) => {
-    task = t;
-    const role = deps.roles[t.role];
-    if (!role) return undefined;
-    result = recordAttempt({
-      task: t,
-      role,
-      attempt: input.attempt,
-      report,
-      available: deps.available,
-      now,
-      leaseOwner: input.executionName,
-      policy: deps.policy,
-      random: deps.random,
-    });
-    return result.changed ? result.task : undefined;
+  const result = await recordNext(deps, {
+    taskId: input.taskId,
+    attempt: input.attempt,
+    report,
+    leaseOwner: input.executionName,
+    now,
   });
-  if (!moved || !task) throw new NotFoundError(`No task ${input.taskId}.`);
-  if (!result) return { next: 'finish', status: task.status };
+  if (!result) throw new NotFoundError(`No task ${input.taskId}.`);
   const after = result.task;
-  const provider = task.attempts.find((a) => a.number === input.attempt)?.provider;
-  // a cancelled attempt says nothing about the provider
-  if (moved.after && deps.health && provider && !task.cancelRequested) {
-    await recordProviderResult(
-      deps.health.store,
-      provider,
-      report.ok,
-      report.errorClass,
-      now.getTime(),
-      deps.health.breaker,
-      deps.health.rate,
-    );
-  }
-  if (moved.after) {
+  if (result.moved) {
     const why =
       after.status === 'retrying'
         ? ` (next: ${after.provider})`
@@ -273,7 +171,7 @@ export async function recordStep(deps: StepDeps, raw: unknown): Promise<RecordOu
       now,
     );
   }
-  if (moved.after && result.next.kind !== 'retry' && deps.onFinished) await deps.onFinished(after);
+  if (result.moved && result.next.kind !== 'retry' && deps.onFinished) await deps.onFinished(after);
   return result.next.kind === 'retry'
     ? { next: 'retry', waitSeconds: result.next.waitSeconds }
     : { next: 'finish', status: after.status };

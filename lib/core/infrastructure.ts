@@ -5,6 +5,14 @@
  * use no attempt and trip no provider's circuit breaker.
  */
 
+/**
+ * The worker of an attempt could not be started (an engine's own failure, before any agent ran):
+ * recorded with `recordInfrastructureFailure`, as a worker the infrastructure never ran.
+ */
+export class InfrastructureError extends Error {
+  override readonly name = 'InfrastructureError';
+}
+
 /** How the worker's container failed, as the workflow saw it (Step Functions' Catch: Error and Cause). */
 export interface WorkerFailure {
   Error?: string;

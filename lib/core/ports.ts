@@ -49,6 +49,8 @@ export interface ClaimableTaskStore extends TaskStore {
    * to running under a lease held by `owner`; undefined when none is ready.
    */
   claimNext(owner: string, leaseMs: number, now: Date): Promise<Task | undefined>;
+  /** A task of any tenant, for the executor's own steps (the API reads through `get`). */
+  getById(id: string): Promise<Task | undefined>;
   /** Tasks in `running` across all tenants (for lease checks on start and by the reaper). */
   listRunning(): Promise<Task[]>;
   /** Blocked tasks across all tenants (to release them when their dependencies finish). */

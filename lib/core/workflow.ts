@@ -52,6 +52,10 @@ export interface AttemptOutcomeReport {
   gates?: Task['gates'];
   /** The review agent's verdict, when .autodev.yml asks for one. */
   review?: Task['review'];
+  /** The model calls of the attempt's gateway session (its ledger), when it had one. */
+  calls?: Attempt['calls'];
+  /** The provider said when to come back (a rate limit's reset): no retry on it sooner. */
+  retryAfterMs?: number;
 }
 
 export type PrepareOutcome =
@@ -64,6 +68,8 @@ export interface RecordOutcome {
   task: Task;
   changed: boolean;
   next: NextStep;
+  /** Why the task waits for another attempt (a retry or a failover), for the task's log. */
+  reason?: string;
 }
 
 /** Extra time a lease allows beyond the attempt's own time limit (start-up, push, record). */
@@ -94,6 +100,13 @@ export function prepareAttempt(input: {
   defaultTimeoutSeconds?: number;
   /** The provider admitted for a new attempt (provider health); by default the first candidate. */
   provider?: string;
+  /**
+   * How long the lease runs from now. An executor that renews it while the attempt runs (the local
+   * one) keeps it short; by default it covers the attempt's time limit plus LEASE_MARGIN_SECONDS.
+   */
+  leaseMs?: number;
+  /** Which executor runs the attempt, recorded on it. */
+  executor?: string;
 }): PrepareOutcome {
   const { task, role, now } = input;
   const defaultTimeout = input.defaultTimeoutSeconds ?? 1800;
@@ -146,6 +159,7 @@ export function prepareAttempt(input: {
     provider,
     startedAt: now.toISOString(),
     outcome: 'running',
+    ...(input.executor ? { executor: input.executor } : {}),
   };
   const plan = planFor(task, role, attempt, defaultTimeout);
   const patch: Partial<Task> = {
@@ -154,7 +168,7 @@ export function prepareAttempt(input: {
     notBefore: undefined,
     lease: {
       owner: input.leaseOwner,
-      expiresAt: now.getTime() + (plan.timeoutSeconds + LEASE_MARGIN_SECONDS) * 1000,
+      expiresAt: now.getTime() + (input.leaseMs ?? (plan.timeoutSeconds + LEASE_MARGIN_SECONDS) * 1000),
     },
   };
   const next =
@@ -243,6 +257,7 @@ export function recordAttempt(input: {
     message: report.message,
     usage: report.usage,
     sessionId: report.sessionId,
+    ...(report.calls ? { calls: report.calls } : {}),
   };
   const attempts = task.attempts.map((a) => (a.number === current.number ? ended : a));
   const base: Task = {
@@ -272,7 +287,8 @@ export function recordAttempt(input: {
           summary: report.summary,
           branch: report.branch,
           commit: report.commit,
-          pullRequest: report.pullRequest,
+          // a pull request an earlier attempt opened stays the task's when this one names none
+          pullRequest: report.pullRequest ?? task.pullRequest,
           gates: report.gates,
           review: report.review,
           durationMs,
@@ -319,12 +335,58 @@ export function recordAttempt(input: {
       next = transition(
         base,
         'failed',
-        { durationMs, error: { code: decision.code, message: decision.message } },
+        {
+          durationMs,
+          gates: report.gates ?? task.gates,
+          error: { code: decision.code, message: decision.message },
+        },
         now,
       );
       break;
   }
-  return { task: next, changed: true, next: nextOf(next, now) };
+  const reason = decision.kind === 'retry' ? decision.reason : undefined;
+  return { task: next, changed: true, next: nextOf(next, now), reason };
+}
+
+/**
+ * The executor stops (a shutdown) before attempt `attempt` ended: the attempt is abandoned, what it
+ * used is kept, and the task is queued again for the next executor. undefined when the task is no
+ * longer this executor's, or a cancel was requested (the attempt is then recorded as cancelled).
+ */
+export function abandonAttempt(input: {
+  task: Task;
+  attempt: number;
+  usage: Usage;
+  calls?: Attempt['calls'];
+  leaseOwner: string;
+  now: Date;
+  message: string;
+}): Task | undefined {
+  const { task, now } = input;
+  const current = task.attempts.find((a) => a.number === input.attempt);
+  if (task.status !== 'running' || task.lease?.owner !== input.leaseOwner || task.cancelRequested) {
+    return undefined;
+  }
+  if (current?.outcome !== 'running') return undefined;
+  const abandoned: Attempt = {
+    ...current,
+    endedAt: now.toISOString(),
+    outcome: 'abandoned',
+    message: input.message,
+    usage: input.usage,
+    ...(input.calls ? { calls: input.calls } : {}),
+  };
+  return transition(
+    {
+      ...task,
+      attempts: task.attempts.map((a) => (a === current ? abandoned : a)),
+      usage: addUsage(task.usage, input.usage),
+      lease: undefined,
+    },
+    'queued',
+    {},
+    now,
+  );
 }
 
 /**
@@ -423,21 +485,31 @@ export function renewLease(
  * failed when it has no attempts left, else queued again. A retrying task whose lease expired
  * (its workflow stopped between attempts) is queued again the same way, through running, in one
  * write. undefined when the lease still holds.
+ *
+ * `lostOwner`: the lease holder known to be gone (its process ended), described as such; a task
+ * whose lease that owner still holds is taken back at once, whatever its expiry says.
  */
-export function reapExpired(task: Task, role: AgentRole | undefined, now: Date): Task | undefined {
-  if (task.status === 'retrying' && task.lease && task.lease.expiresAt < now.getTime()) {
+export function reapExpired(
+  task: Task,
+  role: AgentRole | undefined,
+  now: Date,
+  lostOwner?: { owner: string; description: string },
+): Task | undefined {
+  const gone = lostOwner !== undefined && task.lease?.owner === lostOwner.owner;
+  if (task.status === 'retrying' && task.lease && (gone || task.lease.expiresAt < now.getTime())) {
     const through = transition(task, 'running', { lease: task.lease }, now);
-    const next = reapExpired(through, role, now);
+    const next = reapExpired(through, role, now, lostOwner);
     return next && { ...next, version: task.version + 1 };
   }
-  if (task.status !== 'running' || (task.lease?.expiresAt ?? 0) >= now.getTime()) return undefined;
+  if (task.status !== 'running' || (!gone && (task.lease?.expiresAt ?? 0) >= now.getTime())) return undefined;
+  const why = gone ? lostOwner.description : 'its lease expired';
   const attempts = task.attempts.map((a) =>
     a.outcome === 'running'
       ? {
           ...a,
           outcome: 'abandoned' as const,
           endedAt: now.toISOString(),
-          message: 'abandoned: its lease expired',
+          message: `abandoned: ${why}`,
         }
       : a,
   );
@@ -457,7 +529,7 @@ export function reapExpired(task: Task, role: AgentRole | undefined, now: Date):
       {
         error: {
           code: 'abandoned',
-          message: 'The task was running when its lease expired, and it has no attempts left.',
+          message: `The task was running when ${why}, and it has no attempts left.`,
         },
       },
       now,

@@ -1,31 +1,42 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { ConflictError } from '../core/errors.js';
-import {
-  attemptsThisRun,
-  DEFAULT_RETRY_POLICY,
-  decideAfterAttempt,
-  type RetryPolicy,
-  transition,
-} from '../core/lifecycle.js';
+import { InfrastructureError, type InfrastructureRetryPolicy } from '../core/infrastructure.js';
+import { attemptsThisRun, type RetryPolicy } from '../core/lifecycle.js';
 import type { ClaimableTaskStore } from '../core/ports.js';
 import {
-  admitProvider,
   type BreakerPolicy,
   type ProviderStateStore,
   type RatePolicy,
   recordProviderResult,
 } from '../core/provider-health.js';
 import type { AgentRole } from '../core/roles.js';
-import type { Attempt, Task } from '../core/schemas.js';
+import { isTerminal, type Task } from '../core/schemas.js';
 import type { TaskNotifier } from '../core/tasks.js';
+import { type AttemptPlan, abandonAttempt } from '../core/workflow.js';
+import {
+  type EngineDeps,
+  mutateTask,
+  type ProviderSlots,
+  prepareNext,
+  type RecordResult,
+  reapTask,
+  recordInfrastructureNext,
+  recordNext,
+  releaseTask,
+  startLeaseHeartbeat,
+} from '../core/workflow-engine.js';
 import { closeAttemptGateway, type LedgerOutcome, openAttemptGateway } from '../gateway/attempts.js';
 import { type GatewayOptions, ModelGateway } from '../gateway/server.js';
 import { resolveBinary } from '../worker/agent-process.js';
 import { costOf } from '../worker/drivers/pricing.js';
 import type { ForgeEntry } from '../worker/forge/resolve.js';
 import type { KnownSecrets } from '../worker/known-secrets.js';
-import { type AttemptReport, type ProviderConfig, runAttempt } from '../worker/run-attempt.js';
+import {
+  type AttemptContext,
+  type AttemptReport,
+  type ProviderConfig,
+  runAttempt,
+} from '../worker/run-attempt.js';
 import type { Sandbox } from '../worker/sandbox.js';
 import type { GitWorkspaces } from '../worker/workspace.js';
 
@@ -45,6 +56,10 @@ export interface ExecutorOptions {
   pollMs?: number;
   defaultTimeoutSeconds: number;
   retryPolicy?: RetryPolicy;
+  /** Jitter source for retry delays (tests fix it). */
+  random?: () => number;
+  /** Backoff for attempts whose worker could not be started. @default DEFAULT_INFRASTRUCTURE_POLICY */
+  infrastructure?: InfrastructureRetryPolicy;
   baseEnv: Record<string, string>;
   /** Circuit breakers and rate limits per provider, shared through the store. */
   health?: { store: ProviderStateStore; breaker: BreakerPolicy; rate: RatePolicy };
@@ -67,6 +82,11 @@ export interface ExecutorOptions {
   modelGateway?: false | GatewayOptions;
   /** How agents and gates are contained; `unavailable` fails every task with a clear error. */
   sandbox?: Sandbox;
+  /**
+   * The worker: runs one attempt and reports how it ended. It throws InfrastructureError when it
+   * could not be started (the attempt is taken back, as on AWS). @default runAttempt
+   */
+  runAttempt?: (ctx: AttemptContext) => Promise<AttemptReport>;
 }
 
 interface Running {
@@ -75,6 +95,19 @@ interface Running {
   done: Promise<void>;
   stopReason?: 'shutdown' | 'lease_lost';
 }
+
+/** An attempt this executor started: the task as stored then, and what the attempt runs with. */
+interface Started {
+  task: Task;
+  plan: AttemptPlan;
+  role: AgentRole;
+  startedAt: Date;
+}
+
+/** How the worker ended: its report, or it never ran (infrastructure). */
+type WorkerOutcome = { report: AttemptReport } | { notStarted: string };
+
+type TaskLog = (line: string) => void;
 
 /** Identifies one executor: host, pid and a random part, so a restarted server never looks like its predecessor. */
 export function newOwnerId(): string {
@@ -95,8 +128,11 @@ function ownerAlive(owner: string, self: string): boolean | undefined {
 }
 
 /**
- * The local workflow executor: a small durable loop over the store. It claims ready tasks under a
- * lease, runs attempts through the worker, and applies the core's decisions with conditional writes.
+ * The local workflow executor: a small durable loop over the store, running the same workflow steps
+ * as the Step Functions workflow (lib/core/workflow-engine). Each task goes
+ * pick (claim under a lease) → prepare → run the attempt → record → retry after a wait, or finish;
+ * reap and release run on a timer. What is local: claiming from SQLite, the timers that stand in
+ * for the state machine's waits, the worker run in this process, and its model gateway session.
  */
 export class LocalExecutor implements TaskNotifier {
   readonly owner = newOwnerId();
@@ -108,8 +144,22 @@ export class LocalExecutor implements TaskNotifier {
   private ticker?: NodeJS.Timeout;
   private reaper?: NodeJS.Timeout;
   private gateway?: ModelGateway;
+  /** Attempts starting in this process, not yet visible in the store (for maxConcurrent). */
+  private readonly starting = new Map<string, number>();
+  private readonly engine: EngineDeps;
 
-  constructor(private readonly o: ExecutorOptions) {}
+  constructor(private readonly o: ExecutorOptions) {
+    this.engine = {
+      store: o.store,
+      roles: o.roles,
+      available: this.available,
+      health: o.health,
+      policy: o.retryPolicy,
+      random: o.random,
+      defaultTimeoutSeconds: o.defaultTimeoutSeconds,
+      infrastructure: o.infrastructure,
+    };
+  }
 
   get activeCount(): number {
     return this.running.size;
@@ -191,21 +241,37 @@ export class LocalExecutor implements TaskNotifier {
       });
   }
 
+  /** Wakes the loop at `at` (ms), when a waiting task becomes ready. */
+  private wakeAt(at: number | undefined): void {
+    setTimeout(() => this.wake(), Math.max(0, (at ?? 0) - Date.now()) + 5).unref();
+  }
+
   private async pump(): Promise<void> {
     await this.releaseBlocked();
     while (!this.stopping && this.running.size < this.o.concurrency) {
-      const task = await this.o.store.claimNext(this.owner, this.o.leaseMs, new Date());
+      const task = await this.pickNext();
       if (!task) return;
-      const abort = new AbortController();
-      const entry: Running = { task, abort, done: Promise.resolve() };
-      entry.done = this.execute(entry)
-        .catch((e) => this.log('task execution failed', { taskId: task.id, err: String(e) }))
-        .finally(() => {
-          this.running.delete(task.id);
-          this.wake();
-        });
-      this.running.set(task.id, entry);
+      this.launch(task);
     }
+  }
+
+  /**
+   * Which ready task runs next: the store's most urgent one (queued, or retrying whose wait is
+   * over), claimed under this executor's lease. undefined when none is ready.
+   */
+  private pickNext(): Promise<Task | undefined> {
+    return this.o.store.claimNext(this.owner, this.o.leaseMs, new Date());
+  }
+
+  private launch(task: Task): void {
+    const entry: Running = { task, abort: new AbortController(), done: Promise.resolve() };
+    entry.done = this.execute(entry)
+      .catch((e) => this.log('task execution failed', { taskId: task.id, err: String(e) }))
+      .finally(() => {
+        this.running.delete(task.id);
+        this.wake();
+      });
+    this.running.set(task.id, entry);
   }
 
   /** Installed, with credentials (or none needed): worth sending work to. */
@@ -216,25 +282,96 @@ export class LocalExecutor implements TaskNotifier {
     return needed.length === 0 || needed.some((v) => this.o.baseEnv[v] || cfg.env[v]);
   };
 
-  /** Applies `fn` to the latest stored task with a conditional write, re-reading on conflicts. */
-  private async mutate(task: Task, fn: (t: Task) => Task | undefined): Promise<Task | undefined> {
-    let current: Task | undefined = task;
-    for (let i = 0; i < 20 && current; i++) {
-      const next = fn(current);
-      if (!next) return undefined;
-      try {
-        await this.o.store.put(next, current.version);
-        return next;
-      } catch (err) {
-        if (!(err instanceof ConflictError)) throw err;
-        current = await this.o.store.get(task.tenant, task.id);
-      }
-    }
-    return undefined;
+  private ownsLease = (t: Task) => t.status === 'running' && t.lease?.owner === this.owner;
+
+  /** One claimed task: prepare, run the attempt, record. */
+  private async execute(entry: Running): Promise<void> {
+    await this.withTaskLog(entry.task.id, async (log) => {
+      const started = await this.prepare(entry, log);
+      if (!started) return;
+      const outcome = await this.runWorker(entry, started, log);
+      await this.record(entry, started, outcome, log);
+    });
   }
 
-  /** Attempts starting in this process, not yet visible in the store (for maxConcurrent). */
-  private readonly starting = new Map<string, number>();
+  /** Runs `fn` with a log for the task: redacted lines, written to the store in batches. */
+  private async withTaskLog(taskId: string, fn: (log: TaskLog) => Promise<void>): Promise<void> {
+    const buffer: string[] = [];
+    let flushing: Promise<void> = Promise.resolve();
+    const flush = () => {
+      const lines = buffer.splice(0);
+      flushing = flushing
+        .then(() => this.o.store.appendLogs(taskId, lines, new Date()))
+        .catch(() => undefined);
+      return flushing;
+    };
+    const timer = setInterval(flush, 200);
+    try {
+      await fn((line) => buffer.push(this.o.knownSecrets?.redact(line) ?? line));
+    } finally {
+      clearInterval(timer);
+      await flush();
+    }
+  }
+
+  /**
+   * The prepare step (core): the provider admitted by provider health and this executor's
+   * `maxConcurrent` places, the attempt added under a lease this executor renews. Or the task waits
+   * for a provider, or stops (cancelled, unknown role). undefined when no attempt runs.
+   */
+  private async prepare(entry: Running, log: TaskLog): Promise<Started | undefined> {
+    const slots = await this.slotsFor(entry.task.id);
+    const now = new Date();
+    const prepared = await prepareNext(this.engine, {
+      taskId: entry.task.id,
+      leaseOwner: this.owner,
+      now,
+      leaseMs: this.o.leaseMs,
+      executor: this.owner,
+      slots,
+      minWaitMs: 10,
+    }).finally(() => slots.release()); // the attempt is in the store now (or not at all)
+    if (!prepared) return undefined;
+    if (prepared.action === 'wait') {
+      if (prepared.moved) {
+        log(`waiting: ${prepared.reason}`);
+        this.wakeAt(now.getTime() + prepared.waitMs);
+      }
+      return undefined;
+    }
+    if (prepared.action === 'stop') {
+      if (prepared.moved) this.settled(prepared.task, log);
+      return undefined;
+    }
+    const role = this.o.roles[prepared.task.role] as AgentRole;
+    if (prepared.skipped.length > 0) log(`skipping ${prepared.skipped.join(', ')}`);
+    log(`attempt ${attemptsThisRun(prepared.task)} of ${role.maxAttempts} on ${prepared.plan.provider}`);
+    return { task: prepared.task, plan: prepared.plan, role, startedAt: now };
+  }
+
+  /** The places this executor may still take on each provider (`maxConcurrent`), for one admission. */
+  private async slotsFor(taskId: string): Promise<ProviderSlots & { release(): void }> {
+    const running = await this.runningByProvider(taskId);
+    const taken: string[] = [];
+    return {
+      full: (p) => {
+        const limit = this.o.providers[p]?.maxConcurrent;
+        const busy = (running.get(p) ?? 0) + (this.starting.get(p) ?? 0);
+        return limit !== undefined && busy >= limit ? `at its limit of ${limit} at once` : undefined;
+      },
+      take: (p) => {
+        this.starting.set(p, (this.starting.get(p) ?? 0) + 1);
+        taken.push(p);
+      },
+      release: () => {
+        for (const p of taken.splice(0)) {
+          const n = (this.starting.get(p) ?? 0) - 1;
+          if (n > 0) this.starting.set(p, n);
+          else this.starting.delete(p);
+        }
+      },
+    };
+  }
 
   /** Running attempts per provider, counted in the store (every executor on it). */
   private async runningByProvider(taskId: string): Promise<Map<string, number>> {
@@ -248,446 +385,207 @@ export class LocalExecutor implements TaskNotifier {
     return counts;
   }
 
-  private atCapacity(p: string, running: Map<string, number>): boolean {
-    const limit = this.o.providers[p]?.maxConcurrent;
-    return limit !== undefined && (running.get(p) ?? 0) + (this.starting.get(p) ?? 0) >= limit;
+  /**
+   * Runs the attempt's worker with the lease renewed while it works (core heartbeat) and a model
+   * gateway session in front of its CLI; the report carries the session's ledger and priced usage.
+   */
+  private async runWorker(entry: Running, started: Started, log: TaskLog): Promise<WorkerOutcome> {
+    const { task, plan } = started;
+    const heartbeat = startLeaseHeartbeat({
+      store: this.o.store,
+      taskId: task.id,
+      attempt: plan.attempt,
+      everyMs: Math.max(250, this.o.leaseMs / 3),
+      leaseMs: this.o.leaseMs,
+      onLost: () => {
+        entry.stopReason = 'lease_lost';
+        entry.abort.abort();
+      },
+      onRenewed: (t) => {
+        if (t.cancelRequested) entry.abort.abort();
+      },
+    });
+    const cfg = this.o.providers[plan.provider];
+    const gw =
+      cfg && this.gateway
+        ? openAttemptGateway(this.gateway, {
+            attemptId: `${task.id}/${plan.attempt}`,
+            driver: cfg.driver,
+            env: { ...this.o.baseEnv, ...cfg.env },
+            maxCostUsd: task.limits.maxCostUsd,
+            price: cfg.price,
+            // the provider's breaker hears of a rate limit at once, not when the CLI gives up
+            onRateLimit: (e) => this.rateLimited(plan.provider, e.status),
+            log,
+          })
+        : undefined;
+    let report: AttemptReport;
+    let ledger: LedgerOutcome | undefined;
+    try {
+      report = cfg
+        ? await (this.o.runAttempt ?? runAttempt)(
+            this.attemptContext(entry, started, cfg, log, gw && { ended: gw.ended, pointer: gw.pointer }),
+          )
+        : notConfigured(plan.provider);
+    } catch (err) {
+      if (err instanceof InfrastructureError) return { notStarted: err.message };
+      // the worker ended without a report: a crash, as on AWS
+      const message = `the worker ended without a report: ${err instanceof Error ? err.message : String(err)}`;
+      report = { ok: false, errorClass: 'crash', message, usage: emptyUsage(), changedFiles: [] };
+    } finally {
+      await heartbeat.stop();
+      // the session's credential stops working whatever became of the attempt
+      ledger = gw && closeAttemptGateway(gw);
+    }
+    if (ledger) report = withLedger(report, ledger);
+    if (cfg?.price) report.usage = { ...report.usage, costUsd: costOf(report.usage, cfg.price) };
+    this.o.events?.attemptEnded?.(plan.provider, report, Date.now() - started.startedAt.getTime());
+    return { report };
   }
 
-  private release(p: string): void {
-    const n = (this.starting.get(p) ?? 0) - 1;
-    if (n > 0) this.starting.set(p, n);
-    else this.starting.delete(p);
+  /** What the worker is given for one attempt, with the fence it checks before it pushes. */
+  private attemptContext(
+    entry: Running,
+    started: Started,
+    cfg: ProviderConfig,
+    log: TaskLog,
+    gw: { ended: AbortSignal; pointer: AttemptContext['gateway'] } | undefined,
+  ): AttemptContext {
+    const { task, plan, role } = started;
+    return {
+      task,
+      role,
+      provider: cfg,
+      workspaces: this.o.workspaces,
+      baseEnv: this.o.baseEnv,
+      defaultTimeoutSeconds: this.o.defaultTimeoutSeconds,
+      log,
+      signal: gw ? AbortSignal.any([entry.abort.signal, gw.ended]) : entry.abort.signal,
+      gateway: gw?.pointer,
+      keepWorkspace: this.o.keepWorkspaces,
+      forges: this.o.forges,
+      providers: this.o.providers,
+      sandbox: this.o.sandbox,
+      secrets: this.o.secrets,
+      knownSecrets: this.o.knownSecrets,
+      logsUrl: logsUrlFor(this.o.publicUrl?.(), task.id),
+      confirmOwnership: async () => {
+        const fenced = await mutateTask(this.o.store, task.id, (t) =>
+          this.ownsLease(t) && !t.cancelRequested ? { ...t, version: t.version + 1 } : undefined,
+        );
+        if (fenced?.after) return true;
+        if (!fenced || !this.ownsLease(fenced.before)) entry.stopReason = 'lease_lost';
+        return false;
+      },
+      onAgentStart: (pid) => {
+        this.o.events?.agentStarted?.(Date.now() - started.startedAt.getTime());
+        void mutateTask(this.o.store, task.id, (t) =>
+          this.ownsLease(t)
+            ? {
+                ...t,
+                attempts: t.attempts.map((a) => (a.number === plan.attempt ? { ...a, agentPid: pid } : a)),
+                version: t.version + 1,
+              }
+            : undefined,
+        ).catch(() => undefined);
+      },
+    };
   }
 
   /**
-   * Picks the provider for the next attempt and asks its circuit breaker and rate limit for
-   * admission. When none admits work now, the task goes back to waiting (no attempt is used).
+   * The record step (core): how the attempt ended decides what comes next (finish, retry after a
+   * wait, fail over, fail); a worker that never started uses no attempt. An attempt stopped by a
+   * shutdown is abandoned and the task queued for the next executor.
    */
-  private async admit(task: Task, role: AgentRole, log: (l: string) => void): Promise<string | undefined> {
-    const preferred = task.provider && task.attempts.length > 0 ? task.provider : undefined;
-    const fallback = task.requestedProvider ?? role.providers[0] ?? 'claude';
-    const candidates = task.requestedProvider
-      ? [task.requestedProvider]
-      : [...new Set([preferred, ...role.providers.filter(this.available)].filter((p): p is string => !!p))];
-    if (candidates.length === 0) candidates.push(preferred ?? fallback);
-    const refusals: string[] = [];
-    let waitMs = Number.POSITIVE_INFINITY;
-    const running = await this.runningByProvider(task.id);
-    for (const p of candidates) {
-      if (this.atCapacity(p, running)) {
-        refusals.push(`${p} (at its limit of ${this.o.providers[p]?.maxConcurrent} at once)`);
-        waitMs = Math.min(waitMs, 1000);
-        continue;
-      }
-      const a = this.o.health
-        ? await admitProvider(this.o.health.store, p, Date.now(), this.o.health.breaker, this.o.health.rate)
-        : ({ ok: true } as const);
-      // checked again without an await in between, so two tasks starting here cannot both take the last place
-      if (a.ok && !this.atCapacity(p, running)) {
-        if (refusals.length) log(`skipping ${refusals.join(', ')}`);
-        this.starting.set(p, (this.starting.get(p) ?? 0) + 1);
-        return p;
-      }
-      if (a.ok) {
-        refusals.push(`${p} (at its limit of ${this.o.providers[p]?.maxConcurrent} at once)`);
-        waitMs = Math.min(waitMs, 1000);
-        continue;
-      }
-      refusals.push(
-        `${p} (${a.reason === 'breaker_open' ? 'circuit breaker open' : 'rate limit'}, ${Math.ceil(a.retryAfterMs / 1000)} s)`,
-      );
-      waitMs = Math.min(waitMs, a.retryAfterMs);
-    }
-    const notBefore = Date.now() + Math.max(10, waitMs);
-    const deferred = await this.mutate(task, (t) =>
-      this.ownsLease(t)
-        ? transition({ ...t, lease: undefined }, 'retrying', { notBefore }, new Date())
-        : undefined,
-    );
-    if (deferred) {
-      log(`waiting: no provider admits work now: ${refusals.join(', ')}`);
-      setTimeout(() => this.wake(), notBefore - Date.now() + 5).unref();
-    }
-    return undefined;
-  }
-
-  private ownsLease = (t: Task) => t.status === 'running' && t.lease?.owner === this.owner;
-
-  private async execute(entry: Running): Promise<void> {
-    const { task } = entry;
-    const logBuffer: string[] = [];
-    let flushing: Promise<void> = Promise.resolve();
-    const flush = () => {
-      const lines = logBuffer.splice(0);
-      flushing = flushing
-        .then(() => this.o.store.appendLogs(task.id, lines, new Date()))
-        .catch(() => undefined);
-      return flushing;
-    };
-    const flushTimer = setInterval(flush, 200);
-    const log = (line: string) => logBuffer.push(this.o.knownSecrets?.redact(line) ?? line);
-    try {
-      const role = this.o.roles[task.role];
-      if (!role) {
-        await this.mutate(task, (t) =>
-          this.ownsLease(t)
-            ? transition(
-                { ...t, lease: undefined },
-                'failed',
-                { error: { code: 'unknown_role', message: `The role "${t.role}" is no longer configured.` } },
-                new Date(),
-              )
-            : undefined,
-        );
-        return;
-      }
-      const provider = await this.admit(task, role, log);
-      if (!provider) return;
-      const number = task.attempts.length + 1;
-      const startedAt = new Date();
-      const attempt: Attempt = {
-        number,
-        provider,
-        executor: this.owner,
-        startedAt: startedAt.toISOString(),
-        outcome: 'running',
-      };
-      const started = await this.mutate(task, (t) =>
-        this.ownsLease(t)
-          ? {
-              ...t,
-              provider,
-              attempts: [...t.attempts, attempt],
-              version: t.version + 1,
-              updatedAt: startedAt.toISOString(),
-            }
-          : undefined,
-      ).finally(() => this.release(provider)); // the attempt is in the store now (or not at all)
-      if (!started) return;
-      log(`attempt ${attemptsThisRun(started)} of ${role.maxAttempts} on ${provider}`);
-      if (started.cancelRequested) entry.abort.abort();
-      const heartbeat = setInterval(
-        () => {
-          void this.mutate(started, (t) => {
-            if (!this.ownsLease(t)) {
-              entry.stopReason = 'lease_lost';
-              entry.abort.abort();
-              return undefined;
-            }
-            if (t.cancelRequested) entry.abort.abort();
-            return {
-              ...t,
-              lease: { owner: this.owner, expiresAt: Date.now() + this.o.leaseMs },
-              version: t.version + 1,
-            };
-          }).catch(() => undefined);
-        },
-        Math.max(250, this.o.leaseMs / 3),
-      );
-      let report: AttemptReport;
-      let ledger: LedgerOutcome | undefined;
-      const cfg = this.o.providers[provider];
-      const gw =
-        cfg && this.gateway
-          ? openAttemptGateway(this.gateway, {
-              attemptId: `${started.id}/${number}`,
-              driver: cfg.driver,
-              env: { ...this.o.baseEnv, ...cfg.env },
-              maxCostUsd: started.limits.maxCostUsd,
-              price: cfg.price,
-              // the provider's breaker hears of a rate limit at once, not when the CLI gives up
-              onRateLimit: (e) => this.rateLimited(provider, e.status),
-              log,
-            })
-          : undefined;
-      try {
-        report = cfg
-          ? await runAttempt({
-              task: started,
-              role,
-              provider: cfg,
-              workspaces: this.o.workspaces,
-              baseEnv: this.o.baseEnv,
-              defaultTimeoutSeconds: this.o.defaultTimeoutSeconds,
-              log,
-              signal: gw ? AbortSignal.any([entry.abort.signal, gw.ended]) : entry.abort.signal,
-              gateway: gw?.pointer,
-              keepWorkspace: this.o.keepWorkspaces,
-              forges: this.o.forges,
-              providers: this.o.providers,
-              sandbox: this.o.sandbox,
-              secrets: this.o.secrets,
-              knownSecrets: this.o.knownSecrets,
-              logsUrl: logsUrlFor(this.o.publicUrl?.(), started.id),
-              confirmOwnership: async () => {
-                const fenced = await this.mutate(started, (t) =>
-                  this.ownsLease(t) && !t.cancelRequested ? { ...t, version: t.version + 1 } : undefined,
-                );
-                if (!fenced) {
-                  const now = await this.o.store.get(started.tenant, started.id);
-                  if (!now || !this.ownsLease(now)) entry.stopReason = 'lease_lost';
-                }
-                return fenced !== undefined;
-              },
-              onAgentStart: (pid) => {
-                this.o.events?.agentStarted?.(Date.now() - startedAt.getTime());
-                void this.mutate(started, (t) =>
-                  this.ownsLease(t)
-                    ? {
-                        ...t,
-                        attempts: t.attempts.map((a) => (a.number === number ? { ...a, agentPid: pid } : a)),
-                        version: t.version + 1,
-                      }
-                    : undefined,
-                ).catch(() => undefined);
-              },
-            })
-          : {
-              ok: false,
-              errorClass: 'not_installed',
-              message: `No provider named "${provider}" is configured.`,
-              usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 },
-              changedFiles: [],
-            };
-      } finally {
-        clearInterval(heartbeat);
-        // the session's credential stops working whatever became of the attempt
-        ledger = gw && closeAttemptGateway(gw);
-      }
-      if (ledger) report = withLedger(report, ledger);
-      const price = this.o.providers[provider]?.price;
-      if (price) report.usage = { ...report.usage, costUsd: costOf(report.usage, price) };
-      this.o.events?.attemptEnded?.(provider, report, Date.now() - startedAt.getTime());
-      if (this.o.health && !entry.abort.signal.aborted) {
-        await recordProviderResult(
-          this.o.health.store,
-          provider,
-          report.ok,
-          report.errorClass,
-          Date.now(),
-          this.o.health.breaker,
-          this.o.health.rate,
-        ).catch((e) => this.log('could not record provider health', { provider, err: String(e) }));
-      }
-      await this.record(entry, started, attempt, report, role, log);
-    } finally {
-      clearInterval(flushTimer);
-      await flush();
-    }
-  }
-
   private async record(
     entry: Running,
-    task: Task,
-    attempt: Attempt,
-    report: AttemptReport,
-    role: AgentRole,
-    log: (l: string) => void,
-  ) {
-    const endedAt = new Date();
-    const ended: Attempt = {
-      ...attempt,
-      endedAt: endedAt.toISOString(),
-      outcome: report.ok ? 'succeeded' : 'failed',
-      errorClass: report.ok ? undefined : report.errorClass,
-      message: report.message,
-      usage: report.usage,
-      sessionId: report.sessionId,
-      calls: report.calls,
-    };
+    started: Started,
+    outcome: WorkerOutcome,
+    log: TaskLog,
+  ): Promise<void> {
     if (entry.stopReason === 'lease_lost') {
       log('this executor lost the task lease; another one owns the task now');
       return;
     }
-    const final = await this.mutate(task, (t) => {
-      if (!this.ownsLease(t)) return undefined;
-      const attempts = t.attempts.map((a) => (a.number === attempt.number ? ended : a));
-      const usage = {
-        inputTokens: t.usage.inputTokens + report.usage.inputTokens,
-        outputTokens: t.usage.outputTokens + report.usage.outputTokens,
-        cachedInputTokens: (t.usage.cachedInputTokens ?? 0) + (report.usage.cachedInputTokens ?? 0),
-        costUsd: Math.round((t.usage.costUsd + report.usage.costUsd) * 1e6) / 1e6,
-      };
-      const base = { ...t, attempts, usage, lease: undefined };
-      if (entry.stopReason === 'shutdown' && !t.cancelRequested) {
-        return transition(
-          base,
-          'queued',
-          {
-            attempts: attempts.map((a) =>
-              a.number === attempt.number
-                ? {
-                    ...ended,
-                    outcome: 'abandoned' as const,
-                    errorClass: undefined,
-                    message: 'the server stopped before the attempt finished',
-                  }
-                : a,
-            ),
-          },
-          endedAt,
-        );
-      }
-      const decision = decideAfterAttempt({
-        task: base,
-        role,
-        result: report,
-        available: this.available,
-        policy: this.o.retryPolicy ?? DEFAULT_RETRY_POLICY,
+    const base = { taskId: started.task.id, attempt: started.plan.attempt, leaseOwner: this.owner };
+    const now = new Date();
+    if ('notStarted' in outcome) {
+      const result = await recordInfrastructureNext(this.engine, {
+        ...base,
+        reason: outcome.notStarted,
+        now,
       });
-      const durationMs = endedAt.getTime() - Date.parse(t.createdAt);
-      switch (decision.kind) {
-        case 'succeed':
-          return transition(
-            base,
-            'succeeded',
-            {
-              summary: report.summary,
-              branch: report.branch,
-              commit: report.commit,
-              pullRequest: report.pullRequest ?? t.pullRequest,
-              gates: report.gates,
-              review: report.review,
-              durationMs,
-              error: undefined,
-            },
-            endedAt,
-          );
-        case 'cancel':
-          return transition(
-            {
-              ...base,
-              attempts: attempts.map((a) =>
-                a.number === attempt.number ? { ...ended, outcome: 'cancelled' as const } : a,
-              ),
-            },
-            'cancelled',
-            {
-              durationMs,
-              error: { code: 'cancelled', message: 'Cancelled while running; the agent was stopped.' },
-            },
-            endedAt,
-          );
-        case 'retry':
-          log(`will retry: ${decision.reason}`);
-          return transition(
-            base,
-            'retrying',
-            { provider: decision.provider, notBefore: endedAt.getTime() + decision.delayMs },
-            endedAt,
-          );
-        case 'fail':
-          return transition(
-            base,
-            'failed',
-            {
-              durationMs,
-              gates: report.gates ?? t.gates,
-              error: { code: decision.code, message: decision.message },
-            },
-            endedAt,
-          );
-      }
-    });
-    if (final) {
-      log(`task ${final.status}${final.error ? `: ${final.error.message}` : ''}`);
-      if (final.status === 'succeeded' || final.status === 'failed' || final.status === 'cancelled')
-        this.o.events?.taskEnded?.(final);
-      if (final.status === 'retrying')
-        setTimeout(() => this.wake(), Math.max(0, (final.notBefore ?? 0) - Date.now()) + 5).unref();
+      if (result?.moved) log(`the worker could not be started (${outcome.notStarted}); no attempt used`);
+      return this.afterRecord(result, log);
     }
+    const { report } = outcome;
+    if (entry.stopReason === 'shutdown') {
+      const abandoned = await mutateTask(this.o.store, base.taskId, (t) =>
+        abandonAttempt({
+          task: t,
+          attempt: base.attempt,
+          usage: report.usage,
+          calls: report.calls,
+          leaseOwner: this.owner,
+          now,
+          message: 'the server stopped before the attempt finished',
+        }),
+      );
+      if (abandoned?.after) return this.settled(abandoned.after, log);
+    }
+    this.afterRecord(await recordNext(this.engine, { ...base, report, now }), log);
   }
 
-  /** Re-queues (or fails) running tasks whose lease expired or whose owner process is gone. */
+  private afterRecord(result: RecordResult | undefined, log: TaskLog): void {
+    if (!result?.moved) return;
+    if (result.reason) log(`will retry: ${result.reason}`);
+    this.settled(result.task, log);
+  }
+
+  /** Tells of a task this executor moved: its log, the end event, the wake-up when it waits. */
+  private settled(task: Task, log: TaskLog): void {
+    log(`task ${task.status}${task.error ? `: ${task.error.message}` : ''}`);
+    if (isTerminal(task.status)) this.o.events?.taskEnded?.(task);
+    if (task.status === 'retrying') this.wakeAt(task.notBefore);
+  }
+
+  /**
+   * The reap step (core `reapExpired`) for running tasks this executor does not run: those whose
+   * lease expired, and at once those whose executor is gone (a process on this host that ended).
+   */
   async reap(): Promise<number> {
     let n = 0;
-    const now = Date.now();
+    const now = new Date();
     for (const task of await this.o.store.listRunning()) {
-      const owner = task.lease?.owner ?? '';
       if (this.running.has(task.id)) continue;
+      const owner = task.lease?.owner ?? '';
       const alive = ownerAlive(owner, this.owner);
-      const expired = (task.lease?.expiresAt ?? 0) < now;
       // a live owner keeps its task while its lease holds; a dead one loses it at once
-      if (!expired && alive !== false) continue;
-      const reason = alive === false ? `its executor (${owner}) is gone` : 'its lease expired';
-      if (alive === false) {
+      if ((task.lease?.expiresAt ?? 0) >= now.getTime() && alive !== false) continue;
+      const lost = alive === false ? { owner, description: `its executor (${owner}) is gone` } : undefined;
+      if (lost) {
         // the dead executor's agent may still run in its own process group: stop it
         for (const a of task.attempts) if (a.outcome === 'running' && a.agentPid) killGroup(a.agentPid);
       }
-      const role = this.o.roles[task.role];
-      const done = await this.mutate(task, (t) => {
-        if (t.status !== 'running' || t.lease?.owner !== owner) return undefined;
-        const attempts = t.attempts.map((a) =>
-          a.outcome === 'running'
-            ? {
-                ...a,
-                outcome: 'abandoned' as const,
-                endedAt: new Date(now).toISOString(),
-                message: `abandoned: ${reason}`,
-              }
-            : a,
-        );
-        if (t.cancelRequested)
-          return transition(
-            { ...t, attempts, lease: undefined },
-            'cancelled',
-            { error: { code: 'cancelled', message: 'Cancelled; its executor had stopped.' } },
-            new Date(now),
-          );
-        if (attemptsThisRun({ ...t, attempts }) >= (role?.maxAttempts ?? 1)) {
-          return transition(
-            { ...t, attempts, lease: undefined },
-            'failed',
-            {
-              error: {
-                code: 'abandoned',
-                message: `The task was running when ${reason}, and it has no attempts left.`,
-              },
-            },
-            new Date(now),
-          );
-        }
-        return transition({ ...t, attempts, lease: undefined }, 'queued', {}, new Date(now));
-      });
-      if (done) {
-        n++;
-        await this.o.store.appendLogs(
-          task.id,
-          [`${done.status === 'queued' ? 're-queued' : done.status}: ${reason}`],
-          new Date(),
-        );
-        this.log('recovered a task from a lost executor', { taskId: task.id, status: done.status, reason });
-      }
+      const done = await reapTask(this.o.store, this.o.roles, task.id, now, lost);
+      if (!done) continue;
+      n++;
+      const reason = lost?.description ?? 'its lease expired';
+      await this.o.store.appendLogs(
+        task.id,
+        [`${done.status === 'queued' ? 're-queued' : done.status}: ${reason}`],
+        new Date(),
+      );
+      this.log('recovered a task from a lost executor', { taskId: task.id, status: done.status, reason });
     }
     if (n > 0) this.wake();
     return n;
   }
 
-  /** Queues blocked tasks whose dependencies all succeeded; fails those with a failed dependency. */
+  /** The release step (core `releaseBlocked`): blocked tasks whose dependencies ended. */
   private async releaseBlocked(): Promise<void> {
-    for (const task of await this.o.store.listBlocked()) {
-      const deps = await Promise.all(task.dependsOn.map((d) => this.o.store.get(task.tenant, d)));
-      const failed = deps.find((d) => !d || d.status === 'failed' || d.status === 'cancelled');
-      if (failed || deps.every((d) => d?.status === 'succeeded')) {
-        await this.mutate(task, (t) =>
-          t.status !== 'blocked'
-            ? undefined
-            : failed
-              ? transition(
-                  t,
-                  'failed',
-                  {
-                    error: {
-                      code: 'dependency_failed',
-                      message: `Dependency ${failed?.id ?? '?'} ended ${failed?.status ?? 'missing'}.`,
-                    },
-                  },
-                  new Date(),
-                )
-              : transition(t, 'queued', {}, new Date()),
-        );
-      }
-    }
+    const now = new Date();
+    for (const task of await this.o.store.listBlocked()) await releaseTask(this.o.store, task, now);
   }
 }
 
@@ -706,6 +604,18 @@ function killGroup(pid: number) {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const emptyUsage = () => ({ inputTokens: 0, outputTokens: 0, costUsd: 0 });
+
+function notConfigured(provider: string): AttemptReport {
+  return {
+    ok: false,
+    errorClass: 'not_installed',
+    message: `No provider named "${provider}" is configured.`,
+    usage: emptyUsage(),
+    changedFiles: [],
+  };
+}
 
 /**
  * An attempt's report with its gateway session's ledger: the usage is the ledger's sum (when any

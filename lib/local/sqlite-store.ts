@@ -148,6 +148,11 @@ export class SqliteTaskStore implements ClaimableTaskStore, ProviderStateStore {
     return row ? (JSON.parse(row.data) as Task) : undefined;
   }
 
+  async getById(id: string): Promise<Task | undefined> {
+    const row = this.stmts.getById.get(id);
+    return row ? (JSON.parse(row.data) as Task) : undefined;
+  }
+
   async list(tenant: string, q: ListQuery): Promise<{ items: Task[]; nextCursor?: string }> {
     const where = ['tenant = ?'];
     const args: (string | number)[] = [tenant];
