@@ -16,11 +16,11 @@ import type { AgentRole } from './roles.js';
 import { type Attempt, isTerminal, type Task, type Usage } from './schemas.js';
 
 /**
- * The workflow steps of a distributed executor (Step Functions on AWS), as pure functions over a
- * task. They make the same decisions as the local executor, through the same lifecycle functions:
- * each returns the next task (to be stored with a conditional write on the previous version) and
- * what the workflow does next. Each is idempotent: given a task it has already moved, it returns
- * the task unchanged and the same next step, so a retried step never moves a task twice.
+ * The workflow steps, as pure functions over a task: both engines (the local executor and the
+ * Step Functions workflow) run them, through workflow-engine.ts. Each returns the next task (to be
+ * stored with a conditional write on the previous version) and what the workflow does next. Each
+ * is idempotent: given a task it has already moved, it returns the task unchanged and the same
+ * next step, so a retried step never moves a task twice.
  */
 
 /** What one attempt needs: which provider, and the limits the worker runs under. */

@@ -6,8 +6,8 @@ import { StateMachine } from 'aws-local-stepfunctions';
 import { dispatchMessage } from '../../lib/aws/dispatch.js';
 import { DynamoTaskStore } from '../../lib/aws/dynamo-task-store.js';
 import { reap } from '../../lib/aws/reaper.js';
-import { createTaskTableInput } from '../../lib/aws/task-table.js';
 import type { TaskMessage } from '../../lib/aws/task-messages.js';
+import { createTaskTableInput } from '../../lib/aws/task-table.js';
 import { prepareStep, recordStep, type StepDeps } from '../../lib/aws/workflow-steps.js';
 import { InfrastructureError } from '../../lib/core/infrastructure.js';
 import { DEFAULT_BREAKER, DEFAULT_RATE } from '../../lib/core/provider-health.js';
@@ -64,7 +64,10 @@ interface Scenario {
 
 const usage = { inputTokens: 100, outputTokens: 10, costUsd: 0.01 };
 const OK: AttemptOutcomeReport = { ok: true, summary: 'done', usage };
-const fails = (errorClass: AttemptOutcomeReport['errorClass'], extra: Partial<AttemptOutcomeReport> = {}) => ({
+const fails = (
+  errorClass: AttemptOutcomeReport['errorClass'],
+  extra: Partial<AttemptOutcomeReport> = {},
+) => ({
   ok: false,
   errorClass,
   message: `scripted ${errorClass}`,
@@ -358,7 +361,10 @@ const runAws: Engine = async (s) => {
     const attempt = Number(value('AUTODEV_ATTEMPT'));
     const outcome = scripts.next(taskId);
     if (outcome === 'not_started') {
-      throw stoppedWorker('TaskFailedToStart', 'CannotPullContainerError: pull image manifest has been retried');
+      throw stoppedWorker(
+        'TaskFailedToStart',
+        'CannotPullContainerError: pull image manifest has been retried',
+      );
     }
     if (outcome === 'cancelled_while_running') {
       const marked = await requestCancel(store, taskId);
@@ -422,10 +428,14 @@ const ENGINES: [string, Engine][] = [
 ];
 
 describe.each(ENGINES)('workflow scenarios on %s', (_engine, run) => {
-  it.each(SCENARIOS.map((s) => [s.name, s] as const))('%s', async (_name, scenario) => {
-    // Act
-    const result = await run(scenario);
-    // Assert
-    expect(result).toEqual({ error: undefined, ...scenario.expect });
-  }, 60_000);
+  it.each(SCENARIOS.map((s) => [s.name, s] as const))(
+    '%s',
+    async (_name, scenario) => {
+      // Act
+      const result = await run(scenario);
+      // Assert
+      expect(result).toEqual({ error: undefined, ...scenario.expect });
+    },
+    60_000,
+  );
 });
