@@ -86,6 +86,12 @@ async function runWorkerUnderReaper(
   });
   let reaped = false;
   const roles = BUILT_IN_ROLES as Record<string, (typeof BUILT_IN_ROLES)[keyof typeof BUILT_IN_ROLES]>;
+  // the prepare step's lease covers the worker's start (here 1 s, however slow the machine): the
+  // reaper starts once the worker's first heartbeat has renewed it
+  const prepared = task.lease?.expiresAt;
+  while (!done && (await store.getById(task.id))?.lease?.expiresAt === prepared) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
   while (!done) {
     await reap({ store, notifier: { taskReady: async () => undefined }, roles });
     // whether the reaper took this task from its worker while the worker still ran
