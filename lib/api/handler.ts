@@ -1,14 +1,16 @@
+import { createHash } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { authorize, authorizePriority, type Principal } from '../core/access.js';
+import { allowedActions, authorize, authorizePriority, type Principal } from '../core/access.js';
 import { describeRequest, isAudited, parseAuditQuery } from '../core/audit.js';
 import { NotFoundError, PayloadTooLargeError, toHttpError, ValidationError } from '../core/errors.js';
 import type { AuditLog, Authenticator } from '../core/ports.js';
 import { QuotaExceededError } from '../core/quotas.js';
 import type { ScheduleService } from '../core/schedules.js';
 import type { AccessRole, Priority } from '../core/schemas.js';
+import { parseStatsQuery, type TaskStatsSource } from '../core/stats.js';
 import type { TaskService } from '../core/tasks.js';
 import { type DeliveryLog, handleGithubWebhook, type WebhookOptions } from '../core/webhooks.js';
 
@@ -23,6 +25,8 @@ export interface ApiDeps {
   highPriorityRoles?: readonly AccessRole[];
   /** What is known of each provider (installed, credentials, breaker); absent where not served. */
   providers?: () => Promise<unknown[]>;
+  /** `GET /v1/stats`: the tenant's figures over time; absent where not served (the route answers 404). */
+  stats?: TaskStatsSource;
   /** `/v1/schedules` (recurring tasks); absent where not served (the routes then answer 404). */
   schedules?: ScheduleService;
   /**
@@ -88,6 +92,30 @@ function parseBody(event: ApiEvent): unknown {
   } catch (err) {
     throw new ValidationError(`The body is not valid JSON: ${(err as Error).message}`);
   }
+}
+
+/** `Accept: application/json` (before any text type): the logs as `{status, lastSeq, lines}`. */
+function wantsJson(event: ApiEvent): boolean {
+  const accept = event.headers?.accept ?? '';
+  return /application\/json/.test(accept) && !/^\s*text\//.test(accept);
+}
+
+/**
+ * A read answered with an ETag of its body; the same ETag in `If-None-Match` gets 304 and no body,
+ * so a client that polls (the dashboard) moves bytes only when something changed.
+ */
+function withETag(result: ApiResult, event: ApiEvent): ApiResult {
+  if (event.requestContext.http.method.toUpperCase() !== 'GET' || (result.statusCode ?? 200) !== 200)
+    return result;
+  if (typeof result.body !== 'string') return result;
+  const etag = `W/"${createHash('sha256').update(result.body).digest('base64url').slice(0, 27)}"`;
+  const headers = { ...result.headers, etag, 'cache-control': 'private, no-cache' };
+  const asked = event.headers?.['if-none-match'];
+  if (asked?.split(',').some((t) => t.trim() === etag)) {
+    const { 'content-type': _type, ...rest } = headers as Record<string, string>;
+    return { statusCode: 304, headers: rest };
+  }
+  return { ...result, headers };
 }
 
 /** The answer with `x-request-id`: the id its audit entry carries. */
@@ -164,6 +192,13 @@ export function createApiHandler(deps: ApiDeps) {
       authorize(principal, 'audit:read');
       return json(200, await deps.auditLog.list(principal.tenant, parseAuditQuery(q)));
     }
+    if (path === '/v1/me' && method === 'GET') {
+      return json(200, { ...principal, actions: allowedActions(principal) });
+    }
+    if (path === '/v1/stats' && method === 'GET' && deps.stats) {
+      authorize(principal, 'task:read');
+      return json(200, await deps.stats.stats(principal.tenant, parseStatsQuery(q), new Date()));
+    }
     if (path === '/v1/providers' && method === 'GET' && deps.providers) {
       authorize(principal, 'task:read');
       return json(200, { items: await deps.providers() });
@@ -206,6 +241,7 @@ export function createApiHandler(deps: ApiDeps) {
       if (!Number.isInteger(after) || after < 0)
         throw new ValidationError('after must be a non-negative integer.');
       const { task, lines, lastSeq } = await service.logs(principal, idOf(logsMatch), after);
+      if (wantsJson(event)) return json(200, { status: task.status, lastSeq, lines });
       return {
         statusCode: 200,
         headers: {
@@ -281,7 +317,7 @@ export function createApiHandler(deps: ApiDeps) {
       const result = await route(event, ctx);
       const status = result.statusCode ?? 200;
       await audit(event, ctx, status, status < 400 ? 'ok' : errorCodeOf(result));
-      return withRequestId(result, event);
+      return withRequestId(withETag(result, event), event);
     } catch (err) {
       const { status, body } = toHttpError(err);
       if (status >= 500) logger.error('request failed', { err: err as Error, path: event.rawPath });

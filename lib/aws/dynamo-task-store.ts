@@ -11,7 +11,13 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { ConflictError, VersionConflictError } from '../core/errors.js';
-import type { IdempotencyClaim, ListQuery, LogLine, TaskStore } from '../core/ports.js';
+import {
+  type IdempotencyClaim,
+  type ListQuery,
+  type LogLine,
+  matchesListFilters,
+  type TaskStore,
+} from '../core/ports.js';
 import type { ProviderState, ProviderStateStore } from '../core/provider-health.js';
 import { TASK_STATUSES, type Task, type TaskStatus } from '../core/schemas.js';
 import { LEASE_SHARDS, leaseShard, TASK_TABLE } from './task-table.js';
@@ -178,7 +184,8 @@ export class DynamoTaskStore implements TaskStore, ProviderStateStore {
       const res = await this.doc.send(new QueryCommand({ ...input, ExclusiveStartKey: start }));
       for (const item of res.Items ?? []) {
         const task = DynamoTaskStore.parse(item);
-        if (task) found.push(task);
+        // provider and labels live in the task's JSON: filtered here, after reading
+        if (task && matchesListFilters(task, q)) found.push(task);
       }
       start = res.LastEvaluatedKey;
     } while (start && found.length <= q.limit);

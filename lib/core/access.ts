@@ -46,6 +46,11 @@ export function can(principal: Principal, action: Action): boolean {
   return POLICY[principal.role].includes(action);
 }
 
+/** Every action the caller's role allows (what a client may offer, e.g. the dashboard's buttons). */
+export function allowedActions(principal: Principal): Action[] {
+  return [...POLICY[principal.role]];
+}
+
 export function authorize(principal: Principal, action: Action): void {
   if (!can(principal, action)) {
     throw new ForbiddenError(`Access role "${principal.role}" may not perform ${action}.`);

@@ -20,3 +20,8 @@ export function newTaskId(now: number = Date.now()): string {
 }
 
 export const TASK_ID_PATTERN = /^t[0-9a-z]{20}$/;
+
+/** The smallest id a task created at `ms` or later can have (ids sort by creation time). */
+export function taskIdFloor(ms: number): string {
+  return newTaskId(ms).slice(0, 11);
+}

@@ -15,6 +15,10 @@ export interface IdempotencyClaim {
 export interface ListQuery {
   status?: TaskStatus;
   role?: string;
+  /** Tasks that ran last on this provider, or asked for it. */
+  provider?: string;
+  /** Tasks that carry this label. */
+  label?: string;
   limit: number;
   cursor?: string;
 }
@@ -137,4 +141,11 @@ export interface AuditLog {
   append(entry: NewAuditEntry): Promise<void>;
   /** One tenant's entries, newest first, filtered; `nextCursor` when there are more. */
   list(tenant: string, query: AuditQuery): Promise<{ items: AuditEntry[]; nextCursor?: string }>;
+}
+
+/** Whether a task passes a list's provider and label filters (for stores that filter after reading). */
+export function matchesListFilters(task: Task, q: Pick<ListQuery, 'provider' | 'label'>): boolean {
+  if (q.provider && task.provider !== q.provider && task.requestedProvider !== q.provider) return false;
+  if (q.label && !task.labels.includes(q.label)) return false;
+  return true;
 }

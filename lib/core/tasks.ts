@@ -142,7 +142,14 @@ export class TaskService {
 
   async list(
     principal: Principal,
-    query: { status?: string; role?: string; limit?: string; cursor?: string },
+    query: {
+      status?: string;
+      role?: string;
+      provider?: string;
+      label?: string;
+      limit?: string;
+      cursor?: string;
+    },
   ) {
     authorize(principal, 'task:read');
     const status = query.status === undefined ? undefined : TaskStatus.safeParse(query.status);
@@ -157,9 +164,18 @@ export class TaskService {
         { field: 'limit', message: 'out of range' },
       ]);
     }
+    for (const field of ['provider', 'label'] as const) {
+      if ((query[field]?.length ?? 0) > 64) {
+        throw new ValidationError(`${field} must be at most 64 characters.`, [
+          { field, message: 'too long' },
+        ]);
+      }
+    }
     return this.deps.store.list(principal.tenant, {
       status: status?.data,
       role: query.role,
+      provider: query.provider || undefined,
+      label: query.label || undefined,
       limit,
       cursor: query.cursor,
     });

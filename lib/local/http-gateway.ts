@@ -6,6 +6,8 @@ import { authorize } from '../core/access.js';
 import { PayloadTooLargeError, toHttpError } from '../core/errors.js';
 import type { Authenticator } from '../core/ports.js';
 import { isTerminal, type TaskStatus } from '../core/schemas.js';
+import { streamLogEvents, wantsEventStream } from './log-events.js';
+import type { WebAssets } from './web-assets.js';
 
 type Handler = (event: ApiEvent, context: Context) => Promise<ApiResult>;
 
@@ -14,6 +16,8 @@ export interface GatewayOptions {
   authenticator: Authenticator;
   metrics: () => Promise<{ contentType: string; body: string }>;
   followPollMs?: number;
+  /** The dashboard's files, served at `/` without a token. */
+  assets?: WebAssets;
   /** Time and connection limits of the HTTP server (defaults: DEFAULT_HTTP_LIMITS). */
   limits?: Partial<HttpLimits>;
 }
@@ -171,6 +175,22 @@ export function createGateway(opts: GatewayOptions): Server {
     res.end();
   }
 
+  /** The logs as Server-Sent Events, from `Last-Event-ID` or `?after=`: each read goes through the handler. */
+  function events(req: IncomingMessage, res: ServerResponse, url: URL) {
+    const resume = Number(req.headers['last-event-id'] ?? url.searchParams.get('after') ?? 0);
+    return streamLogEvents(req, res, Number.isInteger(resume) && resume > 0 ? resume : 0, {
+      pollMs,
+      read: (after) => {
+        const page = new URL(url);
+        page.searchParams.set('after', String(after));
+        const event = toApiEvent(req, Buffer.alloc(0), page);
+        event.headers = { ...event.headers, accept: 'application/json' };
+        delete event.headers['if-none-match'];
+        return opts.handler(event, lambdaContext(event.requestContext.requestId));
+      },
+    });
+  }
+
   const limits = { ...DEFAULT_HTTP_LIMITS, ...opts.limits };
   const server = createServer(
     {
@@ -192,6 +212,14 @@ export function createGateway(opts: GatewayOptions): Server {
             const m = await opts.metrics();
             res.writeHead(200, { 'content-type': m.contentType });
             res.end(m.body);
+            return;
+          }
+          if ((req.method === 'GET' || req.method === 'HEAD') && opts.assets?.has(url.pathname)) {
+            opts.assets.serve(req, res, url.pathname);
+            return;
+          }
+          if (req.method === 'GET' && /\/logs$/.test(url.pathname) && wantsEventStream(req)) {
+            await events(req, res, url);
             return;
           }
           if (

@@ -1,10 +1,12 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { createApiHandler, WEBHOOK_SUBJECT } from '../api/handler.js';
 import { ScheduleService } from '../core/schedules.js';
 import type { Task } from '../core/schemas.js';
 import { TaskService } from '../core/tasks.js';
+import { repoRoot } from '../infra/paths.js';
 import { parseRepoUrl } from '../worker/forge/repo-url.js';
 import { resolveForge } from '../worker/forge/resolve.js';
 import { KnownSecrets } from '../worker/known-secrets.js';
@@ -21,7 +23,9 @@ import { OidcIssuer } from './oidc.js';
 import { describeProviders } from './providers.js';
 import { SqliteAuditLog } from './sqlite-audit.js';
 import { SqliteScheduleStore } from './sqlite-schedules.js';
+import { SqliteTaskStats } from './sqlite-stats.js';
 import { SqliteTaskStore } from './sqlite-store.js';
+import { WebAssets } from './web-assets.js';
 import { SqliteDeliveryLog } from './webhook-deliveries.js';
 
 export interface LocalPlatform {
@@ -153,6 +157,7 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
     authenticator,
     logger,
     schedules,
+    stats: new SqliteTaskStats(store.connection),
     highPriorityRoles: config.highPriorityRoles,
     providers: async () => describeProviders(config, await store.listProviderStates()),
     githubWebhook: {
@@ -165,6 +170,7 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
     handler,
     authenticator,
     limits: config.http,
+    assets: new WebAssets(join(repoRoot(), 'web')),
     metrics: async () => ({
       contentType: metrics.registry.contentType,
       body: await metrics.registry.metrics(),

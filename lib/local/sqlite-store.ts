@@ -164,6 +164,14 @@ export class SqliteTaskStore implements ClaimableTaskStore, ProviderStateStore {
       where.push('role = ?');
       args.push(q.role);
     }
+    if (q.provider) {
+      where.push("(json_extract(data, '$.provider') = ? OR json_extract(data, '$.requestedProvider') = ?)");
+      args.push(q.provider, q.provider);
+    }
+    if (q.label) {
+      where.push("EXISTS (SELECT 1 FROM json_each(tasks.data, '$.labels') WHERE value = ?)");
+      args.push(q.label);
+    }
     if (q.cursor) {
       where.push('id < ?');
       args.push(q.cursor);
