@@ -43,6 +43,8 @@ export async function streamLogEvents(
   let started = false;
   let status: TaskStatus | undefined;
   let lastWrite = Date.now();
+  /** Reads in a row that found the task ended and no new line: the last lines may land just after the status. */
+  let quietEnded = 0;
   while (!closed) {
     const result = await opts.read(after);
     if (result.statusCode !== 200) {
@@ -75,7 +77,8 @@ export async function streamLogEvents(
       res.write(': ping\n\n');
       lastWrite = Date.now();
     }
-    if (page.lines.length === 0 && isTerminal(page.status)) {
+    quietEnded = page.lines.length === 0 && isTerminal(page.status) ? quietEnded + 1 : 0;
+    if (quietEnded >= 2) {
       res.write(event('end', { status: page.status }));
       break;
     }

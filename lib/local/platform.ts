@@ -203,7 +203,10 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
         server.closeAllConnections();
         await serverClosed;
         // notices and comments of the last tasks, for a little while
-        await Promise.race([Promise.allSettled([...pending]), new Promise((r) => setTimeout(r, 5000))]);
+        await Promise.race([
+          Promise.allSettled([...pending]),
+          new Promise((r) => setTimeout(r, 5000).unref()),
+        ]);
         deliveries.close();
         auditLog.close();
         scheduleStore.close();

@@ -13,8 +13,8 @@ import {
   zeroCounts,
 } from '../core/stats.js';
 
-/** The tenant's tasks submitted in the window: `?1` tenant, `?2` smallest id, `?3` first instant. */
-const WINDOW = `SELECT * FROM tasks WHERE tenant = ?1 AND id >= ?2 AND json_extract(data, '$.createdAt') >= ?3`;
+/** The tenant's tasks submitted in the window: ids sort by creation time, `@floor` is the window's first. */
+const WINDOW = `SELECT * FROM tasks WHERE tenant = @tenant AND id >= @floor`;
 
 const SERIES = `
 WITH w AS (${WINDOW})
@@ -61,6 +61,11 @@ SELECT provider, role,
        TOTAL(cost) AS cost
 FROM x GROUP BY provider, role ORDER BY provider, role`;
 
+interface WindowArgs {
+  tenant: string;
+  floor: string;
+}
+
 interface SeriesRow {
   day: string;
   submitted: number;
@@ -79,12 +84,10 @@ export class SqliteTaskStats implements TaskStatsSource {
 
   constructor(db: Database.Database) {
     this.stmts = {
-      series: db.prepare<[string, string, string], SeriesRow>(SERIES),
-      percentiles: db.prepare<[string, string, string], { day: string; p50: number; p95: number }>(
-        PERCENTILES,
-      ),
+      series: db.prepare<[WindowArgs], SeriesRow>(SERIES),
+      percentiles: db.prepare<[WindowArgs], { day: string; p50: number; p95: number }>(PERCENTILES),
       providers: db.prepare<
-        [string, string, string],
+        [WindowArgs],
         {
           provider: string;
           role: string;
@@ -110,11 +113,11 @@ export class SqliteTaskStats implements TaskStatsSource {
 
   async stats(tenant: string, query: StatsQuery, now: Date): Promise<TaskStats> {
     const start = windowStart(now, query.days);
-    const args: [string, string, string] = [tenant, taskIdFloor(start.getTime()), start.toISOString()];
+    const args: WindowArgs = { tenant, floor: taskIdFloor(start.getTime()) };
     const days = new Map(dayKeys(now, query.days).map((d) => [d, emptyDay(d)]));
     let providers: ProviderRoleStats[] = [];
     if (query.days > 0) {
-      for (const r of this.stmts.series.all(...args)) {
+      for (const r of this.stmts.series.all(args)) {
         const day = days.get(r.day);
         if (!day) continue;
         Object.assign(day, {
@@ -126,11 +129,11 @@ export class SqliteTaskStats implements TaskStatsSource {
           costUsd: r.cost,
         });
       }
-      for (const r of this.stmts.percentiles.all(...args)) {
+      for (const r of this.stmts.percentiles.all(args)) {
         const day = days.get(r.day);
         if (day) Object.assign(day, { p50Ms: r.p50, p95Ms: r.p95 });
       }
-      providers = this.stmts.providers.all(...args).map((r) => ({
+      providers = this.stmts.providers.all(args).map((r) => ({
         provider: r.provider,
         role: r.role,
         attempts: r.attempts,
