@@ -10,6 +10,7 @@ import { ClaimsAuthenticator } from '../lib/aws/claims-authenticator.js';
 import { DynamoAuditLog } from '../lib/aws/dynamo-audit.js';
 import { DynamoDeliveryLog } from '../lib/aws/dynamo-deliveries.js';
 import { DynamoScheduleStore } from '../lib/aws/dynamo-schedules.js';
+import { DynamoTaskStats } from '../lib/aws/dynamo-task-stats.js';
 import { requireEnv } from '../lib/aws/env.js';
 import { EventBridgeScheduler } from '../lib/aws/eventbridge-scheduler.js';
 import { logger, metrics, tracer } from '../lib/aws/powertools.js';
@@ -63,6 +64,12 @@ const auditLog = new DynamoAuditLog(
   requireEnv('TASKS_TABLE_NAME'),
 );
 
+/** `GET /v1/stats`: computed from a bounded read of the tenant's newest tasks (DynamoDB has no aggregates). */
+const stats = new DynamoTaskStats({
+  client: tracer.captureAWSv3Client(new DynamoDBClient({})),
+  tableName: requireEnv('TASKS_TABLE_NAME'),
+});
+
 function build(webhookSecret: string | undefined) {
   return createApiHandler({
     service,
@@ -70,6 +77,7 @@ function build(webhookSecret: string | undefined) {
     logger,
     schedules,
     auditLog,
+    stats,
     providers: async () => describeAwsProviders(providerNames, await store.listProviderStates(), Date.now()),
     githubWebhook:
       webhookSecret === undefined

@@ -1,10 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { DynamoTaskStats } from '../../lib/aws/dynamo-task-stats.js';
 import { DynamoTaskStore } from '../../lib/aws/dynamo-task-store.js';
 import { createTaskTableInput } from '../../lib/aws/task-table.js';
+import { newTaskId } from '../../lib/core/ids.js';
 import { transition } from '../../lib/core/lifecycle.js';
 import { admitProvider, recordProviderResult } from '../../lib/core/provider-health.js';
+import type { Task } from '../../lib/core/schemas.js';
+import { SqliteTaskStats } from '../../lib/local/sqlite-stats.js';
+import { SqliteTaskStore } from '../../lib/local/sqlite-store.js';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../support/dynamodb-local.js';
 import { makeTask } from '../support/tasks.js';
 import { taskStoreContract } from './task-store.contract.js';
@@ -86,5 +91,61 @@ describe('DynamoTaskStore beyond the port', () => {
     const { lines, lastSeq } = await store.readLogs('t2', 0, 100);
     expect(lines.map((l) => l.seq)).toEqual([1, 2, 3, 4, 5]);
     expect(lastSeq).toBe(5);
+  });
+});
+
+describe('GET /v1/stats on DynamoDB', () => {
+  const now = new Date();
+  const day = 86_400_000;
+  async function storeWith(): Promise<{ tableName: string; store: DynamoTaskStore }> {
+    const tableName = await freshTable();
+    const store = new DynamoTaskStore({ client: ddb.client, tableName });
+    const specs: [number, Partial<Task>][] = [
+      [
+        0,
+        { status: 'succeeded', durationMs: 1000, usage: { inputTokens: 1, outputTokens: 1, costUsd: 0.5 } },
+      ],
+      [0, { status: 'failed', durationMs: 3000 }],
+      [1, { status: 'succeeded', durationMs: 500 }],
+      [2, { status: 'queued' }],
+      [40, { status: 'failed', durationMs: 9 }],
+    ];
+    for (const [ago, overrides] of specs) {
+      const created = now.getTime() - ago * day - 1000;
+      await store.create(
+        makeTask({ id: newTaskId(created), createdAt: new Date(created).toISOString(), ...overrides }),
+      );
+    }
+    await store.create(makeTask({ tenant: 'globex', status: 'failed' }));
+    return { tableName, store };
+  }
+
+  it('gives the figures SQLite gives, from a bounded read of the tenant', async () => {
+    // Arrange: the same tasks in both stores
+    const { tableName, store } = await storeWith();
+    const sqlite = new SqliteTaskStore(':memory:');
+    for (const t of (await store.list('acme', { limit: 100 })).items) await sqlite.create(t);
+    // Act
+    const dynamo = await new DynamoTaskStats({ client: ddb.client, tableName }).stats(
+      'acme',
+      { days: 7 },
+      now,
+    );
+    const sql = await new SqliteTaskStats(sqlite.connection).stats('acme', { days: 7 }, now);
+    // Assert
+    expect({ ...dynamo, basis: undefined }).toEqual({ ...sql, basis: undefined });
+    expect(dynamo.basis).toEqual({ kind: 'scan', scanned: 5, scanLimit: 5000, truncated: false });
+    expect(dynamo.days.reduce((n, d) => n + d.submitted, 0)).toBe(4);
+    expect(dynamo.queue.counts.failed).toBe(2);
+  });
+
+  it('says when the tenant has more tasks than it read', async () => {
+    const { tableName } = await storeWith();
+    const stats = await new DynamoTaskStats({ client: ddb.client, tableName, scanLimit: 3 }).stats(
+      'acme',
+      { days: 7 },
+      now,
+    );
+    expect(stats.basis).toEqual({ kind: 'scan', scanned: 3, scanLimit: 3, truncated: true });
   });
 });

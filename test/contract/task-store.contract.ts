@@ -90,6 +90,31 @@ export function taskStoreContract(name: string, factory: () => Promise<TaskStore
       expect((await store.list('acme', { limit: 10, status: 'running' })).items).toHaveLength(0);
     });
 
+    it('lists by provider (the one that ran, or the one asked for) and by label, in pages', async () => {
+      const ids: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        const t = makeTask({
+          provider: i % 3 === 0 ? 'codex' : undefined,
+          requestedProvider: i % 3 === 1 ? 'codex' : undefined,
+          labels: i % 2 ? ['ui', 'urgent'] : ['api'],
+        });
+        ids.push(t.id);
+        await store.create(t);
+        await sleep(2);
+      }
+      await store.create(makeTask({ tenant: 'globex', provider: 'codex', labels: ['ui'] }));
+      const codex = await store.list('acme', { limit: 10, provider: 'codex' });
+      expect(codex.items.map((t) => t.id)).toEqual([ids[4], ids[3], ids[1], ids[0]]);
+      const ui1 = await store.list('acme', { limit: 2, label: 'ui' });
+      expect(ui1.items.map((t) => t.id)).toEqual([ids[5], ids[3]]);
+      const ui2 = await store.list('acme', { limit: 2, label: 'ui', cursor: ui1.nextCursor });
+      expect(ui2.items.map((t) => t.id)).toEqual([ids[1]]);
+      expect(ui2.nextCursor).toBeUndefined();
+      expect((await store.list('acme', { limit: 10, label: 'ur' })).items).toHaveLength(0);
+      const both = await store.list('acme', { limit: 10, provider: 'codex', label: 'api' });
+      expect(both.items.map((t) => t.id)).toEqual([ids[4], ids[0]]);
+    });
+
     it('appends log lines in order and reads them after a cursor', async () => {
       const task = makeTask();
       await store.create(task);
