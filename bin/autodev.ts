@@ -120,6 +120,7 @@ program
     out(`  concurrency: ${config.concurrency} task(s) at once`);
     out(`  sandbox:     ${describeSandbox(platform.sandbox)}`);
     out(`  get a token: npx autodev token --tenant acme --role submitter`);
+    out(`  dashboard:   ${platform.url}/ (paste a token to sign in)`);
     out(
       `  submit:      AUTODEV_TOKEN=<token> npx autodev submit --repo <git url or path> --prompt "..." --wait`,
     );
