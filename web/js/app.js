@@ -93,6 +93,6 @@ function route() {
   else current = boardView(main, ctx);
 }
 
-onUnauthorized((message) => signInView(`Signed out: ${message} Sign in again.`));
+onUnauthorized((message) => signInView(`Token refused: ${message} Sign in with a valid token.`));
 window.addEventListener('hashchange', route);
 start();
