@@ -75,7 +75,7 @@ describe('the dashboard', () => {
     // Act: submit through the board's form
     await page.click('details.submit summary');
     await page.fill('#submit-form input[name=repo]', remote);
-    await page.fill('#submit-form textarea[name=prompt]', 'Write the release notes [fake:sleep=2500]');
+    await page.fill('#submit-form textarea[name=prompt]', 'Write the release notes [fake:sleep=4000]');
     await page.fill('#submit-form input[name=labels]', 'board-test');
     await page.click('#submit-form button[type=submit]');
     // Assert: the row appears, is seen running, and ends succeeded, with no reload
@@ -101,7 +101,7 @@ describe('the dashboard', () => {
 
   it('streams a task log line by line while it runs', async () => {
     // Arrange: a task that runs for a few seconds
-    const task = await submit('Tidy the changelog [fake:sleep=4000]');
+    const task = await submit('Tidy the changelog [fake:sleep=6000]');
     const page = operatorPage;
     // Act
     await page.goto(`${url}/#/tasks/${task.id}`);

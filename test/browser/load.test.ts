@@ -73,31 +73,40 @@ afterAll(async () => {
 });
 
 describe('the dashboard with 10,000 tasks in the store', () => {
-  it('shows the first page of the board within a second', async () => {
-    // Arrange: a signed-in tab (the token in its sessionStorage, as after signing in)
+  it('shows the first page of the board within a second, on a first visit and on a return', async () => {
+    // Arrange: a signed-in tab (the token in its sessionStorage, as after signing in), nothing cached
     const { context, page } = await newPage(browser);
     const token = await env.token('viewer');
     await context.addInitScript((t) => sessionStorage.setItem('autodev.token', t), token);
-    await page.goto(`${env.platform.url}/#/`); // warms the browser's cache of the page, as a return visit
-    await page.waitForSelector('tr[data-testid=task-row]');
-    const blank = await context.newPage();
+    /** Wall-clock time of the test's goto, and the page's own figure: navigation start → first page rendered. */
+    const load = async (p: typeof page) => {
+      const started = Date.now();
+      await p.goto(`${env.platform.url}/#/`);
+      await p.waitForSelector('tr[data-testid=task-row]:nth-child(50)');
+      const wallMs = Date.now() - started;
+      const pageMs = (await p.evaluate(
+        "Math.round(performance.getEntriesByName('autodev:board-rendered')[0].startTime)",
+      )) as number;
+      return { wallMs, pageMs };
+    };
     // Act
-    const started = Date.now();
-    await blank.goto(`${env.platform.url}/#/`);
-    await blank.waitForSelector('tr[data-testid=task-row]:nth-child(50)');
-    const ms = Date.now() - started;
+    const first = await load(page);
+    const again = await load(await context.newPage());
     // Assert
-    console.log(`dashboard: first page of 50 tasks shown in ${ms} ms with ${TASKS} tasks in the store`);
-    expect(ms).toBeLessThan(1000);
-    await blank.waitForSelector('button[data-chip=all] .n');
-    expect(await blank.textContent('button[data-chip=all] .n')).toBe(String(TASKS));
+    console.log(
+      `dashboard with ${TASKS} tasks in the store: first page of 50 tasks rendered ${first.pageMs} ms after navigation start on a first visit (${first.wallMs} ms wall clock with the browser's own start of the tab), ${again.pageMs} ms on a return visit (${again.wallMs} ms)`,
+    );
+    expect(first.pageMs).toBeLessThan(1000);
+    expect(again.pageMs).toBeLessThan(1000);
+    await page.waitForSelector('button[data-chip=all] .n');
+    expect(await page.textContent('button[data-chip=all] .n')).toBe(String(TASKS));
     // the next page is the next 50 tasks
-    const first = await blank.getAttribute('tr[data-testid=task-row]:nth-child(50)', 'data-task-id');
-    await blank.click('[data-testid=older]');
-    await blank.waitForSelector('text=page 2');
-    const next = await blank.getAttribute('tr[data-testid=task-row]:nth-child(1)', 'data-task-id');
-    expect((next as string) < (first as string)).toBe(true);
-    await screenshot(blank, 'board-10k');
+    const last = await page.getAttribute('tr[data-testid=task-row]:nth-child(50)', 'data-task-id');
+    await page.click('[data-testid=older]');
+    await page.waitForSelector('text=page 2');
+    const next = await page.getAttribute('tr[data-testid=task-row]:nth-child(1)', 'data-task-id');
+    expect((next as string) < (last as string)).toBe(true);
+    await screenshot(page, 'board-10k');
     await context.close();
   });
 
