@@ -55,6 +55,13 @@ export interface ClaimableTaskStore extends TaskStore {
   claimNext(owner: string, leaseMs: number, now: Date): Promise<Task | undefined>;
   /** A task of any tenant, for the executor's own steps (the API reads through `get`). */
   getById(id: string): Promise<Task | undefined>;
+  /**
+   * The head of every ready queue: each tenant's oldest queued task of each agent role and
+   * priority (index-backed, cheap however many are queued), and retrying tasks now due.
+   */
+  readyHeads(now: Date): Promise<Task[]>;
+  /** Atomically moves the task `id` to running under a lease if it is still ready; undefined otherwise. */
+  claim(id: string, owner: string, leaseMs: number, now: Date): Promise<Task | undefined>;
   /** Tasks in `running` across all tenants (for lease checks on start and by the reaper). */
   listRunning(): Promise<Task[]>;
   /** Blocked tasks across all tenants (to release them when their dependencies finish). */

@@ -12,6 +12,8 @@ export const AgentRole = z.object({
   maxAttempts: z.number().int().min(1).max(20),
   /** Agent turns per attempt, for CLIs that can cap them. */
   maxTurns: z.number().int().min(1).max(1000).default(50),
+  /** Tasks of this role running at once, across tenants (default: no limit but the executor's). */
+  maxConcurrent: z.number().int().min(1).max(10_000).optional(),
   gates: z.array(
     z.object({ name: z.string(), run: z.string(), timeoutSeconds: z.number().int().positive() }),
   ),

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_HIGH_PRIORITY_ROLES, parseDuration } from '../core/access.js';
 import { claimMappingFrom } from '../core/claims.js';
 import { ConfigError } from '../core/errors.js';
+import { DEFAULT_AGING_MS, type FairSharePolicy, parseFairShares } from '../core/fair-share.js';
 import type { BreakerPolicy, RatePolicy } from '../core/provider-health.js';
 import { parseQuotas, type QuotaPolicy } from '../core/quotas.js';
 import { canonicalHost, type RepoPolicy } from '../core/repo-policy.js';
@@ -68,6 +69,12 @@ const EnvSchema = z.object({
   AUTODEV_OIDC_JWKS_MAX_AGE_SECONDS: int(600, 1, 86_400),
   AUTODEV_OIDC_JWKS_COOLDOWN_SECONDS: int(30, 0, 3600),
   AUTODEV_QUOTAS: z.string().default(''),
+  AUTODEV_FAIR_SHARES: z.string().default(''),
+  AUTODEV_PRIORITY_AGING_SECONDS: z.coerce
+    .number()
+    .min(0.1)
+    .max(7 * 86_400)
+    .default(DEFAULT_AGING_MS / 1000),
   AUTODEV_HIGH_PRIORITY_ROLES: z.string().default(DEFAULT_HIGH_PRIORITY_ROLES.join(',')),
   AUTODEV_LOCAL_REPO_ROOTS: z.string().default(''),
   /** `off` runs agents unconfined; by default they run in bubblewrap, or not at all. */
@@ -133,6 +140,8 @@ export interface LocalConfig {
   quotas: QuotaPolicy;
   /** Access roles that may ask for `priority: "high"` (AUTODEV_HIGH_PRIORITY_ROLES). */
   highPriorityRoles: AccessRole[];
+  /** Weights of tenants' shares and the priority aging step (AUTODEV_FAIR_SHARES, AUTODEV_PRIORITY_AGING_SECONDS). */
+  fairShares: FairSharePolicy;
   /** Which repositories tenants may name (AUTODEV_ALLOWED_REPO_HOSTS, AUTODEV_LOCAL_REPO_ROOTS). */
   repoPolicy: RepoPolicy;
   /** Slack and Teams targets for finished tasks (`notifications.yaml`). */
@@ -508,6 +517,10 @@ export function loadLocalConfig(source: NodeJS.ProcessEnv = process.env): LocalC
     clockSkewSeconds: env.AUTODEV_CLOCK_SKEW_SECONDS,
     oidc: loadOidc(env),
     quotas: parseQuotas(env.AUTODEV_QUOTAS),
+    fairShares: {
+      weights: parseFairShares(env.AUTODEV_FAIR_SHARES),
+      agingMs: env.AUTODEV_PRIORITY_AGING_SECONDS * 1000,
+    },
     highPriorityRoles: parseAccessRoles(env.AUTODEV_HIGH_PRIORITY_ROLES, 'AUTODEV_HIGH_PRIORITY_ROLES'),
     repoPolicy: {
       allowedHosts: parseAllowedHosts(env.AUTODEV_ALLOWED_REPO_HOSTS),

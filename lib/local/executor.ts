@@ -39,6 +39,7 @@ import {
 } from '../worker/run-attempt.js';
 import type { Sandbox } from '../worker/sandbox.js';
 import type { GitWorkspaces } from '../worker/workspace.js';
+import type { TaskQueue } from './fair-queue.js';
 
 export interface ExecutorEvents {
   attemptEnded?(provider: string, report: AttemptReport, durationMs: number): void;
@@ -87,6 +88,8 @@ export interface ExecutorOptions {
    * could not be started (the attempt is taken back, as on AWS). @default runAttempt
    */
   runAttempt?: (ctx: AttemptContext) => Promise<AttemptReport>;
+  /** Which task starts next (default: the store's most urgent; the platform passes its fair-share queue). */
+  queue?: TaskQueue;
 }
 
 interface Running {
@@ -256,11 +259,12 @@ export class LocalExecutor implements TaskNotifier {
   }
 
   /**
-   * Which ready task runs next: the store's most urgent one (queued, or retrying whose wait is
-   * over), claimed under this executor's lease. undefined when none is ready.
+   * Which ready task runs next: the queue's choice (the platform's fair-share queue), else the
+   * store's most urgent one (queued, or retrying whose wait is over), claimed under this
+   * executor's lease. undefined when none is ready.
    */
   private pickNext(): Promise<Task | undefined> {
-    return this.o.store.claimNext(this.owner, this.o.leaseMs, new Date());
+    return (this.o.queue ?? this.o.store).claimNext(this.owner, this.o.leaseMs, new Date());
   }
 
   private launch(task: Task): void {

@@ -17,6 +17,7 @@ import { LocalJwtAuthenticator, loadOrCreateSigningKey } from './auth.js';
 import type { LocalConfig } from './config.js';
 import { DEFAULT_TICK_MS, LocalCron } from './cron.js';
 import { LocalExecutor } from './executor.js';
+import { FairShareQueue } from './fair-queue.js';
 import { createGateway } from './http-gateway.js';
 import { PlatformMetrics } from './metrics.js';
 import { OidcIssuer } from './oidc.js';
@@ -121,6 +122,7 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
     }),
     publicUrl: () => publicUrl,
     sandbox,
+    queue: new FairShareQueue(store, () => config.roles, config.fairShares),
   });
   const service = new TaskService({
     store,

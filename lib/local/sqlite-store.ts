@@ -2,11 +2,10 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { ConflictError, VersionConflictError } from '../core/errors.js';
+import { PRIORITY_RANK } from '../core/fair-share.js';
 import type { ClaimableTaskStore, IdempotencyClaim, ListQuery, LogLine } from '../core/ports.js';
 import type { ProviderState, ProviderStateStore } from '../core/provider-health.js';
 import { TASK_STATUSES, type Task, type TaskStatus } from '../core/schemas.js';
-
-const PRIORITY_RANK = { high: 0, normal: 1, low: 2 } as const;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS tasks (
@@ -21,6 +20,7 @@ CREATE TABLE IF NOT EXISTS tasks (
 );
 CREATE INDEX IF NOT EXISTS tasks_tenant ON tasks (tenant, id);
 CREATE INDEX IF NOT EXISTS tasks_ready ON tasks (status, priority_rank, id);
+CREATE INDEX IF NOT EXISTS tasks_heads ON tasks (status, tenant, role, priority_rank, id);
 CREATE TABLE IF NOT EXISTS idempotency (
   key TEXT PRIMARY KEY,
   body_hash TEXT NOT NULL,
@@ -82,6 +82,21 @@ export class SqliteTaskStore implements ClaimableTaskStore, ProviderStateStore {
       ready: db.prepare<[number], Row>(
         `SELECT data FROM tasks WHERE status = 'queued' OR (status = 'retrying' AND not_before <= ?)
          ORDER BY priority_rank, id LIMIT 1`,
+      ),
+      // the first queued task of the next (tenant, role, priority) group: one index seek per group
+      nextHead: db.prepare<
+        [string, string, number],
+        Row & { tenant: string; role: string; priority_rank: number }
+      >(
+        `SELECT tenant, role, priority_rank, data FROM tasks
+         WHERE status = 'queued' AND (tenant, role, priority_rank) > (?, ?, ?)
+         ORDER BY tenant, role, priority_rank, id LIMIT 1`,
+      ),
+      retryDue: db.prepare<[number, number], Row>(
+        `SELECT data FROM tasks WHERE status = 'retrying' AND not_before <= ? ORDER BY priority_rank, id LIMIT ?`,
+      ),
+      readyById: db.prepare<[string, number], Row>(
+        `SELECT data FROM tasks WHERE id = ? AND (status = 'queued' OR (status = 'retrying' AND not_before <= ?))`,
       ),
       byStatus: db.prepare<[string], Row>('SELECT data FROM tasks WHERE status = ? ORDER BY id'),
       wake: db.prepare<[], { t: number | null }>(
@@ -202,20 +217,46 @@ export class SqliteTaskStore implements ClaimableTaskStore, ProviderStateStore {
     return this.db
       .transaction(() => {
         const row = this.stmts.ready.get(now.getTime());
-        if (!row) return undefined;
-        const task = JSON.parse(row.data) as Task;
-        const claimed: Task = {
-          ...task,
-          status: 'running',
-          version: task.version + 1,
-          updatedAt: now.toISOString(),
-          notBefore: undefined,
-          lease: { owner, expiresAt: now.getTime() + leaseMs },
-        };
-        this.stmts.update.run({ ...this.row(claimed), expected: task.version });
-        return claimed;
+        return row ? this.claimRow(row, owner, leaseMs, now) : undefined;
       })
       .immediate();
+  }
+
+  async readyHeads(now: Date, maxRetrying = 1000): Promise<Task[]> {
+    return this.db.transaction(() => {
+      const out: Task[] = [];
+      let key: [string, string, number] = ['', '', -1];
+      for (let row = this.stmts.nextHead.get(...key); row; row = this.stmts.nextHead.get(...key)) {
+        out.push(JSON.parse(row.data) as Task);
+        key = [row.tenant, row.role, row.priority_rank];
+      }
+      for (const row of this.stmts.retryDue.all(now.getTime(), maxRetrying))
+        out.push(JSON.parse(row.data) as Task);
+      return out;
+    })();
+  }
+
+  async claim(id: string, owner: string, leaseMs: number, now: Date): Promise<Task | undefined> {
+    return this.db
+      .transaction(() => {
+        const row = this.stmts.readyById.get(id, now.getTime());
+        return row ? this.claimRow(row, owner, leaseMs, now) : undefined;
+      })
+      .immediate();
+  }
+
+  private claimRow(row: Row, owner: string, leaseMs: number, now: Date): Task {
+    const task = JSON.parse(row.data) as Task;
+    const claimed: Task = {
+      ...task,
+      status: 'running',
+      version: task.version + 1,
+      updatedAt: now.toISOString(),
+      notBefore: undefined,
+      lease: { owner, expiresAt: now.getTime() + leaseMs },
+    };
+    this.stmts.update.run({ ...this.row(claimed), expected: task.version });
+    return claimed;
   }
 
   async listRunning(): Promise<Task[]> {
