@@ -7,6 +7,9 @@ import type { ClaimableTaskStore, IdempotencyClaim, ListQuery, LogLine } from '.
 import type { ProviderState, ProviderStateStore } from '../core/provider-health.js';
 import { TASK_STATUSES, type Task, type TaskStatus } from '../core/schemas.js';
 
+/** Sorts after every task id (ids are ASCII, see ids.ts). */
+const AFTER_EVERY_ID = '\uffff';
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS tasks (
   id TEXT PRIMARY KEY,
@@ -84,12 +87,13 @@ export class SqliteTaskStore implements ClaimableTaskStore, ProviderStateStore {
          ORDER BY priority_rank, id LIMIT 1`,
       ),
       // the first queued task of the next (tenant, role, priority) group: one index seek per group
+      // (the id bound sorts after every task id, so the seek lands past the whole group at once)
       nextHead: db.prepare<
-        [string, string, number],
+        [string, string, number, string],
         Row & { tenant: string; role: string; priority_rank: number }
       >(
         `SELECT tenant, role, priority_rank, data FROM tasks
-         WHERE status = 'queued' AND (tenant, role, priority_rank) > (?, ?, ?)
+         WHERE status = 'queued' AND (tenant, role, priority_rank, id) > (?, ?, ?, ?)
          ORDER BY tenant, role, priority_rank, id LIMIT 1`,
       ),
       retryDue: db.prepare<[number, number], Row>(
@@ -225,10 +229,10 @@ export class SqliteTaskStore implements ClaimableTaskStore, ProviderStateStore {
   async readyHeads(now: Date, maxRetrying = 1000): Promise<Task[]> {
     return this.db.transaction(() => {
       const out: Task[] = [];
-      let key: [string, string, number] = ['', '', -1];
+      let key: [string, string, number, string] = ['', '', -1, AFTER_EVERY_ID];
       for (let row = this.stmts.nextHead.get(...key); row; row = this.stmts.nextHead.get(...key)) {
         out.push(JSON.parse(row.data) as Task);
-        key = [row.tenant, row.role, row.priority_rank];
+        key = [row.tenant, row.role, row.priority_rank, AFTER_EVERY_ID];
       }
       for (const row of this.stmts.retryDue.all(now.getTime(), maxRetrying))
         out.push(JSON.parse(row.data) as Task);
