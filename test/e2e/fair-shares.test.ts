@@ -1,3 +1,4 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
 import type { Task } from '../../lib/core/schemas.js';
@@ -142,5 +143,38 @@ describe('priorities within a tenant', () => {
     expect(waitingBehind.length).toBeGreaterThan(0);
     // twice the aging step after it was submitted, give or take the slot it waited for
     expect(lowStart - Date.parse(low.createdAt)).toBeGreaterThanOrEqual(2000);
+  }, 120_000);
+});
+
+describe('concurrency limits per agent role', () => {
+  it('runs at most maxConcurrent tasks of a role at once, and other roles’ tasks beside them', async () => {
+    // Arrange: three slots; the docs role limited to one at a time (roles.yaml)
+    const home = join(dir, 'home-roles');
+    mkdirSync(home, { recursive: true });
+    writeFileSync(join(home, 'roles.yaml'), 'roles:\n  docs:\n    maxConcurrent: 1\n');
+    server = await startServer(platformEnv(home, { AUTODEV_CONCURRENCY: '3', AUTODEV_DRAIN_SECONDS: '0' }));
+    const s = server;
+    const body = (role: string) => ({ repo, prompt: `${role} [fake:sleep=1200]`, role });
+    // Act
+    const docs: Task[] = [];
+    for (let i = 0; i < 3; i++) docs.push(await api<Task>(s, 'acme', 'POST', '/v1/tasks', body('docs')));
+    const backend = await api<Task>(s, 'acme', 'POST', '/v1/tasks', body('backend'));
+    const done = await until(
+      async () => {
+        const all = await Promise.all([...docs, backend].map((t) => get(s, 'acme', t.id)));
+        return all.every((t) => t.status === 'succeeded') && all;
+      },
+      90_000,
+      'the four tasks to succeed',
+    );
+    // Assert: the docs tasks ran one after another; the backend task ran while docs tasks waited
+    const spans = done
+      .slice(0, 3)
+      .map((t) => [startedAt(t), Date.parse(t.attempts[0]?.endedAt ?? '')] as const);
+    spans.sort((x, y) => x[0] - y[0]);
+    for (let i = 1; i < spans.length; i++) {
+      expect(spans[i]?.[0]).toBeGreaterThanOrEqual(spans[i - 1]?.[1] as number);
+    }
+    expect(startedAt(done[3] as Task)).toBeLessThan(spans[1]?.[0] as number);
   }, 120_000);
 });
