@@ -2,7 +2,15 @@ import { spawn } from 'node:child_process';
 import { accessSync, constants, existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import type { ProcessOutput } from '../core/ports.js';
-import { handOver, type Sandbox, type SandboxRun, sandboxCommand } from './sandbox.js';
+import {
+  handOver,
+  isolatesNetwork,
+  type Sandbox,
+  type SandboxCommand,
+  type SandboxRun,
+  sandboxCommand,
+} from './sandbox.js';
+import { type GatewayBridge, openGatewayBridge } from './sandbox-net.js';
 
 export interface ProcessLimits {
   timeoutMs: number;
@@ -60,12 +68,24 @@ export const limitsSupported = process.platform === 'linux' && PRLIMIT !== undef
  * the group's leader is bubblewrap: killing it takes down the sandbox's whole PID namespace.
  */
 export async function runAgentProcess(opts: AgentProcessOptions): Promise<ProcessOutput> {
-  const { limits } = opts;
-  let cmd = { file: opts.bin, args: opts.args, env: opts.env } as ReturnType<typeof sandboxCommand>;
+  let cmd: SandboxCommand = { file: opts.bin, args: opts.args, env: opts.env };
+  let bridge: GatewayBridge | undefined;
   if (opts.sandbox) {
-    await handOver(opts.sandbox.policy, opts.sandbox.run);
-    cmd = sandboxCommand(opts.sandbox.policy, opts.sandbox.run, opts.bin, opts.args, opts.env);
+    const { policy, run } = opts.sandbox;
+    await handOver(policy, run);
+    // no network but the model gateway: through a socket the server forwards (sandbox-net.ts)
+    if (isolatesNetwork(policy, run)) bridge = await openGatewayBridge(run.gatewayPort as number);
+    cmd = sandboxCommand(policy, { ...run, gatewayBridge: bridge?.dir }, opts.bin, opts.args, opts.env);
   }
+  try {
+    return await spawnLimited(opts, cmd);
+  } finally {
+    bridge?.close();
+  }
+}
+
+function spawnLimited(opts: AgentProcessOptions, cmd: SandboxCommand): Promise<ProcessOutput> {
+  const { limits } = opts;
   let { file, args } = cmd;
   if (limitsSupported && (limits.cpuSeconds || limits.memoryBytes)) {
     const rl: string[] = [];

@@ -208,6 +208,8 @@ async function attemptOnce(ctx: AttemptContext & { knownSecrets: KnownSecrets })
               tmp: join(ws.taskDir, 'tmp'),
               // git's read commands work on the attempt's repository, never write it
               readOnly: [ws.gitDir, join(ws.mirror, 'objects')],
+              // through the gateway: no network but it (unless the role has full access)
+              gatewayPort: ctx.gateway ? Number(new URL(ctx.gateway.baseUrl).port) : undefined,
             },
           }
         : undefined;

@@ -17,6 +17,8 @@ import { tmpdir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
 
+import { BRIDGE_MOUNT, RELAY_SOURCE } from './sandbox-net.js';
+
 const run = promisify(execFile);
 
 /** Where Debian puts bubblewrap and util-linux's setpriv. */
@@ -41,7 +43,18 @@ export interface AgentUser {
  * - `unavailable`: agents must not run (`reason` says why).
  */
 export type Sandbox =
-  | { mode: 'bwrap'; bwrap: string; user?: AgentUser; hidden: string[]; readOnly: string[] }
+  | {
+      mode: 'bwrap';
+      bwrap: string;
+      user?: AgentUser;
+      hidden: string[];
+      readOnly: string[];
+      /**
+       * Full access (a role's setting, enabled by an admin): the machine's network, whatever the
+       * run's gateway. Without it, a run with a gateway has no network but the gateway.
+       */
+      fullAccess?: boolean;
+    }
   | { mode: 'uid'; user: AgentUser }
   | { mode: 'off' }
   | { mode: 'unavailable'; reason: string };
@@ -56,6 +69,19 @@ export interface SandboxRun {
   tmp: string;
   /** Shown read-only besides the system: the attempt's git dir, the mirror's objects. */
   readOnly: string[];
+  /**
+   * The port of the attempt's model gateway on the loopback. With bubblewrap (and no full access)
+   * the run then gets its own network namespace in which only that port answers (sandbox-net.ts).
+   * Absent: the machine's network (the CLI talks to its provider itself).
+   */
+  gatewayPort?: number;
+  /** The folder of the Unix socket that leads to the gateway (openGatewayBridge), set when the run starts. */
+  gatewayBridge?: string;
+}
+
+/** Whether the run gets a network namespace of its own, reaching only the model gateway. */
+export function isolatesNetwork(s: Sandbox, r: SandboxRun): boolean {
+  return s.mode === 'bwrap' && !s.fullAccess && r.gatewayPort !== undefined;
 }
 
 export interface SandboxSetting {
@@ -241,6 +267,10 @@ export function sandboxCommand(
     case 'uid':
       return { file, args, env: { ...env, HOME: r.home, TMPDIR: r.tmp }, uid: s.user.uid, gid: s.user.gid };
     case 'bwrap': {
+      const isolated = isolatesNetwork(s, r) && r.gatewayBridge !== undefined;
+      const agent = isolated
+        ? [process.execPath, '-e', RELAY_SOURCE, String(r.gatewayPort), `${BRIDGE_MOUNT}/s`, file, ...args]
+        : [file, ...args];
       const inner = s.user
         ? [
             SETPRIV as string,
@@ -251,13 +281,25 @@ export function sandboxCommand(
             '--bounding-set=-all',
             '--no-new-privs',
             '--',
-            file,
-            ...args,
+            ...agent,
           ]
-        : [file, ...args];
+        : agent;
+      const network = isolated
+        ? // the agent user passes through /run (bwrap would make it 0700)
+          [
+            '--unshare-net',
+            '--perms',
+            '0755',
+            '--dir',
+            '/run',
+            '--bind',
+            r.gatewayBridge as string,
+            BRIDGE_MOUNT,
+          ]
+        : [];
       return {
         file: s.bwrap,
-        args: [...bwrapArgs(s, r, file, env.PATH ?? ''), '--', ...inner],
+        args: [...bwrapArgs(s, r, file, env.PATH ?? ''), ...network, '--', ...inner],
         env: { ...env, HOME: r.home, TMPDIR: '/tmp' },
       };
     }
