@@ -8,6 +8,7 @@ import { describeRequest, isAudited, parseAuditQuery } from '../core/audit.js';
 import { NotFoundError, PayloadTooLargeError, toHttpError, ValidationError } from '../core/errors.js';
 import type { AuditLog, Authenticator } from '../core/ports.js';
 import { QuotaExceededError } from '../core/quotas.js';
+import { parseFullAccessChange, type RoleSettingsService } from '../core/role-settings.js';
 import type { ScheduleService } from '../core/schedules.js';
 import type { AccessRole, Priority } from '../core/schemas.js';
 import { parseStatsQuery, type TaskStatsSource } from '../core/stats.js';
@@ -34,6 +35,8 @@ export interface ApiDeps {
    * absent where not served (nothing is recorded and the route answers 404).
    */
   auditLog?: AuditLog;
+  /** `/v1/roles/{role}/full-access` (full-access mode); absent where not served (404). */
+  roleSettings?: RoleSettingsService;
   /**
    * `POST /v1/webhooks/github` (no token: the delivery's signature is checked with `secret`).
    * Absent where not served (the route then answers 503).
@@ -154,6 +157,8 @@ function priorityIn(body: unknown): Priority | undefined {
 interface CallContext {
   principal?: Principal;
   target?: string;
+  /** The action recorded, when the body says more than the path (enable or disable). */
+  action?: string;
 }
 
 const TASK = /^\/v1\/tasks\/([^/]+)$/;
@@ -161,6 +166,7 @@ const CANCEL = /^\/v1\/tasks\/([^/]+)\/cancel$/;
 const LOGS = /^\/v1\/tasks\/([^/]+)\/logs$/;
 const RETRY = /^\/v1\/tasks\/([^/]+)\/retry$/;
 const SCHEDULE = /^\/v1\/schedules\/([^/]+)$/;
+const ROLE_FULL_ACCESS = /^\/v1\/roles\/([^/]+)\/full-access$/;
 
 /**
  * The task API as one Lambda handler (API Gateway HTTP API payload v2). The local platform runs the
@@ -202,6 +208,16 @@ export function createApiHandler(deps: ApiDeps) {
     if (path === '/v1/providers' && method === 'GET' && deps.providers) {
       authorize(principal, 'task:read');
       return json(200, { items: await deps.providers() });
+    }
+    const roleMatch = deps.roleSettings && path.match(ROLE_FULL_ACCESS);
+    if (deps.roleSettings && roleMatch) {
+      const role = idOf(roleMatch);
+      if (method === 'GET') return json(200, await deps.roleSettings.read(principal, role));
+      if (method === 'PUT') {
+        const enabled = parseFullAccessChange(parseBody(event));
+        ctx.action = enabled ? 'role.full_access.enable' : 'role.full_access.disable';
+        return json(200, await deps.roleSettings.setFullAccess(principal, role, enabled));
+      }
     }
     const scheduleMatch = path.match(SCHEDULE);
     if (deps.schedules && path === '/v1/schedules') {
@@ -294,7 +310,7 @@ export function createApiHandler(deps: ApiDeps) {
       at: new Date().toISOString(),
       tenant: ctx.principal?.tenant ?? null,
       subject: ctx.principal?.subject ?? null,
-      action,
+      action: ctx.action ?? action,
       target: ctx.target ?? target,
       status,
       outcome,

@@ -16,7 +16,9 @@ export type Action =
   | 'metrics:read'
   | 'schedule:read'
   | 'schedule:manage'
-  | 'audit:read';
+  | 'audit:read'
+  /** Turning full-access mode on or off for an agent role (admin only). */
+  | 'role:manage';
 
 const POLICY: Record<AccessRole, readonly Action[]> = {
   admin: [
@@ -28,6 +30,7 @@ const POLICY: Record<AccessRole, readonly Action[]> = {
     'schedule:read',
     'schedule:manage',
     'audit:read',
+    'role:manage',
   ],
   operator: [
     'task:create',

@@ -50,6 +50,7 @@ export const MAX_AUDIT_LIMIT = 500;
 
 const TASK_ID = /^\/v1\/tasks\/([^/]+)(?:\/(cancel|retry|logs))?$/;
 const SCHEDULE_ID = /^\/v1\/schedules\/([^/]+)$/;
+const ROLE_FULL_ACCESS = /^\/v1\/roles\/([^/]+)\/full-access$/;
 
 function decoded(segment: string): string {
   try {
@@ -76,6 +77,9 @@ export function describeRequest(method: string, path: string): { action: string;
       sub === 'logs' ? 'task.logs' : sub ? `task.${sub}` : m === 'GET' ? 'task.read' : 'task.other';
     return { action, target: decoded(task[1] as string) };
   }
+  const role = path.match(ROLE_FULL_ACCESS);
+  if (role)
+    return { action: m === 'GET' ? 'role.read' : 'role.full_access', target: decoded(role[1] as string) };
   const schedule = path.match(SCHEDULE_ID);
   if (schedule) {
     const action = m === 'DELETE' ? 'schedule.delete' : m === 'GET' ? 'schedule.read' : 'schedule.other';

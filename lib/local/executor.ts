@@ -90,6 +90,8 @@ export interface ExecutorOptions {
   runAttempt?: (ctx: AttemptContext) => Promise<AttemptReport>;
   /** Which task starts next (default: the store's most urgent; the platform passes its fair-share queue). */
   queue?: TaskQueue;
+  /** The sandbox of one task, when it may differ from `sandbox` (full access of its role). */
+  sandboxFor?: (task: Task) => Promise<Sandbox | undefined>;
 }
 
 interface Running {
@@ -427,9 +429,11 @@ export class LocalExecutor implements TaskNotifier {
     let ledger: LedgerOutcome | undefined;
     try {
       report = cfg
-        ? await (this.o.runAttempt ?? runAttempt)(
-            this.attemptContext(entry, started, cfg, log, gw && { ended: gw.ended, pointer: gw.pointer }),
-          )
+        ? await (this.o.runAttempt ?? runAttempt)({
+            ...this.attemptContext(entry, started, cfg, log, gw && { ended: gw.ended, pointer: gw.pointer }),
+            // full access of the task's role, when the platform says so
+            sandbox: (await this.o.sandboxFor?.(started.task)) ?? this.o.sandbox,
+          })
         : notConfigured(plan.provider);
     } catch (err) {
       if (err instanceof InfrastructureError) return { notStarted: err.message };

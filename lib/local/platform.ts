@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { createApiHandler, WEBHOOK_SUBJECT } from '../api/handler.js';
+import { RoleSettingsService } from '../core/role-settings.js';
 import { ScheduleService } from '../core/schedules.js';
 import type { Task } from '../core/schemas.js';
 import { TaskService } from '../core/tasks.js';
@@ -23,6 +24,7 @@ import { PlatformMetrics } from './metrics.js';
 import { OidcIssuer } from './oidc.js';
 import { describeProviders } from './providers.js';
 import { SqliteAuditLog } from './sqlite-audit.js';
+import { SqliteRoleSettings } from './sqlite-role-settings.js';
 import { SqliteScheduleStore } from './sqlite-schedules.js';
 import { SqliteTaskStats } from './sqlite-stats.js';
 import { SqliteTaskStore } from './sqlite-store.js';
@@ -71,6 +73,7 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
       .finally(() => pending.delete(p));
     pending.add(p);
   };
+  const roleSettings = new RoleSettingsService(new SqliteRoleSettings(store.connection), () => config.roles);
   let executor: LocalExecutor | undefined;
   const metrics = new PlatformMetrics(store, () => executor?.activeCount ?? 0, {
     states: () => store.listProviderStates(),
@@ -123,6 +126,11 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
     publicUrl: () => publicUrl,
     sandbox,
     queue: new FairShareQueue(store, () => config.roles, config.fairShares),
+    // full access (an admin's setting per tenant and role): the machine's network for that role's agents
+    sandboxFor: async (task) =>
+      sandbox.mode === 'bwrap' && (await roleSettings.fullAccess(task.tenant, task.role))
+        ? { ...sandbox, fullAccess: true }
+        : undefined,
   });
   const service = new TaskService({
     store,
@@ -160,6 +168,7 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
     logger,
     schedules,
     stats: new SqliteTaskStats(store.connection),
+    roleSettings,
     highPriorityRoles: config.highPriorityRoles,
     providers: async () => describeProviders(config, await store.listProviderStates()),
     githubWebhook: {
