@@ -133,6 +133,16 @@ describe('the RBAC matrix of the local API', () => {
     ['GET /v1/schedules', [200, 200, 200, 200, 401], (c) => call('/v1/schedules', c)],
     ['GET /v1/audit', [200, 403, 403, 403, 401], (c) => call('/v1/audit', c)],
     [
+      'GET /v1/roles/{role}/full-access',
+      [200, 200, 200, 200, 401],
+      (c) => call('/v1/roles/docs/full-access', c),
+    ],
+    [
+      'PUT /v1/roles/{role}/full-access',
+      [200, 403, 403, 403, 401],
+      (c) => call('/v1/roles/docs/full-access', c, { method: 'PUT', body: { enabled: false } }),
+    ],
+    [
       'GET /v1/schedules/{id}',
       [200, 200, 200, 200, 401],
       async (c) => call(`/v1/schedules/${await newSchedule()}`, c),
