@@ -5,6 +5,7 @@ import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { allowedActions, authorize, authorizePriority, type Principal } from '../core/access.js';
 import { describeRequest, isAudited, parseAuditQuery } from '../core/audit.js';
+import type { TenantErasure } from '../core/erasure.js';
 import { NotFoundError, PayloadTooLargeError, toHttpError, ValidationError } from '../core/errors.js';
 import type { AuditLog, Authenticator } from '../core/ports.js';
 import { QuotaExceededError } from '../core/quotas.js';
@@ -37,6 +38,8 @@ export interface ApiDeps {
   auditLog?: AuditLog;
   /** `/v1/roles/{role}/full-access` (full-access mode); absent where not served (404). */
   roleSettings?: RoleSettingsService;
+  /** `DELETE /v1/tenants/{tenant}/data`; absent where not served (the route then answers 404). */
+  erasure?: TenantErasure;
   /**
    * `POST /v1/webhooks/github` (no token: the delivery's signature is checked with `secret`).
    * Absent where not served (the route then answers 503).
@@ -161,12 +164,84 @@ interface CallContext {
   action?: string;
 }
 
-const TASK = /^\/v1\/tasks\/([^/]+)$/;
-const CANCEL = /^\/v1\/tasks\/([^/]+)\/cancel$/;
-const LOGS = /^\/v1\/tasks\/([^/]+)\/logs$/;
-const RETRY = /^\/v1\/tasks\/([^/]+)\/retry$/;
-const SCHEDULE = /^\/v1\/schedules\/([^/]+)$/;
-const ROLE_FULL_ACCESS = /^\/v1\/roles\/([^/]+)\/full-access$/;
+/**
+ * Every route the handler answers: method and path, `{name}` standing for one path segment. The
+ * handler's table below must have an entry for each (the compiler checks it), so this list is
+ * complete: tests walk it (the fuzz test sends every route here thousands of requests).
+ */
+export const API_ROUTES = [
+  { method: 'GET', path: '/healthz' },
+  { method: 'POST', path: '/v1/webhooks/github' },
+  { method: 'GET', path: '/v1/audit' },
+  { method: 'GET', path: '/v1/providers' },
+  { method: 'GET', path: '/v1/me' },
+  { method: 'GET', path: '/v1/stats' },
+  { method: 'GET', path: '/v1/roles/{role}/full-access' },
+  { method: 'PUT', path: '/v1/roles/{role}/full-access' },
+  { method: 'POST', path: '/v1/schedules' },
+  { method: 'GET', path: '/v1/schedules' },
+  { method: 'GET', path: '/v1/schedules/{id}' },
+  { method: 'DELETE', path: '/v1/schedules/{id}' },
+  { method: 'POST', path: '/v1/tasks' },
+  { method: 'GET', path: '/v1/tasks' },
+  { method: 'GET', path: '/v1/tasks/{id}' },
+  { method: 'POST', path: '/v1/tasks/{id}/cancel' },
+  { method: 'POST', path: '/v1/tasks/{id}/retry' },
+  { method: 'GET', path: '/v1/tasks/{id}/logs' },
+  { method: 'DELETE', path: '/v1/tenants/{tenant}/data' },
+] as const;
+
+type KeyOf<R> = R extends { method: infer M extends string; path: infer P extends string }
+  ? `${M} ${P}`
+  : never;
+/** `GET /v1/tasks/{id}` and so on: one per route of API_ROUTES. */
+export type RouteKey = KeyOf<(typeof API_ROUTES)[number]>;
+
+/** Routes answered without a token (the webhook's signature stands for one). */
+const PUBLIC_ROUTES: ReadonlySet<RouteKey> = new Set<RouteKey>(['GET /healthz', 'POST /v1/webhooks/github']);
+
+interface Call {
+  event: ApiEvent;
+  ctx: CallContext;
+  /** The caller; a route of PUBLIC_ROUTES is called before (and without) authentication. */
+  principal: Principal;
+  /** The path's `{name}` segments, percent-decoded. */
+  params: Record<string, string>;
+  query: Record<string, string | undefined>;
+}
+
+type RouteHandler = (call: Call) => Promise<ApiResult>;
+
+/** Stands for the caller on public routes, which never read it (nothing is authorized to it). */
+const ANONYMOUS: Principal = Object.freeze({ tenant: '', role: 'viewer', subject: '' });
+
+/** The path template's pattern: `{name}` is one segment, captured. */
+function templatePattern(path: string): { pattern: RegExp; names: string[] } {
+  const names: string[] = [];
+  const source = path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{(\w+)\}/g, (_m, name: string) => {
+    names.push(name);
+    return '([^/]+)';
+  });
+  return { pattern: new RegExp(`^${source}$`), names };
+}
+
+const MATCHERS = API_ROUTES.map((r) => ({
+  key: `${r.method} ${r.path}` as RouteKey,
+  method: r.method as string,
+  ...templatePattern(r.path),
+}));
+
+/** The route a method and path stand for, with its raw `{name}` segments; undefined when none. */
+export function matchRoute(method: string, path: string) {
+  for (const m of MATCHERS) {
+    if (m.method !== method) continue;
+    const found = path.match(m.pattern);
+    if (found) {
+      return { key: m.key, raw: Object.fromEntries(m.names.map((n, i) => [n, found[i + 1] as string])) };
+    }
+  }
+  return undefined;
+}
 
 /**
  * The task API as one Lambda handler (API Gateway HTTP API payload v2). The local platform runs the
@@ -174,89 +249,87 @@ const ROLE_FULL_ACCESS = /^\/v1\/roles\/([^/]+)\/full-access$/;
  */
 export function createApiHandler(deps: ApiDeps) {
   const { service, authenticator, logger } = deps;
+  const schedules = deps.schedules;
+  const auditLog = deps.auditLog;
+  const erasure = deps.erasure;
+  const roleSettings = deps.roleSettings;
 
-  async function route(event: ApiEvent, ctx: CallContext): Promise<ApiResult> {
-    const method = event.requestContext.http.method.toUpperCase();
-    const path = event.rawPath.replace(/\/+$/, '') || '/';
-    if (path === '/healthz' && method === 'GET') return json(200, { ok: true });
+  const routes: Record<RouteKey, RouteHandler | undefined> = {
+    'GET /healthz': async () => json(200, { ok: true }),
     // before authentication: GitHub sends no token, the signature over the raw body stands for one
-    if (path === '/v1/webhooks/github' && method === 'POST') return githubWebhook(event, ctx);
-
-    const principal = await authenticator.authenticate(
-      event.headers ?? {},
-      event.requestContext.authorizer?.jwt?.claims,
-    );
-    ctx.principal = principal;
-    const q = event.queryStringParameters ?? {};
-    const cancelMatch = path.match(CANCEL);
-    const logsMatch = path.match(LOGS);
-    const taskMatch = path.match(TASK);
-    const retryMatch = path.match(RETRY);
-    const idOf = (m: RegExpMatchArray) => decodeId(m[1] as string);
-
-    if (path === '/v1/audit' && method === 'GET' && deps.auditLog) {
-      authorize(principal, 'audit:read');
-      return json(200, await deps.auditLog.list(principal.tenant, parseAuditQuery(q)));
-    }
-    if (path === '/v1/me' && method === 'GET') {
-      return json(200, { ...principal, actions: allowedActions(principal) });
-    }
-    if (path === '/v1/stats' && method === 'GET' && deps.stats) {
-      authorize(principal, 'task:read');
-      return json(200, await deps.stats.stats(principal.tenant, parseStatsQuery(q), new Date()));
-    }
-    if (path === '/v1/providers' && method === 'GET' && deps.providers) {
-      authorize(principal, 'task:read');
-      return json(200, { items: await deps.providers() });
-    }
-    const roleMatch = deps.roleSettings && path.match(ROLE_FULL_ACCESS);
-    if (deps.roleSettings && roleMatch) {
-      const role = idOf(roleMatch);
-      if (method === 'GET') return json(200, await deps.roleSettings.read(principal, role));
-      if (method === 'PUT') {
-        const enabled = parseFullAccessChange(parseBody(event));
-        ctx.action = enabled ? 'role.full_access.enable' : 'role.full_access.disable';
-        return json(200, await deps.roleSettings.setFullAccess(principal, role, enabled));
-      }
-    }
-    const scheduleMatch = path.match(SCHEDULE);
-    if (deps.schedules && path === '/v1/schedules') {
-      if (method === 'POST') {
-        const body = parseBody(event);
-        authorize(principal, 'schedule:manage');
-        const task = body && typeof body === 'object' ? (body as { task?: unknown }).task : undefined;
-        authorizePriority(principal, priorityIn(task), deps.highPriorityRoles, 'task.priority');
-        const created = await deps.schedules.create(principal, body);
-        ctx.target = created.id;
-        return json(201, created, { location: `/v1/schedules/${created.id}` });
-      }
-      if (method === 'GET') return json(200, await deps.schedules.list(principal));
-    } else if (deps.schedules && scheduleMatch) {
-      if (method === 'GET') return json(200, await deps.schedules.get(principal, idOf(scheduleMatch)));
-      if (method === 'DELETE') {
-        await deps.schedules.delete(principal, idOf(scheduleMatch));
-        return { statusCode: 204 };
-      }
-    }
-    if (path === '/v1/tasks') {
-      if (method === 'POST') {
-        const body = parseBody(event);
-        authorize(principal, 'task:create');
-        authorizePriority(principal, priorityIn(body), deps.highPriorityRoles);
-        const { task, created } = await service.submit(principal, body, event.headers?.['idempotency-key']);
-        ctx.target = task.id;
-        return json(created ? 201 : 200, task, { location: `/v1/tasks/${task.id}` });
-      }
-      if (method === 'GET') return json(200, await service.list(principal, q));
-    } else if (cancelMatch && method === 'POST') {
-      return json(202, await service.cancel(principal, idOf(cancelMatch)));
-    } else if (retryMatch && method === 'POST') {
-      return json(202, await service.retry(principal, idOf(retryMatch)));
-    } else if (logsMatch && method === 'GET') {
-      const after = q.after === undefined ? 0 : Number(q.after);
+    'POST /v1/webhooks/github': ({ event, ctx }) => githubWebhook(event, ctx),
+    'GET /v1/audit': auditLog
+      ? async ({ principal, query }) => {
+          authorize(principal, 'audit:read');
+          return json(200, await auditLog.list(principal.tenant, parseAuditQuery(query)));
+        }
+      : undefined,
+    'GET /v1/providers': deps.providers
+      ? async ({ principal }) => {
+          authorize(principal, 'task:read');
+          return json(200, { items: await deps.providers?.() });
+        }
+      : undefined,
+    'GET /v1/me': async ({ principal }) => json(200, { ...principal, actions: allowedActions(principal) }),
+    'GET /v1/stats': deps.stats
+      ? async ({ principal, query }) => {
+          authorize(principal, 'task:read');
+          return json(200, await deps.stats?.stats(principal.tenant, parseStatsQuery(query), new Date()));
+        }
+      : undefined,
+    'GET /v1/roles/{role}/full-access': roleSettings
+      ? async ({ principal, params }) => json(200, await roleSettings.read(principal, params.role as string))
+      : undefined,
+    'PUT /v1/roles/{role}/full-access': roleSettings
+      ? async ({ event, ctx, principal, params }) => {
+          const enabled = parseFullAccessChange(parseBody(event));
+          ctx.action = enabled ? 'role.full_access.enable' : 'role.full_access.disable';
+          return json(200, await roleSettings.setFullAccess(principal, params.role as string, enabled));
+        }
+      : undefined,
+    'POST /v1/schedules': schedules
+      ? async ({ event, ctx, principal }) => {
+          const body = parseBody(event);
+          authorize(principal, 'schedule:manage');
+          const task = body && typeof body === 'object' ? (body as { task?: unknown }).task : undefined;
+          authorizePriority(principal, priorityIn(task), deps.highPriorityRoles, 'task.priority');
+          const created = await schedules.create(principal, body);
+          ctx.target = created.id;
+          return json(201, created, { location: `/v1/schedules/${created.id}` });
+        }
+      : undefined,
+    'GET /v1/schedules': schedules
+      ? async ({ principal }) => json(200, await schedules.list(principal))
+      : undefined,
+    'GET /v1/schedules/{id}': schedules
+      ? async ({ principal, params }) => json(200, await schedules.get(principal, params.id as string))
+      : undefined,
+    'DELETE /v1/schedules/{id}': schedules
+      ? async ({ principal, params }) => {
+          await schedules.delete(principal, params.id as string);
+          return { statusCode: 204 };
+        }
+      : undefined,
+    'POST /v1/tasks': async ({ event, ctx, principal }) => {
+      const body = parseBody(event);
+      authorize(principal, 'task:create');
+      authorizePriority(principal, priorityIn(body), deps.highPriorityRoles);
+      const { task, created } = await service.submit(principal, body, event.headers?.['idempotency-key']);
+      ctx.target = task.id;
+      return json(created ? 201 : 200, task, { location: `/v1/tasks/${task.id}` });
+    },
+    'GET /v1/tasks': async ({ principal, query }) => json(200, await service.list(principal, query)),
+    'GET /v1/tasks/{id}': async ({ principal, params }) =>
+      json(200, await service.get(principal, params.id as string)),
+    'POST /v1/tasks/{id}/cancel': async ({ principal, params }) =>
+      json(202, await service.cancel(principal, params.id as string)),
+    'POST /v1/tasks/{id}/retry': async ({ principal, params }) =>
+      json(202, await service.retry(principal, params.id as string)),
+    'GET /v1/tasks/{id}/logs': async ({ principal, params, query }) => {
+      const after = query.after === undefined ? 0 : Number(query.after);
       if (!Number.isInteger(after) || after < 0)
         throw new ValidationError('after must be a non-negative integer.');
-      const { task, lines, lastSeq } = await service.logs(principal, idOf(logsMatch), after);
+      const { task, lines, lastSeq } = await service.logs(principal, params.id as string, after);
       if (wantsJson(event)) return json(200, { status: task.status, lastSeq, lines });
       return {
         statusCode: 200,
@@ -267,10 +340,29 @@ export function createApiHandler(deps: ApiDeps) {
         },
         body: lines.map((l) => `${l.at} ${l.text}\n`).join(''),
       };
-    } else if (taskMatch && method === 'GET') {
-      return json(200, await service.get(principal, idOf(taskMatch)));
+    },
+    'DELETE /v1/tenants/{tenant}/data': erasure
+      ? async ({ principal, params }) => json(200, await erasure.erase(principal, params.tenant as string))
+      : undefined,
+  };
+
+  async function route(event: ApiEvent, ctx: CallContext): Promise<ApiResult> {
+    const method = event.requestContext.http.method.toUpperCase();
+    const path = event.rawPath.replace(/\/+$/, '') || '/';
+    const matched = matchRoute(method, path);
+    const run = matched ? routes[matched.key] : undefined;
+    if (matched && run && PUBLIC_ROUTES.has(matched.key)) {
+      return run({ event, ctx, principal: ANONYMOUS, params: {}, query: {} });
     }
-    throw new NotFoundError(`No route for ${method} ${path}.`);
+    const principal = await authenticator.authenticate(
+      event.headers ?? {},
+      event.requestContext.authorizer?.jwt?.claims,
+    );
+    ctx.principal = principal;
+    if (!matched || !run) throw new NotFoundError(`No route for ${method} ${path.slice(0, 200)}.`);
+    const params: Record<string, string> = {};
+    for (const [name, segment] of Object.entries(matched.raw)) params[name] = decodeId(segment);
+    return run({ event, ctx, principal, params, query: event.queryStringParameters ?? {} });
   }
 
   async function githubWebhook(event: ApiEvent, ctx: CallContext): Promise<ApiResult> {

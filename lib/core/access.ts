@@ -18,7 +18,8 @@ export type Action =
   | 'schedule:manage'
   | 'audit:read'
   /** Turning full-access mode on or off for an agent role (admin only). */
-  | 'role:manage';
+  | 'role:manage'
+  | 'tenant:erase';
 
 const POLICY: Record<AccessRole, readonly Action[]> = {
   admin: [
@@ -31,6 +32,7 @@ const POLICY: Record<AccessRole, readonly Action[]> = {
     'schedule:manage',
     'audit:read',
     'role:manage',
+    'tenant:erase',
   ],
   operator: [
     'task:create',

@@ -51,6 +51,7 @@ export const MAX_AUDIT_LIMIT = 500;
 const TASK_ID = /^\/v1\/tasks\/([^/]+)(?:\/(cancel|retry|logs))?$/;
 const SCHEDULE_ID = /^\/v1\/schedules\/([^/]+)$/;
 const ROLE_FULL_ACCESS = /^\/v1\/roles\/([^/]+)\/full-access$/;
+const TENANT_DATA = /^\/v1\/tenants\/([^/]+)\/data$/;
 
 function decoded(segment: string): string {
   try {
@@ -80,6 +81,13 @@ export function describeRequest(method: string, path: string): { action: string;
   const role = path.match(ROLE_FULL_ACCESS);
   if (role)
     return { action: m === 'GET' ? 'role.read' : 'role.full_access', target: decoded(role[1] as string) };
+  const tenantData = path.match(TENANT_DATA);
+  if (tenantData) {
+    return {
+      action: m === 'DELETE' ? 'tenant.erase' : 'tenant.other',
+      target: decoded(tenantData[1] as string),
+    };
+  }
   const schedule = path.match(SCHEDULE_ID);
   if (schedule) {
     const action = m === 'DELETE' ? 'schedule.delete' : m === 'GET' ? 'schedule.read' : 'schedule.other';

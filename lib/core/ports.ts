@@ -46,6 +46,27 @@ export interface TaskStore {
   countByStatus(): Promise<Record<TaskStatus, number>>;
 }
 
+/** What erasing one tenant's tasks removed (see TenantErasure in erasure.ts). */
+export interface TaskErasure {
+  /** Task records erased. */
+  tasks: number;
+  /** Log lines of those tasks. */
+  logLines: number;
+  /** Idempotency keys that named those tasks (or the tenant). */
+  idempotencyKeys: number;
+  /** Branch records (`branch`, `commit`, `pullRequest`) the erased tasks carried. */
+  branches: number;
+}
+
+/** A task store that can erase one tenant's finished tasks, for `DELETE /v1/tenants/{tenant}/data`. */
+export interface ErasableTaskStore extends TaskStore {
+  /**
+   * Deletes the tenant's finished tasks (succeeded, failed, cancelled) with their logs, attempt
+   * reports and idempotency keys. A task not finished is never deleted, whatever happens meanwhile.
+   */
+  eraseTenant(tenant: string): Promise<TaskErasure>;
+}
+
 /** A store that is also the local queue: ready tasks are claimed from it under a lease. */
 export interface ClaimableTaskStore extends TaskStore {
   /**
@@ -155,4 +176,12 @@ export function matchesListFilters(task: Task, q: Pick<ListQuery, 'provider' | '
   if (q.provider && task.provider !== q.provider && task.requestedProvider !== q.provider) return false;
   if (q.label && !task.labels.includes(q.label)) return false;
   return true;
+}
+
+/**
+ * The one way entries leave the audit trail: a tenant's erasure, for entries older than the legal
+ * hold (`before`, an ISO time). Returns how many were removed.
+ */
+export interface ErasableAuditLog extends AuditLog {
+  eraseBefore(tenant: string, before: string): Promise<number>;
 }

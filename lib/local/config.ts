@@ -4,11 +4,13 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_HIGH_PRIORITY_ROLES, parseDuration } from '../core/access.js';
 import { claimMappingFrom } from '../core/claims.js';
+import { DEFAULT_AUDIT_HOLD_DAYS } from '../core/erasure.js';
 import { ConfigError } from '../core/errors.js';
 import { DEFAULT_AGING_MS, type FairSharePolicy, parseFairShares } from '../core/fair-share.js';
 import type { BreakerPolicy, RatePolicy } from '../core/provider-health.js';
 import { parseQuotas, type QuotaPolicy } from '../core/quotas.js';
 import { canonicalHost, type RepoPolicy } from '../core/repo-policy.js';
+import { DEFAULT_RETENTION_DAYS } from '../core/retention.js';
 import { AgentRole, BUILT_IN_ROLES } from '../core/roles.js';
 import { AccessRole } from '../core/schemas.js';
 import { createDrivers, ownEnv } from '../worker/drivers/index.js';
@@ -75,6 +77,11 @@ const EnvSchema = z.object({
     .min(0.1)
     .max(7 * 86_400)
     .default(DEFAULT_AGING_MS / 1000),
+  /** Days finished tasks and their logs are kept (fractions allowed); 0 keeps them forever. */
+  AUTODEV_RETENTION_DAYS: z.coerce.number().min(0).max(36_500).default(DEFAULT_RETENTION_DAYS),
+  AUTODEV_RETENTION_SWEEP_SECONDS: z.coerce.number().min(0.05).max(86_400).default(3600),
+  /** Audit entries younger than this many days survive a tenant's erasure (the legal hold). */
+  AUTODEV_AUDIT_HOLD_DAYS: z.coerce.number().min(0).max(36_500).default(DEFAULT_AUDIT_HOLD_DAYS),
   AUTODEV_HIGH_PRIORITY_ROLES: z.string().default(DEFAULT_HIGH_PRIORITY_ROLES.join(',')),
   AUTODEV_LOCAL_REPO_ROOTS: z.string().default(''),
   /** `off` runs agents unconfined; by default they run in bubblewrap, or not at all. */
@@ -142,6 +149,10 @@ export interface LocalConfig {
   highPriorityRoles: AccessRole[];
   /** Weights of tenants' shares and the priority aging step (AUTODEV_FAIR_SHARES, AUTODEV_PRIORITY_AGING_SECONDS). */
   fairShares: FairSharePolicy;
+  /** Finished tasks and their logs go this long after they ended (AUTODEV_RETENTION_DAYS; 0: never). */
+  retention: { days: number; sweepEveryMs: number };
+  /** Audit entries younger than this many days survive a tenant's erasure (AUTODEV_AUDIT_HOLD_DAYS). */
+  auditHoldDays: number;
   /** Which repositories tenants may name (AUTODEV_ALLOWED_REPO_HOSTS, AUTODEV_LOCAL_REPO_ROOTS). */
   repoPolicy: RepoPolicy;
   /** Slack and Teams targets for finished tasks (`notifications.yaml`). */
@@ -522,6 +533,8 @@ export function loadLocalConfig(source: NodeJS.ProcessEnv = process.env): LocalC
       agingMs: env.AUTODEV_PRIORITY_AGING_SECONDS * 1000,
     },
     highPriorityRoles: parseAccessRoles(env.AUTODEV_HIGH_PRIORITY_ROLES, 'AUTODEV_HIGH_PRIORITY_ROLES'),
+    retention: { days: env.AUTODEV_RETENTION_DAYS, sweepEveryMs: env.AUTODEV_RETENTION_SWEEP_SECONDS * 1000 },
+    auditHoldDays: env.AUTODEV_AUDIT_HOLD_DAYS,
     repoPolicy: {
       allowedHosts: parseAllowedHosts(env.AUTODEV_ALLOWED_REPO_HOSTS),
       localRoots: parseLocalRoots(env.AUTODEV_LOCAL_REPO_ROOTS),

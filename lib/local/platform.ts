@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { createApiHandler, WEBHOOK_SUBJECT } from '../api/handler.js';
 import { RoleSettingsService } from '../core/role-settings.js';
+import { TenantErasure } from '../core/erasure.js';
+import { retentionMs } from '../core/retention.js';
 import { ScheduleService } from '../core/schedules.js';
 import type { Task } from '../core/schemas.js';
 import { TaskService } from '../core/tasks.js';
@@ -23,6 +25,7 @@ import { createGateway } from './http-gateway.js';
 import { PlatformMetrics } from './metrics.js';
 import { OidcIssuer } from './oidc.js';
 import { describeProviders } from './providers.js';
+import { RetentionSweep } from './retention-sweep.js';
 import { SqliteAuditLog } from './sqlite-audit.js';
 import { SqliteRoleSettings } from './sqlite-role-settings.js';
 import { SqliteScheduleStore } from './sqlite-schedules.js';
@@ -161,9 +164,26 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
       : undefined,
   });
   const auditLog = new SqliteAuditLog(store.connection);
+  const erasure = new TenantErasure({
+    tasks: store,
+    schedules: { store: scheduleStore, scheduler: cron },
+    audit: auditLog,
+    auditHoldDays: config.auditHoldDays,
+  });
+  const keepMs = retentionMs(config.retention.days);
+  const sweep = keepMs
+    ? new RetentionSweep({
+        store,
+        deliveries,
+        keepMs,
+        everyMs: config.retention.sweepEveryMs,
+        log: (msg, extra) => logger.info(msg, extra ?? {}),
+      })
+    : undefined;
   const handler = createApiHandler({
     service,
     auditLog,
+    erasure,
     authenticator,
     logger,
     schedules,
@@ -195,6 +215,7 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
   publicUrl ??= `http://${config.host}:${port}`;
   if (config.executor) await executor.start();
   await cron.start();
+  sweep?.start();
   const exec = executor;
   let closing: Promise<void> | undefined;
   return {
@@ -210,6 +231,7 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
       closing ??= (async () => {
         const serverClosed = new Promise<void>((r) => server.close(() => r()));
         await cron.stop();
+        sweep?.stop();
         await exec.stop(drainMs);
         server.closeAllConnections();
         await serverClosed;

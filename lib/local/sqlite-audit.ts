@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import type { AuditEntry, AuditQuery, NewAuditEntry } from '../core/audit.js';
 import { ValidationError } from '../core/errors.js';
-import type { AuditLog } from '../core/ports.js';
+import type { ErasableAuditLog } from '../core/ports.js';
 
 interface Row {
   seq: number;
@@ -34,7 +34,19 @@ CREATE TABLE IF NOT EXISTS audit_log (
 CREATE INDEX IF NOT EXISTS audit_log_tenant ON audit_log (tenant, seq);
 CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
+CREATE TABLE IF NOT EXISTS audit_erasures (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  tenant TEXT NOT NULL,
+  before TEXT NOT NULL,
+  at TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS audit_erasures_no_update BEFORE UPDATE ON audit_erasures
+BEGIN SELECT RAISE(ABORT, 'audit_erasures is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_erasures_no_delete BEFORE DELETE ON audit_erasures
+BEGIN SELECT RAISE(ABORT, 'audit_erasures is append-only'); END;
+DROP TRIGGER IF EXISTS audit_log_no_delete;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+WHEN NOT EXISTS (SELECT 1 FROM audit_erasures e WHERE e.tenant = OLD.tenant AND OLD.at < e.before)
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
 `;
 
@@ -53,13 +65,17 @@ const toEntry = (r: Row): AuditEntry => ({
 });
 
 /**
- * The audit trail in its own SQLite table. The adapter only inserts and reads, and triggers make
- * the table itself refuse an UPDATE or a DELETE, whoever issues it.
+ * The audit trail in its own SQLite table. The adapter inserts and reads; triggers make the table
+ * itself refuse an UPDATE, and a DELETE of any entry that no recorded erasure covers: a tenant's
+ * erasure first appends (tenant, before) to `audit_erasures` (itself append-only), and only that
+ * tenant's entries older than `before` may then be deleted.
  */
-export class SqliteAuditLog implements AuditLog {
+export class SqliteAuditLog implements ErasableAuditLog {
   private readonly db: Database.Database;
   private readonly owned: boolean;
   private readonly insert: Database.Statement;
+  private readonly erasure: Database.Statement<[string, string, string]>;
+  private readonly eraseEntries: Database.Statement<[string, string]>;
 
   /**
    * On a file of its own connection, or on a connection the caller shares (the task store's: one
@@ -77,6 +93,17 @@ export class SqliteAuditLog implements AuditLog {
       `INSERT INTO audit_log (at, tenant, subject, action, target, status, outcome, request_id, method, path)
        VALUES (@at, @tenant, @subject, @action, @target, @status, @outcome, @requestId, @method, @path)`,
     );
+    this.erasure = this.db.prepare('INSERT INTO audit_erasures (tenant, before, at) VALUES (?, ?, ?)');
+    this.eraseEntries = this.db.prepare('DELETE FROM audit_log WHERE tenant = ? AND at < ?');
+  }
+
+  async eraseBefore(tenant: string, before: string): Promise<number> {
+    return this.db
+      .transaction(() => {
+        this.erasure.run(tenant, before, new Date().toISOString());
+        return this.eraseEntries.run(tenant, before).changes;
+      })
+      .immediate();
   }
 
   async append(entry: NewAuditEntry): Promise<void> {

@@ -4,8 +4,16 @@ import Database from 'better-sqlite3';
 import { ConflictError, VersionConflictError } from '../core/errors.js';
 import { PRIORITY_RANK } from '../core/fair-share.js';
 import type { ClaimableTaskStore, IdempotencyClaim, ListQuery, LogLine } from '../core/ports.js';
+import type {
+  ClaimableTaskStore,
+  ErasableTaskStore,
+  IdempotencyClaim,
+  ListQuery,
+  LogLine,
+  TaskErasure,
+} from '../core/ports.js';
 import type { ProviderState, ProviderStateStore } from '../core/provider-health.js';
-import { TASK_STATUSES, type Task, type TaskStatus } from '../core/schemas.js';
+import { TASK_STATUSES, type Task, type TaskStatus, TERMINAL_STATUSES } from '../core/schemas.js';
 
 /** Sorts after every task id (ids are ASCII, see ids.ts). */
 const AFTER_EVERY_ID = '\uffff';
@@ -48,8 +56,20 @@ interface Row {
   data: string;
 }
 
+/** `status IN (...)` of the finished statuses (constants, not input). */
+const FINISHED = `status IN (${TERMINAL_STATUSES.map((s) => `'${s}'`).join(', ')})`;
+/** Tasks deleted per transaction by the retention sweep: other writers wait at most one batch. */
+const SWEEP_BATCH = 500;
+
+/** What the retention sweep removed. */
+export interface SweepResult {
+  tasks: number;
+  logLines: number;
+  idempotencyKeys: number;
+}
+
 /** The task store on one SQLite file (WAL, so several processes may share it). */
-export class SqliteTaskStore implements ClaimableTaskStore, ProviderStateStore {
+export class SqliteTaskStore implements ClaimableTaskStore, ErasableTaskStore, ProviderStateStore {
   private readonly db: Database.Database;
   private readonly stmts;
 
@@ -119,6 +139,26 @@ export class SqliteTaskStore implements ClaimableTaskStore, ProviderStateStore {
       ),
       logRead: db.prepare<[string, number, number], LogLine>(
         'SELECT seq, at, text FROM logs WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?',
+      ),
+      // erasure and retention: `?` of json_each is a JSON array of task ids
+      finishedOf: db.prepare<[string], { id: string; branch: number }>(
+        `SELECT id, (json_extract(data, '$.branch') IS NOT NULL OR json_extract(data, '$.commit') IS NOT NULL
+           OR json_extract(data, '$.pullRequest') IS NOT NULL) AS branch
+         FROM tasks WHERE tenant = ? AND ${FINISHED}`,
+      ),
+      expired: db.prepare<[string, number], { id: string }>(
+        `SELECT id FROM tasks WHERE ${FINISHED} AND json_extract(data, '$.updatedAt') < ? LIMIT ?`,
+      ),
+      logsOfIds: db.prepare<[string]>('DELETE FROM logs WHERE task_id IN (SELECT value FROM json_each(?))'),
+      idemOfIds: db.prepare<[string]>(
+        'DELETE FROM idempotency WHERE task_id IN (SELECT value FROM json_each(?))',
+      ),
+      // a tenant's keys are `<tenant>#<key>`; those whose task is gone (or never made) go with it
+      idemOfTenant: db.prepare<[string, string]>(
+        'DELETE FROM idempotency WHERE substr(key, 1, length(?)) = ? AND task_id NOT IN (SELECT id FROM tasks)',
+      ),
+      tasksOfIds: db.prepare<[string]>(
+        `DELETE FROM tasks WHERE ${FINISHED} AND id IN (SELECT value FROM json_each(?))`,
       ),
     };
   }
@@ -309,6 +349,53 @@ export class SqliteTaskStore implements ClaimableTaskStore, ProviderStateStore {
         for (const text of lines) this.stmts.logPut.run(taskId, ++seq, at, text);
       })
       .immediate();
+  }
+
+  /**
+   * Deletes the tenant's finished tasks with their logs and idempotency keys, in one transaction:
+   * a task the executor claims meanwhile is running, so it is not among them.
+   */
+  async eraseTenant(tenant: string): Promise<TaskErasure> {
+    return this.db
+      .transaction(() => {
+        const found = this.stmts.finishedOf.all(tenant);
+        const ids = JSON.stringify(found.map((r) => r.id));
+        const logLines = this.stmts.logsOfIds.run(ids).changes;
+        const prefix = `${tenant}#`;
+        const idempotencyKeys = this.stmts.idemOfIds.run(ids).changes;
+        const tasks = this.stmts.tasksOfIds.run(ids).changes;
+        const orphanKeys = this.stmts.idemOfTenant.run(prefix, prefix).changes;
+        return {
+          tasks,
+          logLines,
+          idempotencyKeys: idempotencyKeys + orphanKeys,
+          branches: found.filter((r) => r.branch).length,
+        };
+      })
+      .immediate();
+  }
+
+  /**
+   * The retention sweep: deletes tasks that finished before `before` (ISO time) with their logs and
+   * idempotency keys, and idempotency keys past their time to live; a batch per transaction.
+   */
+  sweepFinishedBefore(before: string): SweepResult {
+    const out: SweepResult = { tasks: 0, logLines: 0, idempotencyKeys: 0 };
+    for (;;) {
+      const batch = this.db
+        .transaction(() => {
+          const ids = this.stmts.expired.all(before, SWEEP_BATCH).map((r) => r.id);
+          const json = JSON.stringify(ids);
+          out.logLines += this.stmts.logsOfIds.run(json).changes;
+          out.idempotencyKeys += this.stmts.idemOfIds.run(json).changes;
+          out.tasks += this.stmts.tasksOfIds.run(json).changes;
+          return ids.length;
+        })
+        .immediate();
+      if (batch < SWEEP_BATCH) break;
+    }
+    out.idempotencyKeys += this.stmts.idemPurge.run(Date.now()).changes;
+    return out;
   }
 
   async readLogs(

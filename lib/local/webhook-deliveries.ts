@@ -40,6 +40,11 @@ export class SqliteDeliveryLog implements DeliveryLog {
     return !fresh;
   }
 
+  /** Forgets ids seen before `epochMs` (the platform's retention sweep). */
+  pruneBefore(epochMs: number): number {
+    return this.prune.run(epochMs).changes;
+  }
+
   /** Forgets ids older than the retention period. */
   pruneNow(): number {
     return this.prune.run(this.now() - this.retentionMs).changes;
