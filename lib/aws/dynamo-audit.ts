@@ -3,7 +3,8 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { AuditEntry, AuditQuery, NewAuditEntry } from '../core/audit.js';
 import { ValidationError } from '../core/errors.js';
-import type { AuditLog } from '../core/ports.js';
+import type { ErasableAuditLog } from '../core/ports.js';
+import { batchDelete } from './batch-delete.js';
 import { TASK_TABLE } from './task-table.js';
 
 /**
@@ -11,7 +12,8 @@ import { TASK_TABLE } from './task-table.js';
  * `AUDIT#<tenant>` (`AUDIT#-` for calls without a trusted token) / `E#<ISO time>#<12 random hex>`
  * + auditAction, auditSubject, auditStatus (for filters), data (the entry as JSON). The items
  * carry none of the index keys, so they never show up among tasks. Entries are only put, on the
- * condition that none is there yet: this adapter has no path that changes or removes one.
+ * condition that none is there yet: this adapter changes none, and removes them only for a
+ * tenant's erasure, those older than the legal hold (`eraseBefore`).
  */
 const pk = (tenant: string | null) => `AUDIT#${tenant ?? '-'}`;
 const PREFIX = 'E#';
@@ -27,7 +29,7 @@ function decodeCursor(cursor: string): string {
   return sk;
 }
 
-export class DynamoAuditLog implements AuditLog {
+export class DynamoAuditLog implements ErasableAuditLog {
   private readonly doc: DynamoDBDocumentClient;
 
   constructor(
@@ -55,6 +57,28 @@ export class DynamoAuditLog implements AuditLog {
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
     );
+  }
+
+  /** Deletes the tenant's entries answered before `before` (their keys sort by time). */
+  async eraseBefore(tenant: string, before: string): Promise<number> {
+    const keys: Item[] = [];
+    let start: Item | undefined;
+    do {
+      const res = await this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          // `E#<at>#<random>` < `E#<before>` exactly when at < before
+          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
+          ExpressionAttributeValues: { ':pk': pk(tenant), ':lo': PREFIX, ':hi': `${PREFIX}${before}` },
+          ProjectionExpression: 'pk, sk',
+          ExclusiveStartKey: start,
+        }),
+      );
+      keys.push(...(res.Items ?? []));
+      start = res.LastEvaluatedKey;
+    } while (start);
+    await batchDelete(this.doc, this.table, keys, `audit entries of ${tenant}`);
+    return keys.length;
   }
 
   async list(tenant: string, q: AuditQuery): Promise<{ items: AuditEntry[]; nextCursor?: string }> {

@@ -1,7 +1,6 @@
 import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
-  BatchWriteCommand,
-  type BatchWriteCommandInput,
+  DeleteCommand,
   DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -12,17 +11,23 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { ConflictError, VersionConflictError } from '../core/errors.js';
 import {
+  type ErasableTaskStore,
   type IdempotencyClaim,
   type ListQuery,
   type LogLine,
   matchesListFilters,
+  type TaskErasure,
   type TaskStore,
 } from '../core/ports.js';
 import type { ProviderState, ProviderStateStore } from '../core/provider-health.js';
-import { TASK_STATUSES, type Task, type TaskStatus } from '../core/schemas.js';
+import { expiresAt } from '../core/retention.js';
+import { isTerminal, TASK_STATUSES, type Task, type TaskStatus, TERMINAL_STATUSES } from '../core/schemas.js';
+import { batchDelete, batchWrite } from './batch-delete.js';
 import { LEASE_SHARDS, leaseShard, TASK_TABLE } from './task-table.js';
 
 const TASK_SK = 'TASK';
+/** The item beside a task that names its idempotency key, so that erasing the task finds the key. */
+const TASK_IDEM_SK = 'IDEM';
 const PROVIDERS_PK = 'PROVIDERS';
 const taskPk = (id: string) => `TASK#${id}`;
 const logPk = (id: string) => `LOG#${id}`;
@@ -38,6 +43,11 @@ export interface DynamoTaskStoreOptions {
   reportTtlSeconds?: number;
   /** Items per page of the byLease query. @default DynamoDB's own 1 MB pages */
   leasePageSize?: number;
+  /**
+   * How long a finished task and its log lines are kept, in seconds: finished task items carry a
+   * TTL of their end plus this, log lines of their writing plus this. @default kept forever
+   */
+  retentionSeconds?: number;
 }
 
 function isTransactionCancelled(err: unknown): err is Error & {
@@ -50,11 +60,12 @@ function isTransactionCancelled(err: unknown): err is Error & {
  * The TaskStore on one DynamoDB table (see task-table.ts). Every task change is a conditional write
  * on `version`; idempotency records are written in the same transaction as the task they name.
  */
-export class DynamoTaskStore implements TaskStore, ProviderStateStore {
+export class DynamoTaskStore implements ErasableTaskStore, ProviderStateStore {
   private readonly doc: DynamoDBDocumentClient;
   private readonly table: string;
   private readonly reportTtlSeconds: number;
   private readonly leasePageSize: number | undefined;
+  private readonly retentionSeconds: number | undefined;
 
   constructor(opts: DynamoTaskStoreOptions) {
     this.doc = DynamoDBDocumentClient.from(opts.client, {
@@ -63,9 +74,11 @@ export class DynamoTaskStore implements TaskStore, ProviderStateStore {
     this.table = opts.tableName;
     this.reportTtlSeconds = opts.reportTtlSeconds ?? 7 * 86_400;
     this.leasePageSize = opts.leasePageSize;
+    this.retentionSeconds = opts.retentionSeconds || undefined;
   }
 
   private item(task: Task): Item {
+    const expires = expiresAt(task, this.retentionSeconds && this.retentionSeconds * 1000);
     return {
       [TASK_TABLE.partitionKey]: taskPk(task.id),
       [TASK_TABLE.sortKey]: TASK_SK,
@@ -75,6 +88,8 @@ export class DynamoTaskStore implements TaskStore, ProviderStateStore {
       taskRole: task.role,
       version: task.version,
       data: JSON.stringify(task),
+      // retention: DynamoDB deletes a finished task this long after it ended (never one not finished)
+      ...(expires === undefined ? {} : { [TASK_TABLE.ttlAttribute]: Math.ceil(expires / 1000) }),
       // byLease: only tasks a lease can expire on (the reaper's query)
       ...(task.lease && (task.status === 'running' || task.status === 'retrying')
         ? {
@@ -122,6 +137,17 @@ export class DynamoTaskStore implements TaskStore, ProviderStateStore {
               },
             },
             { Put: taskPut },
+            {
+              Put: {
+                TableName: this.table,
+                Item: {
+                  pk: taskPk(task.id),
+                  sk: TASK_IDEM_SK,
+                  idemPk: `IDEM#${idem.key}`,
+                  [TASK_TABLE.ttlAttribute]: Math.ceil(expiresAtMs / 1000),
+                },
+              },
+            },
           ],
         }),
       );
@@ -300,13 +326,20 @@ export class DynamoTaskStore implements TaskStore, ProviderStateStore {
 
   async appendLogs(taskId: string, lines: string[], now: Date): Promise<void> {
     if (lines.length === 0) return;
+    const ttl =
+      this.retentionSeconds === undefined
+        ? undefined
+        : Math.ceil(now.getTime() / 1000) + this.retentionSeconds;
     const res = await this.doc.send(
       new UpdateCommand({
         TableName: this.table,
         Key: { pk: logPk(taskId), sk: 'SEQ' },
-        UpdateExpression: 'ADD #last :n',
-        ExpressionAttributeNames: { '#last': 'last' },
-        ExpressionAttributeValues: { ':n': lines.length },
+        UpdateExpression: ttl === undefined ? 'ADD #last :n' : 'ADD #last :n SET #ttl = :ttl',
+        ExpressionAttributeNames: {
+          '#last': 'last',
+          ...(ttl === undefined ? {} : { '#ttl': TASK_TABLE.ttlAttribute }),
+        },
+        ExpressionAttributeValues: { ':n': lines.length, ...(ttl === undefined ? {} : { ':ttl': ttl }) },
         ReturnValues: 'UPDATED_NEW',
       }),
     );
@@ -314,17 +347,113 @@ export class DynamoTaskStore implements TaskStore, ProviderStateStore {
     const first = last - lines.length + 1;
     const at = now.toISOString();
     const puts = lines.map((text, i) => ({
-      PutRequest: { Item: { pk: logPk(taskId), sk: logSk(first + i), seq: first + i, at, text } },
+      PutRequest: {
+        Item: {
+          pk: logPk(taskId),
+          sk: logSk(first + i),
+          seq: first + i,
+          at,
+          text,
+          ...(ttl === undefined ? {} : { [TASK_TABLE.ttlAttribute]: ttl }),
+        },
+      },
     }));
-    for (let i = 0; i < puts.length; i += 25) {
-      let request: BatchWriteCommandInput['RequestItems'] = { [this.table]: puts.slice(i, i + 25) };
-      for (let round = 0; request && Object.keys(request).length > 0; round++) {
-        if (round > 8) throw new Error(`DynamoDB kept refusing log lines for task ${taskId}`);
-        if (round > 0) await new Promise((r) => setTimeout(r, 50 * 2 ** round));
-        const out: { UnprocessedItems?: BatchWriteCommandInput['RequestItems'] } = await this.doc.send(
-          new BatchWriteCommand({ RequestItems: request }),
+    await batchWrite(this.doc, this.table, puts, `log lines for task ${taskId}`);
+  }
+
+  /** Every item of one partition (keys and the attributes erasure needs), across pages. */
+  private async partition(pk: string): Promise<Item[]> {
+    const out: Item[] = [];
+    let start: Item | undefined;
+    do {
+      const res = await this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': pk },
+          ProjectionExpression: 'pk, sk, idemPk',
+          ExclusiveStartKey: start,
+          ConsistentRead: true,
+        }),
+      );
+      out.push(...(res.Items ?? []));
+      start = res.LastEvaluatedKey;
+    } while (start);
+    return out;
+  }
+
+  /**
+   * Deletes the tenant's finished tasks (found through byTenant) with their attempt reports, log
+   * lines and idempotency keys. Each task item goes on the condition that it is still finished: a
+   * task retried meanwhile is kept, with everything of it.
+   */
+  async eraseTenant(tenant: string): Promise<TaskErasure> {
+    const finished: Task[] = [];
+    let start: Item | undefined;
+    do {
+      const res = await this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: TASK_TABLE.byTenant.indexName,
+          KeyConditionExpression: 'tenant = :tenant',
+          ExpressionAttributeValues: { ':tenant': tenant },
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of res.Items ?? []) {
+        const task = DynamoTaskStore.parse(item);
+        if (task && task.tenant === tenant && isTerminal(task.status)) finished.push(task);
+      }
+      start = res.LastEvaluatedKey;
+    } while (start);
+    const out: TaskErasure = { tasks: 0, logLines: 0, idempotencyKeys: 0, branches: 0 };
+    const queue = [...finished];
+    const worker = async () => {
+      for (let task = queue.shift(); task; task = queue.shift()) await this.eraseTask(task, out);
+    };
+    await Promise.all(Array.from({ length: Math.min(8, queue.length) }, worker));
+    return out;
+  }
+
+  private async eraseTask(task: Task, out: TaskErasure): Promise<void> {
+    try {
+      await this.doc.send(
+        new DeleteCommand({
+          TableName: this.table,
+          Key: { pk: taskPk(task.id), sk: TASK_SK },
+          ConditionExpression: 'taskStatus IN (:s0, :s1, :s2)',
+          ExpressionAttributeValues: Object.fromEntries(TERMINAL_STATUSES.map((s, i) => [`:s${i}`, s])),
+        }),
+      );
+    } catch (err) {
+      if ((err as Error).name === 'ConditionalCheckFailedException') return; // moved on, or gone
+      throw err;
+    }
+    out.tasks++;
+    if (task.branch || task.commit || task.pullRequest) out.branches++;
+    const rest = (await this.partition(taskPk(task.id))).filter((i) => i.sk !== TASK_SK);
+    const logItems = await this.partition(logPk(task.id));
+    await batchDelete(
+      this.doc,
+      this.table,
+      [...rest, ...logItems].map((i) => ({ pk: i.pk, sk: i.sk })),
+      `the items of task ${task.id}`,
+    );
+    out.logLines += logItems.filter((i) => String(i.sk).startsWith('L#')).length;
+    // the key itself, unless it expired and names another task by now
+    for (const link of rest.filter((i) => i.sk === TASK_IDEM_SK && typeof i.idemPk === 'string')) {
+      try {
+        await this.doc.send(
+          new DeleteCommand({
+            TableName: this.table,
+            Key: { pk: link.idemPk, sk: 'IDEM' },
+            ConditionExpression: 'claimedTaskId = :id',
+            ExpressionAttributeValues: { ':id': task.id },
+          }),
         );
-        request = out.UnprocessedItems;
+        out.idempotencyKeys++;
+      } catch (err) {
+        if ((err as Error).name !== 'ConditionalCheckFailedException') throw err;
       }
     }
   }
