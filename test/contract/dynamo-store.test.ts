@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DynamoTaskStats } from '../../lib/aws/dynamo-task-stats.js';
 import { DynamoTaskStore } from '../../lib/aws/dynamo-task-store.js';
@@ -147,5 +147,52 @@ describe('GET /v1/stats on DynamoDB', () => {
       now,
     );
     expect(stats.basis).toEqual({ kind: 'scan', scanned: 3, scanLimit: 3, truncated: true });
+  });
+});
+
+describe('DynamoTaskStore retention (DynamoDB TTL)', () => {
+  const ttlOf = async (store: DynamoTaskStore, pk: string, sk: string) => {
+    const res = await ddb.client.send(
+      new GetItemCommand({
+        TableName: (store as unknown as { table: string }).table,
+        Key: { pk: { S: pk }, sk: { S: sk } },
+      }),
+    );
+    return res.Item?.ttl?.N === undefined ? undefined : Number(res.Item.ttl.N);
+  };
+
+  it('sets a TTL on a finished task (its end plus the retention) and on log lines, never on a task not finished', async () => {
+    // Arrange
+    const store = new DynamoTaskStore({
+      client: ddb.client,
+      tableName: await freshTable(),
+      retentionSeconds: 7 * 86_400,
+    });
+    const task = makeTask();
+    await store.create(task);
+    const running = transition(task, 'running', {}, new Date());
+    await store.put(running, 0);
+    const at = new Date('2026-06-01T00:00:00.000Z');
+    await store.appendLogs(task.id, ['one'], at);
+    // Act
+    const before = await ttlOf(store, `TASK#${task.id}`, 'TASK');
+    const ended = { ...transition(running, 'failed', {}, new Date()), updatedAt: '2026-06-02T00:00:00.000Z' };
+    await store.put(ended, 1);
+    const after = await ttlOf(store, `TASK#${task.id}`, 'TASK');
+    const retried = transition(ended, 'queued', {}, new Date());
+    await store.put(retried, 2);
+    // Assert
+    expect(before).toBeUndefined();
+    expect(after).toBe(Date.parse('2026-06-02T00:00:00.000Z') / 1000 + 7 * 86_400);
+    expect(await ttlOf(store, `TASK#${task.id}`, 'TASK')).toBeUndefined();
+    expect(await ttlOf(store, `LOG#${task.id}`, 'L#0000000001')).toBe(at.getTime() / 1000 + 7 * 86_400);
+  });
+
+  it('sets no TTL without a retention', async () => {
+    const store = await freshStore();
+    const task = makeTask();
+    await store.create(task);
+    await store.put(transition(task, 'cancelled', {}, new Date()), 0);
+    expect(await ttlOf(store, `TASK#${task.id}`, 'TASK')).toBeUndefined();
   });
 });

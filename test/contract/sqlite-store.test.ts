@@ -114,3 +114,30 @@ describe('SqliteTaskStore: the heads of the ready queues', () => {
     expect(plan.map((p) => p.detail).join('\n')).toMatch(/USING INDEX tasks_heads/);
   });
 });
+
+describe('SqliteTaskStore retention sweep', () => {
+  it('deletes tasks that finished before the cutoff with their logs and keys, never a task not finished', async () => {
+    // Arrange
+    const store = new SqliteTaskStore(freshFile());
+    const old = '2026-01-01T00:00:00.000Z';
+    const oldDone = makeTask({ status: 'succeeded', updatedAt: old });
+    const oldQueued = makeTask({ updatedAt: old });
+    const oldRunning = makeTask({ status: 'running', updatedAt: old });
+    const freshDone = makeTask({ status: 'failed' });
+    await store.create(oldDone, { key: 'acme#k', bodyHash: 'h', ttlSeconds: 3600 });
+    for (const t of [oldQueued, oldRunning, freshDone]) await store.create(t);
+    for (const t of [oldDone, oldQueued, freshDone]) await store.appendLogs(t.id, ['a', 'b'], new Date(old));
+    // Act
+    const swept = store.sweepFinishedBefore('2026-02-01T00:00:00.000Z');
+    // Assert
+    expect(swept).toEqual({ tasks: 1, logLines: 2, idempotencyKeys: 1 });
+    expect(await store.get('acme', oldDone.id)).toBeUndefined();
+    expect((await store.readLogs(oldDone.id, 0, 10)).lines).toEqual([]);
+    for (const kept of [oldQueued, oldRunning, freshDone])
+      expect(await store.get('acme', kept.id)).toEqual(kept);
+    expect((await store.readLogs(oldQueued.id, 0, 10)).lines).toHaveLength(2);
+    expect((await store.create(makeTask(), { key: 'acme#k', bodyHash: 'h2', ttlSeconds: 60 })).created).toBe(
+      true,
+    );
+  });
+});
