@@ -18,7 +18,11 @@ const baseUrl = () =>
   env.AUTODEV_URL ?? `http://${env.AUTODEV_HOST ?? '127.0.0.1'}:${env.AUTODEV_PORT ?? '8001'}`;
 
 /** The token for API calls: --token, AUTODEV_TOKEN, or one minted from the local platform's key. */
-async function client(opts: { token?: string }, role: AccessRole = 'operator'): Promise<ApiClient> {
+async function client(
+  opts: { token?: string },
+  role: AccessRole = 'operator',
+  tenant = env.AUTODEV_TENANT ?? 'default',
+): Promise<ApiClient> {
   let token = opts.token ?? env.AUTODEV_TOKEN;
   if (!token) {
     const keyFile = join(home(), 'signing-key');
@@ -31,7 +35,7 @@ async function client(opts: { token?: string }, role: AccessRole = 'operator'): 
     }
     const { key } = loadOrCreateSigningKey(keyFile);
     token = await signLocalToken(key, {
-      tenant: env.AUTODEV_TENANT ?? 'default',
+      tenant,
       role,
       subject: 'cli',
       ttl: '10m',
@@ -450,6 +454,27 @@ withToken(
     );
   }
   if (page.nextCursor) process.stdout.write(`(more: --cursor ${page.nextCursor})\n`);
+});
+
+const tenants = program.command('tenants').description("a tenant's data (admin)");
+
+withToken(
+  tenants
+    .command('erase')
+    .description(
+      "erase a tenant's tasks, logs, schedules, idempotency keys, branch records and audit entries older than the legal hold (admin of that tenant; cancel its unfinished tasks first)",
+    )
+    .argument('<tenant>'),
+).action(async (tenant: string, o) => {
+  // a token minted from the local key is that tenant's admin's: only its own admin may erase it
+  const report = await (await client(o, 'admin', tenant)).eraseTenant(tenant);
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    return;
+  }
+  process.stdout.write(`erased tenant ${report.tenant} at ${report.at}:\n`);
+  for (const [kind, n] of Object.entries(report.erased)) process.stdout.write(`  ${kind.padEnd(16)} ${n}\n`);
+  process.stdout.write(`audit entries since ${report.auditKeptSince} are kept (legal hold)\n`);
 });
 
 program.parseAsync().catch((err: unknown) => {

@@ -1,4 +1,5 @@
 import type { AuditEntry } from '../core/audit.js';
+import type { ErasureReport } from '../core/erasure.js';
 import type { Schedule } from '../core/schedules.js';
 import { isTerminal, type Task } from '../core/schemas.js';
 import type { ProviderInfo } from './providers.js';
@@ -108,6 +109,13 @@ export class ApiClient {
       items: AuditEntry[];
       nextCursor?: string;
     };
+  }
+
+  /** Erases the tenant's data (`DELETE /v1/tenants/{tenant}/data`, admin of that tenant). */
+  async eraseTenant(tenant: string): Promise<ErasureReport> {
+    return (await (
+      await this.call('DELETE', `/v1/tenants/${encodeURIComponent(tenant)}/data`)
+    ).json()) as ErasureReport;
   }
 
   async cancel(id: string): Promise<Task> {

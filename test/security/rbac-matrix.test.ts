@@ -38,7 +38,8 @@ describe('the RBAC matrix of the local API', () => {
       }),
     );
     const key = readSigningKey(join(server.env.AUTODEV_HOME as string, 'signing-key'));
-    for (const tenant of ['acme', 'globex']) {
+    // initech has no task: its data can be erased at any time
+    for (const tenant of ['acme', 'globex', 'initech']) {
       for (const role of ['admin', 'operator', 'submitter', 'viewer'] as const) {
         tokens[`${tenant}/${role}`] = await signLocalToken(key, {
           tenant,
@@ -143,6 +144,11 @@ describe('the RBAC matrix of the local API', () => {
       (c) => call('/v1/roles/docs/full-access', c, { method: 'PUT', body: { enabled: false } }),
     ],
     [
+      'DELETE /v1/tenants/{own tenant}/data',
+      [200, 403, 403, 403, 401],
+      (c) => call('/v1/tenants/initech/data', c, { method: 'DELETE' }, 'initech'),
+    ],
+    [
       'GET /v1/schedules/{id}',
       [200, 200, 200, 200, 401],
       async (c) => call(`/v1/schedules/${await newSchedule()}`, c),
@@ -208,6 +214,12 @@ describe('the RBAC matrix of the local API', () => {
       await probe(`/v1/schedules/${id}`);
       await probe(`/v1/schedules/${id}`, 'DELETE');
       expect((await call(`/v1/schedules/${id}`, 'admin')).status).toBe(200);
+    });
+
+    it("answers 404 to erasing the tenant's data, which stays", async () => {
+      const id = await cancelledTask();
+      await probe('/v1/tenants/acme/data', 'DELETE');
+      expect((await acmeTask(id)).status).toBe('cancelled');
     });
 
     it('lists none of them, and a dependency on one is an unknown task', async () => {
