@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+  STATUS_CODES,
+} from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Context } from 'aws-lambda';
 import { type ApiEvent, type ApiResult, MAX_BODY_BYTES } from '../api/handler.js';
 import { authorize } from '../core/access.js';
@@ -21,6 +28,12 @@ export interface GatewayOptions {
   /** Time and connection limits of the HTTP server (defaults: DEFAULT_HTTP_LIMITS). */
   limits?: Partial<HttpLimits>;
 }
+
+/**
+ * Routes the local HTTP server answers itself, beside the API handler's (API_ROUTES): what a Lambda
+ * cannot do. `GET /v1/tasks/{id}/logs?follow=1` is the handler's route, streamed.
+ */
+export const GATEWAY_ROUTES = [{ method: 'GET', path: '/metrics' }] as const;
 
 /** What one client may hold of the server: the time to send its request, and connections. */
 export interface HttpLimits {
@@ -139,6 +152,38 @@ function send(res: ServerResponse, result: ApiResult) {
   res.end(body);
 }
 
+/** What the HTTP parser refused, as the API's other errors: status, code and message. */
+function clientErrorAnswer(err: Error & { code?: string }): [number, string, string] {
+  if (err.code === 'HPE_HEADER_OVERFLOW') {
+    return [431, 'headers_too_large', 'The request line and headers are larger than this server accepts.'];
+  }
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    return [408, 'request_timeout', 'The request was not sent in time.'];
+  }
+  return [400, 'bad_request', 'The request is not valid HTTP.'];
+}
+
+/**
+ * Answers what Node's HTTP parser refuses before any handler sees it (a request line or headers too
+ * large, malformed HTTP, a request not sent in time) with the API's JSON error, then closes.
+ */
+function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
+  // a response already under way on this socket (Node's own check), or a peer gone: just close
+  const pending = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (!socket.writable || socket.writableEnded || pending?.headersSent || err.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const [status, code, message] = clientErrorAnswer(err);
+  const body = JSON.stringify({ error: { code, message } });
+  // the answer to a HEAD has no body (the request's first bytes say which it was)
+  const raw = (err as { rawPacket?: Buffer }).rawPacket;
+  const head = Buffer.isBuffer(raw) && raw.toString('latin1', 0, 5) === 'HEAD ';
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${head ? '' : body}`,
+  );
+}
+
 /**
  * The local platform's HTTP server: it only turns requests into Lambda events for the shared API
  * handler. It adds what a Lambda cannot do: `GET /metrics` and following logs as a stream.
@@ -160,6 +205,8 @@ export function createGateway(opts: GatewayOptions): Server {
       if (!started) {
         if (result.statusCode !== 200) return send(res, result);
         res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-cache' });
+        // sent now: a client following a task that has no line yet learns at once that it may
+        res.flushHeaders();
         started = true;
       } else if (result.statusCode !== 200) {
         // each poll is authorized anew: a token that expired (or a task no longer readable) ends the
@@ -247,5 +294,6 @@ export function createGateway(opts: GatewayOptions): Server {
     },
   );
   server.maxConnections = limits.maxConnections;
+  server.on('clientError', answerClientError);
   return server;
 }

@@ -21,21 +21,24 @@ export interface ProviderInfo {
   recentAttempts: number;
 }
 
-const versions = new Map<string, { at: number; version?: string }>();
+const versions = new Map<string, { at: number; version: Promise<string | undefined> }>();
 
-/** `<bin> --version`, first line, with a private HOME; cached for a minute. */
+/**
+ * `<bin> --version`, first line, with a private HOME; cached for a minute. Calls that arrive while
+ * it runs share its answer: a burst of `GET /v1/providers` starts one process per CLI, not one each.
+ */
 function versionOf(path: string, env: Record<string, string>): Promise<string | undefined> {
   const hit = versions.get(path);
-  if (hit && Date.now() - hit.at < 60_000) return Promise.resolve(hit.version);
+  if (hit && Date.now() - hit.at < 60_000) return hit.version;
   const home = mkdtempSync(join(tmpdir(), 'autodev-version-'));
-  return new Promise((resolve) => {
+  const version = new Promise<string | undefined>((resolve) => {
     execFile(path, ['--version'], { env: { ...env, HOME: home }, timeout: 10_000 }, (err, stdout) => {
       rmSync(home, { recursive: true, force: true });
-      const version = err ? undefined : stdout.trim().split('\n')[0]?.slice(0, 80);
-      versions.set(path, { at: Date.now(), version });
-      resolve(version);
+      resolve(err ? undefined : stdout.trim().split('\n')[0]?.slice(0, 80));
     });
   });
+  versions.set(path, { at: Date.now(), version });
+  return version;
 }
 
 /** What the platform knows of each configured provider: installed, credentials, breaker, success rate. */
