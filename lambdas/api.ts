@@ -6,7 +6,8 @@ import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
 import { type ApiEvent, createApiHandler } from '../lib/api/handler.js';
-import { ClaimsAuthenticator } from '../lib/aws/claims-authenticator.js';
+import { awsApiServices } from '../lib/aws/api-services.js';
+import { apiSettingsFromEnv } from '../lib/aws/api-settings.js';
 import { DynamoAuditLog } from '../lib/aws/dynamo-audit.js';
 import { DynamoDeliveryLog } from '../lib/aws/dynamo-deliveries.js';
 import { DynamoScheduleStore } from '../lib/aws/dynamo-schedules.js';
@@ -18,20 +19,15 @@ import { describeAwsProviders } from '../lib/aws/providers-info.js';
 import { providerAvailability, roles, taskStoreFromEnv } from '../lib/aws/runtime.js';
 import { SqsTaskNotifier } from '../lib/aws/sqs-notifier.js';
 import { ScheduleService } from '../lib/core/schedules.js';
-import { TaskService } from '../lib/core/tasks.js';
 
 /** The task API behind API Gateway: the same handler the local platform serves, on DynamoDB and SQS. */
 const store = taskStoreFromEnv();
-const service = new TaskService({
-  store,
-  notifier: new SqsTaskNotifier(tracer.captureAWSv3Client(new SQSClient({})), requireEnv('TASK_QUEUE_URL')),
-  roles,
-  knownProviders: providerAvailability().names,
-});
+/** Quotas, claim mapping, clock skew, legal hold: set by the stack from CDK context (lib/infra/api.ts). */
+const settings = apiSettingsFromEnv();
 
 /** `/v1/schedules` on EventBridge Scheduler; served where the stack set SCHEDULE_GROUP_NAME. */
-const schedules = process.env.SCHEDULE_GROUP_NAME
-  ? new ScheduleService({
+const scheduleParts = process.env.SCHEDULE_GROUP_NAME
+  ? {
       store: new DynamoScheduleStore({
         client: tracer.captureAWSv3Client(new DynamoDBClient({})),
         tableName: requireEnv('TASKS_TABLE_NAME'),
@@ -42,8 +38,9 @@ const schedules = process.env.SCHEDULE_GROUP_NAME
         roleArn: requireEnv('SCHEDULER_ROLE_ARN'),
         targetArn: requireEnv('SCHEDULE_TARGET_ARN'),
       }),
-    })
+    }
   : undefined;
+const schedules = scheduleParts ? new ScheduleService(scheduleParts) : undefined;
 
 const providerNames = providerAvailability().names;
 
@@ -70,13 +67,21 @@ const stats = new DynamoTaskStats({
   tableName: requireEnv('TASKS_TABLE_NAME'),
 });
 
+const services = awsApiServices({
+  store,
+  auditLog,
+  notifier: new SqsTaskNotifier(tracer.captureAWSv3Client(new SQSClient({})), requireEnv('TASK_QUEUE_URL')),
+  settings,
+  roles,
+  knownProviders: providerAvailability().names,
+  schedules: scheduleParts,
+});
+
 function build(webhookSecret: string | undefined) {
   return createApiHandler({
-    service,
-    authenticator: new ClaimsAuthenticator(),
+    ...services,
     logger,
     schedules,
-    auditLog,
     stats,
     providers: async () => describeAwsProviders(providerNames, await store.listProviderStates(), Date.now()),
     githubWebhook:

@@ -1,4 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { retentionSecondsFromEnv } from '../../lib/aws/api-settings.js';
 import { DynamoTaskStore } from '../../lib/aws/dynamo-task-store.js';
 import { loadProviderSecrets } from '../../lib/aws/secrets.js';
 import { readWorkerEnv, runWorkerTask } from '../../lib/aws/worker-task.js';
@@ -23,7 +24,12 @@ const BASE_VARS = [
 
 async function main(): Promise<number> {
   const env = readWorkerEnv(process.env);
-  const store = new DynamoTaskStore({ client: new DynamoDBClient({}), tableName: env.TASKS_TABLE_NAME });
+  const store = new DynamoTaskStore({
+    client: new DynamoDBClient({}),
+    tableName: env.TASKS_TABLE_NAME,
+    // log lines expire with the retention, as the functions' task items do
+    retentionSeconds: retentionSecondsFromEnv(process.env),
+  });
   const secrets = env.PROVIDER_SECRET_ARN ? await loadProviderSecrets(env.PROVIDER_SECRET_ARN) : {};
   const baseEnv: Record<string, string> = { TERM: 'dumb', CI: '1' };
   for (const k of BASE_VARS) if (process.env[k]) baseEnv[k] = process.env[k] as string;

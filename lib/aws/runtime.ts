@@ -1,17 +1,19 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BUILT_IN_ROLES } from '../core/roles.js';
 import { createDrivers } from '../worker/drivers/index.js';
+import { retentionSecondsFromEnv } from './api-settings.js';
 import { DynamoTaskStore } from './dynamo-task-store.js';
 import { availableProviders, requireEnv } from './env.js';
 import { tracer } from './powertools.js';
 import { ProviderKeys } from './provider-keys.js';
 import { loadProviderSecrets } from './secrets.js';
 
-/** What every AWS entry point shares: the store from TASKS_TABLE_NAME, roles and providers. */
+/** What every AWS entry point shares: the store from TASKS_TABLE_NAME (and AUTODEV_RETENTION_DAYS), roles and providers. */
 export function taskStoreFromEnv(): DynamoTaskStore {
   return new DynamoTaskStore({
     client: tracer.captureAWSv3Client(new DynamoDBClient({})),
     tableName: requireEnv('TASKS_TABLE_NAME'),
+    retentionSeconds: retentionSecondsFromEnv(),
   });
 }
 

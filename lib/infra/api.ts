@@ -6,6 +6,7 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { apiSettingsFromEnv } from '../aws/api-settings.js';
 import { AutoDevFunction } from './autodev-function.js';
 import type { TaskQueue } from './task-queue.js';
 import type { TaskStore } from './task-store.js';
@@ -28,6 +29,48 @@ export interface ApiProps {
    * handler checks the delivery's signature with a secret the stack generates). @default not served
    */
   readonly githubWebhookTenant?: string;
+  /** Tenancy settings of the API function, as the local platform's variables of the same names. @default none set */
+  readonly tenancy?: ApiTenancySettings;
+}
+
+/**
+ * What the API function enforces beyond the gateway's JWT check; each is set as the variable of the
+ * same name the local platform reads (lib/aws/api-settings.ts reads them with the same code).
+ */
+export interface ApiTenancySettings {
+  /** `AUTODEV_QUOTAS`: JSON `{"*": {"tasksPerHour": 500}, "acme": {"activeTasks": 20}}`. @default unlimited */
+  readonly quotas?: string;
+  /** `AUTODEV_OIDC_TENANT_CLAIM`: the claim(s) holding the tenant. @default tenant, custom:tenant */
+  readonly tenantClaim?: string;
+  /** `AUTODEV_OIDC_ROLE_CLAIM`: e.g. `cognito:groups`, `roles`, `groups`. @default role, custom:role */
+  readonly roleClaim?: string;
+  /** `AUTODEV_OIDC_ROLE_MAP`: `group=role` pairs. @default AutoDev's role names stand for themselves */
+  readonly roleMap?: string;
+  /** `AUTODEV_CLOCK_SKEW_SECONDS`. @default 30 */
+  readonly clockSkewSeconds?: number;
+  /** `AUTODEV_MAX_TOKEN_TTL`, e.g. `12h`. @default 24h */
+  readonly maxTokenTtl?: string;
+  /** `AUTODEV_AUDIT_HOLD_DAYS`: audit entries younger than this survive an erasure. @default 365 */
+  readonly auditHoldDays?: number;
+}
+
+/** The settings as the function's environment (only those set). */
+function tenancyEnvironment(t: ApiTenancySettings = {}): Record<string, string> {
+  const env: Record<string, string | undefined> = {
+    AUTODEV_QUOTAS: t.quotas,
+    AUTODEV_OIDC_TENANT_CLAIM: t.tenantClaim,
+    AUTODEV_OIDC_ROLE_CLAIM: t.roleClaim,
+    AUTODEV_OIDC_ROLE_MAP: t.roleMap,
+    AUTODEV_CLOCK_SKEW_SECONDS: t.clockSkewSeconds?.toString(),
+    AUTODEV_MAX_TOKEN_TTL: t.maxTokenTtl,
+    AUTODEV_AUDIT_HOLD_DAYS: t.auditHoldDays?.toString(),
+  };
+  const set = Object.fromEntries(
+    Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined),
+  );
+  // checked at synth with the code the function runs: a bad setting fails the synth, not a cold start
+  apiSettingsFromEnv(set);
+  return set;
 }
 
 /**
@@ -47,7 +90,7 @@ export class Api extends Construct {
     this.function = new AutoDevFunction(this, 'Function', {
       entry: 'api',
       description: 'AutoDev task API',
-      environment: { AUTODEV_PROVIDERS: props.providers },
+      environment: { AUTODEV_PROVIDERS: props.providers, ...tenancyEnvironment(props.tenancy) },
     });
     props.store.grantReadWrite(this.function);
     props.queue.grantSend(this.function);

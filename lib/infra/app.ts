@@ -36,11 +36,22 @@ function parseBoolean(name: string, value: string | undefined): boolean | undefi
   return value === 'true';
 }
 
+/** `-c retentionDays=30`, `-c clockSkewSeconds=10`: a number, or undefined when not given. */
+function parseNumber(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0)
+    throw new ConfigError(`${name}: "${value}" is not a number of 0 or more.`);
+  return n;
+}
+
 /**
  * The CDK app: the AutoDev stack with cdk-nag's AWS Solutions checks always on. Settings come from
  * context (`-c issuer=... -c audience=a,b -c providers=claude,codex -c retainData=false -c stackName=...
  * -c recurring=recurring.json -c alarmEmail=ops@example.com -c workerBuildArgs=INSTALL_CURSOR=1,AIDER_VERSION=...
- * -c workerArch=arm64 -c natPerAz=true -c githubWebhookTenant=acme`;
+ * -c workerArch=arm64 -c natPerAz=true -c githubWebhookTenant=acme -c retentionDays=90 -c quotas='{"*":{"activeTasks":20}}'
+ * -c tenantClaim=org -c roleClaim=cognito:groups -c roleMap=admins=admin -c clockSkewSeconds=30
+ * -c maxTokenTtl=12h -c auditHoldDays=365`;
  * recurring tasks: lib/aws/recurring.ts). The environment comes from `CDK_DEFAULT_ACCOUNT` and
  * `CDK_DEFAULT_REGION` in `processEnv`, as the CDK CLI sets them.
  */
@@ -77,6 +88,19 @@ export function buildApp(
     workerArch: parseWorkerArch(ctx('workerArch')),
     natPerAz: parseBoolean('natPerAz', ctx('natPerAz')),
     githubWebhookTenant: ctx('githubWebhookTenant'),
+    retentionDays: parseNumber('retentionDays', ctx('retentionDays')),
+    tenancy: {
+      // a string (`-c quotas='{...}'`) or, in cdk.json, an object
+      quotas: ((q: unknown) => (q && typeof q === 'object' ? JSON.stringify(q) : ctx('quotas')))(
+        app.node.tryGetContext('quotas'),
+      ),
+      tenantClaim: ctx('tenantClaim'),
+      roleClaim: ctx('roleClaim'),
+      roleMap: ctx('roleMap'),
+      clockSkewSeconds: parseNumber('clockSkewSeconds', ctx('clockSkewSeconds')),
+      maxTokenTtl: ctx('maxTokenTtl'),
+      auditHoldDays: parseNumber('auditHoldDays', ctx('auditHoldDays')),
+    },
     notifications: notificationsFile
       ? NotificationConfig.parse(JSON.parse(readFileSync(notificationsFile, 'utf8')))
       : undefined,

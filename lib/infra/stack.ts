@@ -2,7 +2,7 @@ import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { RecurringTask } from '../aws/recurring.js';
 import type { NotificationTarget } from '../worker/notify.js';
-import { Api } from './api.js';
+import { Api, type ApiTenancySettings } from './api.js';
 import { Dispatcher } from './dispatcher.js';
 import { encryptLogGroups } from './log-encryption.js';
 import { Observability } from './observability.js';
@@ -36,6 +36,10 @@ export interface AutoDevStackProps extends StackProps {
   readonly natPerAz?: boolean;
   /** Serve `POST /v1/webhooks/github` for this tenant (`-c githubWebhookTenant=acme`). @default not served */
   readonly githubWebhookTenant?: string;
+  /** Days finished tasks and their logs are kept (`-c retentionDays=30`; 0: forever). @default 90 */
+  readonly retentionDays?: number;
+  /** Quotas, claim mapping, clock skew, token lifetime and legal hold of the API (`-c quotas=...`). */
+  readonly tenancy?: ApiTenancySettings;
 }
 
 /** AutoDev on AWS. Only wiring: each concern is a construct in lib/infra. */
@@ -44,6 +48,7 @@ export class AutoDevStack extends Stack {
     super(scope, id, props);
     const store = new TaskStore(this, 'TaskStore', {
       removalPolicy: props.retainData === false ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+      retentionDays: props.retentionDays,
     });
     encryptLogGroups(this, store.key);
     const queue = new TaskQueue(this, 'TaskQueue');
@@ -67,6 +72,7 @@ export class AutoDevStack extends Stack {
       audience: props.audience,
       providers: runtime.providers,
       githubWebhookTenant: props.githubWebhookTenant,
+      tenancy: props.tenancy,
     });
     const schedules = new Schedules(this, 'Schedules', {
       store,

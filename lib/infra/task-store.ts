@@ -4,10 +4,16 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 import { TASK_TABLE } from '../aws/task-table.js';
+import { DEFAULT_RETENTION_DAYS } from '../core/retention.js';
 
 export interface TaskStoreProps {
   /** @default RemovalPolicy.RETAIN: tasks and their logs outlive the stack */
   readonly removalPolicy?: RemovalPolicy;
+  /**
+   * Days a finished task and its log lines are kept: their items carry a TTL (the table's `ttl`
+   * attribute) that DynamoDB deletes them after; 0 keeps them forever. @default 90
+   */
+  readonly retentionDays?: number;
 }
 
 /**
@@ -17,10 +23,15 @@ export interface TaskStoreProps {
 export class TaskStore extends Construct {
   public readonly table: dynamodb.Table;
   public readonly key: kms.Key;
+  /** Days finished tasks and their logs are kept (0: forever); every writer is told (AUTODEV_RETENTION_DAYS). */
+  public readonly retentionDays: number;
 
   constructor(scope: Construct, id: string, props: TaskStoreProps = {}) {
     super(scope, id);
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    this.retentionDays = props.retentionDays ?? DEFAULT_RETENTION_DAYS;
+    if (!(this.retentionDays >= 0))
+      throw new Error(`retentionDays must be 0 or more, not ${this.retentionDays}.`);
     this.key = new kms.Key(this, 'Key', {
       description: 'AutoDev tasks table and logs',
       enableKeyRotation: true,
@@ -70,9 +81,10 @@ export class TaskStore extends Construct {
     this.table.encryptionKey?.grantEncryptDecrypt(grantee);
   }
 
-  /** Read and conditional-write access to tasks, logs and reports, and sets TASKS_TABLE_NAME. */
+  /** Read and conditional-write access to tasks, logs and reports; sets TASKS_TABLE_NAME and AUTODEV_RETENTION_DAYS. */
   grantReadWrite(grantee: iam.IGrantable & { addEnvironment?: (k: string, v: string) => unknown }): void {
     this.table.grantReadWriteData(grantee);
     grantee.addEnvironment?.('TASKS_TABLE_NAME', this.table.tableName);
+    grantee.addEnvironment?.('AUTODEV_RETENTION_DAYS', String(this.retentionDays));
   }
 }

@@ -139,6 +139,7 @@ export class WorkerRuntime extends Construct {
       // names only, never secret values: the worker reads the secret at run time
       environment: {
         TASKS_TABLE_NAME: props.store.table.tableName,
+        AUTODEV_RETENTION_DAYS: String(props.store.retentionDays),
         PROVIDER_SECRET_ARN: this.providerSecret.secretArn,
         AUTODEV_PROVIDERS: this.providers,
         AUTODEV_WORKSPACES: '/workspace',

@@ -264,6 +264,7 @@ describe('WorkerRuntime', () => {
     const names = (container.Environment as { Name: string }[]).map((e) => e.Name).sort();
     expect(names).toEqual([
       'AUTODEV_PROVIDERS',
+      'AUTODEV_RETENTION_DAYS',
       'AUTODEV_WORKSPACES',
       'PROVIDER_SECRET_ARN',
       'TASKS_TABLE_NAME',
@@ -473,5 +474,53 @@ describe('Schedules and Observability', () => {
       Threshold: 0,
       ComparisonOperator: 'GreaterThanThreshold',
     });
+  });
+});
+
+describe('tenancy settings from CDK context', () => {
+  it('sets quotas, claim mapping, clock skew, token lifetime and legal hold on the API function, and the retention on every writer', () => {
+    // Arrange
+    const { template } = synthStack({
+      quotas: '{"*":{"activeTasks":20}}',
+      tenantClaim: 'org',
+      roleClaim: 'cognito:groups',
+      roleMap: 'autodev-admins=admin',
+      clockSkewSeconds: '10',
+      maxTokenTtl: '12h',
+      auditHoldDays: '400',
+      retentionDays: '30',
+    });
+    // Assert
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: 'AutoDev task API',
+      Environment: {
+        Variables: Match.objectLike({
+          AUTODEV_QUOTAS: '{"*":{"activeTasks":20}}',
+          AUTODEV_OIDC_TENANT_CLAIM: 'org',
+          AUTODEV_OIDC_ROLE_CLAIM: 'cognito:groups',
+          AUTODEV_OIDC_ROLE_MAP: 'autodev-admins=admin',
+          AUTODEV_CLOCK_SKEW_SECONDS: '10',
+          AUTODEV_MAX_TOKEN_TTL: '12h',
+          AUTODEV_AUDIT_HOLD_DAYS: '400',
+          AUTODEV_RETENTION_DAYS: '30',
+        }),
+      },
+    });
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      ContainerDefinitions: [
+        Match.objectLike({
+          Environment: Match.arrayWith([{ Name: 'AUTODEV_RETENTION_DAYS', Value: '30' }]),
+        }),
+      ],
+    });
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+    });
+  });
+
+  it('refuses a bad setting at synth, naming it', () => {
+    expect(() => synthStack({ quotas: '{"acme":{"tasksPerHour":0}}' })).toThrow(/AUTODEV_QUOTAS/);
+    expect(() => synthStack({ roleMap: 'admins=root' })).toThrow(/AUTODEV_OIDC_ROLE_MAP/);
+    expect(() => synthStack({ retentionDays: 'soon' })).toThrow(/retentionDays/);
   });
 });

@@ -1,0 +1,54 @@
+import type { ApiDeps } from '../api/handler.js';
+import { TenantErasure } from '../core/erasure.js';
+import type { AgentRole } from '../core/roles.js';
+import type { Scheduler, ScheduleStore } from '../core/schedules.js';
+import { type TaskNotifier, TaskService } from '../core/tasks.js';
+import type { ApiSettings } from './api-settings.js';
+import { ClaimsAuthenticator } from './claims-authenticator.js';
+import type { DynamoAuditLog } from './dynamo-audit.js';
+import type { DynamoTaskStore } from './dynamo-task-store.js';
+
+export interface AwsApiParts {
+  store: DynamoTaskStore;
+  auditLog: DynamoAuditLog;
+  notifier: TaskNotifier;
+  settings: ApiSettings;
+  roles: Record<string, AgentRole>;
+  knownProviders: readonly string[];
+  /** The schedules' store and EventBridge Scheduler, where served. */
+  schedules?: { store: ScheduleStore; scheduler: Scheduler };
+  now?: () => number;
+}
+
+/**
+ * The API function's use cases on DynamoDB, configured from its settings: quotas on submission,
+ * the claim mapping and clock skew of the authenticator, the legal hold of erasures. The Lambda entry
+ * point and the tests build the handler from the same parts.
+ */
+export function awsApiServices(
+  parts: AwsApiParts,
+): Pick<ApiDeps, 'service' | 'authenticator' | 'erasure' | 'auditLog'> {
+  const { settings } = parts;
+  return {
+    service: new TaskService({
+      store: parts.store,
+      notifier: parts.notifier,
+      roles: parts.roles,
+      knownProviders: parts.knownProviders,
+      quotas: settings.quotas,
+    }),
+    authenticator: new ClaimsAuthenticator(
+      settings.maxTokenTtlSeconds,
+      parts.now ?? Date.now,
+      settings.mapping,
+      settings.clockSkewSeconds,
+    ),
+    auditLog: parts.auditLog,
+    erasure: new TenantErasure({
+      tasks: parts.store,
+      schedules: parts.schedules,
+      audit: parts.auditLog,
+      auditHoldDays: settings.auditHoldDays,
+    }),
+  };
+}
