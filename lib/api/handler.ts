@@ -325,7 +325,7 @@ export function createApiHandler(deps: ApiDeps) {
       json(202, await service.cancel(principal, params.id as string)),
     'POST /v1/tasks/{id}/retry': async ({ principal, params }) =>
       json(202, await service.retry(principal, params.id as string)),
-    'GET /v1/tasks/{id}/logs': async ({ principal, params, query }) => {
+    'GET /v1/tasks/{id}/logs': async ({ event, principal, params, query }) => {
       const after = query.after === undefined ? 0 : Number(query.after);
       if (!Number.isInteger(after) || after < 0)
         throw new ValidationError('after must be a non-negative integer.');

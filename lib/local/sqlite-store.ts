@@ -3,7 +3,6 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { ConflictError, VersionConflictError } from '../core/errors.js';
 import { PRIORITY_RANK } from '../core/fair-share.js';
-import type { ClaimableTaskStore, IdempotencyClaim, ListQuery, LogLine } from '../core/ports.js';
 import type {
   ClaimableTaskStore,
   ErasableTaskStore,
