@@ -17,7 +17,6 @@ import {
   type LogLine,
   matchesListFilters,
   type TaskErasure,
-  type TaskStore,
 } from '../core/ports.js';
 import type { ProviderState, ProviderStateStore } from '../core/provider-health.js';
 import { expiresAt } from '../core/retention.js';
