@@ -1,3 +1,4 @@
+import type { ProviderErrorClass } from '../core/errors.js';
 import { type ModelCall, sumCalls } from '../core/metering.js';
 import type { Usage } from '../core/schemas.js';
 import type { Vendor } from './adapters/types.js';
@@ -84,6 +85,8 @@ export interface OpenAttemptOptions {
   tenantBudget?: () => TenantBudgetCheck | Promise<TenantBudgetCheck>;
   /** A 429/529/503 from upstream, at once (for the provider's circuit breaker). */
   onRateLimit?: (event: RateLimitEvent) => void;
+  /** Each model call as its answer ends (after it is logged). */
+  onCall?: (call: ModelCall) => void;
   log: (line: string) => void;
 }
 
@@ -100,10 +103,12 @@ export function openAttemptGateway(gateway: ModelGateway, o: OpenAttemptOptions)
     limits: { maxCostUsd: o.maxCostUsd },
     price: o.price && { input: o.price.input, output: o.price.output, cacheRead: o.price.cachedInput },
     tenantBudget: o.tenantBudget,
-    onCall: (c) =>
+    onCall: (c) => {
       o.log(
         `model call: ${c.model} ${c.status || 'no answer'}, ${c.inputTokens} in (${c.cachedInputTokens} cached) / ${c.outputTokens} out, $${c.costUsd.toFixed(6)}, ${c.durationMs} ms`,
-      ),
+      );
+      o.onCall?.(c);
+    },
     onRateLimit: (e) => {
       o.log(
         `model gateway: ${e.provider} answered ${e.status}${e.resetAt ? `, limit resets at ${new Date(e.resetAt).toISOString()}` : ''}`,
@@ -155,5 +160,42 @@ export function closeAttemptGateway(gw: AttemptGateway, now = Date.now()): Ledge
     out.retryAfterMs = Math.max(0, (session.rateLimitResetAt ?? now) - now);
     out.message = session.endMessage;
   }
+  return out;
+}
+
+/** What an attempt reports, as its gateway session's ledger has it. */
+export interface LedgeredReport {
+  ok: boolean;
+  errorClass?: ProviderErrorClass;
+  message?: string;
+  usage: Usage;
+  fatalCode?: string;
+  calls?: ModelCall[];
+  retryAfterMs?: number;
+}
+
+/**
+ * An attempt's report with its gateway session's ledger: the usage is the ledger's sum (when any
+ * call went through), and a session that ended itself decides the outcome.
+ */
+export function applyLedger<R extends LedgeredReport>(report: R, ledger: LedgerOutcome): R {
+  const out: R = { ...report, calls: ledger.calls };
+  if (ledger.usage) out.usage = ledger.usage;
+  if (ledger.fatalCode)
+    return {
+      ...out,
+      ok: false,
+      errorClass: ledger.fatalCode === 'budget_exceeded' ? 'budget' : undefined,
+      fatalCode: ledger.fatalCode,
+      message: ledger.message,
+    };
+  if (ledger.retryAfterMs !== undefined)
+    return {
+      ...out,
+      ok: false,
+      errorClass: 'rate_limit',
+      retryAfterMs: ledger.retryAfterMs,
+      message: ledger.message,
+    };
   return out;
 }
