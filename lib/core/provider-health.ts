@@ -218,3 +218,51 @@ export function recordProviderResult(
     return { next, result: next };
   });
 }
+
+/**
+ * A 429/529/503 seen on the wire while an attempt still runs (the model gateway): it counts against
+ * the breaker at once, and when the vendor said when its limit resets, the token bucket stays empty
+ * until then, so no attempt is admitted on a window known to be closed. Each one is also a failed
+ * outcome in `recent`, as the provider's answer it is.
+ */
+export function rateLimitSeen(
+  s: ProviderState,
+  resetAt: number | undefined,
+  now: number,
+  breaker: BreakerPolicy,
+  rate: RatePolicy,
+): ProviderState {
+  const b = { ...s.breaker };
+  const failures = [...b.failures.filter((t) => now - t < breaker.windowMs), now];
+  const opens =
+    b.mode === 'half_open' || (b.mode === 'closed' && failures.length >= breaker.failureThreshold);
+  const next: ProviderState = {
+    ...s,
+    recent: [...s.recent, false].slice(-RECENT),
+    breaker: opens ? { mode: 'open', failures, openedAt: now } : { ...b, failures },
+    version: s.version + 1,
+  };
+  if (resetAt !== undefined && resetAt > now) {
+    const elapsed = Math.max(0, now - s.bucket.updatedAt) / 1000;
+    const tokens = Math.min(rate.burst, s.bucket.tokens + elapsed * rate.ratePerSecond);
+    // refilled at ratePerSecond, the bucket holds one token again exactly at the reset
+    const empty = 1 - ((resetAt - now) / 1000) * rate.ratePerSecond;
+    next.bucket = { tokens: Math.min(tokens, empty), updatedAt: now };
+  }
+  return next;
+}
+
+/** Applies `rateLimitSeen` through the store (conditional writes), as soon as the gateway sees it. */
+export function recordRateLimit(
+  store: ProviderStateStore,
+  provider: string,
+  resetAt: number | undefined,
+  now: number,
+  breaker: BreakerPolicy = DEFAULT_BREAKER,
+  rate: RatePolicy = DEFAULT_RATE,
+): Promise<ProviderState> {
+  return update(store, provider, rate, now, (s) => {
+    const next = rateLimitSeen(s, resetAt, now, breaker, rate);
+    return { next, result: next };
+  });
+}

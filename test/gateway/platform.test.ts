@@ -43,6 +43,8 @@ function cost(step: Step): number {
   );
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 describe('the model gateway in the local platform (Claude Code pointed at it)', () => {
   let dir: string;
   let remote: string;
@@ -186,25 +188,7 @@ describe('the model gateway in the local platform (Claude Code pointed at it)', 
     expect(up.requests).toHaveLength(8);
   });
 
-  it('parks a task whose provider is rate-limited for 10 minutes within seconds', async () => {
-    // Arrange
-    const up = useScript([{ kind: 'error', status: 429, headers: { 'retry-after': '600' } }]);
-    const before = Date.now();
-    // Act
-    const task = await settled((await submit('Write the notes')).id, ['retrying', 'failed'], 15_000);
-    // Assert
-    expect(Date.now() - before).toBeLessThan(10_000);
-    expect(task.status).toBe('retrying');
-    expect(task.attempts[0]?.errorClass).toBe('rate_limit');
-    expect(task.notBefore ?? 0).toBeGreaterThanOrEqual(before + 590_000);
-    expect(up.requests).toHaveLength(1);
-    await fetch(`${server.url}/v1/tasks/${task.id}/cancel`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}` },
-    });
-  });
-
-  // last: it opens claude's breaker for a moment
+  // it opens claude's breaker for a moment
   it("reports each upstream 429 to the provider's breaker at once, while the attempt goes on", async () => {
     // Arrange: five 429s with a near reset (the CLI retries them), then an answer
     const limited: Step = { kind: 'error', status: 429, headers: { 'retry-after': '1' } };
@@ -225,5 +209,31 @@ describe('the model gateway in the local platform (Claude Code pointed at it)', 
     expect(task.status).toBe('succeeded');
     const after = await recent();
     expect((after?.recentAttempts ?? 0) - before).toBe(6);
+  });
+
+  // last: claude's token bucket stays empty until the 10-minute reset
+  it('parks a task whose provider is rate-limited for 10 minutes within seconds, and admits no other attempt on it until the reset', async () => {
+    // Arrange
+    const up = useScript([{ kind: 'error', status: 429, headers: { 'retry-after': '600' } }]);
+    await sleep(1100); // the last test's one-second limits have reset
+    const before = Date.now();
+    // Act
+    const task = await settled((await submit('Write the notes')).id, ['retrying', 'failed'], 15_000);
+    // Assert
+    expect(Date.now() - before).toBeLessThan(10_000);
+    expect(task.status).toBe('retrying');
+    expect(task.attempts[0]?.errorClass).toBe('rate_limit');
+    expect(task.notBefore ?? 0).toBeGreaterThanOrEqual(before + 590_000);
+    expect(up.requests).toHaveLength(1);
+    // the next task on claude waits for the reset without spending an attempt on the closed window
+    const next = await settled((await submit('Write more notes')).id, ['retrying', 'failed', 'succeeded']);
+    expect(next.attempts).toHaveLength(0);
+    expect(next.notBefore ?? 0).toBeGreaterThanOrEqual(before + 590_000);
+    expect(up.requests).toHaveLength(1);
+    for (const id of [task.id, next.id])
+      await fetch(`${server.url}/v1/tasks/${id}/cancel`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}` },
+      });
   });
 });

@@ -4,6 +4,7 @@ import {
   admitProvider,
   breakerMode,
   initialProviderState,
+  rateLimitSeen,
   recordProviderResult,
   recordResult,
   successRate,
@@ -98,6 +99,39 @@ describe('token bucket', () => {
     expect(c.admission).toEqual({ ok: false, reason: 'rate_limited', retryAfterMs: 500 });
     s = b.next;
     expect(admit(s, 500, breaker, rate).admission.ok).toBe(true);
+  });
+});
+
+describe('a rate limit seen on the wire (the model gateway)', () => {
+  it('empties the token bucket until the reset the vendor named, then admits again', () => {
+    // Arrange: a full bucket, and a 429 at t=1000 whose limit resets at t=61000
+    const s = initialProviderState('claude', rate, 0);
+    // Act
+    const seen = rateLimitSeen(s, 61_000, 1_000, breaker, rate);
+    // Assert: refused with the wait until the reset, admitted once it has passed
+    expect(admit(seen, 1_000, breaker, rate).admission).toEqual({
+      ok: false,
+      reason: 'rate_limited',
+      retryAfterMs: 60_000,
+    });
+    expect(admit(seen, 60_000, breaker, rate).admission.ok).toBe(false);
+    expect(admit(seen, 61_000, breaker, rate).admission.ok).toBe(true);
+  });
+
+  it('counts against the breaker at once and opens it at the threshold', () => {
+    let s = initialProviderState('claude', rate, 0);
+    s = rateLimitSeen(s, undefined, 1, breaker, rate);
+    s = rateLimitSeen(s, undefined, 2, breaker, rate);
+    expect(s.breaker.mode).toBe('closed');
+    expect(s.bucket.tokens).toBe(2); // no reset named: the bucket is left as it was
+    s = rateLimitSeen(s, undefined, 3, breaker, rate);
+    expect(s.breaker).toMatchObject({ mode: 'open', openedAt: 3 });
+    expect(s.recent).toEqual([false, false, false]);
+  });
+
+  it('leaves a bucket emptier than the reset alone', () => {
+    const s = { ...initialProviderState('claude', rate, 0), bucket: { tokens: -500, updatedAt: 0 } };
+    expect(rateLimitSeen(s, 1_000, 0, breaker, rate).bucket.tokens).toBe(-500);
   });
 });
 
