@@ -21,6 +21,7 @@ import {
 import type { ProviderState, ProviderStateStore } from '../core/provider-health.js';
 import { expiresAt } from '../core/retention.js';
 import { isTerminal, TASK_STATUSES, type Task, type TaskStatus, TERMINAL_STATUSES } from '../core/schemas.js';
+import type { TenantSpendStore } from '../core/tenant-spend.js';
 import { batchDelete, batchWrite } from './batch-delete.js';
 import { LEASE_SHARDS, leaseShard, TASK_TABLE } from './task-table.js';
 
@@ -31,6 +32,9 @@ const PROVIDERS_PK = 'PROVIDERS';
 const taskPk = (id: string) => `TASK#${id}`;
 const logPk = (id: string) => `LOG#${id}`;
 const logSk = (seq: number) => `L#${String(seq).padStart(10, '0')}`;
+const spendPk = (tenant: string) => `SPEND#${tenant}`;
+/** Spend counters outlive their day by this long (for reports), then expire. */
+const SPEND_TTL_SECONDS = 35 * 86_400;
 const reportSk = (attempt: number) => `REPORT#${String(attempt).padStart(4, '0')}`;
 
 type Item = Record<string, unknown>;
@@ -59,7 +63,7 @@ function isTransactionCancelled(err: unknown): err is Error & {
  * The TaskStore on one DynamoDB table (see task-table.ts). Every task change is a conditional write
  * on `version`; idempotency records are written in the same transaction as the task they name.
  */
-export class DynamoTaskStore implements ErasableTaskStore, ProviderStateStore {
+export class DynamoTaskStore implements ErasableTaskStore, ProviderStateStore, TenantSpendStore {
   private readonly doc: DynamoDBDocumentClient;
   private readonly table: string;
   private readonly reportTtlSeconds: number;
@@ -512,6 +516,29 @@ export class DynamoTaskStore implements ErasableTaskStore, ProviderStateStore {
       }),
     );
     return typeof res.Item?.data === 'string' ? JSON.parse(res.Item.data) : undefined;
+  }
+
+  /** The tenant's model spend per UTC day: one item per tenant and day, added to atomically per model call. */
+  async addTenantSpend(tenant: string, day: string, usd: number): Promise<void> {
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: spendPk(tenant), sk: day },
+        UpdateExpression: 'ADD usd :usd SET #ttl = if_not_exists(#ttl, :ttl)',
+        ExpressionAttributeNames: { '#ttl': TASK_TABLE.ttlAttribute },
+        ExpressionAttributeValues: {
+          ':usd': usd,
+          ':ttl': Math.ceil(Date.parse(`${day}T00:00:00Z`) / 1000) + SPEND_TTL_SECONDS,
+        },
+      }),
+    );
+  }
+
+  async tenantSpend(tenant: string, day: string): Promise<number> {
+    const res = await this.doc.send(
+      new GetCommand({ TableName: this.table, Key: { pk: spendPk(tenant), sk: day }, ConsistentRead: true }),
+    );
+    return typeof res.Item?.usd === 'number' ? res.Item.usd : 0;
   }
 
   /** Provider health (circuit breaker, token bucket) shared by every workflow, one item per provider. */

@@ -10,6 +10,8 @@ export const TenantQuotas = z
     tasksPerHour: z.number().int().min(1).max(100_000).optional(),
     /** Tasks not yet ended at once: queued, blocked, running or waiting to retry. */
     activeTasks: z.number().int().min(1).max(100_000).optional(),
+    /** USD spent on models per UTC day, from the model gateway's ledger (lib/core/tenant-spend.ts). */
+    usdPerDay: z.number().positive().max(10_000_000).optional(),
   })
   .strict();
 export type TenantQuotas = z.infer<typeof TenantQuotas>;

@@ -16,6 +16,7 @@ import {
   TaskSubmission,
   ZERO_USAGE,
 } from './schemas.js';
+import { checkDailyBudget, type TenantSpendStore } from './tenant-spend.js';
 
 /** Told about tasks that became ready, so that they are dispatched without polling. */
 export interface TaskNotifier {
@@ -31,8 +32,10 @@ export interface TaskServiceDeps {
   /** Which repositories a tenant may name (default: public https and ssh hosts only). */
   repoPolicy?: RepoPolicy;
   idempotencyTtlSeconds?: number;
-  /** Tasks per hour and tasks not yet ended, per tenant (default: unlimited). */
+  /** Tasks per hour, tasks not yet ended and USD per day, per tenant (default: unlimited). */
   quotas?: QuotaPolicy;
+  /** Each tenant's model spend per day (the `usdPerDay` quota); none: that quota is not checked here. */
+  spend?: TenantSpendStore;
   now?: () => Date;
 }
 
@@ -99,6 +102,8 @@ export class TaskService {
     }
     const now = this.now();
     await checkQuotas(this.deps.store, principal.tenant, this.deps.quotas ?? UNLIMITED, now);
+    if (this.deps.spend)
+      await checkDailyBudget(this.deps.spend, this.deps.quotas ?? UNLIMITED, principal.tenant, now);
     const task: Task = {
       id: newTaskId(now.getTime()),
       tenant: principal.tenant,

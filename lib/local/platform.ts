@@ -94,6 +94,7 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
     baseEnv: config.agentEnv,
     keepWorkspaces: config.keepWorkspaces,
     modelGateway: config.modelGateway ? {} : false,
+    tenantSpend: { store, quotas: config.quotas },
     health: { store, breaker: config.breaker, rate: config.rate },
     events: {
       attemptEnded: (provider, report) => metrics.attemptEnded(provider, report),
@@ -142,6 +143,7 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
     knownProviders: Object.keys(config.providers),
     repoPolicy: config.repoPolicy,
     quotas: config.quotas,
+    spend: store,
   });
   const scheduleStore = new SqliteScheduleStore(config.dbFile);
   const cron = new LocalCron({

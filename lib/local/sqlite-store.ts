@@ -13,6 +13,7 @@ import type {
 } from '../core/ports.js';
 import type { ProviderState, ProviderStateStore } from '../core/provider-health.js';
 import { TASK_STATUSES, type Task, type TaskStatus, TERMINAL_STATUSES } from '../core/schemas.js';
+import type { TenantSpendStore } from '../core/tenant-spend.js';
 
 /** Sorts after every task id (ids are ASCII, see ids.ts). */
 const AFTER_EVERY_ID = '\uffff';
@@ -49,6 +50,12 @@ CREATE TABLE IF NOT EXISTS provider_state (
   version INTEGER NOT NULL,
   data TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS tenant_spend (
+  tenant TEXT NOT NULL,
+  day TEXT NOT NULL,
+  usd REAL NOT NULL,
+  PRIMARY KEY (tenant, day)
+);
 `;
 
 interface Row {
@@ -68,7 +75,7 @@ export interface SweepResult {
 }
 
 /** The task store on one SQLite file (WAL, so several processes may share it). */
-export class SqliteTaskStore implements ClaimableTaskStore, ErasableTaskStore, ProviderStateStore {
+export class SqliteTaskStore implements ClaimableTaskStore, ErasableTaskStore, ProviderStateStore, TenantSpendStore {
   private readonly db: Database.Database;
   private readonly stmts;
 
@@ -133,6 +140,12 @@ export class SqliteTaskStore implements ClaimableTaskStore, ErasableTaskStore, P
       psGet: db.prepare<[string], Row>('SELECT data FROM provider_state WHERE provider = ?'),
       psAll: db.prepare<[], Row>('SELECT data FROM provider_state ORDER BY provider'),
       psInsert: db.prepare('INSERT OR IGNORE INTO provider_state (provider, version, data) VALUES (?, ?, ?)'),
+      spendAdd: db.prepare(
+        'INSERT INTO tenant_spend (tenant, day, usd) VALUES (?, ?, ?) ON CONFLICT (tenant, day) DO UPDATE SET usd = usd + excluded.usd',
+      ),
+      spendGet: db.prepare<[string, string], { usd: number }>(
+        'SELECT usd FROM tenant_spend WHERE tenant = ? AND day = ?',
+      ),
       psUpdate: db.prepare(
         'UPDATE provider_state SET version = ?, data = ? WHERE provider = ? AND version = ?',
       ),
@@ -333,6 +346,15 @@ export class SqliteTaskStore implements ClaimableTaskStore, ErasableTaskStore, P
         : this.stmts.psUpdate.run(state.version, data, state.provider, expectedVersion);
     if (res.changes !== 1)
       throw new VersionConflictError(`Provider state of ${state.provider} changed meanwhile.`);
+  }
+
+  /** The tenant's model spend per UTC day, added to as each model call is recorded. */
+  async addTenantSpend(tenant: string, day: string, usd: number): Promise<void> {
+    this.stmts.spendAdd.run(tenant, day, usd);
+  }
+
+  async tenantSpend(tenant: string, day: string): Promise<number> {
+    return this.stmts.spendGet.get(tenant, day)?.usd ?? 0;
   }
 
   async listProviderStates(): Promise<ProviderState[]> {

@@ -13,6 +13,7 @@ import { SqliteTaskStore } from '../../lib/local/sqlite-store.js';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../support/dynamodb-local.js';
 import { makeTask } from '../support/tasks.js';
 import { taskStoreContract } from './task-store.contract.js';
+import { tenantSpendContract } from './tenant-spend.contract.js';
 
 let ddb: DynamoDbLocal;
 
@@ -36,6 +37,7 @@ async function freshStore(): Promise<DynamoTaskStore> {
 }
 
 taskStoreContract('DynamoDB', freshStore);
+tenantSpendContract('DynamoDB', freshStore);
 
 describe('DynamoTaskStore beyond the port', () => {
   it('lists tasks in one status across tenants for the reaper', async () => {

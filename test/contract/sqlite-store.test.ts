@@ -6,10 +6,12 @@ import { newTaskId } from '../../lib/core/ids.js';
 import { SqliteTaskStore } from '../../lib/local/sqlite-store.js';
 import { makeTask } from '../support/tasks.js';
 import { taskStoreContract } from './task-store.contract.js';
+import { tenantSpendContract } from './tenant-spend.contract.js';
 
 const freshFile = () => join(mkdtempSync(join(tmpdir(), 'autodev-store-')), 'autodev.db');
 
 taskStoreContract('SQLite', async () => new SqliteTaskStore(freshFile()));
+tenantSpendContract('SQLite', async () => new SqliteTaskStore(freshFile()));
 
 describe('SqliteTaskStore as the local queue', () => {
   it('claims the most urgent ready task once, across two connections to one file', async () => {

@@ -50,6 +50,7 @@ describe('the model gateway in the local platform (Claude Code pointed at it)', 
   let remote: string;
   let server: RunningServer;
   let token: string;
+  let globexToken: string;
   let upstream: ScriptedUpstream;
   let upstreamUrl: string;
 
@@ -74,9 +75,14 @@ describe('the model gateway in the local platform (Claude Code pointed at it)', 
         AUTODEV_PROVIDER_RATE: '1000',
         // the agent's HOME stays, for the environment it dumped there
         AUTODEV_KEEP_WORKSPACES: '1',
+        // globex may spend less on models per day than one call of the script costs
+        AUTODEV_QUOTAS: JSON.stringify({ globex: { usdPerDay: cost(EDIT) / 2 } }),
       }),
     );
     token = (await cli(['token', '--tenant', 'acme', '--role', 'operator'], server.env)).stdout.trim();
+    globexToken = (
+      await cli(['token', '--tenant', 'globex', '--role', 'operator'], server.env)
+    ).stdout.trim();
   });
 
   afterAll(async () => {
@@ -90,27 +96,31 @@ describe('the model gateway in the local platform (Claude Code pointed at it)', 
     return upstream;
   }
 
-  async function submit(prompt: string, limits: Record<string, number> = {}): Promise<Task> {
-    const res = await fetch(`${server.url}/v1/tasks`, {
+  function post(prompt: string, limits: Record<string, number> = {}, as = token): Promise<Response> {
+    return fetch(`${server.url}/v1/tasks`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${as}`, 'content-type': 'application/json' },
       body: JSON.stringify({ repo: remote, prompt, provider: 'claude', limits }),
     });
+  }
+
+  async function submit(prompt: string, limits: Record<string, number> = {}, as = token): Promise<Task> {
+    const res = await post(prompt, limits, as);
     expect(res.status).toBe(201);
     return (await res.json()) as Task;
   }
 
-  async function get(id: string): Promise<Task> {
+  async function get(id: string, as = token): Promise<Task> {
     const res = await fetch(`${server.url}/v1/tasks/${id}`, {
-      headers: { authorization: `Bearer ${token}` },
+      headers: { authorization: `Bearer ${as}` },
     });
     return (await res.json()) as Task;
   }
 
-  const settled = (id: string, statuses: string[], ms = 30_000) =>
+  const settled = (id: string, statuses: string[], ms = 30_000, as = token) =>
     until(
       async () => {
-        const t = await get(id);
+        const t = await get(id, as);
         return statuses.includes(t.status) ? t : undefined;
       },
       ms,
@@ -175,6 +185,36 @@ describe('the model gateway in the local platform (Claude Code pointed at it)', 
     expect(up.requests).toHaveLength(1);
     expect(task.attempts).toHaveLength(1);
     expect(task.usage.costUsd).toBeCloseTo(cost(EDIT), 6);
+  });
+
+  it('holds a tenant to its daily budget: the call past it is refused, the task fails budget_exceeded, and new tasks get 429 until midnight UTC', async () => {
+    // Arrange: globex's daily budget (usdPerDay) is half of the first call's cost
+    const up = useScript([EDIT, ANSWER]);
+    // Act
+    const task = await settled(
+      (await submit('Write the notes', {}, globexToken)).id,
+      ['succeeded', 'failed'],
+      30_000,
+      globexToken,
+    );
+    const refused = await post('Write more notes', {}, globexToken);
+    // Assert: one call went through and was counted; the next was refused in Anthropic's format
+    expect(task.status).toBe('failed');
+    expect(task.error?.code).toBe('budget_exceeded');
+    expect(task.error?.message).toContain('usdPerDay');
+    expect(up.requests).toHaveLength(1);
+    expect(task.usage.costUsd).toBeCloseTo(cost(EDIT), 6);
+    expect(refused.status).toBe(429);
+    const midnight = Date.UTC(
+      new Date().getUTCFullYear(),
+      new Date().getUTCMonth(),
+      new Date().getUTCDate() + 1,
+    );
+    const retryAfter = Number(refused.headers.get('retry-after'));
+    expect(Math.abs(Date.now() + retryAfter * 1000 - midnight)).toBeLessThan(5_000);
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toBe(
+      `Tenant globex has spent $${cost(EDIT).toFixed(4)} on models today (UTC), its daily budget of $${cost(EDIT) / 2} (usdPerDay); it opens again at 00:00 UTC.`,
+    );
   });
 
   it('ends a looping agent as loop_detected', async () => {
