@@ -1,13 +1,19 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
+import { parseModelPrices } from '../core/metering.js';
+import { type ProviderStateStore, recordRateLimit } from '../core/provider-health.js';
+import { parseQuotas } from '../core/quotas.js';
 import { BUILT_IN_ROLES } from '../core/roles.js';
+import type { Attempt, Task } from '../core/schemas.js';
+import { type TenantSpendStore, tenantSpendHooks } from '../core/tenant-spend.js';
 import { LEASE_MARGIN_SECONDS } from '../core/workflow.js';
 import { startLeaseHeartbeat } from '../core/workflow-engine.js';
+import { ModelGateway } from '../gateway/server.js';
 import { createDrivers, ownEnv } from '../worker/drivers/index.js';
 import { DEFAULT_FORGES, ForgeConfig } from '../worker/forge/resolve.js';
 import { KnownSecrets, secretsIn } from '../worker/known-secrets.js';
-import { type AttemptReport, runAttempt } from '../worker/run-attempt.js';
+import { type AttemptReport, type ModelGatewayAccess, runAttempt } from '../worker/run-attempt.js';
 import type { Sandbox } from '../worker/sandbox.js';
 import { GitWorkspaces, tokenCredential } from '../worker/workspace.js';
 import type { DynamoTaskStore } from './dynamo-task-store.js';
@@ -40,6 +46,15 @@ export const WorkerEnv = z.object({
   /** The user the agent and gates run as (the image's `agent`). */
   AUTODEV_AGENT_UID: z.coerce.number().int().min(1).default(10002),
   AUTODEV_AGENT_GID: z.coerce.number().int().min(1).default(10002),
+  /**
+   * `on`: the supervisor runs the model gateway beside the attempt and the agent gets only a session
+   * credential and the gateway's address; `off`: the agent gets its provider's key (today's path).
+   */
+  AUTODEV_MODEL_GATEWAY: z.enum(['on', 'off']).default('on'),
+  /** Per-tenant quotas as the API has them (JSON); the worker holds attempts to `usdPerDay`. */
+  AUTODEV_QUOTAS: z.string().default(''),
+  /** Per-model prices over the built-in table (JSON `{"model": {"input": 3, "output": 15}}`, USD per million tokens). */
+  AUTODEV_MODEL_PRICES: z.string().default(''),
 });
 export type WorkerEnv = z.infer<typeof WorkerEnv>;
 
@@ -55,7 +70,8 @@ export function readWorkerEnv(env: NodeJS.ProcessEnv): WorkerEnv {
 
 export interface WorkerDeps {
   env: WorkerEnv;
-  store: Pick<DynamoTaskStore, 'getById' | 'put' | 'appendLogs' | 'putAttemptReport'>;
+  store: Pick<DynamoTaskStore, 'getById' | 'put' | 'appendLogs' | 'putAttemptReport'> &
+    Partial<ProviderStateStore & TenantSpendStore>;
   /** Provider credentials (and GIT_TOKEN) from Secrets Manager. */
   secrets: Record<string, string>;
   /** Base environment for agents (PATH, LANG, proxies). */
@@ -119,6 +135,9 @@ export async function runWorkerTask(deps: WorkerDeps): Promise<AttemptReport | u
       abort.abort();
     },
   });
+  const gateway = await startWorkerGateway(env);
+  /** Provider health writes of rate limits the gateway saw: all in DynamoDB before the report is. */
+  const healthWrites = new Set<Promise<void>>();
   try {
     const role = BUILT_IN_ROLES[task.role];
     const drivers = createDrivers(process.env);
@@ -162,6 +181,8 @@ export async function runWorkerTask(deps: WorkerDeps): Promise<AttemptReport | u
             secrets: deps.secrets,
             // every value of the secret and the worker's own credentials: never pushed, never logged
             knownSecrets: new KnownSecrets({ ...secretsIn(process.env), ...deps.secrets }),
+            // the real keys stay in this process: the agent gets a session credential for the gateway
+            modelGateway: gateway && gatewayAccess(deps, task, attempt, log, gateway, healthWrites),
             defaultTimeoutSeconds: role.timeoutSeconds,
             log,
             signal: abort.signal,
@@ -175,6 +196,7 @@ export async function runWorkerTask(deps: WorkerDeps): Promise<AttemptReport | u
             usage: usage0,
             changedFiles: [],
           };
+    await Promise.all(healthWrites);
     await store.putAttemptReport(task.id, attempt.number, report);
     log(
       `attempt ${attempt.number} reported: ${report.ok ? 'ok' : `${report.errorClass}: ${report.message ?? ''}`}`,
@@ -183,7 +205,49 @@ export async function runWorkerTask(deps: WorkerDeps): Promise<AttemptReport | u
   } finally {
     clearInterval(flushTimer);
     clearInterval(cancelTimer);
+    await gateway?.close();
     await heartbeat.stop();
     await flush();
   }
+}
+
+/** The model gateway on the worker's loopback, when AUTODEV_MODEL_GATEWAY is on. */
+async function startWorkerGateway(env: WorkerEnv): Promise<ModelGateway | undefined> {
+  if (env.AUTODEV_MODEL_GATEWAY === 'off') return undefined;
+  return ModelGateway.start({ prices: parseModelPrices(env.AUTODEV_MODEL_PRICES, 'AUTODEV_MODEL_PRICES') });
+}
+
+/**
+ * The attempt's access to the gateway: a 429/529/503 reaches the provider's breaker and token
+ * bucket in DynamoDB at once (before the attempt ends), and each call's cost the tenant's counter.
+ */
+function gatewayAccess(
+  deps: WorkerDeps,
+  task: Task,
+  attempt: Attempt,
+  log: (line: string) => void,
+  gateway: ModelGateway,
+  pending: Set<Promise<void>>,
+): ModelGatewayAccess {
+  const { store, env } = deps;
+  const health = store.getProviderState && store.putProviderState ? (store as ProviderStateStore) : undefined;
+  const spend = store.addTenantSpend && store.tenantSpend ? (store as TenantSpendStore) : undefined;
+  const quotas = parseQuotas(env.AUTODEV_QUOTAS);
+  return {
+    gateway,
+    attemptId: `${task.id}/${attempt.number}`,
+    onRateLimit: (e) => {
+      if (!health) return;
+      const write = recordRateLimit(health, attempt.provider, e.resetAt, Date.now()).then(
+        () => undefined,
+        (err: unknown) => log(`could not record the rate limit in provider health: ${String(err)}`),
+      );
+      pending.add(write);
+      void write.finally(() => pending.delete(write));
+    },
+    ...(spend &&
+      tenantSpendHooks(spend, quotas, task.tenant, (err) =>
+        log(`could not count the tenant's model spend: ${String(err)}`),
+      )),
+  };
 }

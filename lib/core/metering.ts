@@ -1,3 +1,5 @@
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
 import type { Usage } from './schemas.js';
 
 /**
@@ -55,6 +57,48 @@ export const TOKEN_PRICES: PriceTable = {
   'opus-4': { input: 15, output: 75, cacheRead: 1.5, cacheWrite: 18.75 },
   'opus-4.5': { input: 5, output: 25, cacheRead: 0.5, cacheWrite: 6.25 },
 };
+
+/** One model's price as configured (USD per million tokens); unknown fields are refused. */
+export const TokenPriceConfig = z
+  .object({
+    input: z.number().nonnegative(),
+    output: z.number().nonnegative(),
+    cacheRead: z.number().nonnegative().optional(),
+    cacheWrite: z.number().nonnegative().optional(),
+  })
+  .strict();
+
+/** Prices by model name (a name also prices the models it starts, as in TOKEN_PRICES). */
+export const PriceTableConfig = z.record(z.string().trim().min(1).max(200), TokenPriceConfig);
+
+/** The built-in table with `overrides` over it (names matched without case, like the lookups). */
+export function priceTableWith(overrides: Readonly<Record<string, TokenPrice>> | undefined): PriceTable {
+  if (!overrides || Object.keys(overrides).length === 0) return TOKEN_PRICES;
+  const table: Record<string, TokenPrice> = { ...TOKEN_PRICES };
+  for (const [model, price] of Object.entries(overrides)) table[model.toLowerCase()] = price;
+  return table;
+}
+
+/** Why a price table is not valid, each problem naming its field (`prices.gpt-5.input: ...`). */
+export function describePriceIssues(error: z.ZodError, prefix: string): string {
+  return error.issues
+    .map((i) => `${[prefix, ...i.path].filter((p) => p !== '').join('.') || '(top)'}: ${i.message}`)
+    .join('; ');
+}
+
+/** `AUTODEV_MODEL_PRICES` (JSON, the `prices` of providers.yaml): the built-in table with it over it. */
+export function parseModelPrices(text: string, variable: string): PriceTable {
+  if (!text.trim()) return TOKEN_PRICES;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`${variable}: not valid JSON: ${(err as Error).message}`);
+  }
+  const parsed = PriceTableConfig.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(`${variable}: ${describePriceIssues(parsed.error, '')}`);
+  return priceTableWith(parsed.data);
+}
 
 /** The price of `model`: its entry, else the longest entry it starts with, else DEFAULT_TOKEN_PRICE. */
 export function tokenPriceFor(model: string | undefined, table: PriceTable = TOKEN_PRICES): TokenPrice {

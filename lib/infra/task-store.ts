@@ -76,7 +76,10 @@ export class TaskStore extends Construct {
       grantee,
       actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:BatchWriteItem'],
       resourceArns: [this.table.tableArn],
-      conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['TASK#*', 'LOG#*'] } },
+      // provider health (rate limits the gateway saw) and the tenants' spend counters too
+      conditions: {
+        'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['TASK#*', 'LOG#*', 'PROVIDERS', 'SPEND#*'] },
+      },
     });
     this.table.encryptionKey?.grantEncryptDecrypt(grantee);
   }

@@ -292,7 +292,12 @@ describe('WorkerRuntime', () => {
           Match.objectLike({
             Action: dynamo,
             Resource: { 'Fn::GetAtt': [Match.stringLikeRegexp('^TaskStoreTable'), 'Arn'] },
-            Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['TASK#*', 'LOG#*'] } },
+            // its own task and logs, provider health (rate limits seen) and tenants' spend counters
+            Condition: {
+              'ForAllValues:StringLike': {
+                'dynamodb:LeadingKeys': ['TASK#*', 'LOG#*', 'PROVIDERS', 'SPEND#*'],
+              },
+            },
           }),
         ]),
       },
