@@ -275,7 +275,7 @@ describe('WorkerRuntime', () => {
     );
   });
 
-  it('lets the worker get and write its task and log items by key, and nothing else of the table', () => {
+  it('lets the worker get and write its task, log, provider health and spend items by key, and nothing else of the table', () => {
     // Act
     const dynamo = actionsOf('WorkerRuntimeWorkerTaskRole').filter((a) => a.startsWith('dynamodb:'));
     // Assert: no listing (Query, Scan), no deleting, no index
