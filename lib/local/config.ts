@@ -7,6 +7,7 @@ import { claimMappingFrom } from '../core/claims.js';
 import { DEFAULT_AUDIT_HOLD_DAYS } from '../core/erasure.js';
 import { ConfigError } from '../core/errors.js';
 import { DEFAULT_AGING_MS, type FairSharePolicy, parseFairShares } from '../core/fair-share.js';
+import { type PriceTable, PriceTableConfig, priceTableWith, TOKEN_PRICES } from '../core/metering.js';
 import type { BreakerPolicy, RatePolicy } from '../core/provider-health.js';
 import { parseQuotas, type QuotaPolicy } from '../core/quotas.js';
 import { canonicalHost, type RepoPolicy } from '../core/repo-policy.js';
@@ -121,6 +122,8 @@ export interface LocalConfig {
   executor: boolean;
   /** Put the model gateway between agents and their providers (README "The model gateway"). */
   modelGateway: boolean;
+  /** What the gateway prices each model call at: the built-in table with `prices` of providers.yaml over it. */
+  modelPrices: PriceTable;
   logLevel: string;
   roles: Record<string, AgentRole>;
   providers: Record<string, ProviderConfig>;
@@ -306,7 +309,11 @@ const ProviderEntry = z
   })
   .strict();
 const ProvidersFile = z
-  .object({ providers: z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]*$/), ProviderEntry) })
+  .object({
+    providers: z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]*$/), ProviderEntry).default({}),
+    /** Per-model prices over the gateway's built-in table (USD per million tokens). */
+    prices: PriceTableConfig.optional(),
+  })
   .strict();
 
 /**
@@ -317,10 +324,11 @@ const ProvidersFile = z
 function loadProviders(
   home: string,
   merged: Record<string, string | undefined>,
-): Record<string, ProviderConfig> {
+): { providers: Record<string, ProviderConfig>; prices: PriceTable } {
   const drivers = createDrivers(merged);
   const providerVars = Object.fromEntries(Object.entries(merged).filter(([k]) => PROVIDER_VARS.test(k)));
   const providers: Record<string, ProviderConfig> = {};
+  let prices = TOKEN_PRICES;
   for (const [name, driver] of Object.entries(drivers)) {
     const key = name.toUpperCase().replace(/-/g, '_');
     providers[name] = {
@@ -340,6 +348,7 @@ function loadProviders(
         `${file}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
       );
     }
+    prices = priceTableWith(parsed.data.prices);
     for (const [name, entry] of Object.entries(parsed.data.providers)) {
       const base = providers[name];
       const driverName = entry.driver ?? base?.driver.name ?? name;
@@ -370,7 +379,7 @@ function loadProviders(
       };
     }
   }
-  return providers;
+  return { providers, prices };
 }
 
 /** `AUTODEV_ALLOWED_REPO_HOSTS`: host names or addresses, separated by commas. */
@@ -468,7 +477,7 @@ export function loadLocalConfig(source: NodeJS.ProcessEnv = process.env): LocalC
   // the basics only: each provider's CLI gets its own credentials and settings (ownEnv), no other's
   for (const [k, v] of Object.entries(merged)) if (v !== undefined && BASIC_VARS.includes(k)) agentEnv[k] = v;
   agentEnv.PATH ??= '/usr/local/bin:/usr/bin:/bin';
-  const providers = loadProviders(home, merged);
+  const { providers, prices: modelPrices } = loadProviders(home, merged);
   const roles = loadRoles(home, env);
   for (const role of Object.values(roles)) {
     const unknown = role.providers.filter((p) => !providers[p]);
@@ -511,6 +520,7 @@ export function loadLocalConfig(source: NodeJS.ProcessEnv = process.env): LocalC
     rate: { ratePerSecond: env.AUTODEV_PROVIDER_RATE, burst: env.AUTODEV_PROVIDER_BURST },
     executor: env.AUTODEV_EXECUTOR === '1' || env.AUTODEV_EXECUTOR === 'true',
     modelGateway: env.AUTODEV_MODEL_GATEWAY === '1' || env.AUTODEV_MODEL_GATEWAY === 'true',
+    modelPrices,
     logLevel: env.AUTODEV_LOG_LEVEL,
     roles,
     providers,

@@ -17,6 +17,8 @@ import { MINI_CLAUDE } from './mini-claude.js';
 
 const REAL_KEY = 'sk-ant-real-provider-key-7f3a9c';
 const MODEL = 'claude-sonnet-4-5-20250929';
+/** The price providers.yaml gives the model, over the built-in table's (3 / 15 / 0.3). */
+const PRICE = { input: 2, output: 11, cacheRead: 0.25 };
 const EDIT: Step = {
   kind: 'tool_call',
   name: 'write_file',
@@ -39,7 +41,7 @@ function cost(step: Step): number {
       cacheWriteTokens: 0,
       outputTokens: u.output,
     },
-    tokenPriceFor(MODEL),
+    PRICE,
   );
 }
 
@@ -59,6 +61,10 @@ describe('the model gateway in the local platform (Claude Code pointed at it)', 
     remote = makeRemote(dir);
     const home = join(dir, 'home');
     mkdirSync(home, { recursive: true });
+    writeFileSync(
+      join(home, 'providers.yaml'),
+      `prices:\n  claude-sonnet-4-5:\n    input: ${PRICE.input}\n    output: ${PRICE.output}\n    cacheRead: ${PRICE.cacheRead}\n`,
+    );
     const bin = join(dir, 'mini-claude');
     writeFileSync(bin, MINI_CLAUDE);
     chmodSync(bin, 0o755);
@@ -149,6 +155,9 @@ describe('the model gateway in the local platform (Claude Code pointed at it)', 
     expect(task.usage.outputTokens).toBe(350);
     expect(task.usage.costUsd).toBeCloseTo(cost(EDIT) + cost(ANSWER), 6);
     expect(task.usage.costUsd).toBeGreaterThan(0);
+    // at the price providers.yaml gives the model, not the built-in table's
+    expect(tokenPriceFor(MODEL)).not.toEqual(PRICE);
+    expect(calls[0]?.costUsd).toBeCloseTo((1000 * PRICE.input + 50 * PRICE.output) / 1e6, 9);
     // the agent saw only its session credential and the gateway's loopback address
     const attemptDir = readdirSync(join(dir, 'home', 'workspaces')).find((n) => n.startsWith(task.id));
     const envFile = join(dir, 'home', 'workspaces', attemptDir as string, 'home', 'agent-environ');
@@ -275,5 +284,31 @@ describe('the model gateway in the local platform (Claude Code pointed at it)', 
         method: 'POST',
         headers: { authorization: `Bearer ${token}` },
       });
+  });
+});
+
+describe('the price table in providers.yaml', () => {
+  it('refuses a price that is not a number at start, naming the field', async () => {
+    // Arrange
+    const home = join(tempDir(), 'home');
+    mkdirSync(home, { recursive: true });
+    writeFileSync(join(home, 'providers.yaml'), 'prices:\n  gpt-5:\n    input: cheap\n    output: 10\n');
+    // Act
+    const r = await cli(['serve'], platformEnv(home));
+    // Assert
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/providers\.yaml: prices\.gpt-5\.input: .*number/);
+  });
+
+  it('refuses an unknown price field, naming it', async () => {
+    const home = join(tempDir(), 'home');
+    mkdirSync(home, { recursive: true });
+    writeFileSync(
+      join(home, 'providers.yaml'),
+      'prices:\n  gpt-5:\n    input: 1\n    output: 10\n    cached: 1\n',
+    );
+    const r = await cli(['serve'], platformEnv(home));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/providers\.yaml: prices\.gpt-5: .*cached/);
   });
 });

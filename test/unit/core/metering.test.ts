@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import {
   DEFAULT_TOKEN_PRICE,
   type ModelCall,
+  parseModelPrices,
   priceCall,
   sumCalls,
   TOKEN_PRICES,
@@ -65,5 +66,30 @@ describe('sumCalls', () => {
       costUsd: 0.75,
     });
     expect(sumCalls([])).toEqual({ inputTokens: 0, cachedInputTokens: 0, outputTokens: 0, costUsd: 0 });
+  });
+});
+
+describe('price overrides (providers.yaml `prices`, AUTODEV_MODEL_PRICES on the worker)', () => {
+  it('puts configured prices over the built-in table, matched like its entries', () => {
+    // Arrange / Act
+    const table = parseModelPrices(
+      '{"Claude-Sonnet-4-5": {"input": 2, "output": 11}, "my-local": {"input": 0, "output": 0}}',
+      'AUTODEV_MODEL_PRICES',
+    );
+    // Assert
+    expect(tokenPriceFor('claude-sonnet-4-5-20250929', table)).toEqual({ input: 2, output: 11 });
+    expect(tokenPriceFor('my-local-7b', table)).toEqual({ input: 0, output: 0 });
+    expect(tokenPriceFor('gpt-5', table)).toEqual(TOKEN_PRICES['gpt-5']);
+    expect(parseModelPrices('', 'AUTODEV_MODEL_PRICES')).toBe(TOKEN_PRICES);
+  });
+
+  it('refuses a bad price table, naming the field', () => {
+    expect(() => parseModelPrices('{"gpt-5": {"input": -1, "output": 1}}', 'AUTODEV_MODEL_PRICES')).toThrow(
+      /^AUTODEV_MODEL_PRICES: gpt-5\.input: /,
+    );
+    expect(() => parseModelPrices('{"gpt-5": {"input": 1}}', 'AUTODEV_MODEL_PRICES')).toThrow(
+      /gpt-5\.output/,
+    );
+    expect(() => parseModelPrices('not json', 'AUTODEV_MODEL_PRICES')).toThrow(/not valid JSON/);
   });
 });
