@@ -7,11 +7,13 @@ import {
   type BreakerPolicy,
   type ProviderStateStore,
   type RatePolicy,
-  recordProviderResult,
+  recordRateLimit,
 } from '../core/provider-health.js';
+import type { QuotaPolicy } from '../core/quotas.js';
 import type { AgentRole } from '../core/roles.js';
 import { isTerminal, type Task } from '../core/schemas.js';
 import type { TaskNotifier } from '../core/tasks.js';
+import { type TenantSpendStore, tenantSpendHooks } from '../core/tenant-spend.js';
 import { type AttemptPlan, abandonAttempt } from '../core/workflow.js';
 import {
   type EngineDeps,
@@ -25,10 +27,8 @@ import {
   releaseTask,
   startLeaseHeartbeat,
 } from '../core/workflow-engine.js';
-import { closeAttemptGateway, type LedgerOutcome, openAttemptGateway } from '../gateway/attempts.js';
 import { type GatewayOptions, ModelGateway } from '../gateway/server.js';
 import { resolveBinary } from '../worker/agent-process.js';
-import { costOf } from '../worker/drivers/pricing.js';
 import type { ForgeEntry } from '../worker/forge/resolve.js';
 import type { KnownSecrets } from '../worker/known-secrets.js';
 import {
@@ -81,6 +81,8 @@ export interface ExecutorOptions {
    * off). Each attempt whose CLI it can front gets a session: metering, budgets, no real key.
    */
   modelGateway?: false | GatewayOptions;
+  /** Each tenant's model spend per day, counted from the gateway's ledger and held to `usdPerDay`. */
+  tenantSpend?: { store: TenantSpendStore; quotas: QuotaPolicy };
   /** How agents and gates are contained; `unavailable` fails every task with a clear error. */
   sandbox?: Sandbox;
   /**
@@ -210,18 +212,13 @@ export class LocalExecutor implements TaskNotifier {
     await this.gateway?.close();
   }
 
-  private rateLimited(provider: string, status: number): void {
+  /** A 429/529/503 the gateway saw: the provider's breaker and token bucket hear of it at once. */
+  private rateLimited(provider: string, resetAt: number | undefined): void {
     const health = this.o.health;
     if (!health) return;
-    void recordProviderResult(
-      health.store,
-      provider,
-      false,
-      status === 429 ? 'rate_limit' : 'overloaded',
-      Date.now(),
-      health.breaker,
-      health.rate,
-    ).catch((e) => this.log('could not record provider health', { provider, err: String(e) }));
+    void recordRateLimit(health.store, provider, resetAt, Date.now(), health.breaker, health.rate).catch(
+      (e) => this.log('could not record provider health', { provider, err: String(e) }),
+    );
   }
 
   private log(msg: string, extra?: Record<string, unknown>) {
@@ -412,25 +409,11 @@ export class LocalExecutor implements TaskNotifier {
       },
     });
     const cfg = this.o.providers[plan.provider];
-    const gw =
-      cfg && this.gateway
-        ? openAttemptGateway(this.gateway, {
-            attemptId: `${task.id}/${plan.attempt}`,
-            driver: cfg.driver,
-            env: { ...this.o.baseEnv, ...cfg.env },
-            maxCostUsd: task.limits.maxCostUsd,
-            price: cfg.price,
-            // the provider's breaker hears of a rate limit at once, not when the CLI gives up
-            onRateLimit: (e) => this.rateLimited(plan.provider, e.status),
-            log,
-          })
-        : undefined;
     let report: AttemptReport;
-    let ledger: LedgerOutcome | undefined;
     try {
       report = cfg
         ? await (this.o.runAttempt ?? runAttempt)({
-            ...this.attemptContext(entry, started, cfg, log, gw && { ended: gw.ended, pointer: gw.pointer }),
+            ...this.attemptContext(entry, started, cfg, log),
             // full access of the task's role, when the platform says so
             sandbox: (await this.o.sandboxFor?.(started.task)) ?? this.o.sandbox,
           })
@@ -442,11 +425,7 @@ export class LocalExecutor implements TaskNotifier {
       report = { ok: false, errorClass: 'crash', message, usage: emptyUsage(), changedFiles: [] };
     } finally {
       await heartbeat.stop();
-      // the session's credential stops working whatever became of the attempt
-      ledger = gw && closeAttemptGateway(gw);
     }
-    if (ledger) report = withLedger(report, ledger);
-    if (cfg?.price) report.usage = { ...report.usage, costUsd: costOf(report.usage, cfg.price) };
     this.o.events?.attemptEnded?.(plan.provider, report, Date.now() - started.startedAt.getTime());
     return { report };
   }
@@ -457,7 +436,6 @@ export class LocalExecutor implements TaskNotifier {
     started: Started,
     cfg: ProviderConfig,
     log: TaskLog,
-    gw: { ended: AbortSignal; pointer: AttemptContext['gateway'] } | undefined,
   ): AttemptContext {
     const { task, plan, role } = started;
     return {
@@ -468,8 +446,17 @@ export class LocalExecutor implements TaskNotifier {
       baseEnv: this.o.baseEnv,
       defaultTimeoutSeconds: this.o.defaultTimeoutSeconds,
       log,
-      signal: gw ? AbortSignal.any([entry.abort.signal, gw.ended]) : entry.abort.signal,
-      gateway: gw?.pointer,
+      signal: entry.abort.signal,
+      modelGateway: this.gateway && {
+        gateway: this.gateway,
+        attemptId: `${task.id}/${plan.attempt}`,
+        // the provider's breaker and token bucket hear of a rate limit at once, not when the CLI gives up
+        onRateLimit: (e) => this.rateLimited(plan.provider, e.resetAt),
+        ...(this.o.tenantSpend &&
+          tenantSpendHooks(this.o.tenantSpend.store, this.o.tenantSpend.quotas, task.tenant, (e) =>
+            this.log('could not count the tenant spend', { err: String(e) }),
+          )),
+      },
       keepWorkspace: this.o.keepWorkspaces,
       forges: this.o.forges,
       providers: this.o.providers,
@@ -623,30 +610,4 @@ function notConfigured(provider: string): AttemptReport {
     usage: emptyUsage(),
     changedFiles: [],
   };
-}
-
-/**
- * An attempt's report with its gateway session's ledger: the usage is the ledger's sum (when any
- * call went through), and a session that ended itself decides the outcome.
- */
-function withLedger(report: AttemptReport, ledger: LedgerOutcome): AttemptReport {
-  const out: AttemptReport = { ...report, calls: ledger.calls };
-  if (ledger.usage) out.usage = ledger.usage;
-  if (ledger.fatalCode)
-    return {
-      ...out,
-      ok: false,
-      errorClass: ledger.fatalCode === 'budget_exceeded' ? 'budget' : undefined,
-      fatalCode: ledger.fatalCode,
-      message: ledger.message,
-    };
-  if (ledger.retryAfterMs !== undefined)
-    return {
-      ...out,
-      ok: false,
-      errorClass: 'rate_limit',
-      retryAfterMs: ledger.retryAfterMs,
-      message: ledger.message,
-    };
-  return out;
 }
