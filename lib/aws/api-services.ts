@@ -36,6 +36,8 @@ export function awsApiServices(
       roles: parts.roles,
       knownProviders: parts.knownProviders,
       quotas: settings.quotas,
+      // the usdPerDay quota, from the spend the workers' gateways add up per tenant and day
+      spend: parts.store,
     }),
     authenticator: new ClaimsAuthenticator(
       settings.maxTokenTtlSeconds,
