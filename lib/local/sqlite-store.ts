@@ -75,7 +75,9 @@ export interface SweepResult {
 }
 
 /** The task store on one SQLite file (WAL, so several processes may share it). */
-export class SqliteTaskStore implements ClaimableTaskStore, ErasableTaskStore, ProviderStateStore, TenantSpendStore {
+export class SqliteTaskStore
+  implements ClaimableTaskStore, ErasableTaskStore, ProviderStateStore, TenantSpendStore
+{
   private readonly db: Database.Database;
   private readonly stmts;
 
