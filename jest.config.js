@@ -6,6 +6,8 @@ export default {
   rootDir: 'dist',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.js'],
+  // the real provider CLIs need an install first and run for minutes: npm run test:real-cli
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/real-cli/'],
   testEnvironment: 'node',
   transform: {},
   testTimeout: 60_000,

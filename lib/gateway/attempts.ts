@@ -18,32 +18,41 @@ interface RouteRule {
   keys: readonly string[];
   /** Variables that select another way in (OAuth, a bearer token, Bedrock, Vertex): not proxied. */
   otherAuth: readonly string[];
-  /** The variable an operator sets to move the vendor's endpoint (a proxy, a local server). */
-  baseUrlVar: string;
+  /** The variables an operator sets to move the vendor's endpoint (a proxy, a local server), first set wins. */
+  baseUrlVars: readonly string[];
   defaultUpstream: string;
 }
 
-/** The CLIs the gateway fronts, by driver. Cursor has no base URL; opencode and Aider are not wired yet. */
+/** The CLIs the gateway fronts, by driver. Cursor has no base URL; Aider is not wired yet. */
 const RULES: Readonly<Record<string, RouteRule>> = {
   claude: {
     vendor: 'anthropic',
     keys: ['ANTHROPIC_API_KEY'],
     otherAuth: ['ANTHROPIC_AUTH_TOKEN', 'CLAUDE_CODE_OAUTH_TOKEN', 'CLAUDE_CODE_USE_BEDROCK'],
-    baseUrlVar: 'ANTHROPIC_BASE_URL',
+    baseUrlVars: ['ANTHROPIC_BASE_URL'],
     defaultUpstream: 'https://api.anthropic.com',
   },
   codex: {
     vendor: 'openai',
     keys: ['CODEX_API_KEY', 'OPENAI_API_KEY'],
     otherAuth: [],
-    baseUrlVar: 'OPENAI_BASE_URL',
+    baseUrlVars: ['OPENAI_BASE_URL'],
+    defaultUpstream: 'https://api.openai.com/v1',
+  },
+  // opencode through the gateway speaks Chat Completions (an OpenAI-compatible provider) to OpenAI
+  // or to the server OPENAI_BASE_URL names; its local-server mode without a key keeps the direct path
+  opencode: {
+    vendor: 'openai',
+    keys: ['OPENAI_API_KEY'],
+    otherAuth: [],
+    baseUrlVars: ['OPENAI_BASE_URL'],
     defaultUpstream: 'https://api.openai.com/v1',
   },
   gemini: {
     vendor: 'gemini',
     keys: ['GEMINI_API_KEY', 'GOOGLE_API_KEY'],
     otherAuth: ['GOOGLE_GENAI_USE_VERTEXAI'],
-    baseUrlVar: 'GOOGLE_GEMINI_BASE_URL',
+    baseUrlVars: ['GOOGLE_GEMINI_BASE_URL'],
     defaultUpstream: 'https://generativelanguage.googleapis.com',
   },
 };
@@ -63,7 +72,8 @@ export function gatewayRoute(
   const keyVar = rule.keys.find((v) => driver.credentialEnv.includes(v) && env[v]);
   const realKey = keyVar ? env[keyVar] : undefined;
   if (!realKey) return undefined;
-  return { vendor: rule.vendor, upstream: env[rule.baseUrlVar] || rule.defaultUpstream, realKey };
+  const upstream = rule.baseUrlVars.map((v) => env[v]).find(Boolean) || rule.defaultUpstream;
+  return { vendor: rule.vendor, upstream, realKey };
 }
 
 /** One attempt's session as the executor holds it. */

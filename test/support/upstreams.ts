@@ -3,7 +3,9 @@
  * protocol (Anthropic Messages, OpenAI Responses, OpenAI Chat Completions, Gemini), answering each
  * model request with the next step of a script (a tool call, a final answer with known usage, an
  * error with headers, a hang), as JSON or as a server-sent event stream when the request asks for one.
- * When the script runs out, the last step repeats.
+ * When the script runs out, the last step repeats. A request that offers the model no tools is a
+ * CLI's side call (opencode's session title, Gemini CLI's model router): it gets `sideAnswer` and
+ * does not advance the script.
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -26,6 +28,10 @@ export type Step =
 
 export interface RecordedRequest {
   method: string;
+  /** What the upstream answered with: the usage it served, when it served an answer. */
+  served?: ScriptUsage;
+  /** The model named in that answer. */
+  servedModel?: string;
   /** Path and query as received. */
   url: string;
   headers: IncomingHttpHeaders;
@@ -53,6 +59,8 @@ export interface UpstreamOptions {
   model?: string;
   /** Stop each stream after its first event until `release()`. */
   holdStreams?: boolean;
+  /** The answer to a request without tools (a side call), instead of the script's next step. */
+  sideAnswer?: Extract<Step, { kind: 'answer' }>;
 }
 
 const DEFAULT_MODELS: Record<Protocol, string> = {
@@ -70,6 +78,7 @@ export async function startScriptedUpstream(options: UpstreamOptions): Promise<S
   const model = options.model ?? DEFAULT_MODELS[protocol];
   const requests: RecordedRequest[] = [];
   let next = 0;
+  let answers = 0;
   let releaseHeld: () => void = () => {};
   let released = new Promise<void>((r) => {
     releaseHeld = r;
@@ -88,24 +97,32 @@ export async function startScriptedUpstream(options: UpstreamOptions): Promise<S
     } catch {
       body = raw;
     }
-    requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+    const recorded: RecordedRequest = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body };
+    requests.push(recorded);
     const url = new URL(req.url ?? '/', 'http://upstream');
     if (!routeMatches(protocol, req.method ?? '', url.pathname)) {
       res.writeHead(404, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ error: { message: `no route ${url.pathname}` } }));
       return;
     }
-    const step = script[Math.min(next, script.length - 1)];
-    next += 1;
+    let step: Step | undefined;
+    if (options.sideAnswer && !offersTools(body)) step = options.sideAnswer;
+    else {
+      step = script[Math.min(next, script.length - 1)];
+      next += 1;
+    }
     if (!step || step.kind === 'hang') return; // never answer
     if (step.kind === 'error') return sendError(res, protocol, step);
+    recorded.served = step.usage;
     const streaming = wantsStream(protocol, body, url);
     // the scripted model when one is given, else the one asked for
     const reqModel =
       options.model ??
       (protocol === 'gemini' ? model : (str((body as Record<string, unknown>)?.model) ?? model));
-    if (!streaming) return sendJson(res, 200, jsonAnswer(protocol, step, reqModel));
-    const events = streamAnswer(protocol, step, reqModel, body);
+    recorded.servedModel = reqModel;
+    answers += 1;
+    if (!streaming) return sendJson(res, 200, withIds(jsonAnswer(protocol, step, reqModel), answers));
+    const events = withIds(streamAnswer(protocol, step, reqModel, body), answers);
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     for (const [i, ev] of events.entries()) {
       res.write(sse(ev));
@@ -154,10 +171,26 @@ function routeMatches(protocol: Protocol, method: string, path: string): boolean
   return /^\/v1beta\/models\/[^/:]+:(generateContent|streamGenerateContent)$/.test(path);
 }
 
+/** Whether a request offers the model any tool (every protocol names them `tools`). */
+function offersTools(body: unknown): boolean {
+  const tools = (body as Record<string, unknown> | undefined)?.tools;
+  return Array.isArray(tools) && tools.length > 0;
+}
+
 function wantsStream(protocol: Protocol, body: unknown, url: URL): boolean {
   if (protocol === 'gemini')
     return url.pathname.endsWith(':streamGenerateContent') && url.searchParams.get('alt') === 'sse';
   return (body as Record<string, unknown> | undefined)?.stream === true;
+}
+
+const IDS = /"(msg_01|toolu_01|resp_1|fc_1|call_1|chatcmpl-1|msg_1)"/g;
+
+/**
+ * The answer with ids of its own (message, response, tool call), as every real answer has: a CLI
+ * merges messages that share an id (Claude Code does), which would hide a repeated call.
+ */
+function withIds<T>(answer: T, n: number): T {
+  return JSON.parse(JSON.stringify(answer).replace(IDS, `"$1_${n}"`)) as T;
 }
 
 function str(v: unknown): string | undefined {
@@ -408,12 +441,27 @@ function responsesStream(step: Answer, model: string): Events {
     output: responsesOutput(step),
     usage: openaiUsage(step.usage),
   };
+  const item = responsesOutput(step)[0];
   const middle: Events =
     step.kind === 'answer'
       ? [
           {
+            event: 'response.output_item.added',
+            data: { type: 'response.output_item.added', output_index: 0, item: { ...item, content: [] } },
+          },
+          {
             event: 'response.output_text.delta',
-            data: { type: 'response.output_text.delta', delta: step.text },
+            data: {
+              type: 'response.output_text.delta',
+              item_id: 'msg_1',
+              output_index: 0,
+              content_index: 0,
+              delta: step.text,
+            },
+          },
+          {
+            event: 'response.output_item.done',
+            data: { type: 'response.output_item.done', output_index: 0, item },
           },
         ]
       : [

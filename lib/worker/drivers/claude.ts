@@ -11,6 +11,15 @@ import { classifyText, jsonLines, num, obj, str } from './json-lines.js';
 
 const DEFAULT_MAX_TURNS = 50;
 
+/** Claude Code's switches for everything it sends besides model calls. */
+const QUIET = {
+  CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+  DISABLE_AUTOUPDATER: '1',
+  DISABLE_TELEMETRY: '1',
+  DISABLE_ERROR_REPORTING: '1',
+  DISABLE_BUG_COMMAND: '1',
+};
+
 /**
  * Claude Code: `claude -p --output-format json --permission-mode bypassPermissions ... -- PROMPT`
  * (commander: after `--` a prompt that begins with "-" is the prompt, not an option).
@@ -38,14 +47,17 @@ export class ClaudeDriver implements ProviderDriver {
       String(input.maxTurns ?? DEFAULT_MAX_TURNS),
     ];
     if (input.model) args.push('--model', input.model);
-    if (input.maxBudgetUsd !== undefined) args.push('--max-budget-usd', String(input.maxBudgetUsd));
+    // through the gateway the budget is the gateway's (priced on the wire, ending `budget_exceeded`)
+    if (input.maxBudgetUsd !== undefined && !input.gateway)
+      args.push('--max-budget-usd', String(input.maxBudgetUsd));
     if (input.systemPrompt) args.push('--append-system-prompt', input.systemPrompt);
     args.push('--', input.prompt);
     return {
       args,
       env: {
         CLAUDE_CONFIG_DIR: `${input.homeDir}/.claude`,
-        DISABLE_AUTOUPDATER: '1',
+        // nothing but model calls leaves the CLI: no update checks, telemetry or error reports
+        ...QUIET,
         // bypassPermissions refuses to start as root unless told it runs in a sandbox; the workspace is one.
         IS_SANDBOX: '1',
         ...gatewayEnv(this.credentialEnv, input.gateway, (g) => ({

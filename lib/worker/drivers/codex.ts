@@ -20,6 +20,22 @@ export interface CodexDriverOptions {
   defaultModel?: string;
 }
 
+/** `-c` settings that switch off what Codex sends besides model calls. */
+const QUIET = [
+  '-c',
+  'check_for_update_on_startup=false',
+  '-c',
+  'analytics.enabled=false',
+  '-c',
+  'feedback.enabled=false',
+];
+
+/** The model gateway as a Codex model provider (Responses over HTTP, key from CODEX_API_KEY). */
+function gatewayProvider(baseUrl: string): string[] {
+  const provider = `{name="AutoDev model gateway",base_url=${JSON.stringify(baseUrl)},env_key="CODEX_API_KEY",wire_api="responses",supports_websockets=false}`;
+  return ['-c', `model_providers.autodev=${provider}`, '-c', 'model_provider="autodev"'];
+}
+
 /**
  * OpenAI Codex: `codex exec --json --skip-git-repo-check --dangerously-bypass-approvals-and-sandbox
  * [-m MODEL] -C DIR -` with the prompt on stdin. Prints JSON events; usage comes in
@@ -35,9 +51,12 @@ export class CodexDriver implements ProviderDriver {
   }
 
   command(input: DriverInput): CommandLine {
-    const args = ['exec', '--json', '--skip-git-repo-check', '--dangerously-bypass-approvals-and-sandbox'];
-    // Codex 0.169 ignores OPENAI_BASE_URL; its config key `openai_base_url` (a TOML string) is honoured
-    if (input.gateway) args.push('-c', `openai_base_url=${JSON.stringify(input.gateway.baseUrl)}`);
+    // no update check, no analytics, no feedback uploads: nothing but model calls leaves the CLI
+    const args = ['exec', ...QUIET];
+    // Codex 0.169 ignores OPENAI_BASE_URL, and its built-in provider first tries a WebSocket: the
+    // gateway is declared as a provider of its own, HTTP only, reading the session credential
+    if (input.gateway) args.push(...gatewayProvider(input.gateway.baseUrl));
+    args.push('--json', '--skip-git-repo-check', '--dangerously-bypass-approvals-and-sandbox');
     if (this.options.oss) {
       args.push('--oss');
       if (this.options.localProvider) args.push('--local-provider', this.options.localProvider);
@@ -51,10 +70,7 @@ export class CodexDriver implements ProviderDriver {
       args,
       env: {
         CODEX_HOME: codexHome,
-        ...gatewayEnv(this.credentialEnv, input.gateway, (g) => ({
-          OPENAI_BASE_URL: g.baseUrl,
-          CODEX_API_KEY: g.credential,
-        })),
+        ...gatewayEnv(this.credentialEnv, input.gateway, (g) => ({ CODEX_API_KEY: g.credential })),
       },
       stdin: input.systemPrompt ? `${input.systemPrompt}\n\n${input.prompt}` : input.prompt,
     };

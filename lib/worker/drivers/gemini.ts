@@ -31,12 +31,9 @@ export class GeminiDriver implements ProviderDriver {
     // yargs takes a separate value that begins with "-" for an option: `--prompt=` keeps it the value
     const args = [`--prompt=${prompt}`, '--output-format', 'json', '--approval-mode=yolo', '--skip-trust'];
     if (input.model) args.push('-m', input.model);
-    if (input.maxTurns !== undefined) {
-      // The turn cap is a setting, not a flag; GEMINI_CLI_HOME makes this file the user settings.
-      const dir = `${input.homeDir}/.gemini`;
-      mkdirSync(dir, { recursive: true });
-      writeFileSync(`${dir}/settings.json`, JSON.stringify({ model: { maxSessionTurns: input.maxTurns } }));
-    }
+    // GEMINI_CLI_HOME makes this file the user settings: the turn cap, the auth type, and nothing
+    // sent besides model calls (no telemetry, usage statistics or update checks)
+    writeSettings(input.homeDir, settingsFor(input));
     return {
       args,
       env: {
@@ -44,8 +41,6 @@ export class GeminiDriver implements ProviderDriver {
         ...gatewayEnv(this.credentialEnv, input.gateway, (g) => ({
           GOOGLE_GEMINI_BASE_URL: g.baseUrl,
           GEMINI_API_KEY: g.credential,
-          // with a base URL alone Gemini CLI 0.61 picks an auth type its headless mode rejects (exit 41)
-          GEMINI_CLI_SYSTEM_SETTINGS_PATH: apiKeySettings(input.homeDir),
         })),
       },
     };
@@ -123,11 +118,23 @@ function classifyExitStatus(exit: number): ProviderErrorClass | undefined {
   return undefined;
 }
 
-/** A system settings file selecting API-key auth, written in the run's private home. */
-function apiKeySettings(homeDir: string): string {
+/** Gemini CLI's user settings for a run. */
+function settingsFor(input: DriverInput): Record<string, unknown> {
+  const settings: Record<string, unknown> = {
+    general: { enableAutoUpdate: false, enableAutoUpdateNotification: false },
+    privacy: { usageStatisticsEnabled: false },
+    telemetry: { enabled: false },
+  };
+  if (input.maxTurns !== undefined) settings.model = { maxSessionTurns: input.maxTurns };
+  // With a base URL alone Gemini CLI 0.61 picks an auth type its headless mode rejects (exit 41).
+  // A system settings file would do, but Gemini CLI skips one that is not root's in root-owned
+  // folders, which the agent's private home is not: the user settings select it.
+  if (input.gateway) settings.security = { auth: { selectedType: 'gemini-api-key' } };
+  return settings;
+}
+
+function writeSettings(homeDir: string, settings: Record<string, unknown>): void {
   const dir = `${homeDir}/.gemini`;
   mkdirSync(dir, { recursive: true });
-  const file = `${dir}/system-settings.json`;
-  writeFileSync(file, JSON.stringify({ security: { auth: { selectedType: 'gemini-api-key' } } }));
-  return file;
+  writeFileSync(`${dir}/settings.json`, JSON.stringify(settings));
 }

@@ -66,7 +66,8 @@ const OWN_PREFIXES: Readonly<Record<string, readonly string[]>> = {
   codex: ['OPENAI_', 'CODEX_', 'AZURE_OPENAI_'],
   gemini: ['GEMINI_', 'GOOGLE_'],
   cursor: ['CURSOR_'],
-  opencode: ['OPENCODE_'],
+  // OPENAI_BASE_URL: the upstream of opencode's calls through the model gateway
+  opencode: ['OPENCODE_', 'OPENAI_BASE_URL'],
   aider: ['AIDER_', 'OLLAMA_'],
 };
 

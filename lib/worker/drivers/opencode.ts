@@ -6,6 +6,7 @@ import type {
   ProcessOutput,
   ProviderDriver,
 } from '../../core/ports.js';
+import { gatewayEnv } from './gateway-env.js';
 import { classifyStatus, classifyText, jsonLines, lastLine, num, obj, str } from './json-lines.js';
 
 /** A local OpenAI-compatible server (Ollama, llama.cpp, LM Studio, vLLM) declared as an opencode provider. */
@@ -27,6 +28,31 @@ export interface OpencodeDriverOptions {
   local?: OpencodeLocalProvider;
   /** `provider/model` used when the run names no model. */
   defaultModel?: string;
+}
+
+/**
+ * What opencode sends besides model calls, switched off: update checks, the models.dev model list
+ * (about two minutes of retries per run offline), sharing, language-server downloads, the default
+ * plugins it installs from npm, and Claude Code's files it would otherwise read.
+ */
+const QUIET = {
+  OPENCODE_DISABLE_AUTOUPDATE: '1',
+  OPENCODE_DISABLE_MODELS_FETCH: '1',
+  OPENCODE_DISABLE_SHARE: '1',
+  OPENCODE_DISABLE_LSP_DOWNLOAD: '1',
+  OPENCODE_DISABLE_DEFAULT_PLUGINS: '1',
+  OPENCODE_DISABLE_CLAUDE_CODE: '1',
+};
+
+/** The provider id the gateway session is declared under. */
+const GATEWAY_PROVIDER = 'autodev-gateway';
+/** The model asked for through the gateway when neither the run nor the configuration names one. */
+const DEFAULT_GATEWAY_MODEL = 'gpt-4.1';
+
+/** A model id without its `provider/` prefix. */
+function modelName(model: string): string {
+  const slash = model.indexOf('/');
+  return slash >= 0 ? model.slice(slash + 1) : model;
 }
 
 const HOSTED_KEYS = [
@@ -55,7 +81,7 @@ export class OpencodeDriver implements ProviderDriver {
 
   command(input: DriverInput): CommandLine {
     const prompt = input.systemPrompt ? `${input.systemPrompt}\n\n${input.prompt}` : input.prompt;
-    const model = this.model(input.model);
+    const model = input.gateway ? this.gatewayModel(input.model) : this.model(input.model);
     const args = ['run', '--format', 'json'];
     if (model) args.push('-m', model);
     // yargs: what follows `--` is the message, even when it begins with "-"
@@ -65,10 +91,27 @@ export class OpencodeDriver implements ProviderDriver {
       XDG_DATA_HOME: `${input.homeDir}/.local/share`,
       XDG_CACHE_HOME: `${input.homeDir}/.cache`,
       XDG_STATE_HOME: `${input.homeDir}/.local/state`,
-      OPENCODE_DISABLE_AUTOUPDATE: '1',
+      ...QUIET,
     };
-    if (this.options.local) env.OPENCODE_CONFIG_CONTENT = JSON.stringify(localConfig(this.options.local));
+    if (input.gateway && model) {
+      // the gateway session as an OpenAI-compatible provider of its own, holding the session credential
+      Object.assign(
+        env,
+        gatewayEnv(this.credentialEnv, input.gateway, (g) => ({
+          OPENCODE_CONFIG_CONTENT: JSON.stringify(
+            providerConfig({ id: GATEWAY_PROVIDER, baseUrl: g.baseUrl, models: [modelName(model)] }, g.credential),
+          ),
+        })),
+      );
+    } else if (this.options.local)
+      env.OPENCODE_CONFIG_CONTENT = JSON.stringify(providerConfig(this.options.local));
     return { args, env };
+  }
+
+  /** `autodev-gateway/<model>`: the run's model (or the default) with its provider swapped for the gateway's. */
+  private gatewayModel(requested: string | undefined): string | undefined {
+    const model = requested ?? this.options.defaultModel ?? this.options.local?.models[0] ?? DEFAULT_GATEWAY_MODEL;
+    return `${GATEWAY_PROVIDER}/${modelName(model)}`;
   }
 
   private model(requested: string | undefined): string | undefined {
@@ -129,10 +172,11 @@ export class OpencodeDriver implements ProviderDriver {
   }
 }
 
-/** The opencode config declaring a local server as an OpenAI-compatible provider. */
-function localConfig(local: OpencodeLocalProvider): Record<string, unknown> {
+/** The opencode config declaring a server (a local one, the gateway) as an OpenAI-compatible provider. */
+function providerConfig(local: OpencodeLocalProvider, apiKey?: string): Record<string, unknown> {
   const options: Record<string, string> = { baseURL: local.baseUrl };
-  if (local.apiKeyEnv) options.apiKey = `{env:${local.apiKeyEnv}}`;
+  if (apiKey) options.apiKey = apiKey;
+  else if (local.apiKeyEnv) options.apiKey = `{env:${local.apiKeyEnv}}`;
   return {
     $schema: 'https://opencode.ai/config.json',
     provider: {
