@@ -20,15 +20,20 @@ export interface CodexDriverOptions {
   defaultModel?: string;
 }
 
-/** `-c` settings that switch off what Codex sends besides model calls. */
+/**
+ * `-c` settings that switch off what Codex sends besides model calls: the update check, analytics,
+ * feedback uploads, and the plugin marketplaces and apps it syncs at start (from github.com and
+ * chatgpt.com, seen through a recording proxy with Codex 0.169).
+ */
 const QUIET = [
-  '-c',
   'check_for_update_on_startup=false',
-  '-c',
   'analytics.enabled=false',
-  '-c',
   'feedback.enabled=false',
-];
+  'features.plugins=false',
+  'features.remote_plugin=false',
+  'features.plugin_sharing=false',
+  'features.apps=false',
+].flatMap((setting) => ['-c', setting]);
 
 /** The model gateway as a Codex model provider (Responses over HTTP, key from CODEX_API_KEY). */
 function gatewayProvider(baseUrl: string): string[] {
