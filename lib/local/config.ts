@@ -51,6 +51,7 @@ const EnvSchema = z.object({
   AUTODEV_PROVIDER_BURST: z.coerce.number().min(1).max(10_000).default(10),
   AUTODEV_EXECUTOR: z.enum(['0', '1', 'true', 'false']).default('1'),
   AUTODEV_MODEL_GATEWAY: z.enum(['0', '1', 'true', 'false']).default('1'),
+  AUTODEV_LOOP_THRESHOLD: int(8, 2, 1000),
   AUTODEV_LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT']).default('INFO'),
   AUTODEV_PUBLIC_URL: z.url().optional(),
   AUTODEV_FORGES: z.string().optional(),
@@ -124,6 +125,8 @@ export interface LocalConfig {
   modelGateway: boolean;
   /** What the gateway prices each model call at: the built-in table with `prices` of providers.yaml over it. */
   modelPrices: PriceTable;
+  /** The same tool call this many times in a row ends the attempt `loop_detected` (AUTODEV_LOOP_THRESHOLD). */
+  loopThreshold: number;
   logLevel: string;
   roles: Record<string, AgentRole>;
   providers: Record<string, ProviderConfig>;
@@ -521,6 +524,7 @@ export function loadLocalConfig(source: NodeJS.ProcessEnv = process.env): LocalC
     executor: env.AUTODEV_EXECUTOR === '1' || env.AUTODEV_EXECUTOR === 'true',
     modelGateway: env.AUTODEV_MODEL_GATEWAY === '1' || env.AUTODEV_MODEL_GATEWAY === 'true',
     modelPrices,
+    loopThreshold: env.AUTODEV_LOOP_THRESHOLD,
     logLevel: env.AUTODEV_LOG_LEVEL,
     roles,
     providers,

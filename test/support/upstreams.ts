@@ -97,7 +97,12 @@ export async function startScriptedUpstream(options: UpstreamOptions): Promise<S
     } catch {
       body = raw;
     }
-    const recorded: RecordedRequest = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body };
+    const recorded: RecordedRequest = {
+      method: req.method ?? '',
+      url: req.url ?? '',
+      headers: req.headers,
+      body,
+    };
     requests.push(recorded);
     const url = new URL(req.url ?? '/', 'http://upstream');
     if (!routeMatches(protocol, req.method ?? '', url.pathname)) {

@@ -1,3 +1,4 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
 import type { ProviderErrorClass } from '../../core/errors.js';
 import type {
   CommandLine,
@@ -42,6 +43,14 @@ const QUIET = {
   OPENCODE_DISABLE_LSP_DOWNLOAD: '1',
   OPENCODE_DISABLE_DEFAULT_PLUGINS: '1',
   OPENCODE_DISABLE_CLAUDE_CODE: '1',
+};
+
+/** Config for every run: no session snapshots (a git copy of the worktree per step), sharing or updates. */
+const QUIET_CONFIG = {
+  $schema: 'https://opencode.ai/config.json',
+  snapshot: false,
+  share: 'disabled',
+  autoupdate: false,
 };
 
 /** The provider id the gateway session is declared under. */
@@ -93,24 +102,28 @@ export class OpencodeDriver implements ProviderDriver {
       XDG_STATE_HOME: `${input.homeDir}/.local/state`,
       ...QUIET,
     };
+    let provider: Record<string, unknown> | undefined;
     if (input.gateway && model) {
       // the gateway session as an OpenAI-compatible provider of its own, holding the session credential
+      const g = input.gateway;
       Object.assign(
         env,
-        gatewayEnv(this.credentialEnv, input.gateway, (g) => ({
-          OPENCODE_CONFIG_CONTENT: JSON.stringify(
-            providerConfig({ id: GATEWAY_PROVIDER, baseUrl: g.baseUrl, models: [modelName(model)] }, g.credential),
-          ),
-        })),
+        gatewayEnv(this.credentialEnv, g, () => ({})),
       );
-    } else if (this.options.local)
-      env.OPENCODE_CONFIG_CONTENT = JSON.stringify(providerConfig(this.options.local));
+      provider = providerConfig(
+        { id: GATEWAY_PROVIDER, baseUrl: g.baseUrl, models: [modelName(model)] },
+        g.credential,
+      );
+    } else if (this.options.local) provider = providerConfig(this.options.local);
+    env.OPENCODE_CONFIG_CONTENT = JSON.stringify({ ...QUIET_CONFIG, ...(provider && { provider }) });
+    skipPluginInstall(`${env.XDG_CONFIG_HOME}/opencode`);
     return { args, env };
   }
 
   /** `autodev-gateway/<model>`: the run's model (or the default) with its provider swapped for the gateway's. */
   private gatewayModel(requested: string | undefined): string | undefined {
-    const model = requested ?? this.options.defaultModel ?? this.options.local?.models[0] ?? DEFAULT_GATEWAY_MODEL;
+    const model =
+      requested ?? this.options.defaultModel ?? this.options.local?.models[0] ?? DEFAULT_GATEWAY_MODEL;
     return `${GATEWAY_PROVIDER}/${modelName(model)}`;
   }
 
@@ -172,20 +185,31 @@ export class OpencodeDriver implements ProviderDriver {
   }
 }
 
-/** The opencode config declaring a server (a local one, the gateway) as an OpenAI-compatible provider. */
+/**
+ * opencode installs its plugin package (`@opencode-ai/plugin`, from the npm registry) into every
+ * config folder at start, unless the folder's lockfile already lists it; no plugin is used here.
+ */
+function skipPluginInstall(configDir: string): void {
+  mkdirSync(`${configDir}/node_modules`, { recursive: true });
+  const lock = {
+    name: 'opencode-config',
+    lockfileVersion: 3,
+    packages: { '': { dependencies: { '@opencode-ai/plugin': '*' } } },
+  };
+  writeFileSync(`${configDir}/package-lock.json`, JSON.stringify(lock));
+}
+
+/** The opencode provider entry declaring a server (a local one, the gateway) as OpenAI-compatible. */
 function providerConfig(local: OpencodeLocalProvider, apiKey?: string): Record<string, unknown> {
   const options: Record<string, string> = { baseURL: local.baseUrl };
   if (apiKey) options.apiKey = apiKey;
   else if (local.apiKeyEnv) options.apiKey = `{env:${local.apiKeyEnv}}`;
   return {
-    $schema: 'https://opencode.ai/config.json',
-    provider: {
-      [local.id]: {
-        npm: '@ai-sdk/openai-compatible',
-        name: local.name ?? local.id,
-        options,
-        models: Object.fromEntries(local.models.map((m) => [m, { name: m }])),
-      },
+    [local.id]: {
+      npm: '@ai-sdk/openai-compatible',
+      name: local.name ?? local.id,
+      options,
+      models: Object.fromEntries(local.models.map((m) => [m, { name: m }])),
     },
   };
 }

@@ -108,7 +108,11 @@ describe('ClaudeDriver', () => {
     ]);
     expect(cmd.env).toEqual({
       CLAUDE_CONFIG_DIR: '/w/home/.claude',
+      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
       DISABLE_AUTOUPDATER: '1',
+      DISABLE_TELEMETRY: '1',
+      DISABLE_ERROR_REPORTING: '1',
+      DISABLE_BUG_COMMAND: '1',
       IS_SANDBOX: '1',
     });
   });

@@ -97,6 +97,17 @@ fakeSuite(
   { CODEX_API_KEY: 'sk-test' },
 );
 
+/** What every run is given: no update check, analytics, feedback, plugin marketplaces or apps. */
+const QUIET_ARGS = [
+  'check_for_update_on_startup=false',
+  'analytics.enabled=false',
+  'feedback.enabled=false',
+  'features.plugins=false',
+  'features.remote_plugin=false',
+  'features.plugin_sharing=false',
+  'features.apps=false',
+].flatMap((s) => ['-c', s]);
+
 describe('CodexDriver', () => {
   it('builds the headless command line with the prompt on stdin and a private CODEX_HOME', () => {
     // Arrange
@@ -112,6 +123,7 @@ describe('CodexDriver', () => {
     // Assert
     expect(cmd.args).toEqual([
       'exec',
+      ...QUIET_ARGS,
       '--json',
       '--skip-git-repo-check',
       '--dangerously-bypass-approvals-and-sandbox',
@@ -135,6 +147,7 @@ describe('CodexDriver', () => {
     expect(driver.credentialEnv).toEqual([]);
     expect(driver.command({ prompt: 'p', workdir: run.workdir, homeDir: run.homeDir }).args).toEqual([
       'exec',
+      ...QUIET_ARGS,
       '--json',
       '--skip-git-repo-check',
       '--dangerously-bypass-approvals-and-sandbox',

@@ -123,7 +123,7 @@ describe('GeminiDriver', () => {
     expect(cmd.stdin).toBeUndefined();
   });
 
-  it('writes the turn cap into the private settings', () => {
+  it('writes the turn cap into the private settings, with telemetry, usage statistics and updates off', () => {
     // Arrange
     const { workdir, homeDir } = makeWorkspace();
     // Act
@@ -131,6 +131,9 @@ describe('GeminiDriver', () => {
     // Assert
     expect(JSON.parse(readFileSync(`${homeDir}/.gemini/settings.json`, 'utf8'))).toEqual({
       model: { maxSessionTurns: 12 },
+      general: { enableAutoUpdate: false, enableAutoUpdateNotification: false },
+      privacy: { usageStatisticsEnabled: false },
+      telemetry: { enabled: false },
     });
   });
 

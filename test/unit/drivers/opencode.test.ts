@@ -1,3 +1,6 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { OpencodeDriver } from '../../../lib/worker/drivers/opencode.js';
 import { type FakeCase, fakeSuite, HANG_PROMPT, runFake } from './harness.js';
@@ -82,12 +85,14 @@ const ollama = {
 };
 
 describe('OpencodeDriver', () => {
-  it('builds the headless command line with XDG dirs in the private home', () => {
+  it('builds the headless command line with XDG dirs in the private home, quiet besides model calls', () => {
+    // Arrange
+    const home = mkdtempSync(join(tmpdir(), 'opencode-home-'));
     // Act
     const cmd = new OpencodeDriver().command({
       prompt: 'Fix the bug',
       workdir: '/w/repo',
-      homeDir: '/w/home',
+      homeDir: home,
       model: 'openai/gpt-5',
       systemPrompt: 'You are a backend engineer.',
     });
@@ -103,11 +108,26 @@ describe('OpencodeDriver', () => {
       'You are a backend engineer.\n\nFix the bug',
     ]);
     expect(cmd.env).toEqual({
-      XDG_CONFIG_HOME: '/w/home/.config',
-      XDG_DATA_HOME: '/w/home/.local/share',
-      XDG_CACHE_HOME: '/w/home/.cache',
-      XDG_STATE_HOME: '/w/home/.local/state',
+      XDG_CONFIG_HOME: `${home}/.config`,
+      XDG_DATA_HOME: `${home}/.local/share`,
+      XDG_CACHE_HOME: `${home}/.cache`,
+      XDG_STATE_HOME: `${home}/.local/state`,
       OPENCODE_DISABLE_AUTOUPDATE: '1',
+      OPENCODE_DISABLE_MODELS_FETCH: '1',
+      OPENCODE_DISABLE_SHARE: '1',
+      OPENCODE_DISABLE_LSP_DOWNLOAD: '1',
+      OPENCODE_DISABLE_DEFAULT_PLUGINS: '1',
+      OPENCODE_DISABLE_CLAUDE_CODE: '1',
+      OPENCODE_CONFIG_CONTENT: JSON.stringify({
+        $schema: 'https://opencode.ai/config.json',
+        snapshot: false,
+        share: 'disabled',
+        autoupdate: false,
+      }),
+    });
+    // the plugin package is not installed from npm at start
+    expect(JSON.parse(readFileSync(`${home}/.config/opencode/package-lock.json`, 'utf8'))).toMatchObject({
+      packages: { '': { dependencies: { '@opencode-ai/plugin': '*' } } },
     });
     expect(cmd.stdin).toBeUndefined();
   });
@@ -116,11 +136,13 @@ describe('OpencodeDriver', () => {
     // Arrange
     const driver = new OpencodeDriver({ local: { ...ollama, apiKeyEnv: 'OLLAMA_API_KEY' } });
     // Act
-    const cmd = driver.command({ prompt: 'p', workdir: '/w/repo', homeDir: '/w/home' });
+    const homeDir = mkdtempSync(join(tmpdir(), 'opencode-home-'));
+    const cmd = driver.command({ prompt: 'p', workdir: '/w/repo', homeDir });
     // Assert
     expect(cmd.args.slice(3, 5)).toEqual(['-m', 'ollama/qwen3-coder:30b']);
-    expect(JSON.parse(cmd.env.OPENCODE_CONFIG_CONTENT ?? '')).toEqual({
+    expect(JSON.parse(cmd.env.OPENCODE_CONFIG_CONTENT ?? '')).toMatchObject({
       $schema: 'https://opencode.ai/config.json',
+      snapshot: false,
       provider: {
         ollama: {
           npm: '@ai-sdk/openai-compatible',

@@ -6,6 +6,7 @@ import { gatewayRoute } from '../../../lib/gateway/attempts.js';
 import { ClaudeDriver } from '../../../lib/worker/drivers/claude.js';
 import { CodexDriver } from '../../../lib/worker/drivers/codex.js';
 import { GeminiDriver } from '../../../lib/worker/drivers/gemini.js';
+import { OpencodeDriver } from '../../../lib/worker/drivers/opencode.js';
 
 const gateway = { baseUrl: 'http://127.0.0.1:4000', credential: 'autodev-session' };
 const input = () => ({
@@ -26,23 +27,41 @@ describe('drivers pointed at a gateway session', () => {
     });
   });
 
-  it('Codex: -c openai_base_url and CODEX_API_KEY; OPENAI_API_KEY blanked', () => {
+  it('Codex: the gateway as a provider of its own (HTTP only, key from CODEX_API_KEY); OPENAI_API_KEY blanked', () => {
     const cmd = new CodexDriver().command(input());
     expect(cmd.args.slice(0, 1)).toEqual(['exec']);
-    expect(cmd.args).toContain('openai_base_url="http://127.0.0.1:4000"');
-    expect(cmd.args[cmd.args.indexOf('openai_base_url="http://127.0.0.1:4000"') - 1]).toBe('-c');
+    const provider =
+      'model_providers.autodev={name="AutoDev model gateway",base_url="http://127.0.0.1:4000",env_key="CODEX_API_KEY",wire_api="responses",supports_websockets=false}';
+    expect(cmd.args[cmd.args.indexOf(provider) - 1]).toBe('-c');
+    expect(cmd.args[cmd.args.indexOf('model_provider="autodev"') - 1]).toBe('-c');
     expect(cmd.env).toMatchObject({ CODEX_API_KEY: 'autodev-session', OPENAI_API_KEY: '' });
   });
 
-  it('Gemini CLI: base URL, key and a settings file selecting API-key auth', () => {
-    const cmd = new GeminiDriver().command(input());
+  it('Gemini CLI: base URL, key and user settings selecting API-key auth', () => {
+    const i = input();
+    const cmd = new GeminiDriver().command(i);
     expect(cmd.env).toMatchObject({
       GOOGLE_GEMINI_BASE_URL: 'http://127.0.0.1:4000',
       GEMINI_API_KEY: 'autodev-session',
       GOOGLE_API_KEY: '',
+      GEMINI_CLI_HOME: i.homeDir,
     });
-    const settings = JSON.parse(readFileSync(cmd.env.GEMINI_CLI_SYSTEM_SETTINGS_PATH as string, 'utf8'));
-    expect(settings).toEqual({ security: { auth: { selectedType: 'gemini-api-key' } } });
+    const settings = JSON.parse(readFileSync(join(i.homeDir, '.gemini/settings.json'), 'utf8'));
+    expect(settings).toMatchObject({ security: { auth: { selectedType: 'gemini-api-key' } } });
+  });
+
+  it('opencode: the gateway as an OpenAI-compatible provider holding the credential; hosted keys blanked', () => {
+    const cmd = new OpencodeDriver().command({ ...input(), model: 'openai/gpt-4.1-mini' });
+    expect(cmd.args.slice(3, 5)).toEqual(['-m', 'autodev-gateway/gpt-4.1-mini']);
+    expect(JSON.parse(cmd.env.OPENCODE_CONFIG_CONTENT ?? '').provider).toEqual({
+      'autodev-gateway': {
+        npm: '@ai-sdk/openai-compatible',
+        name: 'autodev-gateway',
+        options: { baseURL: 'http://127.0.0.1:4000', apiKey: 'autodev-session' },
+        models: { 'gpt-4.1-mini': { name: 'gpt-4.1-mini' } },
+      },
+    });
+    expect(cmd.env).toMatchObject({ OPENAI_API_KEY: '', ANTHROPIC_API_KEY: '' });
   });
 
   it('without a session nothing changes', () => {
@@ -68,6 +87,9 @@ describe('gatewayRoute', () => {
       realKey: 'o',
     });
     expect(gatewayRoute(new GeminiDriver(), { GEMINI_API_KEY: 'g' })).toMatchObject({ vendor: 'gemini' });
+    expect(
+      gatewayRoute(new OpencodeDriver(), { OPENAI_API_KEY: 'o', OPENAI_BASE_URL: 'http://127.0.0.1:9/v1' }),
+    ).toEqual({ vendor: 'openai', upstream: 'http://127.0.0.1:9/v1', realKey: 'o' });
   });
 
   it('keeps the direct path for other auth, local modes and drivers it does not front', () => {
