@@ -27,6 +27,8 @@ export type Step =
   | { kind: 'hang' };
 
 export interface RecordedRequest {
+  /** When it arrived (ms since the epoch). */
+  at: number;
   method: string;
   /** What the upstream answered with: the usage it served, when it served an answer. */
   served?: ScriptUsage;
@@ -98,6 +100,7 @@ export async function startScriptedUpstream(options: UpstreamOptions): Promise<S
       body = raw;
     }
     const recorded: RecordedRequest = {
+      at: Date.now(),
       method: req.method ?? '',
       url: req.url ?? '',
       headers: req.headers,
