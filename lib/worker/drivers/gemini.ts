@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import type { ProviderErrorClass } from '../../core/errors.js';
 import type {
   CommandLine,
@@ -134,6 +134,7 @@ function settingsFor(input: DriverInput): Record<string, unknown> {
 }
 
 function writeSettings(homeDir: string, settings: Record<string, unknown>): void {
+  if (!existsSync(homeDir)) return; // no private home (a dry run): nothing to start
   const dir = `${homeDir}/.gemini`;
   mkdirSync(dir, { recursive: true });
   writeFileSync(`${dir}/settings.json`, JSON.stringify(settings));

@@ -1,4 +1,5 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { ProviderErrorClass } from '../../core/errors.js';
 import type {
   CommandLine,
@@ -9,6 +10,7 @@ import type {
 } from '../../core/ports.js';
 import { gatewayEnv } from './gateway-env.js';
 import { classifyStatus, classifyText, jsonLines, lastLine, num, obj, str } from './json-lines.js';
+import { costOf, priceFor } from './pricing.js';
 
 /** A local OpenAI-compatible server (Ollama, llama.cpp, LM Studio, vLLM) declared as an opencode provider. */
 export interface OpencodeLocalProvider {
@@ -134,7 +136,11 @@ export class OpencodeDriver implements ProviderDriver {
     return model;
   }
 
-  parse(output: ProcessOutput): ParsedOutput {
+  /**
+   * `input` (the run's model, through the gateway) prices the tokens when opencode reports no cost:
+   * it reports $0 for a provider declared in its config, as the gateway's is.
+   */
+  parse(output: ProcessOutput, input?: Pick<DriverInput, 'model' | 'gateway'>): ParsedOutput {
     let sessionId: string | undefined;
     let text: string | undefined;
     let inputTokens = 0;
@@ -159,10 +165,15 @@ export class OpencodeDriver implements ProviderDriver {
       }
     }
     const failed = errorMessage !== undefined || output.exitCode !== 0;
+    const usage = { inputTokens, cachedInputTokens, outputTokens };
+    if (costUsd === 0 && input?.gateway) {
+      const model = this.gatewayModel(input.model);
+      costUsd = costOf(usage, priceFor(model && modelName(model)));
+    }
     return {
       text,
       sessionId,
-      usage: { inputTokens, cachedInputTokens, outputTokens, costUsd },
+      usage: { ...usage, costUsd },
       reportedError: failed,
       errorMessage: errorMessage?.slice(0, 500) ?? (failed ? lastLine(output.stderr) : undefined),
     };
@@ -190,6 +201,7 @@ export class OpencodeDriver implements ProviderDriver {
  * config folder at start, unless the folder's lockfile already lists it; no plugin is used here.
  */
 function skipPluginInstall(configDir: string): void {
+  if (!existsSync(dirname(dirname(configDir)))) return; // no private home (a dry run): nothing to start
   mkdirSync(`${configDir}/node_modules`, { recursive: true });
   const lock = {
     name: 'opencode-config',

@@ -102,9 +102,10 @@ describe('createDrivers', () => {
   it('uses the hosted defaults without configuration', () => {
     const drivers = createDrivers({});
     expect(drivers.codex?.credentialEnv).toEqual(['CODEX_API_KEY', 'OPENAI_API_KEY']);
-    expect(
-      drivers.opencode?.command({ prompt: 'p', workdir: '/w', homeDir: '/h' }).env.OPENCODE_CONFIG_CONTENT,
-    ).toBeUndefined();
+    const homeDir = mkdtempSync(join(tmpdir(), 'opencode-home-'));
+    const config = drivers.opencode?.command({ prompt: 'p', workdir: '/w', homeDir }).env
+      .OPENCODE_CONFIG_CONTENT;
+    expect(JSON.parse(config ?? '{}').provider).toBeUndefined();
   });
 
   it('refuses a local opencode server without its models', () => {
