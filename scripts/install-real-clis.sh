@@ -19,10 +19,17 @@ CLIS=(
   "opencode-ai@1.18.33 opencode yes"
 )
 
+# the version of the package installed in $1 (its node_modules/<name>/package.json), empty if none
+installed() {
+  node -e 'try { process.stdout.write(require(process.argv[1]).version) } catch {}' "$1/node_modules/$2/package.json"
+}
+
 for entry in "${CLIS[@]}"; do
   read -r spec bin scripts <<<"$entry"
   dir="$cache/$spec"
-  if [ -x "$dir/node_modules/.bin/$bin" ] && "$dir/node_modules/.bin/$bin" --version >/dev/null 2>&1; then
+  name="${spec%@*}"
+  version="${spec##*@}"
+  if [ -x "$dir/node_modules/.bin/$bin" ] && [ "$(installed "$dir" "$name")" = "$version" ]; then
     echo "$spec: installed"
   else
     echo "$spec: installing"
@@ -36,6 +43,10 @@ for entry in "${CLIS[@]}"; do
     (cd "$dir" && npm install "${flags[@]}" "$spec")
   fi
   ln -sfn "$dir/node_modules/.bin/$bin" "$cache/bin/$bin"
-  echo "$bin $("$cache/bin/$bin" --version 2>&1 | head -n 1)"
+done
+# each binary runs (a platform binary missing from its package fails here)
+for entry in "${CLIS[@]}"; do
+  read -r _ bin _ <<<"$entry"
+  echo "$bin: $("$cache/bin/$bin" --version 2>&1 | head -n 1)"
 done
 du -sh "$cache" | cut -f1 | sed 's/^/real CLIs: /'
