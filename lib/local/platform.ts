@@ -93,7 +93,9 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
     retryPolicy: config.retryPolicy,
     baseEnv: config.agentEnv,
     keepWorkspaces: config.keepWorkspaces,
-    modelGateway: config.modelGateway ? { prices: config.modelPrices, loopThreshold: config.loopThreshold } : false,
+    modelGateway: config.modelGateway
+      ? { prices: config.modelPrices, loopThreshold: config.loopThreshold }
+      : false,
     tenantSpend: { store, quotas: config.quotas },
     health: { store, breaker: config.breaker, rate: config.rate },
     events: {
