@@ -5,7 +5,13 @@ import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import middy from '@middy/core';
 import { logger, metrics, tracer } from '../lib/aws/powertools.js';
-import { providerKeysFromEnv, roles, taskStoreFromEnv } from '../lib/aws/runtime.js';
+import {
+  providerKeysFromEnv,
+  providerLimitsFromEnv,
+  roles,
+  taskStoreFromEnv,
+  waitingFromEnv,
+} from '../lib/aws/runtime.js';
 import { TaskEventPublisher } from '../lib/aws/task-events.js';
 import { recordStep } from '../lib/aws/workflow-steps.js';
 import type { Task } from '../lib/core/schemas.js';
@@ -21,7 +27,9 @@ const events = busName
 const deps = {
   store,
   roles,
-  health: { store },
+  health: { store, limits: providerLimitsFromEnv() },
+  // a freed slot resumes the oldest execution parked on its provider
+  waiting: waitingFromEnv(),
   // "Task Finished" for notifications; a chat or bus being down never fails the workflow
   onFinished: async (task: Task) => {
     await events

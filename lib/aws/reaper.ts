@@ -14,6 +14,11 @@ export interface ReaperDeps {
   now?: () => Date;
   /** A task queued this long without being admitted is announced again (a lost message). @default 10 min */
   reannounceAfterMs?: number;
+  /**
+   * Resumes executions parked on providers that have free slots (slots that lapsed without a
+   * release, a wake-up that went astray); returns how many. @default none
+   */
+  wakeParked?: (now: Date) => Promise<number>;
 }
 
 export interface ReaperReport {
@@ -22,6 +27,7 @@ export interface ReaperReport {
   cancelled: number;
   released: number;
   reannounced: number;
+  woken: number;
 }
 
 /**
@@ -33,7 +39,14 @@ export interface ReaperReport {
  */
 export async function reap(deps: ReaperDeps): Promise<ReaperReport> {
   const now = (deps.now ?? (() => new Date()))();
-  const report: ReaperReport = { requeued: 0, failed: 0, cancelled: 0, released: 0, reannounced: 0 };
+  const report: ReaperReport = {
+    requeued: 0,
+    failed: 0,
+    cancelled: 0,
+    released: 0,
+    reannounced: 0,
+    woken: 0,
+  };
   const reannounceBefore = now.getTime() - (deps.reannounceAfterMs ?? 10 * 60_000);
   for (const waiting of await deps.store.listByStatus('queued')) {
     if (Date.parse(waiting.updatedAt) >= reannounceBefore) continue;
@@ -66,5 +79,6 @@ export async function reap(deps: ReaperDeps): Promise<ReaperReport> {
         : `failed: ${released.error?.message ?? ''}`,
     );
   }
+  report.woken = (await deps.wakeParked?.(now)) ?? 0;
   return report;
 }

@@ -1,4 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { limitsFor, type ProviderLimits, parseProviderLimits } from '../core/provider-slots.js';
 import { BUILT_IN_ROLES } from '../core/roles.js';
 import { createDrivers } from '../worker/drivers/index.js';
 import { retentionSecondsFromEnv } from './api-settings.js';
@@ -6,6 +8,12 @@ import { DynamoTaskStore } from './dynamo-task-store.js';
 import { availableProviders, requireEnv } from './env.js';
 import { tracer } from './powertools.js';
 import { ProviderKeys } from './provider-keys.js';
+import {
+  DynamoProviderWaiters,
+  type ProviderWaiters,
+  SfnTaskCallbacks,
+  type TaskCallbacks,
+} from './provider-waiters.js';
 import { loadProviderSecrets } from './secrets.js';
 
 /** What every AWS entry point shares: the store from TASKS_TABLE_NAME (and AUTODEV_RETENTION_DAYS), roles and providers. */
@@ -37,4 +45,26 @@ export function providerKeysFromEnv(env: NodeJS.ProcessEnv = process.env): Provi
     credentialEnv: (p) => drivers[p]?.credentialEnv,
     load: secretArn ? () => loadProviderSecrets(secretArn) : undefined,
   });
+}
+
+/**
+ * Per-provider rate, burst and concurrency from PROVIDER_LIMITS (JSON, core provider-slots.ts; the
+ * stack sets it from `-c providerLimits=...`); a bad value fails the cold start naming the field.
+ */
+export function providerLimitsFromEnv(
+  env: NodeJS.ProcessEnv = process.env,
+): (provider: string) => ProviderLimits {
+  const config = parseProviderLimits(env.PROVIDER_LIMITS, 'PROVIDER_LIMITS');
+  return (provider) => limitsFor(config, provider);
+}
+
+/** Where parked workflow executions wait (the tasks table) and how they are resumed (SendTaskSuccess). */
+export function waitingFromEnv(): { waiters: ProviderWaiters; callbacks: TaskCallbacks } {
+  return {
+    waiters: new DynamoProviderWaiters(
+      tracer.captureAWSv3Client(new DynamoDBClient({})),
+      requireEnv('TASKS_TABLE_NAME'),
+    ),
+    callbacks: new SfnTaskCallbacks(tracer.captureAWSv3Client(new SFNClient({}))),
+  };
 }

@@ -1,21 +1,58 @@
 import { z } from 'zod';
 import { NotFoundError } from '../core/errors.js';
 import { classifyWorkerFailure } from '../core/infrastructure.js';
-import type { Task } from '../core/schemas.js';
-import type { AttemptOutcomeReport, AttemptPlan } from '../core/workflow.js';
 import {
+  admitProviderSlot,
+  DEFAULT_PROVIDER_LIMITS,
+  type ProviderLimits,
+  recordSlotResult,
+  releaseProviderSlot,
+  slotKey,
+} from '../core/provider-slots.js';
+import type { AgentRole } from '../core/roles.js';
+import type { Task } from '../core/schemas.js';
+import {
+  type AttemptOutcomeReport,
+  type AttemptPlan,
+  LEASE_MARGIN_SECONDS,
+  providerCandidates,
+} from '../core/workflow.js';
+import {
+  type Admission,
   type EngineDeps,
+  mutateTask,
+  type ProviderHealth,
   prepareNext,
   recordInfrastructureNext,
   recordNext,
 } from '../core/workflow-engine.js';
 import type { DynamoTaskStore } from './dynamo-task-store.js';
 import { fargateSize } from './fargate.js';
+import {
+  type ProviderWaiters,
+  type TaskCallbacks,
+  type Waiter,
+  waiterKey,
+  wakeWaiters,
+} from './provider-waiters.js';
+import type { StepFunctionsLauncher } from './workflow-launcher.js';
 
-/** The Lambda steps run the shared workflow steps (lib/core/workflow-engine) over DynamoDB. */
-export interface StepDeps extends EngineDeps {
+/**
+ * The Lambda steps run the shared workflow steps (lib/core/workflow-engine) over DynamoDB, with
+ * admission by concurrency slot (core provider-slots.ts) and parking for full providers.
+ */
+export interface StepDeps extends Omit<EngineDeps, 'health'> {
   store: Pick<DynamoTaskStore, 'getById' | 'put' | 'appendLogs' | 'getAttemptReport'>;
   now?: () => Date;
+  /**
+   * Provider health shared by every execution (circuit breaker, token bucket, concurrency slots);
+   * none: every provider admits. `limits` @default DEFAULT_PROVIDER_LIMITS
+   */
+  health?: ProviderHealth & { limits?: (provider: string) => ProviderLimits };
+  /** Where executions park while their providers are full, and how they are resumed. */
+  waiting?: { waiters: ProviderWaiters; callbacks: TaskCallbacks };
+  /** Starts the fresh execution a long wait continues in (this state machine). */
+  launcher?: Pick<StepFunctionsLauncher, 'start'>;
   /** Told once when this step moved a task to its end (succeeded, failed, cancelled): notifications. */
   onFinished?: (task: Task) => Promise<void>;
 }
@@ -24,9 +61,14 @@ export const PrepareInput = z.object({
   taskId: z.string(),
   tenant: z.string(),
   executionName: z.string(),
+  /** The execution's state (`$`): how many times it has waited in a row (`prepared.waits`). */
+  state: z
+    .object({ prepared: z.object({ waits: z.number().int().nonnegative().optional() }).loose().optional() })
+    .loose()
+    .optional(),
 });
 
-/** What the state machine reads after prepare: run the worker with this plan, or stop. */
+/** What the state machine reads after prepare: run the worker with this plan, wait, or stop. */
 export type PrepareOutput =
   | {
       action: 'run';
@@ -35,10 +77,76 @@ export type PrepareOutput =
         cpuUnits: string;
         memory: string;
       };
+      /** The provider's token bucket gives this attempt its turn this many seconds from now. */
+      startInSeconds?: number;
     }
   | { action: 'stop'; reason: string; status: string }
-  /** No provider admits work now: wait, then prepare again. */
-  | { action: 'wait'; waitSeconds: number; reason: string };
+  /** A circuit breaker is open: wait this long, then prepare again. `waits`: in a row, this one included. */
+  | { action: 'wait'; waitSeconds: number; reason: string; waits: number }
+  /** Every candidate provider is full: park until a slot frees on one of them (`parkStep`). */
+  | { action: 'park'; providers: string[]; waiterKey: string; reason: string; waits: number }
+  /** The execution has waited CONTINUE_AFTER_WAITS times: continue in a fresh one (`continueStep`). */
+  | { action: 'continue'; reason: string; waits: number };
+
+/**
+ * The longest a parked execution waits for a callback before it prepares again on its own. Slots
+ * that lapsed without a release (a lost worker) are caught earlier by the reaper, which wakes
+ * the waiters of every provider with free slots on each pass.
+ */
+export const PARK_TIMEOUT_SECONDS = 6 * 3600;
+
+/**
+ * Waits in a row (parks and timed waits) after which an execution continues in a fresh one: each
+ * wait adds 13 events to the history (prepare 5, choice 2, park 6), so no history grows past
+ * ~1,400 events, far below Step Functions' 25,000.
+ */
+export const CONTINUE_AFTER_WAITS = 100;
+
+const limitsOf = (deps: StepDeps) => deps.health?.limits ?? (() => DEFAULT_PROVIDER_LIMITS);
+
+/**
+ * Admission by slot: the first candidate with a free slot (its token maybe taken ahead of time: the
+ * delay), or how to wait: a timed wait while a circuit breaker is open, else parked until a slot
+ * frees on one of the full providers.
+ */
+async function admitSlots(
+  deps: StepDeps,
+  health: ProviderHealth,
+  candidates: string[],
+  task: Task,
+  role: AgentRole,
+  now: Date,
+): Promise<Admission> {
+  const timeoutSeconds =
+    task.limits.timeoutSeconds ?? role.timeoutSeconds ?? deps.defaultTimeoutSeconds ?? 1800;
+  const holdUntil = now.getTime() + (timeoutSeconds + LEASE_MARGIN_SECONDS) * 1000;
+  const key = slotKey(task.id, task.attempts.length + 1);
+  const skipped: string[] = [];
+  const full: string[] = [];
+  let waitMs = Number.POSITIVE_INFINITY;
+  for (const p of candidates) {
+    const limits = limitsOf(deps)(p);
+    const a = await admitProviderSlot(health.store, p, key, now.getTime(), holdUntil, limits, health.breaker);
+    if (a.ok) return { provider: p, skipped, delayMs: a.delayMs };
+    if (a.reason === 'full') {
+      full.push(p);
+      skipped.push(`${p} (all ${limits.concurrency} slots taken)`);
+    } else {
+      skipped.push(`${p} (circuit breaker open)`);
+      waitMs = Math.min(waitMs, a.retryAfterMs);
+    }
+  }
+  const reason = `no provider admits work now: ${skipped.join(', ')}`;
+  // a breaker reopens on a clock, not on a release: wait for it rather than park
+  if (Number.isFinite(waitMs) || !deps.waiting) {
+    return {
+      waitMs: Math.max(1000, Number.isFinite(waitMs) ? waitMs : PARK_TIMEOUT_SECONDS * 1000),
+      reason,
+      skipped,
+    };
+  }
+  return { waitMs: PARK_TIMEOUT_SECONDS * 1000, reason, skipped, park: full };
+}
 
 /**
  * The worker state's time limit in the state machine: the longest agent time limit a task may ask
@@ -50,15 +158,42 @@ export const WORKER_STATE_TIMEOUT_SECONDS = 24 * 3600 + 900;
 export async function prepareStep(deps: StepDeps, raw: unknown): Promise<PrepareOutput> {
   const input = PrepareInput.parse(raw);
   const now = (deps.now ?? (() => new Date()))();
-  const prepared = await prepareNext(deps, { taskId: input.taskId, leaseOwner: input.executionName, now });
+  const { health } = deps;
+  let waiting: Task | undefined;
+  let admitted: { provider: string; task: Task } | undefined;
+  const prepared = await prepareNext(deps, {
+    taskId: input.taskId,
+    leaseOwner: input.executionName,
+    now,
+    admit: health
+      ? async (candidates, task, role, at) => {
+          waiting = task;
+          const a = await admitSlots(deps, health, candidates, task, role, at);
+          if ('provider' in a) admitted = { provider: a.provider, task };
+          return a;
+        }
+      : undefined,
+  });
   if (!prepared) throw new NotFoundError(`No task ${input.taskId}.`);
   if (prepared.action === 'wait') {
-    if (prepared.moved) await deps.store.appendLogs(input.taskId, [`waiting: ${prepared.reason}`], now);
-    return { action: 'wait', waitSeconds: Math.ceil(prepared.waitMs / 1000), reason: prepared.reason };
+    const waits = (input.state?.prepared?.waits ?? 0) + 1;
+    if (prepared.moved && waits === 1)
+      await deps.store.appendLogs(input.taskId, [`waiting: ${prepared.reason}`], now);
+    if (waits >= CONTINUE_AFTER_WAITS) return { action: 'continue', reason: prepared.reason, waits };
+    return prepared.park && waiting
+      ? {
+          action: 'park',
+          providers: prepared.park,
+          waiterKey: waiterKey(waiting),
+          reason: prepared.reason,
+          waits,
+        }
+      : { action: 'wait', waitSeconds: Math.ceil(prepared.waitMs / 1000), reason: prepared.reason, waits };
   }
   if (prepared.action === 'stop') {
     if (prepared.moved)
       await deps.store.appendLogs(input.taskId, [`task ${prepared.task.status}: ${prepared.reason}`], now);
+    await giveBack(deps, admitted?.task ?? prepared.task, admitted?.provider, now);
     return { action: 'stop', reason: prepared.reason, status: prepared.task.status };
   }
   const { plan } = prepared;
@@ -66,14 +201,129 @@ export async function prepareStep(deps: StepDeps, raw: unknown): Promise<Prepare
   if (prepared.moved) {
     await deps.store.appendLogs(input.taskId, [`attempt ${plan.attempt} on ${plan.provider}`], now);
   }
+  const startInSeconds = Math.ceil((prepared.delayMs ?? 0) / 1000);
   return {
     action: 'run',
-    plan: {
-      ...plan,
-      cpuUnits: size.cpu,
-      memory: size.memory,
-    },
+    plan: { ...plan, cpuUnits: size.cpu, memory: size.memory },
+    ...(startInSeconds > 0 ? { startInSeconds } : {}),
   };
+}
+
+/**
+ * The execution stops without running an attempt: a slot it took goes back, and the providers it
+ * may have been woken for wake their next waiter (the wake-up it used was meant for a waiting task).
+ */
+async function giveBack(deps: StepDeps, task: Task, provider: string | undefined, now: Date): Promise<void> {
+  const health = deps.health;
+  if (!health) return;
+  if (provider) {
+    const key = slotKey(task.id, task.attempts.length + 1);
+    await releaseProviderSlot(health.store, provider, key, now.getTime(), limitsOf(deps)(provider));
+  }
+  const role = deps.roles[task.role];
+  if (!deps.waiting || !role) return;
+  for (const p of providerCandidates(task, role, deps.available)) await wake(deps, p, now);
+}
+
+async function wake(deps: StepDeps, provider: string, now: Date): Promise<number> {
+  if (!deps.health || !deps.waiting) return 0;
+  return wakeWaiters(
+    { health: deps.health.store, limits: limitsOf(deps), ...deps.waiting },
+    provider,
+    now.getTime(),
+  );
+}
+
+/** Frees attempt `attempt`'s slot on its provider (with its result, unless it never ran or was cancelled) and wakes a waiter. */
+async function freeSlot(
+  deps: StepDeps,
+  before: Task,
+  attempt: number,
+  now: Date,
+  result?: Pick<AttemptOutcomeReport, 'ok' | 'errorClass'>,
+): Promise<void> {
+  const provider = before.attempts.find((a) => a.number === attempt)?.provider;
+  if (!deps.health || !provider) return;
+  const key = slotKey(before.id, attempt);
+  const limits = limitsOf(deps)(provider);
+  // a cancelled attempt says nothing about the provider
+  if (result && !before.cancelRequested)
+    await recordSlotResult(
+      deps.health.store,
+      provider,
+      key,
+      result.ok,
+      result.errorClass,
+      now.getTime(),
+      limits,
+      deps.health.breaker,
+    );
+  else await releaseProviderSlot(deps.health.store, provider, key, now.getTime(), limits);
+  await wake(deps, provider, now);
+}
+
+export const ParkInput = PrepareInput.extend({
+  /** `$$.Task.Token` of the parked state. */
+  taskToken: z.string().min(1),
+  providers: z.array(z.string()).min(1),
+  waiterKey: z.string().min(1),
+});
+
+/**
+ * Workflow step "Park" (a `.waitForTaskToken` state): the execution waits, at no cost, on each full
+ * provider's waiter list until a slot frees there (the record step resumes the oldest waiters). A
+ * slot that freed while this step ran is seen by the wake-up after the registration.
+ */
+export async function parkStep(deps: StepDeps, raw: unknown): Promise<{ parked: number }> {
+  const input = ParkInput.parse(raw);
+  const now = (deps.now ?? (() => new Date()))();
+  if (!deps.waiting) throw new Error('parkStep needs waiter storage (deps.waiting).');
+  const waiter: Waiter = {
+    key: input.waiterKey,
+    taskId: input.taskId,
+    executionName: input.executionName,
+    taskToken: input.taskToken,
+  };
+  const expires = new Date(now.getTime() + 2 * PARK_TIMEOUT_SECONDS * 1000);
+  for (const p of input.providers) await deps.waiting.waiters.add(p, waiter, expires);
+  for (const p of input.providers) await wake(deps, p, now);
+  return { parked: input.providers.length };
+}
+
+/** The name of the execution a long wait continues in: `<name>-c1`, `<name>-c2`, ... */
+export function continuationName(executionName: string): string {
+  const m = executionName.match(/^(.*)-c(\d+)$/);
+  return m ? `${m[1]}-c${Number(m[2]) + 1}` : `${executionName}-c1`;
+}
+
+export type ContinueOutput =
+  | { continued: true; executionName: string }
+  | { continued: false; reason: string };
+
+/**
+ * Workflow step "Continue in a fresh execution": hands the task's lease to the next execution name
+ * (a conditional write, so exactly one continuation owns the task) and starts that execution of
+ * this state machine with the same input. Repeating the step starts the same name again, which
+ * Step Functions ignores.
+ */
+export async function continueStep(deps: StepDeps, raw: unknown): Promise<ContinueOutput> {
+  const input = PrepareInput.parse(raw);
+  const now = (deps.now ?? (() => new Date()))();
+  if (!deps.launcher) throw new Error('continueStep needs a launcher.');
+  const next = continuationName(input.executionName);
+  const moved = await mutateTask(deps.store, input.taskId, (t) =>
+    t.lease?.owner === input.executionName
+      ? { ...t, lease: { ...t.lease, owner: next }, version: t.version + 1, updatedAt: now.toISOString() }
+      : undefined,
+  );
+  if (!moved) throw new NotFoundError(`No task ${input.taskId}.`);
+  const task = moved.after ?? moved.before;
+  if (task.lease?.owner !== next)
+    return { continued: false, reason: 'the task no longer belongs to this execution' };
+  await deps.launcher.start(next, { taskId: input.taskId, tenant: input.tenant });
+  if (moved.after)
+    await deps.store.appendLogs(input.taskId, [`still waiting; workflow continues as ${next}`], now);
+  return { continued: true, executionName: next };
 }
 
 export const RecordInput = z.object({
@@ -128,6 +378,7 @@ async function recordInfrastructureStep(
   });
   if (!result) throw new NotFoundError(`No task ${input.taskId}.`);
   const after = result.task;
+  if (result.moved) await freeSlot(deps, result.before, input.attempt, now);
   if (result.moved) {
     const line =
       after.status === 'retrying'
@@ -149,15 +400,20 @@ export async function recordStep(deps: StepDeps, raw: unknown): Promise<RecordOu
     return recordInfrastructureStep(deps, input, now);
   }
   const report = reportFrom(stored, input.failure);
-  const result = await recordNext(deps, {
-    taskId: input.taskId,
-    attempt: input.attempt,
-    report,
-    leaseOwner: input.executionName,
-    now,
-  });
+  // the provider hears of the result through its slot (freeSlot), not through recordNext
+  const result = await recordNext(
+    { ...deps, health: undefined },
+    {
+      taskId: input.taskId,
+      attempt: input.attempt,
+      report,
+      leaseOwner: input.executionName,
+      now,
+    },
+  );
   if (!result) throw new NotFoundError(`No task ${input.taskId}.`);
   const after = result.task;
+  if (result.moved) await freeSlot(deps, result.before, input.attempt, now, report);
   if (result.moved) {
     const why =
       after.status === 'retrying'

@@ -36,6 +36,8 @@ export interface ProviderState {
   bucket: { tokens: number; updatedAt: number };
   /** Recent outcomes (true = success), newest last, for success rates. */
   recent: boolean[];
+  /** Attempts holding a concurrency slot (provider-slots.ts): `<task id>#<attempt>` → when the slot lapses (ms). */
+  slots?: Record<string, number>;
 }
 
 export const DEFAULT_BREAKER: BreakerPolicy = { failureThreshold: 5, windowMs: 60_000, openMs: 60_000 };
@@ -167,7 +169,7 @@ export interface ProviderStateStore {
   listProviderStates(): Promise<ProviderState[]>;
 }
 
-async function update<T>(
+export async function updateProviderState<T>(
   store: ProviderStateStore,
   provider: string,
   rate: RatePolicy,
@@ -198,7 +200,7 @@ export function admitProvider(
   breaker: BreakerPolicy = DEFAULT_BREAKER,
   rate: RatePolicy = DEFAULT_RATE,
 ): Promise<Admission> {
-  return update(store, provider, rate, now, (s) => {
+  return updateProviderState(store, provider, rate, now, (s) => {
     const { admission, next } = admit(s, now, breaker, rate);
     return { next, result: admission };
   });
@@ -213,7 +215,7 @@ export function recordProviderResult(
   breaker: BreakerPolicy = DEFAULT_BREAKER,
   rate: RatePolicy = DEFAULT_RATE,
 ): Promise<ProviderState> {
-  return update(store, provider, rate, now, (s) => {
+  return updateProviderState(store, provider, rate, now, (s) => {
     const next = recordResult(s, ok, errorClass, now, breaker);
     return { next, result: next };
   });

@@ -99,8 +99,10 @@ export interface ProviderSlots {
 }
 
 export type Admission =
-  | { provider: string; skipped: string[] }
-  | { waitMs: number; reason: string; skipped: string[] };
+  /** `delayMs`: the provider's token bucket gives the attempt its turn that much later. */
+  | { provider: string; skipped: string[]; delayMs?: number }
+  /** `park`: the providers are full; wait until a slot frees on one of these (no retry time). */
+  | { waitMs: number; reason: string; skipped: string[]; park?: string[] };
 
 /**
  * The first of `candidates` that admits an attempt now: not full, circuit breaker not open, a token
@@ -147,10 +149,10 @@ export async function admitOne(input: {
 }
 
 export type PrepareResult =
-  | { action: 'run'; task: Task; plan: AttemptPlan; moved: boolean; skipped: string[] }
+  | { action: 'run'; task: Task; plan: AttemptPlan; moved: boolean; skipped: string[]; delayMs?: number }
   | { action: 'stop'; task: Task; reason: string; moved: boolean }
   /** No provider admits work now: the task waits as `retrying` (moved: this step made it wait). */
-  | { action: 'wait'; waitMs: number; reason: string; moved: boolean };
+  | { action: 'wait'; waitMs: number; reason: string; moved: boolean; park?: string[] };
 
 /**
  * The prepare step: the next attempt of task `taskId`, which `leaseOwner` holds. A new attempt's
@@ -169,6 +171,8 @@ export async function prepareNext(
     executor?: string;
     slots?: ProviderSlots;
     minWaitMs?: number;
+    /** An engine's own admission (AWS: concurrency slots in the store) in place of `admitOne`. */
+    admit?: (candidates: string[], task: Task, role: AgentRole, now: Date) => Promise<Admission>;
   },
 ): Promise<PrepareResult | undefined> {
   const { now, leaseOwner } = input;
@@ -190,19 +194,28 @@ export async function prepareNext(
   const preview = step(current);
   let admission: Admission | undefined;
   if (role && preview.action === 'run' && preview.changed) {
-    admission = await admitOne({
-      candidates: providerCandidates(current, role, deps.available),
-      health: deps.health,
-      slots: input.slots,
-      now,
-      minWaitMs: input.minWaitMs,
-    });
+    const candidates = providerCandidates(current, role, deps.available);
+    admission = input.admit
+      ? await input.admit(candidates, current, role, now)
+      : await admitOne({
+          candidates,
+          health: deps.health,
+          slots: input.slots,
+          now,
+          minWaitMs: input.minWaitMs,
+        });
     if ('waitMs' in admission) {
       const notBefore = now.getTime() + admission.waitMs;
       const deferred = await mutateTask(deps.store, input.taskId, (t) =>
         t.lease?.owner === leaseOwner ? deferAttempt(t, notBefore, now) : undefined,
       );
-      return { action: 'wait', waitMs: admission.waitMs, reason: admission.reason, moved: !!deferred?.after };
+      return {
+        action: 'wait',
+        waitMs: admission.waitMs,
+        reason: admission.reason,
+        moved: !!deferred?.after,
+        ...(admission.park ? { park: admission.park } : {}),
+      };
     }
   }
   const provider = admission && 'provider' in admission ? admission.provider : undefined;
@@ -216,7 +229,15 @@ export async function prepareNext(
     return { action: 'stop', task: outcome.task, reason: outcome.reason, moved: !!moved.after };
   }
   const skipped = admission && 'provider' in admission ? admission.skipped : [];
-  return { action: 'run', task: outcome.task, plan: outcome.plan, moved: !!moved.after, skipped };
+  const delayMs = admission && 'provider' in admission ? admission.delayMs : undefined;
+  return {
+    action: 'run',
+    task: outcome.task,
+    plan: outcome.plan,
+    moved: !!moved.after,
+    skipped,
+    ...(delayMs ? { delayMs } : {}),
+  };
 }
 
 export interface RecordResult extends RecordOutcome {

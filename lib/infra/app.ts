@@ -3,6 +3,7 @@ import { App, type AppProps, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { parseRecurringTasks } from '../aws/recurring.js';
 import { ConfigError } from '../core/errors.js';
+import { parseProviderLimits } from '../core/provider-slots.js';
 import { NotificationConfig } from '../worker/notify.js';
 import { acknowledgeFindings } from './nag.js';
 import { AutoDevStack } from './stack.js';
@@ -45,13 +46,22 @@ function parseNumber(name: string, value: string | undefined): number | undefine
   return n;
 }
 
+/** `-c providerLimits=<JSON or file>`: rate, burst and concurrency per provider, checked at synth. */
+function readProviderLimits(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const text = value.trim().startsWith('{') ? value : readFileSync(value, 'utf8');
+  return JSON.stringify(
+    parseProviderLimits(text, `providerLimits (${value.trim().startsWith('{') ? 'JSON' : value})`),
+  );
+}
+
 /**
  * The CDK app: the AutoDev stack with cdk-nag's AWS Solutions checks always on. Settings come from
  * context (`-c issuer=... -c audience=a,b -c providers=claude,codex -c retainData=false -c stackName=...
  * -c recurring=recurring.json -c alarmEmail=ops@example.com -c workerBuildArgs=INSTALL_CURSOR=1,AIDER_VERSION=...
  * -c workerArch=arm64 -c natPerAz=true -c githubWebhookTenant=acme -c retentionDays=90 -c quotas='{"*":{"activeTasks":20}}'
  * -c tenantClaim=org -c roleClaim=cognito:groups -c roleMap=admins=admin -c clockSkewSeconds=30
- * -c maxTokenTtl=12h -c auditHoldDays=365`;
+ * -c maxTokenTtl=12h -c auditHoldDays=365 -c providerLimits=limits.json`;
  * recurring tasks: lib/aws/recurring.ts). The environment comes from `CDK_DEFAULT_ACCOUNT` and
  * `CDK_DEFAULT_REGION` in `processEnv`, as the CDK CLI sets them.
  */
@@ -101,6 +111,7 @@ export function buildApp(
       maxTokenTtl: ctx('maxTokenTtl'),
       auditHoldDays: parseNumber('auditHoldDays', ctx('auditHoldDays')),
     },
+    providerLimits: readProviderLimits(ctx('providerLimits')),
     notifications: notificationsFile
       ? NotificationConfig.parse(JSON.parse(readFileSync(notificationsFile, 'utf8')))
       : undefined,

@@ -34,6 +34,11 @@ export interface AutoDevStackProps extends StackProps {
   readonly workerArch?: WorkerArch;
   /** A NAT gateway in each availability zone (`-c natPerAz=true`). @default false: one */
   readonly natPerAz?: boolean;
+  /**
+   * Rate, burst and concurrency per provider as JSON (`-c providerLimits=limits.json`, core
+   * provider-slots.ts). @default 1 start/s, burst 10, 50 at once, for each provider
+   */
+  readonly providerLimits?: string;
   /** Serve `POST /v1/webhooks/github` for this tenant (`-c githubWebhookTenant=acme`). @default not served */
   readonly githubWebhookTenant?: string;
   /** Days finished tasks and their logs are kept (`-c retentionDays=30`; 0: forever). @default 90 */
@@ -59,7 +64,11 @@ export class AutoDevStack extends Stack {
       arch: props.workerArch,
       natPerAz: props.natPerAz,
     });
-    const workflow = new TaskWorkflow(this, 'Workflow', { store, runtime });
+    const workflow = new TaskWorkflow(this, 'Workflow', {
+      store,
+      runtime,
+      providerLimits: props.providerLimits,
+    });
     const dispatcher = new Dispatcher(this, 'Dispatcher', { store, queue, workflow, runtime });
     new TaskEvents(this, 'TaskEvents', {
       publisher: workflow.recordFunction,
@@ -81,6 +90,8 @@ export class AutoDevStack extends Stack {
       providers: runtime.providers,
     });
     schedules.grantManageApiSchedules(api.function);
+    // each reaper pass also wakes executions parked on providers with free slots
+    workflow.grantResumeParked(schedules.reaper);
     new Observability(this, 'Observability', {
       alarmEmail: props.alarmEmail,
       api,

@@ -1,11 +1,12 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { WORKER_STATE_TIMEOUT_SECONDS } from '../aws/workflow-steps.js';
+import { PARK_TIMEOUT_SECONDS, WORKER_STATE_TIMEOUT_SECONDS } from '../aws/workflow-steps.js';
 import { AutoDevFunction } from './autodev-function.js';
 import type { TaskStore } from './task-store.js';
 import type { WorkerRuntime } from './worker-runtime.js';
@@ -15,6 +16,12 @@ export interface TaskWorkflowProps {
   readonly runtime: WorkerRuntime;
   /** Longest a task may take across all its attempts. @default 7 days */
   readonly timeout?: Duration;
+  /**
+   * Rate, burst and concurrency per provider, as JSON (core provider-slots.ts), e.g.
+   * `{"*": {"concurrency": 50}, "claude": {"ratePerSecond": 2, "burst": 20, "concurrency": 100}}`.
+   * @default DEFAULT_PROVIDER_LIMITS for every provider (1 start/s, burst 10, 50 at once)
+   */
+  readonly providerLimits?: string;
 }
 
 /** State names: the tests override Task states by these names. */
@@ -27,6 +34,9 @@ export const STATES = {
   retryOrFinish: 'Retry or finish?',
   backOff: 'Back off',
   waitForProvider: 'Wait for a provider',
+  waitForTurn: 'Wait for its turn',
+  park: 'Park until a slot frees',
+  continueAsNew: 'Continue in a fresh execution',
   done: 'Done',
 } as const;
 
@@ -45,10 +55,14 @@ export class TaskWorkflow extends Construct {
   public readonly prepareFunction: AutoDevFunction;
   public readonly recordFunction: AutoDevFunction;
   public readonly logGroup: logs.LogGroup;
+  /** Per-provider limits (JSON) the step functions read; the reaper reads them too. */
+  private readonly providerLimits?: string;
+  private readonly selfArn: string;
 
   constructor(scope: Construct, id: string, props: TaskWorkflowProps) {
     super(scope, id);
     const { runtime } = props;
+    this.providerLimits = props.providerLimits;
     const environment = { AUTODEV_PROVIDERS: runtime.providers };
     this.prepareFunction = new AutoDevFunction(this, 'Prepare', {
       entry: 'workflow-prepare',
@@ -62,6 +76,23 @@ export class TaskWorkflow extends Construct {
     });
     props.store.grantReadWrite(this.prepareFunction);
     props.store.grantReadWrite(this.recordFunction);
+    // The state machine's own ARN, built from its name: the step functions resume parked executions
+    // (SendTaskSuccess) and Prepare starts the execution a long wait continues in; a reference to
+    // the state machine itself would be circular (it invokes these functions).
+    const stateMachineName = `${Stack.of(this).stackName}-tasks`;
+    const selfArn = Stack.of(this).formatArn({
+      service: 'states',
+      resource: 'stateMachine',
+      resourceName: stateMachineName,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    this.selfArn = selfArn;
+    this.grantResumeParked(this.prepareFunction);
+    this.grantResumeParked(this.recordFunction);
+    this.prepareFunction.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [selfArn] }),
+    );
+    this.prepareFunction.addEnvironment('STATE_MACHINE_ARN', selfArn);
     // which providers have a key: a provider without one is never chosen nor failed over to
     for (const fn of [this.prepareFunction, this.recordFunction]) {
       runtime.providerSecret.grantRead(fn);
@@ -80,6 +111,8 @@ export class TaskWorkflow extends Construct {
         taskId: sfn.JsonPath.stringAt('$.taskId'),
         tenant: sfn.JsonPath.stringAt('$.tenant'),
         executionName: sfn.JsonPath.stringAt('$$.Execution.Name'),
+        // how many times in a row it waited (prepared.waits), so that a long wait continues anew
+        state: sfn.JsonPath.objectAt('$'),
       }),
       payloadResponseOnly: true,
       resultPath: '$.prepared',
@@ -144,21 +177,58 @@ export class TaskWorkflow extends Construct {
     const waitForProvider = new sfn.Wait(this, STATES.waitForProvider, {
       time: sfn.WaitTime.secondsPath('$.prepared.waitSeconds'),
     });
-
+    const waitForTurn = new sfn.Wait(this, STATES.waitForTurn, {
+      time: sfn.WaitTime.secondsPath('$.prepared.startInSeconds'),
+    });
+    // parked at no cost until a slot frees (the record step resumes it) or, as a safety net, a timeout
+    const park = new tasks.LambdaInvoke(this, STATES.park, {
+      lambdaFunction: this.prepareFunction,
+      integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+      payload: sfn.TaskInput.fromObject({
+        step: 'park',
+        taskId: sfn.JsonPath.stringAt('$.taskId'),
+        tenant: sfn.JsonPath.stringAt('$.tenant'),
+        executionName: sfn.JsonPath.stringAt('$$.Execution.Name'),
+        taskToken: sfn.JsonPath.taskToken,
+        providers: sfn.JsonPath.listAt('$.prepared.providers'),
+        waiterKey: sfn.JsonPath.stringAt('$.prepared.waiterKey'),
+      }),
+      resultPath: sfn.JsonPath.DISCARD,
+      taskTimeout: sfn.Timeout.duration(Duration.seconds(PARK_TIMEOUT_SECONDS)),
+    }).addRetry(stepRetry);
+    park.addCatch(prepare, { errors: ['States.Timeout'], resultPath: sfn.JsonPath.DISCARD });
+    const continueAsNew = new tasks.LambdaInvoke(this, STATES.continueAsNew, {
+      lambdaFunction: this.prepareFunction,
+      payload: sfn.TaskInput.fromObject({
+        step: 'continue',
+        taskId: sfn.JsonPath.stringAt('$.taskId'),
+        tenant: sfn.JsonPath.stringAt('$.tenant'),
+        executionName: sfn.JsonPath.stringAt('$$.Execution.Name'),
+      }),
+      payloadResponseOnly: true,
+      resultPath: '$.continued',
+    }).addRetry(stepRetry);
+    const attempt = startAttempt
+      .next(runWorker)
+      .next(record)
+      .next(
+        new sfn.Choice(this, STATES.retryOrFinish)
+          .when(sfn.Condition.stringEquals('$.recorded.next', 'retry'), backOff.next(prepare))
+          .otherwise(done),
+      );
     const definition = prepare.next(
       new sfn.Choice(this, STATES.runOrStop)
-        .when(sfn.Condition.stringEquals('$.prepared.action', 'wait'), waitForProvider.next(prepare))
         .when(
-          sfn.Condition.stringEquals('$.prepared.action', 'run'),
-          startAttempt
-            .next(runWorker)
-            .next(record)
-            .next(
-              new sfn.Choice(this, STATES.retryOrFinish)
-                .when(sfn.Condition.stringEquals('$.recorded.next', 'retry'), backOff.next(prepare))
-                .otherwise(done),
-            ),
+          sfn.Condition.and(
+            sfn.Condition.stringEquals('$.prepared.action', 'run'),
+            sfn.Condition.isPresent('$.prepared.startInSeconds'),
+          ),
+          waitForTurn.next(startAttempt),
         )
+        .when(sfn.Condition.stringEquals('$.prepared.action', 'run'), attempt)
+        .when(sfn.Condition.stringEquals('$.prepared.action', 'park'), park.next(prepare))
+        .when(sfn.Condition.stringEquals('$.prepared.action', 'wait'), waitForProvider.next(prepare))
+        .when(sfn.Condition.stringEquals('$.prepared.action', 'continue'), continueAsNew.next(done))
         .otherwise(done),
     );
 
@@ -167,11 +237,20 @@ export class TaskWorkflow extends Construct {
       removalPolicy: RemovalPolicy.DESTROY,
     });
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      stateMachineName,
       stateMachineType: sfn.StateMachineType.STANDARD,
       definitionBody: sfn.DefinitionBody.fromChainable(definition),
       timeout: props.timeout ?? Duration.days(7),
       tracingEnabled: true,
       logs: { destination: this.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
     });
+  }
+
+  /** Lets `fn` resume executions parked on a full provider (SendTaskSuccess on this state machine), with the provider limits. */
+  grantResumeParked(fn: AutoDevFunction): void {
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['states:SendTaskSuccess'], resources: [this.selfArn] }),
+    );
+    if (this.providerLimits) fn.addEnvironment('PROVIDER_LIMITS', this.providerLimits);
   }
 }

@@ -55,6 +55,21 @@ function actionsOf(prefix: string): string[] {
   return [...actions].sort();
 }
 
+/** The resources of the statements that grant `action` to the role of the function named `prefix…`. */
+function resourcesOf(prefix: string, action: string): unknown[] {
+  const out: unknown[] = [];
+  for (const p of Object.values(template.findResources('AWS::IAM::Policy'))) {
+    if (!JSON.stringify(p.Properties.Roles).includes(`"${prefix}`)) continue;
+    for (const s of p.Properties.PolicyDocument.Statement as {
+      Action: string | string[];
+      Resource: unknown;
+    }[]) {
+      if ([s.Action].flat().includes(action)) out.push(...[s.Resource].flat());
+    }
+  }
+  return out;
+}
+
 describe('TaskStore', () => {
   it('is one on-demand table with the schema of lib/aws/task-table.ts, PITR, a customer-managed key and TTL', () => {
     template.resourceCountIs('AWS::DynamoDB::Table', 1);
@@ -140,8 +155,22 @@ describe('Lambda functions', () => {
     );
     expect(actionsOf('DispatcherFunction')).not.toContain('ecs:ListTasks');
     expect(actionsOf('DispatcherFunction')).not.toContain('sqs:SendMessage');
-    expect(actionsOf('WorkflowPrepare')).not.toContain('states:StartExecution');
-    expect(actionsOf('SchedulesReaper')).toEqual(expect.arrayContaining([...table, 'sqs:SendMessage']));
+    expect(actionsOf('SchedulesReaper')).toEqual(
+      expect.arrayContaining([...table, 'sqs:SendMessage', 'states:SendTaskSuccess']),
+    );
+    expect(actionsOf('WorkflowRecord')).toContain('states:SendTaskSuccess');
+    expect(actionsOf('WorkflowRecord')).not.toContain('states:StartExecution');
+  });
+
+  it('lets the workflow steps resume parked executions and start continuations of their own state machine only', () => {
+    const own = JSON.stringify(resourcesOf('WorkflowPrepare', 'states:StartExecution'));
+    expect(own).toContain(':stateMachine:AutoDev-tasks');
+    for (const fn of ['WorkflowPrepare', 'WorkflowRecord', 'SchedulesReaper']) {
+      const resources = resourcesOf(fn, 'states:SendTaskSuccess');
+      expect(resources).toHaveLength(1);
+      expect(JSON.stringify(resources)).toContain(':stateMachine:AutoDev-tasks');
+    }
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', { StateMachineName: 'AutoDev-tasks' });
   });
 
   it('limits the dispatcher’s ECS actions to stopping tasks of the worker cluster', () => {

@@ -27,7 +27,8 @@ beforeAll(async () => {
   });
   ({ ddb, store } = await lambdaEnvironment());
   process.env.PROVIDER_SECRET_ARN = SECRET_ARN;
-  ({ handler: prepare } = await import('../../../lambdas/workflow-prepare.js'));
+  // the "prepare" step (the default) returns a PrepareOutput
+  prepare = (await import('../../../lambdas/workflow-prepare.js')).handler as unknown as typeof prepare;
   ({ handler: record } = await import('../../../lambdas/workflow-record.js'));
 }, 60_000);
 afterAll(async () => {

@@ -65,7 +65,7 @@ describe('reaper Lambda (EventBridge Scheduler)', () => {
     // Act: the scheduler's event is the schedule's fixed input
     const report = await handler({}, lambdaContext('reaper'));
     // Assert
-    expect(report).toEqual({ requeued: 1, failed: 1, cancelled: 0, released: 1, reannounced: 0 });
+    expect(report).toEqual({ requeued: 1, failed: 1, cancelled: 0, released: 1, reannounced: 0, woken: 0 });
     expect((await store.getById(lost.id))?.status).toBe('queued');
     expect((await store.getById(lost.id))?.attempts[0]?.outcome).toBe('abandoned');
     expect((await store.getById(exhausted.id))?.error?.code).toBe('abandoned');

@@ -24,7 +24,8 @@ beforeAll(async () => {
   process.env.TASK_EVENT_BUS_NAME = 'autodev-task-events';
   events.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e1' }] });
   ({ ddb, store } = await lambdaEnvironment());
-  ({ handler: prepare } = await import('../../../lambdas/workflow-prepare.js'));
+  // the "prepare" step (the default) returns a PrepareOutput
+  prepare = (await import('../../../lambdas/workflow-prepare.js')).handler as unknown as typeof prepare;
   ({ handler: record } = await import('../../../lambdas/workflow-record.js'));
 }, 60_000);
 afterAll(async () => ddb?.stop());

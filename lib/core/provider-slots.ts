@@ -1,0 +1,195 @@
+import { z } from 'zod';
+import { ConfigError, type ProviderErrorClass } from './errors.js';
+import {
+  type BreakerPolicy,
+  DEFAULT_BREAKER,
+  type ProviderState,
+  type ProviderStateStore,
+  type RatePolicy,
+  recordResult,
+  updateProviderState,
+} from './provider-health.js';
+
+/**
+ * Admission by concurrency slot, for the distributed executor (Step Functions): each provider runs
+ * at most `concurrency` attempts at once, starts them at `ratePerSecond` on average with bursts of
+ * `burst`, and stops admitting while its circuit breaker is open. An attempt holds a slot from its
+ * admission until its end is recorded; a slot whose attempt was lost lapses at the attempt's lease
+ * expiry, so no slot leaks.
+ *
+ * A full provider is waited for, not polled: the executor parks and is woken when a slot frees.
+ * The token bucket never makes anyone wait in a loop: an admitted attempt may take a token ahead of
+ * time (the bucket goes below zero) and starts once that token is due. Because every such attempt
+ * holds a slot, the bucket owes at most `concurrency` tokens, so the delay is at most
+ * `concurrency / ratePerSecond` seconds.
+ */
+export interface ProviderLimits extends RatePolicy {
+  /** Attempts running (or about to start) at once. */
+  concurrency: number;
+}
+
+export const DEFAULT_PROVIDER_LIMITS: ProviderLimits = { ratePerSecond: 1, burst: 10, concurrency: 50 };
+
+const LimitsSchema = z
+  .object({
+    ratePerSecond: z.number().positive().max(1000),
+    burst: z.number().int().min(1).max(10_000),
+    concurrency: z.number().int().min(1).max(100_000),
+  })
+  .partial()
+  .strict();
+
+/**
+ * Limits per provider, `*` for every provider not named:
+ * `{"*": {"concurrency": 50}, "claude": {"ratePerSecond": 2, "burst": 20, "concurrency": 100}}`.
+ */
+export const ProviderLimitsConfig = z.record(z.string().min(1), LimitsSchema);
+export type ProviderLimitsConfig = z.infer<typeof ProviderLimitsConfig>;
+
+/** Parses the limits configuration (JSON text); a bad value fails with a message naming it. */
+export function parseProviderLimits(text: string | undefined, source: string): ProviderLimitsConfig {
+  if (text === undefined || text.trim() === '') return {};
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new ConfigError(`${source}: not JSON.`);
+  }
+  const parsed = ProviderLimitsConfig.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ConfigError(`${source}: ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`);
+  }
+  return parsed.data;
+}
+
+/** The limits of one provider: its own entry over `*` over the defaults. */
+export function limitsFor(config: ProviderLimitsConfig, provider: string): ProviderLimits {
+  return { ...DEFAULT_PROVIDER_LIMITS, ...config['*'], ...config[provider] };
+}
+
+/** The key of the slot an attempt holds. */
+export const slotKey = (taskId: string, attempt: number): string => `${taskId}#${attempt}`;
+
+/** Slots whose attempts still hold them at `now`. */
+export function liveSlots(s: ProviderState, now: number): Record<string, number> {
+  const live: Record<string, number> = {};
+  for (const [key, until] of Object.entries(s.slots ?? {})) if (until > now) live[key] = until;
+  return live;
+}
+
+/** How many more attempts the provider admits now (0 when full). */
+export function freeSlots(s: ProviderState | undefined, now: number, limits: ProviderLimits): number {
+  return Math.max(0, limits.concurrency - (s ? Object.keys(liveSlots(s, now)).length : 0));
+}
+
+export type SlotAdmission =
+  | { ok: true; delayMs: number }
+  | { ok: false; reason: 'breaker_open'; retryAfterMs: number }
+  /** Every slot is taken: wait until one frees (no retry time: a release wakes the waiter). */
+  | { ok: false; reason: 'full' };
+
+/**
+ * Whether attempt `key` may start on this provider, and the state after the decision. The same key
+ * admitted twice (a retried step) is admitted once: the second call changes nothing.
+ */
+export function admitSlot(
+  s: ProviderState,
+  key: string,
+  now: number,
+  holdUntil: number,
+  limits: ProviderLimits,
+  breaker: BreakerPolicy = DEFAULT_BREAKER,
+): { admission: SlotAdmission; next: ProviderState } {
+  const slots = liveSlots(s, now);
+  if (slots[key] !== undefined) return { admission: { ok: true, delayMs: 0 }, next: s };
+  const b = { ...s.breaker };
+  if (b.mode === 'open') {
+    const reopen = (b.openedAt ?? now) + breaker.openMs;
+    if (now < reopen)
+      return { admission: { ok: false, reason: 'breaker_open', retryAfterMs: reopen - now }, next: s };
+    b.mode = 'half_open';
+    b.probeAt = undefined;
+  }
+  if (b.mode === 'half_open' && b.probeAt !== undefined && now - b.probeAt < breaker.openMs) {
+    return {
+      admission: { ok: false, reason: 'breaker_open', retryAfterMs: b.probeAt + breaker.openMs - now },
+      next: s,
+    };
+  }
+  if (Object.keys(slots).length >= limits.concurrency)
+    return { admission: { ok: false, reason: 'full' }, next: s };
+  const elapsed = Math.max(0, now - s.bucket.updatedAt) / 1000;
+  // a token taken ahead of time: the bucket may go below zero, by at most `concurrency`
+  const tokens = Math.min(limits.burst, s.bucket.tokens + elapsed * limits.ratePerSecond) - 1;
+  const delayMs = tokens < 0 ? Math.ceil((-tokens / limits.ratePerSecond) * 1000) : 0;
+  if (b.mode === 'half_open') b.probeAt = now;
+  return {
+    admission: { ok: true, delayMs },
+    next: {
+      ...s,
+      breaker: b,
+      bucket: { tokens, updatedAt: now },
+      slots: { ...slots, [key]: holdUntil },
+      version: s.version + 1,
+    },
+  };
+}
+
+/** The state after attempt `key` gave its slot back without a result (it never started). */
+export function releaseSlot(s: ProviderState, key: string, now: number): ProviderState {
+  if (s.slots?.[key] === undefined) return s;
+  const { [key]: _released, ...rest } = liveSlots(s, now);
+  return { ...s, slots: rest, version: s.version + 1 };
+}
+
+/** Takes a slot through the store (conditional writes on the provider's version). */
+export function admitProviderSlot(
+  store: ProviderStateStore,
+  provider: string,
+  key: string,
+  now: number,
+  holdUntil: number,
+  limits: ProviderLimits,
+  breaker: BreakerPolicy = DEFAULT_BREAKER,
+): Promise<SlotAdmission> {
+  return updateProviderState(store, provider, limits, now, (s) => {
+    const { admission, next } = admitSlot(s, key, now, holdUntil, limits, breaker);
+    return { next, result: admission };
+  });
+}
+
+/**
+ * An attempt on this provider ended: its result goes to the breaker (`recordResult`) and its slot is
+ * freed, in one write. Returns the state after it.
+ */
+export function recordSlotResult(
+  store: ProviderStateStore,
+  provider: string,
+  key: string,
+  ok: boolean,
+  errorClass: ProviderErrorClass | undefined,
+  now: number,
+  limits: ProviderLimits,
+  breaker: BreakerPolicy = DEFAULT_BREAKER,
+): Promise<ProviderState> {
+  return updateProviderState(store, provider, limits, now, (s) => {
+    const released = releaseSlot(s, key, now);
+    const next = recordResult(released, ok, errorClass, now, breaker);
+    return { next: { ...next, version: s.version + 1 }, result: next };
+  });
+}
+
+/** An admitted attempt that never started (cancelled, or its worker could not start) frees its slot. */
+export function releaseProviderSlot(
+  store: ProviderStateStore,
+  provider: string,
+  key: string,
+  now: number,
+  limits: ProviderLimits,
+): Promise<ProviderState> {
+  return updateProviderState(store, provider, limits, now, (s) => {
+    const next = releaseSlot(s, key, now);
+    return { next, result: next };
+  });
+}
