@@ -263,7 +263,7 @@ export function recordRateLimit(
   breaker: BreakerPolicy = DEFAULT_BREAKER,
   rate: RatePolicy = DEFAULT_RATE,
 ): Promise<ProviderState> {
-  return update(store, provider, rate, now, (s) => {
+  return updateProviderState(store, provider, rate, now, (s) => {
     const next = rateLimitSeen(s, resetAt, now, breaker, rate);
     return { next, result: next };
   });
