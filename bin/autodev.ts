@@ -60,6 +60,7 @@ function describe(t: Task): string {
   if (t.commit) lines.push(`  commit:  ${t.commit}`);
   if (t.pullRequest) lines.push(`  pull request: ${t.pullRequest.url}`);
   if (t.summary) lines.push(`  summary: ${t.summary}`);
+  if (t.traceId) lines.push(`  trace:   ${t.traceId}`);
   lines.push(
     `  usage:   ${t.usage.inputTokens} in / ${t.usage.outputTokens} out tokens, $${t.usage.costUsd.toFixed(4)}`,
   );

@@ -162,6 +162,8 @@ interface CallContext {
   target?: string;
   /** The action recorded, when the body says more than the path (enable or disable). */
   action?: string;
+  /** The trace of the task the call made or named, for the log line. */
+  traceId?: string;
 }
 
 /**
@@ -316,6 +318,7 @@ export function createApiHandler(deps: ApiDeps) {
       authorizePriority(principal, priorityIn(body), deps.highPriorityRoles);
       const { task, created } = await service.submit(principal, body, event.headers?.['idempotency-key']);
       ctx.target = task.id;
+      ctx.traceId = task.traceId;
       return json(created ? 201 : 200, task, { location: `/v1/tasks/${task.id}` });
     },
     'GET /v1/tasks': async ({ principal, query }) => json(200, await service.list(principal, query)),
@@ -338,7 +341,10 @@ export function createApiHandler(deps: ApiDeps) {
           'x-autodev-last-seq': String(lastSeq),
           'x-autodev-task-status': task.status,
         },
-        body: lines.map((l) => `${l.at} ${l.text}\n`).join(''),
+        // each line names the task's trace (logfmt `trace_id=`, as log tools link lines to traces)
+        body: lines
+          .map((l) => `${l.at} ${task.traceId ? `trace_id=${task.traceId} ` : ''}${l.text}\n`)
+          .join(''),
       };
     },
     'DELETE /v1/tenants/{tenant}/data': erasure
@@ -411,7 +417,7 @@ export function createApiHandler(deps: ApiDeps) {
       path: path.slice(0, 1000),
     };
     // a copy in the service's log (CloudWatch Logs on AWS), also when the store is unreachable
-    logger.info('audit', { audit: entry });
+    logger.info('audit', ctx.traceId ? { audit: entry, traceId: ctx.traceId } : { audit: entry });
     try {
       await deps.auditLog.append(entry);
     } catch (err) {

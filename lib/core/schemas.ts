@@ -220,6 +220,10 @@ export const Task = z.object({
   retryFrom: z.number().int().nonnegative().optional(),
   /** Infrastructure failures in a row (the worker could not be started); they use no attempt. */
   infrastructureRetries: z.number().int().nonnegative().optional(),
+  /** The task's trace (W3C trace id, 32 hex digits): every span and log line of the task carries it. */
+  traceId: z.string().optional(),
+  /** The W3C `traceparent` of the submission: later steps (executor, workflow, worker) are its children. */
+  traceParent: z.string().optional(),
 });
 export type Task = z.infer<typeof Task>;
 

@@ -17,6 +17,7 @@ import {
   ZERO_USAGE,
 } from './schemas.js';
 import { checkDailyBudget, type TenantSpendStore } from './tenant-spend.js';
+import { formatTraceParent, newTraceContext, parseTraceParent } from './trace-context.js';
 
 /** Told about tasks that became ready, so that they are dispatched without polling. */
 export interface TaskNotifier {
@@ -37,6 +38,11 @@ export interface TaskServiceDeps {
   /** Each tenant's model spend per day (the `usdPerDay` quota); none: that quota is not checked here. */
   spend?: TenantSpendStore;
   now?: () => Date;
+  /**
+   * The `traceparent` of the span the submission runs in (the API's server span), so that the task's
+   * trace is the request's; absent or not one: a fresh trace.
+   */
+  traceParent?: () => string | undefined;
 }
 
 export function hashBody(body: unknown): string {
@@ -104,6 +110,7 @@ export class TaskService {
     await checkQuotas(this.deps.store, principal.tenant, this.deps.quotas ?? UNLIMITED, now);
     if (this.deps.spend)
       await checkDailyBudget(this.deps.spend, this.deps.quotas ?? UNLIMITED, principal.tenant, now);
+    const trace = parseTraceParent(this.deps.traceParent?.()) ?? newTraceContext();
     const task: Task = {
       id: newTaskId(now.getTime()),
       tenant: principal.tenant,
@@ -123,6 +130,8 @@ export class TaskService {
       attempts: [],
       usage: { ...ZERO_USAGE },
       version: 0,
+      traceId: trace.traceId,
+      traceParent: formatTraceParent(trace),
     };
     const result = await this.deps.store.create(
       task,

@@ -3,7 +3,7 @@ import { type ModelCall, sumCalls } from '../core/metering.js';
 import type { Usage } from '../core/schemas.js';
 import type { Vendor } from './adapters/types.js';
 import type { ModelGateway } from './server.js';
-import type { GatewaySession, RateLimitEvent, TenantBudgetCheck } from './session.js';
+import type { GatewaySession, RateLimitEvent, SessionOptions, TenantBudgetCheck } from './session.js';
 
 /** Where a CLI's calls go through the gateway: the vendor, its upstream and the real key. */
 export interface GatewayRoute {
@@ -98,6 +98,8 @@ export interface OpenAttemptOptions {
   /** Each model call as its answer ends (after it is logged). */
   onCall?: (call: ModelCall) => void;
   log: (line: string) => void;
+  /** The trace context each model call's span hangs under. */
+  traceContext?: SessionOptions['traceContext'];
 }
 
 /** Opens a session for an attempt whose CLI can be proxied; undefined keeps today's direct path. */
@@ -113,6 +115,7 @@ export function openAttemptGateway(gateway: ModelGateway, o: OpenAttemptOptions)
     limits: { maxCostUsd: o.maxCostUsd },
     price: o.price && { input: o.price.input, output: o.price.output, cacheRead: o.price.cachedInput },
     tenantBudget: o.tenantBudget,
+    traceContext: o.traceContext,
     onCall: (c) => {
       o.log(
         `model call: ${c.model} ${c.status || 'no answer'}, ${c.inputTokens} in (${c.cachedInputTokens} cached) / ${c.outputTokens} out, $${c.costUsd.toFixed(6)}, ${c.durationMs} ms`,

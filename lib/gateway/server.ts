@@ -13,6 +13,7 @@ import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { type PriceTable, priceCall, TOKEN_PRICES, tokenPriceFor } from '../core/metering.js';
 import { rateLimitResetAt } from '../core/rate-limit-reset.js';
+import { recordModelCallSpan } from '../telemetry/genai.js';
 import { guessVendor, WIRES } from './adapters/index.js';
 import type { RefusalKind, RequestInfo, UsageReader, VendorWire, WireAdapter } from './adapters/types.js';
 import { GatewaySession, type SessionOptions } from './session.js';
@@ -323,7 +324,7 @@ class CallMeter {
     }
     const { model, tokens } = this.reader.result();
     const name = model ?? this.call.info?.model ?? 'unknown';
-    this.call.session.record({
+    const call = {
       at: this.at,
       provider: this.call.session.provider,
       model: name,
@@ -331,7 +332,10 @@ class CallMeter {
       costUsd: priceCall(tokens, this.call.session.options.price ?? this.gateway.price(name)),
       status: this.status,
       durationMs: this.gateway.time() - this.started,
-    });
+    };
+    this.call.session.record(call);
+    const parent = this.call.session.options.traceContext?.();
+    if (parent) recordModelCallSpan(parent, call, this.call.info?.model, this.started);
   }
 }
 

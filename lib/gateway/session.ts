@@ -1,3 +1,4 @@
+import type { Context } from '@opentelemetry/api';
 import type { ModelCall, TokenPrice } from '../core/metering.js';
 import type { RefusalKind, RequestInfo, Vendor } from './adapters/types.js';
 
@@ -40,6 +41,8 @@ export interface SessionOptions {
   loopThreshold?: number;
   /** A rate-limit reset further off than this ends the session; default the gateway's. */
   farResetMs?: number;
+  /** The trace context each model call's span (`chat {model}`) hangs under; default none (no span). */
+  traceContext?: () => Context;
 }
 
 /** One attempt's access to the gateway: its credential, ledger, spend and guards. */

@@ -14,6 +14,7 @@ import type { AgentRole } from '../core/roles.js';
 import { isTerminal, type Task } from '../core/schemas.js';
 import type { TaskNotifier } from '../core/tasks.js';
 import { type TenantSpendStore, tenantSpendHooks } from '../core/tenant-spend.js';
+import { readySince } from '../core/trace-context.js';
 import { type AttemptPlan, abandonAttempt } from '../core/workflow.js';
 import {
   type EngineDeps,
@@ -28,6 +29,14 @@ import {
   startLeaseHeartbeat,
 } from '../core/workflow-engine.js';
 import { type GatewayOptions, ModelGateway } from '../gateway/server.js';
+import {
+  ATTR_TASK_ID,
+  agentTraceContext,
+  attemptAttributes,
+  recordSpan,
+  taskContext,
+  withSpan,
+} from '../telemetry/tracing.js';
 import { resolveBinary } from '../worker/agent-process.js';
 import type { ForgeEntry } from '../worker/forge/resolve.js';
 import type { KnownSecrets } from '../worker/known-secrets.js';
@@ -269,7 +278,9 @@ export class LocalExecutor implements TaskNotifier {
   private launch(task: Task): void {
     const entry: Running = { task, abort: new AbortController(), done: Promise.resolve() };
     entry.done = this.execute(entry)
-      .catch((e) => this.log('task execution failed', { taskId: task.id, err: String(e) }))
+      .catch((e) =>
+        this.log('task execution failed', { taskId: task.id, traceId: task.traceId, err: String(e) }),
+      )
       .finally(() => {
         this.running.delete(task.id);
         this.wake();
@@ -289,12 +300,22 @@ export class LocalExecutor implements TaskNotifier {
 
   /** One claimed task: prepare, run the attempt, record. */
   private async execute(entry: Running): Promise<void> {
-    await this.withTaskLog(entry.task.id, async (log) => {
-      const started = await this.prepare(entry, log);
-      if (!started) return;
-      const outcome = await this.runWorker(entry, started, log);
-      await this.record(entry, started, outcome, log);
-    });
+    // the task's trace (its submission's span): the wait in the queue, then this attempt under it
+    const parent = taskContext(entry.task);
+    const attributes = { [ATTR_TASK_ID]: entry.task.id };
+    recordSpan('queue wait', { parent, start: readySince(entry.task), end: Date.now(), attributes });
+    await withSpan(
+      'attempt',
+      (span) =>
+        this.withTaskLog(entry.task.id, async (log) => {
+          const started = await this.prepare(entry, log);
+          if (!started) return;
+          span.setAttributes(attemptAttributes(started.plan));
+          const outcome = await this.runWorker(entry, started, log);
+          await this.record(entry, started, outcome, log);
+        }),
+      { parent, attributes },
+    );
   }
 
   /** Runs `fn` with a log for the task: redacted lines, written to the store in batches. */
@@ -452,6 +473,8 @@ export class LocalExecutor implements TaskNotifier {
         attemptId: `${task.id}/${plan.attempt}`,
         // the provider's breaker and token bucket hear of a rate limit at once, not when the CLI gives up
         onRateLimit: (e) => this.rateLimited(plan.provider, e.resetAt),
+        // model calls hang under the agent's span (or this attempt's, between agent runs)
+        traceContext: agentTraceContext(task.id),
         ...(this.o.tenantSpend &&
           tenantSpendHooks(this.o.tenantSpend.store, this.o.tenantSpend.quotas, task.tenant, (e) =>
             this.log('could not count the tenant spend', { err: String(e) }),
@@ -571,7 +594,12 @@ export class LocalExecutor implements TaskNotifier {
         [`${done.status === 'queued' ? 're-queued' : done.status}: ${reason}`],
         new Date(),
       );
-      this.log('recovered a task from a lost executor', { taskId: task.id, status: done.status, reason });
+      this.log('recovered a task from a lost executor', {
+        taskId: task.id,
+        traceId: task.traceId,
+        status: done.status,
+        reason,
+      });
     }
     if (n > 0) this.wake();
     return n;

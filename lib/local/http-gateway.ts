@@ -7,12 +7,20 @@ import {
   STATUS_CODES,
 } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { propagation, ROOT_CONTEXT } from '@opentelemetry/api';
+import {
+  ATTR_HTTP_REQUEST_METHOD,
+  ATTR_HTTP_RESPONSE_STATUS_CODE,
+  ATTR_HTTP_ROUTE,
+  ATTR_URL_PATH,
+} from '@opentelemetry/semantic-conventions';
 import type { Context } from 'aws-lambda';
 import { type ApiEvent, type ApiResult, MAX_BODY_BYTES } from '../api/handler.js';
 import { authorize } from '../core/access.js';
 import { PayloadTooLargeError, toHttpError } from '../core/errors.js';
 import type { Authenticator } from '../core/ports.js';
 import { isTerminal, type TaskStatus } from '../core/schemas.js';
+import { SpanKind, withSpan } from '../telemetry/tracing.js';
 import { streamLogEvents, wantsEventStream } from './log-events.js';
 import type { WebAssets } from './web-assets.js';
 
@@ -184,6 +192,33 @@ function answerClientError(err: Error & { code?: string }, socket: Duplex): void
   );
 }
 
+/** A route as a span names it: ids in the path become `{id}` (`POST /v1/tasks`, `GET /v1/tasks/{id}`). */
+export function routeOf(path: string): string {
+  return path.replace(/^\/v1\/(tasks|schedules|tenants)\/[^/]+/, '/v1/$1/{id}');
+}
+
+/** Serves one request in an HTTP server span (continuing the caller's `traceparent`, if it sent one). */
+function withServerSpan(req: IncomingMessage, res: ServerResponse, url: URL, fn: () => Promise<void>) {
+  const method = req.method ?? 'GET';
+  const route = routeOf(url.pathname);
+  return withSpan(
+    `${method} ${route}`,
+    async (span) => {
+      await fn();
+      span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, res.statusCode);
+    },
+    {
+      kind: SpanKind.SERVER,
+      parent: propagation.extract(ROOT_CONTEXT, req.headers),
+      attributes: {
+        [ATTR_HTTP_REQUEST_METHOD]: method,
+        [ATTR_HTTP_ROUTE]: route,
+        [ATTR_URL_PATH]: url.pathname,
+      },
+    },
+  );
+}
+
 /**
  * The local platform's HTTP server: it only turns requests into Lambda events for the shared API
  * handler. It adds what a Lambda cannot do: `GET /metrics` and following logs as a stream.
@@ -248,8 +283,8 @@ export function createGateway(opts: GatewayOptions): Server {
       connectionsCheckingInterval: Math.max(100, Math.min(1_000, limits.headersTimeoutMs / 2)),
     },
     (req, res) => {
-      void (async () => {
-        const url = new URL(req.url ?? '/', 'http://localhost');
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      void withServerSpan(req, res, url, async () => {
         try {
           if (url.pathname === '/metrics' && req.method === 'GET') {
             const principal = await opts.authenticator.authenticate({
@@ -290,7 +325,7 @@ export function createGateway(opts: GatewayOptions): Server {
             });
           else res.end();
         }
-      })();
+      });
     },
   );
   server.maxConnections = limits.maxConnections;

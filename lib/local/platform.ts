@@ -10,6 +10,8 @@ import { ScheduleService } from '../core/schedules.js';
 import type { Task } from '../core/schemas.js';
 import { TaskService } from '../core/tasks.js';
 import { repoRoot } from '../infra/paths.js';
+import { startTelemetry } from '../telemetry/sdk.js';
+import { activeTraceParent, withTraceId } from '../telemetry/tracing.js';
 import { parseRepoUrl } from '../worker/forge/repo-url.js';
 import { resolveForge } from '../worker/forge/resolve.js';
 import { KnownSecrets } from '../worker/known-secrets.js';
@@ -52,6 +54,9 @@ export interface LocalPlatform {
 /** Wires the local platform: SQLite store, the shared API handler behind an HTTP server, the executor. */
 export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlatform> {
   const logger = new Logger({ serviceName: 'autodev', logLevel: config.logLevel as 'INFO' });
+  // OpenTelemetry: spans by OTLP where OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set; the trace
+  // context flows through the process either way (the trace id in each task's log lines)
+  const telemetry = startTelemetry();
   const { key, created } = loadOrCreateSigningKey(config.keyFile);
   const store = new SqliteTaskStore(config.dbFile);
   const workspaces = new GitWorkspaces({
@@ -121,7 +126,7 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
         }
       },
     },
-    log: (msg, extra) => logger.info(msg, extra ?? {}),
+    log: (msg, extra) => logger.info(msg, withTraceId(extra)),
     forges: config.forges,
     secrets: config.secrets,
     // the signing key too: an agent that printed or committed it could mint any tenant's tokens
@@ -146,6 +151,8 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
     repoPolicy: config.repoPolicy,
     quotas: config.quotas,
     spend: store,
+    // a task's trace is that of the request that submitted it
+    traceParent: activeTraceParent,
   });
   const scheduleStore = new SqliteScheduleStore(config.dbFile);
   const cron = new LocalCron({
@@ -248,6 +255,7 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
         auditLog.close();
         scheduleStore.close();
         store.close();
+        await telemetry.shutdown();
       })();
       return closing;
     },

@@ -1,6 +1,7 @@
 import { type ProviderErrorClass, ValidationError } from '../core/errors.js';
 import type { DriverInput, ProcessOutput } from '../core/ports.js';
 import type { GateOutcome, Task, TaskReview, Usage } from '../core/schemas.js';
+import { withAgentSpan, withSpan } from '../telemetry/tracing.js';
 import { type AgentProcessOptions, resolveBinary, runAgentProcess } from './agent-process.js';
 import { publishPullRequest } from './forge/publish.js';
 import {
@@ -112,17 +113,19 @@ export const agentStep: AttemptStep = async (run) => {
   log(
     `starting ${provider.name} (${run.bin}) with a ${run.timeoutSeconds} s time limit, ${ctx.task.limits.cpu ?? ctx.role.resources.cpu} CPU, ${ctx.task.limits.memoryMiB ?? ctx.role.resources.memoryMiB} MiB`,
   );
-  const output = await runAgentProcess({
-    ...run.agentRun,
-    args: cmd.args,
-    env: { ...ctx.baseEnv, HOME: run.ws.homeDir, ...provider.env, ...cmd.env },
-    stdin: cmd.stdin,
-    onStart: (pid) => {
-      run.startLatencyMs = Date.now() - run.started;
-      log(`agent process ${pid} started`);
-      ctx.onAgentStart?.(pid);
-    },
-  });
+  const output = await withAgentSpan(ctx.task.id, provider.name, () =>
+    runAgentProcess({
+      ...run.agentRun,
+      args: cmd.args,
+      env: { ...ctx.baseEnv, HOME: run.ws.homeDir, ...provider.env, ...cmd.env },
+      stdin: cmd.stdin,
+      onStart: (pid) => {
+        run.startLatencyMs = Date.now() - run.started;
+        log(`agent process ${pid} started`);
+        ctx.onAgentStart?.(pid);
+      },
+    }),
+  );
   const parsed = provider.driver.parse(output, input);
   run.usage = { ...emptyUsage(), ...stripUndefined(parsed.usage ?? {}) };
   run.sessionId = parsed.sessionId;
@@ -148,13 +151,15 @@ async function rerun(run: AttemptRun, prompt: string, what: string, given: strin
   const input: DriverInput = { ...run.input, prompt };
   const cmd = provider.driver.command(input);
   log(`${what}: starting ${provider.name} with ${given}`);
-  const out = await runAgentProcess({
-    ...run.agentRun,
-    args: cmd.args,
-    env: { ...ctx.baseEnv, HOME: input.homeDir, ...provider.env, ...cmd.env },
-    stdin: cmd.stdin,
-    onStart: (pid) => log(`agent process ${pid} started (${what})`),
-  });
+  const out = await withAgentSpan(ctx.task.id, provider.name, () =>
+    runAgentProcess({
+      ...run.agentRun,
+      args: cmd.args,
+      env: { ...ctx.baseEnv, HOME: input.homeDir, ...provider.env, ...cmd.env },
+      stdin: cmd.stdin,
+      onStart: (pid) => log(`agent process ${pid} started (${what})`),
+    }),
+  );
   const p = provider.driver.parse(out, input);
   addUsage(run.usage, p.usage);
   if (run.signal.aborted) throw new RepairFailed('crash', 'the attempt was stopped');
@@ -173,16 +178,18 @@ function runGates(run: AttemptRun, config: AutodevConfig): Promise<GateLoopResul
   const { ctx } = run;
   const env: Record<string, string> = { HOME: run.ws.homeDir };
   for (const [k, v] of Object.entries(ctx.baseEnv)) if (GATE_ENV.test(k)) env[k] = v;
-  return runGatesWithRepairs({
-    workdir: run.ws.dir,
-    config,
-    taskPrompt: ctx.task.prompt,
-    env,
-    signal: run.signal,
-    sandbox: run.sandbox,
-    log: ctx.log,
-    repair: (prompt, n) => rerun(run, prompt, `repair round ${n}`, 'the failing checks'),
-  });
+  return withSpan('gates', () =>
+    runGatesWithRepairs({
+      workdir: run.ws.dir,
+      config,
+      taskPrompt: ctx.task.prompt,
+      env,
+      signal: run.signal,
+      sandbox: run.sandbox,
+      log: ctx.log,
+      repair: (prompt, n) => rerun(run, prompt, `repair round ${n}`, 'the failing checks'),
+    }),
+  );
 }
 
 function failingGates(loop: GateLoopResult | undefined): string[] {
@@ -259,23 +266,25 @@ export const reviewStep: AttemptStep = async (run) => {
       ctx.log('no review: the quality gates fail');
       return undefined;
     }
-    const reviewed = await runReview({
-      task: ctx.task,
-      reviewer,
-      reviewerName,
-      bin: reviewer ? resolveBinary(reviewer.bin, ctx.baseEnv.PATH) : undefined,
-      workdir: ws.dir,
-      worktree: ws,
-      homeDir: ws.homeDir,
-      baseCommit: ws.baseCommit,
-      baseEnv: ctx.baseEnv,
-      limits: run.agentRun.limits,
-      signal: run.signal,
-      sandbox: run.sandbox,
-      log: ctx.log,
-      maxTurns: ctx.role.maxTurns,
-      maxBudgetUsd: ctx.task.limits.maxCostUsd,
-    });
+    const reviewed = await withSpan('review', () =>
+      runReview({
+        task: ctx.task,
+        reviewer,
+        reviewerName,
+        bin: reviewer ? resolveBinary(reviewer.bin, ctx.baseEnv.PATH) : undefined,
+        workdir: ws.dir,
+        worktree: ws,
+        homeDir: ws.homeDir,
+        baseCommit: ws.baseCommit,
+        baseEnv: ctx.baseEnv,
+        limits: run.agentRun.limits,
+        signal: run.signal,
+        sandbox: run.sandbox,
+        log: ctx.log,
+        maxTurns: ctx.role.maxTurns,
+        maxBudgetUsd: ctx.task.limits.maxCostUsd,
+      }),
+    );
     addUsage(run.usage, reviewed.usage);
     run.review = reviewed.review;
     run.reviewVerdict = reviewed.verdict;
@@ -313,12 +322,14 @@ export const reviewStep: AttemptStep = async (run) => {
 /** commit: what changed, on the task's branch; nothing changed ends the attempt as a success. */
 export const commitStep: AttemptStep = async (run) => {
   const { ctx, ws } = run;
-  const result = await ctx.workspaces.commit(
-    ws,
-    `AutoDev: ${firstLine(ctx.task.prompt, 64)}`,
-    `${run.summary ?? ''}\n\nRole: ${ctx.task.role}\nProvider: ${ctx.provider.name}`,
-    // gates and repair rounds may have changed more files; without them the list is still right
-    run.gateLoop || run.revised ? undefined : run.changed,
+  const result = await withSpan('commit', () =>
+    ctx.workspaces.commit(
+      ws,
+      `AutoDev: ${firstLine(ctx.task.prompt, 64)}`,
+      `${run.summary ?? ''}\n\nRole: ${ctx.task.role}\nProvider: ${ctx.provider.name}`,
+      // gates and repair rounds may have changed more files; without them the list is still right
+      run.gateLoop || run.revised ? undefined : run.changed,
+    ),
   );
   if (!result.changed) {
     ctx.log('the agent changed nothing: no commit, no push');
@@ -354,7 +365,7 @@ export const pushStep: AttemptStep = async (run) => {
   if (run.signal.aborted || (ctx.confirmOwnership && !(await ctx.confirmOwnership()))) {
     return stopped(run, 'the attempt was stopped before its push');
   }
-  const pushed = await ctx.workspaces.push(ws);
+  const pushed = await withSpan('push', () => ctx.workspaces.push(ws));
   if (pushed.replaced) ctx.log(`replaced this task's earlier push (${pushed.replaced.slice(0, 12)})`);
   if (pushed.rebasedOnto) ctx.log(`the branch had moved; rebased onto ${pushed.rebasedOnto.slice(0, 12)}`);
   run.pushedCommit = pushed.rebasedOnto
@@ -368,21 +379,24 @@ export const pushStep: AttemptStep = async (run) => {
 export const pullRequestStep: AttemptStep = async (run) => {
   const { ctx, ws } = run;
   let pullRequest: { url: string } | undefined;
-  if (ctx.forges) {
-    const published = await publishPullRequest({
-      task: recordedTask(run),
-      branch: ws.branch,
-      base: ws.baseBranch,
-      gates: run.gateLoop?.results ?? [],
-      draftOnFailure: run.config?.draftOnFailure ?? true,
-      review: run.reviewVerdict,
-      forges: ctx.forges,
-      secrets: ctx.secrets ?? {},
-      logsUrl: ctx.logsUrl,
-      fetch: ctx.forgeFetch,
-      log: ctx.log,
-      redact: (text) => ctx.knownSecrets.redact(text),
-    });
+  const forges = ctx.forges;
+  if (forges) {
+    const published = await withSpan('pull request', () =>
+      publishPullRequest({
+        task: recordedTask(run),
+        branch: ws.branch,
+        base: ws.baseBranch,
+        gates: run.gateLoop?.results ?? [],
+        draftOnFailure: run.config?.draftOnFailure ?? true,
+        review: run.reviewVerdict,
+        forges,
+        secrets: ctx.secrets ?? {},
+        logsUrl: ctx.logsUrl,
+        fetch: ctx.forgeFetch,
+        log: ctx.log,
+        redact: (text) => ctx.knownSecrets.redact(text),
+      }),
+    );
     if (published.outcome === 'opened' || published.outcome === 'updated') {
       pullRequest = { url: published.pullRequest.url };
     }

@@ -9,10 +9,12 @@ import {
   applyLedger,
   closeAttemptGateway,
   type LedgerOutcome,
+  type OpenAttemptOptions,
   openAttemptGateway,
 } from '../gateway/attempts.js';
 import type { ModelGateway } from '../gateway/server.js';
 import type { RateLimitEvent, TenantBudgetCheck } from '../gateway/session.js';
+import { withSpan } from '../telemetry/tracing.js';
 import { resolveBinary } from './agent-process.js';
 import {
   type AttemptRun,
@@ -51,6 +53,8 @@ export interface ModelGatewayAccess {
   onRateLimit?: (event: RateLimitEvent) => void;
   /** Each model call as its answer ends (the tenant's spend counter). */
   onCall?: (call: ModelCall) => void;
+  /** Where each model call's span hangs (the agent's span while one runs). */
+  traceContext?: OpenAttemptOptions['traceContext'];
 }
 
 /** A provider as configured: which driver, which binary, which model, which environment. */
@@ -197,7 +201,7 @@ async function withWorkspace(
   const { task, log } = ctx;
   let ws: Workspace | undefined;
   try {
-    ws = await ctx.workspaces.prepare(task.id, task.repo, task.baseBranch);
+    ws = await withSpan('workspace', () => ctx.workspaces.prepare(task.id, task.repo, task.baseBranch));
     log(`workspace ready: branch ${ws.branch} from ${ws.baseBranch} at ${ws.baseCommit.slice(0, 12)}`);
     return await next(ws);
   } catch (caught) {
@@ -230,6 +234,7 @@ async function withGatewaySession(
       onRateLimit: access.onRateLimit,
       onCall: access.onCall,
       log: ctx.log,
+      traceContext: access.traceContext,
     });
   if (!gw) return next(undefined);
   let report: AttemptReport;
