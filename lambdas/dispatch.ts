@@ -1,6 +1,5 @@
 import { processPartialResponse, SqsFifoPartialProcessorAsync } from '@aws-lambda-powertools/batch';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import { ECSClient } from '@aws-sdk/client-ecs';
@@ -9,6 +8,7 @@ import middy from '@middy/core';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { dispatchMessage } from '../lib/aws/dispatch.js';
 import { EcsWorkerStopper } from '../lib/aws/ecs-stopper.js';
+import { emit } from '../lib/aws/emf.js';
 import { requireEnv } from '../lib/aws/env.js';
 import { logger, metrics, tracer } from '../lib/aws/powertools.js';
 import { taskStoreFromEnv } from '../lib/aws/runtime.js';
@@ -38,12 +38,12 @@ async function recordHandler(record: SQSRecord): Promise<void> {
   } catch (err) {
     // retrying cannot fix a malformed message: drop it, loudly
     logger.error('dropping a malformed task message', { messageId: record.messageId, err: err as Error });
-    metrics.addMetric('MalformedMessages', MetricUnit.Count, 1);
+    emit(metrics, 'malformedMessages', 1);
     return;
   }
   const result = await dispatchMessage(deps, message);
   logger.info('task message handled', { taskId: message.taskId, kind: message.kind, ...result });
-  if (result.action === 'started' && result.started) metrics.addMetric('TasksAdmitted', MetricUnit.Count, 1);
+  if (result.action === 'started' && result.started) emit(metrics, 'tasksAdmitted', 1);
 }
 
 const lambdaHandler = async (event: SQSEvent, context: Context) =>

@@ -1,9 +1,9 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
+import { emit } from '../lib/aws/emf.js';
 import { notifyFromEvent, targetsFromEnv } from '../lib/aws/notifications.js';
 import { logger, metrics, tracer } from '../lib/aws/powertools.js';
 
@@ -17,7 +17,7 @@ const lambdaHandler = async (event: unknown) => {
     : {};
   const results = await notifyFromEvent(event, targets, { secrets, apiUrl: process.env.API_URL });
   for (const r of results) {
-    metrics.addMetric(r.ok ? 'NotificationsSent' : 'NotificationsFailed', MetricUnit.Count, 1);
+    emit(metrics, 'notifications', 1, { outcome: r.ok ? 'sent' : 'failed' });
     if (!r.ok) logger.warn('a notification was not delivered', { ...r });
   }
   return { sent: results.filter((r) => r.ok).length, failed: results.filter((r) => !r.ok).length };

@@ -1,9 +1,9 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
+import { emit } from '../lib/aws/emf.js';
 import { requireEnv } from '../lib/aws/env.js';
 import { logger, metrics, tracer } from '../lib/aws/powertools.js';
 import { wakeAllProviders } from '../lib/aws/provider-waiters.js';
@@ -24,11 +24,11 @@ const deps = {
 const lambdaHandler = async () => {
   const report = await reap(deps);
   logger.info('reaper pass', { ...report });
-  metrics.addMetric('TasksRequeued', MetricUnit.Count, report.requeued);
-  metrics.addMetric('TasksReaped', MetricUnit.Count, report.failed + report.cancelled);
-  metrics.addMetric('TasksReleased', MetricUnit.Count, report.released);
-  metrics.addMetric('TasksReannounced', MetricUnit.Count, report.reannounced);
-  metrics.addMetric('ParkedWoken', MetricUnit.Count, report.woken);
+  emit(metrics, 'reaped', report.requeued, { action: 'requeued' });
+  emit(metrics, 'reaped', report.failed + report.cancelled, { action: 'ended' });
+  emit(metrics, 'reaped', report.released, { action: 'released' });
+  emit(metrics, 'reaped', report.reannounced, { action: 'reannounced' });
+  emit(metrics, 'reaped', report.woken, { action: 'woken' });
   return report;
 };
 

@@ -1,11 +1,11 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
 import { DynamoScheduleStore } from '../lib/aws/dynamo-schedules.js';
+import { emit } from '../lib/aws/emf.js';
 import { requireEnv } from '../lib/aws/env.js';
 import { logger, metrics, tracer } from '../lib/aws/powertools.js';
 import { submitRecurring } from '../lib/aws/recurring.js';
@@ -37,7 +37,7 @@ const lambdaHandler = async (event: unknown) => {
   }
   const { task, created } = submitted;
   logger.info('recurring task submitted', { taskId: task.id, tenant: task.tenant, created });
-  if (created) metrics.addMetric('RecurringTasksSubmitted', MetricUnit.Count, 1);
+  if (created) emit(metrics, 'recurringSubmitted', 1);
   return { taskId: task.id, created };
 };
 

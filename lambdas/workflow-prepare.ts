@@ -1,9 +1,9 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import middy from '@middy/core';
+import { emit } from '../lib/aws/emf.js';
 import { requireEnv } from '../lib/aws/env.js';
 import { logger, metrics, tracer } from '../lib/aws/powertools.js';
 import {
@@ -40,7 +40,7 @@ const lambdaHandler = async (event: { step?: string }) => {
   const stepDeps = { ...deps, available: await providerKeys.available() };
   if (event.step === 'park') {
     const out = await parkStep(stepDeps, event);
-    metrics.addMetric('AttemptsParked', MetricUnit.Count, 1);
+    emit(metrics, 'attemptsParked', 1);
     return out;
   }
   if (event.step === 'continue') {
@@ -51,10 +51,10 @@ const lambdaHandler = async (event: { step?: string }) => {
   const out = await prepareStep(stepDeps, event);
   if (out.action === 'run') {
     logger.info('attempt prepared', { ...out.plan, startInSeconds: out.startInSeconds });
-    metrics.addMetric('AttemptsStarted', MetricUnit.Count, 1);
+    emit(metrics, 'attemptsStarted', 1);
   } else if (out.action === 'wait' || out.action === 'park') {
     logger.info('waiting for a provider', { ...out });
-    metrics.addMetric('AttemptsDeferred', MetricUnit.Count, 1);
+    emit(metrics, 'attemptsDeferred', 1);
   } else logger.info('workflow stops', { ...out });
   return out;
 };

@@ -1,9 +1,9 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import middy from '@middy/core';
+import { annotateTask, emitRecorded } from '../lib/aws/emf.js';
 import { logger, metrics, tracer } from '../lib/aws/powertools.js';
 import {
   providerKeysFromEnv,
@@ -40,9 +40,13 @@ const deps = {
 
 const lambdaHandler = async (event: unknown) => {
   const out = await recordStep({ ...deps, available: await providerKeys.available() }, event);
-  logger.info('attempt recorded', { ...out });
-  if (out.next === 'finish') metrics.addMetric(`Tasks_${out.status}`, MetricUnit.Count, 1);
-  else metrics.addMetric('Retries', MetricUnit.Count, 1);
+  const { taskId, attempt } = (event ?? {}) as { taskId?: string; attempt?: number };
+  const task = taskId ? await store.getById(taskId) : undefined;
+  logger.info('attempt recorded', { ...out, taskId, traceId: task?.traceId });
+  if (task && attempt) {
+    annotateTask(tracer, task);
+    emitRecorded(metrics, task, attempt);
+  }
   return out;
 };
 

@@ -7,6 +7,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
+import { METRICS } from '../core/metric-names.js';
 import type { Api } from './api.js';
 import type { TaskQueue } from './task-queue.js';
 import type { TaskWorkflow } from './workflow.js';
@@ -32,13 +33,15 @@ export class Observability extends Construct {
     super(scope, id);
     const ns = props.namespace ?? 'AutoDev';
     const five = Duration.minutes(5);
-    const appMetric = (metricName: string) =>
+    // the names of lib/core/metric-names (the same as the local platform's Prometheus metrics)
+    const appMetric = (metricName: string, dimensions: Record<string, string> = {}, label?: string) =>
       new cloudwatch.Metric({
         namespace: ns,
         metricName,
-        dimensionsMap: { service: 'autodev' },
+        dimensionsMap: { service: 'autodev', ...dimensions },
         statistic: 'Sum',
         period: five,
+        label,
       });
     const sm = props.workflow.stateMachine;
     const dlqDepth = props.queue.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: five });
@@ -101,13 +104,13 @@ export class Observability extends Construct {
       new cloudwatch.GraphWidget({
         title: 'Tasks',
         left: [
-          'TasksAdmitted',
-          'AttemptsStarted',
-          'Retries',
-          'Tasks_succeeded',
-          'Tasks_failed',
-          'Tasks_cancelled',
-        ].map(appMetric),
+          appMetric(METRICS.tasksAdmitted.name, {}, 'admitted'),
+          appMetric(METRICS.attemptsStarted.name, {}, 'attempts started'),
+          appMetric(METRICS.retries.name, {}, 'retries'),
+          ...(['succeeded', 'failed', 'cancelled'] as const).map((status) =>
+            appMetric(METRICS.tasksFinished.name, { status }, status),
+          ),
+        ],
         width: 12,
       }),
       new cloudwatch.GraphWidget({

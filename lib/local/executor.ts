@@ -53,6 +53,8 @@ import type { TaskQueue } from './fair-queue.js';
 export interface ExecutorEvents {
   attemptEnded?(provider: string, report: AttemptReport, durationMs: number): void;
   taskEnded?(task: Task): void;
+  /** The task will run again (a retry or a fail-over after a wait). */
+  taskRetrying?(task: Task): void;
   agentStarted?(latencyMs: number): void;
 }
 
@@ -564,7 +566,10 @@ export class LocalExecutor implements TaskNotifier {
   private settled(task: Task, log: TaskLog): void {
     log(`task ${task.status}${task.error ? `: ${task.error.message}` : ''}`);
     if (isTerminal(task.status)) this.o.events?.taskEnded?.(task);
-    if (task.status === 'retrying') this.wakeAt(task.notBefore);
+    if (task.status === 'retrying') {
+      this.o.events?.taskRetrying?.(task);
+      this.wakeAt(task.notBefore);
+    }
   }
 
   /**

@@ -83,10 +83,12 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
   };
   const roleSettings = new RoleSettingsService(new SqliteRoleSettings(store.connection), () => config.roles);
   let executor: LocalExecutor | undefined;
-  const metrics = new PlatformMetrics(store, () => executor?.activeCount ?? 0, {
-    states: () => store.listProviderStates(),
-    breaker: config.breaker,
-  });
+  const metrics = new PlatformMetrics(
+    store,
+    () => executor?.activeCount ?? 0,
+    { states: () => store.listProviderStates(), breaker: config.breaker },
+    () => store.listWaiting(),
+  );
   executor = new LocalExecutor({
     store,
     workspaces,
@@ -104,7 +106,8 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
     tenantSpend: { store, quotas: config.quotas },
     health: { store, breaker: config.breaker, rate: config.rate },
     events: {
-      attemptEnded: (provider, report) => metrics.attemptEnded(provider, report),
+      attemptEnded: (provider, report, durationMs) => metrics.attemptEnded(provider, report, durationMs),
+      taskRetrying: () => metrics.taskRetrying(),
       agentStarted: (latencyMs) => metrics.agentStarted(latencyMs),
       taskEnded: (task) => {
         metrics.taskEnded(task);

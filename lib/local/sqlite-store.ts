@@ -131,6 +131,9 @@ export class SqliteTaskStore
         `SELECT data FROM tasks WHERE id = ? AND (status = 'queued' OR (status = 'retrying' AND not_before <= ?))`,
       ),
       byStatus: db.prepare<[string], Row>('SELECT data FROM tasks WHERE status = ? ORDER BY id'),
+      waiting: db.prepare<[number], Row>(
+        "SELECT data FROM tasks WHERE status IN ('queued', 'retrying') ORDER BY id LIMIT ?",
+      ),
       wake: db.prepare<[], { t: number | null }>(
         "SELECT MIN(not_before) AS t FROM tasks WHERE status = 'retrying'",
       ),
@@ -319,6 +322,11 @@ export class SqliteTaskStore
 
   async listRunning(): Promise<Task[]> {
     return this.stmts.byStatus.all('running').map((r) => JSON.parse(r.data) as Task);
+  }
+
+  /** Tasks waiting to run (queued or retrying), the oldest first, up to `limit` (the queue-age gauge). */
+  async listWaiting(limit = 100): Promise<Task[]> {
+    return this.stmts.waiting.all(limit).map((r) => JSON.parse(r.data) as Task);
   }
 
   async listBlocked(): Promise<Task[]> {
