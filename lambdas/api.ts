@@ -19,6 +19,7 @@ import { describeAwsProviders } from '../lib/aws/providers-info.js';
 import { providerAvailability, roles, taskStoreFromEnv } from '../lib/aws/runtime.js';
 import { SqsTaskNotifier } from '../lib/aws/sqs-notifier.js';
 import { ScheduleService } from '../lib/core/schedules.js';
+import { formatTraceParent, traceContextFromXray } from '../lib/core/trace-context.js';
 
 /** The task API behind API Gateway: the same handler the local platform serves, on DynamoDB and SQS. */
 const store = taskStoreFromEnv();
@@ -75,6 +76,11 @@ const services = awsApiServices({
   roles,
   knownProviders: providerAvailability().names,
   schedules: scheduleParts,
+  // the task's trace is the X-Ray trace of the request that submitted it (the same 128-bit id)
+  traceParent: () => {
+    const c = traceContextFromXray(process.env._X_AMZN_TRACE_ID);
+    return c && formatTraceParent(c);
+  },
 });
 
 function build(webhookSecret: string | undefined) {

@@ -3,6 +3,7 @@ import { retentionSecondsFromEnv } from '../../lib/aws/api-settings.js';
 import { DynamoTaskStore } from '../../lib/aws/dynamo-task-store.js';
 import { loadProviderSecrets } from '../../lib/aws/secrets.js';
 import { readWorkerEnv, runWorkerTask } from '../../lib/aws/worker-task.js';
+import { startTelemetry } from '../../lib/telemetry/sdk.js';
 import { describeSandbox, resolveSandbox } from '../../lib/worker/sandbox.js';
 
 /**
@@ -47,7 +48,11 @@ async function main(): Promise<number> {
   const stop = new AbortController();
   process.once('SIGTERM', () => stop.abort());
   process.once('SIGINT', () => stop.abort());
-  const report = await runWorkerTask({ env, store, secrets, baseEnv, signal: stop.signal, sandbox });
+  // spans by OTLP/HTTP where OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set (an ADOT collector for X-Ray)
+  const telemetry = startTelemetry(process.env, 'autodev-worker');
+  const report = await runWorkerTask({ env, store, secrets, baseEnv, signal: stop.signal, sandbox }).finally(
+    () => telemetry.shutdown(),
+  );
   const line = report
     ? {
         taskId: env.AUTODEV_TASK_ID,

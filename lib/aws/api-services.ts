@@ -18,6 +18,8 @@ export interface AwsApiParts {
   /** The schedules' store and EventBridge Scheduler, where served. */
   schedules?: { store: ScheduleStore; scheduler: Scheduler };
   now?: () => number;
+  /** The trace a submitted task joins (the request's X-Ray trace as a W3C traceparent). */
+  traceParent?: () => string | undefined;
 }
 
 /**
@@ -38,6 +40,7 @@ export function awsApiServices(
       quotas: settings.quotas,
       // the usdPerDay quota, from the spend the workers' gateways add up per tenant and day
       spend: parts.store,
+      traceParent: parts.traceParent,
     }),
     authenticator: new ClaimsAuthenticator(
       settings.maxTokenTtlSeconds,

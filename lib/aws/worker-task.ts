@@ -10,6 +10,13 @@ import { type TenantSpendStore, tenantSpendHooks } from '../core/tenant-spend.js
 import { LEASE_MARGIN_SECONDS } from '../core/workflow.js';
 import { startLeaseHeartbeat } from '../core/workflow-engine.js';
 import { ModelGateway } from '../gateway/server.js';
+import {
+  ATTR_TASK_ID,
+  agentTraceContext,
+  attemptAttributes,
+  taskContext,
+  withSpan,
+} from '../telemetry/tracing.js';
 import { createDrivers, ownEnv } from '../worker/drivers/index.js';
 import { DEFAULT_FORGES, ForgeConfig } from '../worker/forge/resolve.js';
 import { KnownSecrets, secretsIn } from '../worker/known-secrets.js';
@@ -153,40 +160,56 @@ export async function runWorkerTask(deps: WorkerDeps): Promise<AttemptReport | u
       if (name) delete secrets[name];
     const report: AttemptReport =
       role && driver
-        ? await runAttempt({
-            task,
-            role,
-            // each CLI gets its own credentials and settings, never another provider's key
-            provider: { name: attempt.provider, driver, bin: driver.bin, env: ownEnv(driver, secrets) },
-            // every CLI of the image, for a reviewing provider named in .autodev.yml
-            providers: Object.fromEntries(
-              Object.entries(drivers).map(([name, d]) => [
-                name,
-                { name, driver: d, bin: d.bin, env: ownEnv(d, secrets) },
-              ]),
-            ),
-            workspaces: new GitWorkspaces({
-              root: join(env.AUTODEV_WORKSPACES, 'worktrees'),
-              mirrors: join(env.AUTODEV_WORKSPACES, 'mirrors'),
-              authorName: env.AUTODEV_GIT_AUTHOR_NAME,
-              authorEmail: env.AUTODEV_GIT_AUTHOR_EMAIL,
-              branchPrefix: env.AUTODEV_BRANCH_PREFIX,
-              // the token reaches each git command through a pipe, never the environment
-              credentialFor: tokenCredential(deps.secrets.GIT_TOKEN),
-            }),
-            baseEnv: deps.baseEnv,
-            sandbox: deps.sandbox,
-            // github.com and gitlab.com are known without configuration
-            forges,
-            secrets: deps.secrets,
-            // every value of the secret and the worker's own credentials: never pushed, never logged
-            knownSecrets: new KnownSecrets({ ...secretsIn(process.env), ...deps.secrets }),
-            // the real keys stay in this process: the agent gets a session credential for the gateway
-            modelGateway: gateway && gatewayAccess(deps, task, attempt, log, gateway, healthWrites),
-            defaultTimeoutSeconds: role.timeoutSeconds,
-            log,
-            signal: abort.signal,
-          })
+        ? await withSpan(
+            'attempt',
+            () =>
+              runAttempt({
+                task,
+                role,
+                // each CLI gets its own credentials and settings, never another provider's key
+                provider: { name: attempt.provider, driver, bin: driver.bin, env: ownEnv(driver, secrets) },
+                // every CLI of the image, for a reviewing provider named in .autodev.yml
+                providers: Object.fromEntries(
+                  Object.entries(drivers).map(([name, d]) => [
+                    name,
+                    { name, driver: d, bin: d.bin, env: ownEnv(d, secrets) },
+                  ]),
+                ),
+                workspaces: new GitWorkspaces({
+                  root: join(env.AUTODEV_WORKSPACES, 'worktrees'),
+                  mirrors: join(env.AUTODEV_WORKSPACES, 'mirrors'),
+                  authorName: env.AUTODEV_GIT_AUTHOR_NAME,
+                  authorEmail: env.AUTODEV_GIT_AUTHOR_EMAIL,
+                  branchPrefix: env.AUTODEV_BRANCH_PREFIX,
+                  // the token reaches each git command through a pipe, never the environment
+                  credentialFor: tokenCredential(deps.secrets.GIT_TOKEN),
+                }),
+                baseEnv: deps.baseEnv,
+                sandbox: deps.sandbox,
+                // github.com and gitlab.com are known without configuration
+                forges,
+                secrets: deps.secrets,
+                // every value of the secret and the worker's own credentials: never pushed, never logged
+                knownSecrets: new KnownSecrets({ ...secretsIn(process.env), ...deps.secrets }),
+                // the real keys stay in this process: the agent gets a session credential for the gateway
+                modelGateway: gateway && {
+                  ...gatewayAccess(deps, task, attempt, log, gateway, healthWrites),
+                  // model calls hang under the agent's span
+                  traceContext: agentTraceContext(task.id),
+                },
+                defaultTimeoutSeconds: role.timeoutSeconds,
+                log,
+                signal: abort.signal,
+              }),
+            // the task's trace, from the traceparent stored at submission
+            {
+              parent: taskContext(task),
+              attributes: {
+                [ATTR_TASK_ID]: task.id,
+                ...attemptAttributes({ attempt: attempt.number, provider: attempt.provider }),
+              },
+            },
+          )
         : {
             ok: false,
             errorClass: 'not_installed',

@@ -17,7 +17,10 @@ beforeAll(async () => {
   ({ ddb, store } = await lambdaEnvironment());
   // the shared Lambda environment silences metrics; here they are what is looked at
   process.env.POWERTOOLS_METRICS_DISABLED = 'false';
-  ({ handler: prepare } = await import('../../../lambdas/workflow-prepare.js'));
+  // the step Lambda's middy handler, called as Lambda calls it
+  ({ handler: prepare } = (await import('../../../lambdas/workflow-prepare.js')) as unknown as {
+    handler: typeof prepare;
+  });
   ({ handler: record } = await import('../../../lambdas/workflow-record.js'));
 }, 60_000);
 afterAll(async () => ddb?.stop());
