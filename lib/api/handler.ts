@@ -333,7 +333,13 @@ export function createApiHandler(deps: ApiDeps) {
       if (!Number.isInteger(after) || after < 0)
         throw new ValidationError('after must be a non-negative integer.');
       const { task, lines, lastSeq } = await service.logs(principal, params.id as string, after);
-      if (wantsJson(event)) return json(200, { status: task.status, lastSeq, lines });
+      if (wantsJson(event))
+        return json(200, {
+          status: task.status,
+          lastSeq,
+          // each line names the task's trace, as the text form does
+          lines: task.traceId ? lines.map((l) => ({ ...l, traceId: task.traceId })) : lines,
+        });
       return {
         statusCode: 200,
         headers: {

@@ -203,6 +203,13 @@ describe('one trace per task: API, queue, attempt, worker steps and model calls 
     const lines = text.trimEnd().split('\n');
     expect(lines.length).toBeGreaterThan(5);
     expect(lines.filter((l) => !l.includes(` trace_id=${task.traceId} `))).toEqual([]);
+    const page = (await (
+      await fetch(`${server.url}/v1/tasks/${task.id}/logs`, {
+        headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+      })
+    ).json()) as { lines: { traceId?: string }[] };
+    expect(page.lines).toHaveLength(lines.length);
+    expect(page.lines.filter((l) => l.traceId !== task.traceId)).toEqual([]);
     const structured = server
       .output()
       .split('\n')
