@@ -15,6 +15,8 @@ import type { AccessRole, Priority } from '../core/schemas.js';
 import { parseStatsQuery, type TaskStatsSource } from '../core/stats.js';
 import type { TaskService } from '../core/tasks.js';
 import { type DeliveryLog, handleGithubWebhook, type WebhookOptions } from '../core/webhooks.js';
+import { docsPage } from './docs-page.js';
+import { openApiDocument } from './openapi.js';
 
 /** Largest request body accepted, in bytes (API Gateway allows 10 MB; tasks never need that). */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -166,83 +168,274 @@ interface CallContext {
   traceId?: string;
 }
 
-/**
- * Every route the handler answers: method and path, `{name}` standing for one path segment. The
- * handler's table below must have an entry for each (the compiler checks it), so this list is
- * complete: tests walk it (the fuzz test sends every route here thousands of requests).
- */
-export const API_ROUTES = [
-  { method: 'GET', path: '/healthz' },
-  { method: 'POST', path: '/v1/webhooks/github' },
-  { method: 'GET', path: '/v1/audit' },
-  { method: 'GET', path: '/v1/providers' },
-  { method: 'GET', path: '/v1/me' },
-  { method: 'GET', path: '/v1/stats' },
-  { method: 'GET', path: '/v1/roles/{role}/full-access' },
-  { method: 'PUT', path: '/v1/roles/{role}/full-access' },
-  { method: 'POST', path: '/v1/schedules' },
-  { method: 'GET', path: '/v1/schedules' },
-  { method: 'GET', path: '/v1/schedules/{id}' },
-  { method: 'DELETE', path: '/v1/schedules/{id}' },
-  { method: 'POST', path: '/v1/tasks' },
-  { method: 'GET', path: '/v1/tasks' },
-  { method: 'GET', path: '/v1/tasks/{id}' },
-  { method: 'POST', path: '/v1/tasks/{id}/cancel' },
-  { method: 'POST', path: '/v1/tasks/{id}/retry' },
-  { method: 'GET', path: '/v1/tasks/{id}/logs' },
-  { method: 'DELETE', path: '/v1/tenants/{tenant}/data' },
-] as const;
-
-type KeyOf<R> = R extends { method: infer M extends string; path: infer P extends string }
-  ? `${M} ${P}`
-  : never;
-/** `GET /v1/tasks/{id}` and so on: one per route of API_ROUTES. */
-export type RouteKey = KeyOf<(typeof API_ROUTES)[number]>;
-
-/** Routes answered without a token (the webhook's signature stands for one). */
-const PUBLIC_ROUTES: ReadonlySet<RouteKey> = new Set<RouteKey>(['GET /healthz', 'POST /v1/webhooks/github']);
-
-interface Call {
+/** One call as a route sees it. */
+interface OpenCall {
+  deps: ApiDeps;
   event: ApiEvent;
   ctx: CallContext;
-  /** The caller; a route of PUBLIC_ROUTES is called before (and without) authentication. */
-  principal: Principal;
-  /** The path's `{name}` segments, percent-decoded. */
+  /** The path's `{name}` segments, decoded. */
   params: Record<string, string>;
   query: Record<string, string | undefined>;
 }
-
-type RouteHandler = (call: Call) => Promise<ApiResult>;
-
-/** Stands for the caller on public routes, which never read it (nothing is authorized to it). */
-const ANONYMOUS: Principal = Object.freeze({ tenant: '', role: 'viewer', subject: '' });
-
-/** The path template's pattern: `{name}` is one segment, captured. */
-function templatePattern(path: string): { pattern: RegExp; names: string[] } {
-  const names: string[] = [];
-  const source = path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{(\w+)\}/g, (_m, name: string) => {
-    names.push(name);
-    return '([^/]+)';
-  });
-  return { pattern: new RegExp(`^${source}$`), names };
+/** A call whose token was checked. */
+interface Call extends OpenCall {
+  principal: Principal;
 }
 
-const MATCHERS = API_ROUTES.map((r) => ({
-  key: `${r.method} ${r.path}` as RouteKey,
-  method: r.method as string,
-  ...templatePattern(r.path),
+/** One route the handler answers: the single list that `/openapi.json` is checked against. */
+export type ApiRoute = {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** OpenAPI path template, e.g. `/v1/tasks/{taskId}`. */
+  path: string;
+  /** Whether these deps serve it (absent: always); one not served answers 404. */
+  served?: (deps: ApiDeps) => boolean;
+} & (
+  | { open: true; run: (c: OpenCall) => Promise<ApiResult> }
+  | { open: false; run: (c: Call) => Promise<ApiResult> }
+);
+
+const open = (
+  method: ApiRoute['method'],
+  path: string,
+  run: (c: OpenCall) => Promise<ApiResult>,
+): ApiRoute => ({
+  method,
+  path,
+  open: true,
+  run,
+});
+const authed = (
+  method: ApiRoute['method'],
+  path: string,
+  run: (c: Call) => Promise<ApiResult>,
+  served?: (deps: ApiDeps) => boolean,
+): ApiRoute => ({ method, path, open: false, run, served });
+
+/** Every route of the API, open ones (no token) first. */
+export const API_ROUTES: readonly ApiRoute[] = [
+  open('GET', '/healthz', async () => json(200, { ok: true })),
+  open('GET', '/openapi.json', async () => json(200, openApiDocument(), { 'cache-control': 'no-cache' })),
+  open('GET', '/docs', async () => docsPageResult()),
+  // GitHub sends no token: the signature over the raw body stands for one
+  open('POST', '/v1/webhooks/github', (c) => githubWebhook(c)),
+  authed('GET', '/v1/tasks', async (c) => json(200, await c.deps.service.list(c.principal, c.query))),
+  authed('POST', '/v1/tasks', async ({ deps, event, ctx, principal }) => {
+    const body = parseBody(event);
+    authorize(principal, 'task:create');
+    authorizePriority(principal, priorityIn(body), deps.highPriorityRoles);
+    const { task, created } = await deps.service.submit(principal, body, event.headers?.['idempotency-key']);
+    ctx.target = task.id;
+    ctx.traceId = task.traceId;
+    return json(created ? 201 : 200, task, { location: `/v1/tasks/${task.id}` });
+  }),
+  authed('GET', '/v1/tasks/{taskId}', async (c) =>
+    json(200, await c.deps.service.get(c.principal, c.params.taskId as string)),
+  ),
+  authed('POST', '/v1/tasks/{taskId}/cancel', async (c) =>
+    json(202, await c.deps.service.cancel(c.principal, c.params.taskId as string)),
+  ),
+  authed('POST', '/v1/tasks/{taskId}/retry', async (c) =>
+    json(202, await c.deps.service.retry(c.principal, c.params.taskId as string)),
+  ),
+  authed('GET', '/v1/tasks/{taskId}/logs', async ({ deps, event, principal, params, query }) => {
+    const after = query.after === undefined ? 0 : Number(query.after);
+    if (!Number.isInteger(after) || after < 0)
+      throw new ValidationError('after must be a non-negative integer.');
+    const { task, lines, lastSeq } = await deps.service.logs(principal, params.taskId as string, after);
+    if (wantsJson(event))
+      return json(200, {
+        status: task.status,
+        lastSeq,
+        // each line names the task's trace, as the text form does
+        lines: task.traceId ? lines.map((l) => ({ ...l, traceId: task.traceId })) : lines,
+      });
+    return {
+      statusCode: 200,
+      headers: {
+        'content-type': 'text/plain; charset=utf-8',
+        'x-autodev-last-seq': String(lastSeq),
+        'x-autodev-task-status': task.status,
+      },
+      // each line names the task's trace (logfmt `trace_id=`, as log tools link lines to traces)
+      body: lines
+        .map((l) => `${l.at} ${task.traceId ? `trace_id=${task.traceId} ` : ''}${l.text}\n`)
+        .join(''),
+    };
+  }),
+  authed('GET', '/v1/me', async ({ principal }) =>
+    json(200, { ...principal, actions: allowedActions(principal) }),
+  ),
+  authed(
+    'GET',
+    '/v1/stats',
+    async ({ deps, principal, query }) => {
+      authorize(principal, 'task:read');
+      return json(200, await deps.stats?.stats(principal.tenant, parseStatsQuery(query), new Date()));
+    },
+    (deps) => deps.stats !== undefined,
+  ),
+  authed(
+    'GET',
+    '/v1/roles/{role}/full-access',
+    async ({ deps, principal, params }) =>
+      json(200, await roleSettingsOf(deps).read(principal, params.role as string)),
+    (deps) => deps.roleSettings !== undefined,
+  ),
+  authed(
+    'PUT',
+    '/v1/roles/{role}/full-access',
+    async ({ deps, event, ctx, principal, params }) => {
+      const enabled = parseFullAccessChange(parseBody(event));
+      ctx.action = enabled ? 'role.full_access.enable' : 'role.full_access.disable';
+      return json(200, await roleSettingsOf(deps).setFullAccess(principal, params.role as string, enabled));
+    },
+    (deps) => deps.roleSettings !== undefined,
+  ),
+  authed(
+    'GET',
+    '/v1/providers',
+    async ({ deps, principal }) => {
+      authorize(principal, 'task:read');
+      return json(200, { items: await deps.providers?.() });
+    },
+    (deps) => deps.providers !== undefined,
+  ),
+  authed(
+    'GET',
+    '/v1/audit',
+    async ({ deps, principal, query }) => {
+      authorize(principal, 'audit:read');
+      return json(200, await deps.auditLog?.list(principal.tenant, parseAuditQuery(query)));
+    },
+    (deps) => deps.auditLog !== undefined,
+  ),
+  authed(
+    'GET',
+    '/v1/schedules',
+    async (c) => json(200, await schedulesOf(c).list(c.principal)),
+    hasSchedules,
+  ),
+  authed(
+    'POST',
+    '/v1/schedules',
+    async (c) => {
+      const body = parseBody(c.event);
+      authorize(c.principal, 'schedule:manage');
+      const task = body && typeof body === 'object' ? (body as { task?: unknown }).task : undefined;
+      authorizePriority(c.principal, priorityIn(task), c.deps.highPriorityRoles, 'task.priority');
+      const created = await schedulesOf(c).create(c.principal, body);
+      c.ctx.target = created.id;
+      return json(201, created, { location: `/v1/schedules/${created.id}` });
+    },
+    hasSchedules,
+  ),
+  authed(
+    'GET',
+    '/v1/schedules/{scheduleId}',
+    async (c) => json(200, await schedulesOf(c).get(c.principal, c.params.scheduleId as string)),
+    hasSchedules,
+  ),
+  authed(
+    'DELETE',
+    '/v1/schedules/{scheduleId}',
+    async (c) => {
+      await schedulesOf(c).delete(c.principal, c.params.scheduleId as string);
+      return { statusCode: 204 };
+    },
+    hasSchedules,
+  ),
+  authed(
+    'DELETE',
+    '/v1/tenants/{tenant}/data',
+    async ({ deps, principal, params }) =>
+      json(200, await deps.erasure?.erase(principal, params.tenant as string)),
+    (deps) => deps.erasure !== undefined,
+  ),
+];
+
+function hasSchedules(deps: ApiDeps): boolean {
+  return deps.schedules !== undefined;
+}
+function roleSettingsOf(deps: ApiDeps): RoleSettingsService {
+  if (!deps.roleSettings) throw new NotFoundError('Role settings are not served here.');
+  return deps.roleSettings;
+}
+function schedulesOf(c: OpenCall): ScheduleService {
+  if (!c.deps.schedules) throw new NotFoundError('Schedules are not served here.');
+  return c.deps.schedules;
+}
+
+/** A route's path template as a pattern: each `{name}` one non-empty segment. */
+function patternOf(template: string): RegExp {
+  const source = template.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{[^}]+\}/g, '([^/]+)');
+  return new RegExp(`^${source}$`);
+}
+const COMPILED = API_ROUTES.map((r) => ({
+  route: r,
+  pattern: patternOf(r.path),
+  names: [...r.path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1] as string),
 }));
 
-/** The route a method and path stand for, with its raw `{name}` segments; undefined when none. */
-export function matchRoute(method: string, path: string) {
-  for (const m of MATCHERS) {
-    if (m.method !== method) continue;
-    const found = path.match(m.pattern);
-    if (found) {
-      return { key: m.key, raw: Object.fromEntries(m.names.map((n, i) => [n, found[i + 1] as string])) };
-    }
+/** The route answering `method path` with these deps, and its path parameters (as sent: still escaped). */
+export function matchRoute(
+  deps: ApiDeps,
+  method: string,
+  path: string,
+): { route: ApiRoute; params: Record<string, string> } | undefined {
+  for (const { route, pattern, names } of COMPILED) {
+    if (route.method !== method || (route.served && !route.served(deps))) continue;
+    const m = path.match(pattern);
+    if (!m) continue;
+    const params: Record<string, string> = {};
+    names.forEach((n, i) => {
+      params[n] = m[i + 1] as string;
+    });
+    return { route, params };
   }
   return undefined;
+}
+
+/** The answer of `GET /docs`: the description as a page of its own, no script, a strict CSP. */
+function docsPageResult(): ApiResult {
+  const page = docsPage(openApiDocument());
+  return {
+    statusCode: 200,
+    headers: {
+      'content-type': 'text/html; charset=utf-8',
+      'content-security-policy': page.csp,
+      'x-content-type-options': 'nosniff',
+      'referrer-policy': 'no-referrer',
+    },
+    body: page.html,
+  };
+}
+
+async function githubWebhook(c: OpenCall): Promise<ApiResult> {
+  const { deps, event, ctx } = c;
+  const hook = deps.githubWebhook;
+  if (!hook) {
+    return json(503, {
+      error: { code: 'webhook_not_configured', message: 'GitHub webhooks are not served here.' },
+    });
+  }
+  const out = await handleGithubWebhook({
+    headers: event.headers ?? {},
+    rawBody: rawBodyOf(event),
+    secret: hook.secret,
+    deliveries: hook.deliveries,
+    options: hook.options,
+  });
+  if (!out.submission) return json(out.status, out.body);
+  const principal: Principal = { tenant: hook.tenant, role: 'submitter', subject: WEBHOOK_SUBJECT };
+  ctx.principal = principal;
+  const { task, created } = await deps.service.submit(principal, out.submission, out.idempotencyKey);
+  ctx.target = task.id;
+  deps.logger.info('task submitted from a GitHub webhook', {
+    taskId: task.id,
+    delivery: out.body.delivery,
+    created,
+  });
+  return json(created ? 201 : 200, task, { location: `/v1/tasks/${task.id}` });
 }
 
 /**
@@ -250,158 +443,23 @@ export function matchRoute(method: string, path: string) {
  * very same handler behind its HTTP server.
  */
 export function createApiHandler(deps: ApiDeps) {
-  const { service, authenticator, logger } = deps;
-  const schedules = deps.schedules;
-  const auditLog = deps.auditLog;
-  const erasure = deps.erasure;
-  const roleSettings = deps.roleSettings;
-
-  const routes: Record<RouteKey, RouteHandler | undefined> = {
-    'GET /healthz': async () => json(200, { ok: true }),
-    // before authentication: GitHub sends no token, the signature over the raw body stands for one
-    'POST /v1/webhooks/github': ({ event, ctx }) => githubWebhook(event, ctx),
-    'GET /v1/audit': auditLog
-      ? async ({ principal, query }) => {
-          authorize(principal, 'audit:read');
-          return json(200, await auditLog.list(principal.tenant, parseAuditQuery(query)));
-        }
-      : undefined,
-    'GET /v1/providers': deps.providers
-      ? async ({ principal }) => {
-          authorize(principal, 'task:read');
-          return json(200, { items: await deps.providers?.() });
-        }
-      : undefined,
-    'GET /v1/me': async ({ principal }) => json(200, { ...principal, actions: allowedActions(principal) }),
-    'GET /v1/stats': deps.stats
-      ? async ({ principal, query }) => {
-          authorize(principal, 'task:read');
-          return json(200, await deps.stats?.stats(principal.tenant, parseStatsQuery(query), new Date()));
-        }
-      : undefined,
-    'GET /v1/roles/{role}/full-access': roleSettings
-      ? async ({ principal, params }) => json(200, await roleSettings.read(principal, params.role as string))
-      : undefined,
-    'PUT /v1/roles/{role}/full-access': roleSettings
-      ? async ({ event, ctx, principal, params }) => {
-          const enabled = parseFullAccessChange(parseBody(event));
-          ctx.action = enabled ? 'role.full_access.enable' : 'role.full_access.disable';
-          return json(200, await roleSettings.setFullAccess(principal, params.role as string, enabled));
-        }
-      : undefined,
-    'POST /v1/schedules': schedules
-      ? async ({ event, ctx, principal }) => {
-          const body = parseBody(event);
-          authorize(principal, 'schedule:manage');
-          const task = body && typeof body === 'object' ? (body as { task?: unknown }).task : undefined;
-          authorizePriority(principal, priorityIn(task), deps.highPriorityRoles, 'task.priority');
-          const created = await schedules.create(principal, body);
-          ctx.target = created.id;
-          return json(201, created, { location: `/v1/schedules/${created.id}` });
-        }
-      : undefined,
-    'GET /v1/schedules': schedules
-      ? async ({ principal }) => json(200, await schedules.list(principal))
-      : undefined,
-    'GET /v1/schedules/{id}': schedules
-      ? async ({ principal, params }) => json(200, await schedules.get(principal, params.id as string))
-      : undefined,
-    'DELETE /v1/schedules/{id}': schedules
-      ? async ({ principal, params }) => {
-          await schedules.delete(principal, params.id as string);
-          return { statusCode: 204 };
-        }
-      : undefined,
-    'POST /v1/tasks': async ({ event, ctx, principal }) => {
-      const body = parseBody(event);
-      authorize(principal, 'task:create');
-      authorizePriority(principal, priorityIn(body), deps.highPriorityRoles);
-      const { task, created } = await service.submit(principal, body, event.headers?.['idempotency-key']);
-      ctx.target = task.id;
-      ctx.traceId = task.traceId;
-      return json(created ? 201 : 200, task, { location: `/v1/tasks/${task.id}` });
-    },
-    'GET /v1/tasks': async ({ principal, query }) => json(200, await service.list(principal, query)),
-    'GET /v1/tasks/{id}': async ({ principal, params }) =>
-      json(200, await service.get(principal, params.id as string)),
-    'POST /v1/tasks/{id}/cancel': async ({ principal, params }) =>
-      json(202, await service.cancel(principal, params.id as string)),
-    'POST /v1/tasks/{id}/retry': async ({ principal, params }) =>
-      json(202, await service.retry(principal, params.id as string)),
-    'GET /v1/tasks/{id}/logs': async ({ event, principal, params, query }) => {
-      const after = query.after === undefined ? 0 : Number(query.after);
-      if (!Number.isInteger(after) || after < 0)
-        throw new ValidationError('after must be a non-negative integer.');
-      const { task, lines, lastSeq } = await service.logs(principal, params.id as string, after);
-      if (wantsJson(event))
-        return json(200, {
-          status: task.status,
-          lastSeq,
-          // each line names the task's trace, as the text form does
-          lines: task.traceId ? lines.map((l) => ({ ...l, traceId: task.traceId })) : lines,
-        });
-      return {
-        statusCode: 200,
-        headers: {
-          'content-type': 'text/plain; charset=utf-8',
-          'x-autodev-last-seq': String(lastSeq),
-          'x-autodev-task-status': task.status,
-        },
-        // each line names the task's trace (logfmt `trace_id=`, as log tools link lines to traces)
-        body: lines
-          .map((l) => `${l.at} ${task.traceId ? `trace_id=${task.traceId} ` : ''}${l.text}\n`)
-          .join(''),
-      };
-    },
-    'DELETE /v1/tenants/{tenant}/data': erasure
-      ? async ({ principal, params }) => json(200, await erasure.erase(principal, params.tenant as string))
-      : undefined,
-  };
+  const { authenticator, logger } = deps;
 
   async function route(event: ApiEvent, ctx: CallContext): Promise<ApiResult> {
     const method = event.requestContext.http.method.toUpperCase();
     const path = event.rawPath.replace(/\/+$/, '') || '/';
-    const matched = matchRoute(method, path);
-    const run = matched ? routes[matched.key] : undefined;
-    if (matched && run && PUBLIC_ROUTES.has(matched.key)) {
-      return run({ event, ctx, principal: ANONYMOUS, params: {}, query: {} });
-    }
+    const query = event.queryStringParameters ?? {};
+    const found = matchRoute(deps, method, path);
+    const decoded = () =>
+      Object.fromEntries(Object.entries(found?.params ?? {}).map(([k, v]) => [k, decodeId(v)]));
+    if (found?.route.open) return found.route.run({ deps, event, ctx, params: decoded(), query });
     const principal = await authenticator.authenticate(
       event.headers ?? {},
       event.requestContext.authorizer?.jwt?.claims,
     );
     ctx.principal = principal;
-    if (!matched || !run) throw new NotFoundError(`No route for ${method} ${path.slice(0, 200)}.`);
-    const params: Record<string, string> = {};
-    for (const [name, segment] of Object.entries(matched.raw)) params[name] = decodeId(segment);
-    return run({ event, ctx, principal, params, query: event.queryStringParameters ?? {} });
-  }
-
-  async function githubWebhook(event: ApiEvent, ctx: CallContext): Promise<ApiResult> {
-    const hook = deps.githubWebhook;
-    if (!hook) {
-      return json(503, {
-        error: { code: 'webhook_not_configured', message: 'GitHub webhooks are not served here.' },
-      });
-    }
-    const out = await handleGithubWebhook({
-      headers: event.headers ?? {},
-      rawBody: rawBodyOf(event),
-      secret: hook.secret,
-      deliveries: hook.deliveries,
-      options: hook.options,
-    });
-    if (!out.submission) return json(out.status, out.body);
-    const principal: Principal = { tenant: hook.tenant, role: 'submitter', subject: WEBHOOK_SUBJECT };
-    ctx.principal = principal;
-    const { task, created } = await service.submit(principal, out.submission, out.idempotencyKey);
-    ctx.target = task.id;
-    logger.info('task submitted from a GitHub webhook', {
-      taskId: task.id,
-      delivery: out.body.delivery,
-      created,
-    });
-    return json(created ? 201 : 200, task, { location: `/v1/tasks/${task.id}` });
+    if (!found || found.route.open) throw new NotFoundError(`No route for ${method} ${path}.`);
+    return found.route.run({ deps, event, ctx, params: decoded(), query, principal });
   }
 
   /** Appends the call's entry when it is one the trail keeps; a failure to record is logged, not answered. */
