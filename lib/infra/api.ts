@@ -11,6 +11,9 @@ import { AutoDevFunction } from './autodev-function.js';
 import type { TaskQueue } from './task-queue.js';
 import type { TaskStore } from './task-store.js';
 
+/** Routes answered without a token: the health check and the API's description. */
+export const OPEN_GET_PATHS = ['/healthz', '/openapi.json', '/docs'] as const;
+
 export interface ApiProps {
   readonly store: TaskStore;
   readonly queue: TaskQueue;
@@ -76,7 +79,7 @@ function tenancyEnvironment(t: ApiTenancySettings = {}): Record<string, string> 
 /**
  * The task API: an HTTP API whose JWT authorizer checks issuer, audience, signature and expiry,
  * in front of the shared API handler (which checks tenant and role again). Access logs and
- * throttling on the default stage; /healthz is open.
+ * throttling on the default stage; /healthz, /openapi.json and /docs are open.
  */
 export class Api extends Construct {
   public readonly httpApi: apigw.HttpApi;
@@ -143,12 +146,15 @@ export class Api extends Construct {
         authorizer: new apigw.HttpNoneAuthorizer(),
       });
     }
-    this.httpApi.addRoutes({
-      path: '/healthz',
-      methods: [apigw.HttpMethod.GET],
-      integration,
-      authorizer: new apigw.HttpNoneAuthorizer(),
-    });
+    // open: the health check, and the API's description (GET /openapi.json, its page GET /docs)
+    for (const path of OPEN_GET_PATHS) {
+      this.httpApi.addRoutes({
+        path,
+        methods: [apigw.HttpMethod.GET],
+        integration,
+        authorizer: new apigw.HttpNoneAuthorizer(),
+      });
+    }
   }
 
   get url(): string {

@@ -115,6 +115,15 @@ export function acknowledgeFindings(stack: Stack): void {
           'APIG4',
           'The health check is open on purpose: it reveals nothing and load balancers call it.',
         );
+      for (const id of ['GET--openapi.json', 'GET--docs']) {
+        const route = c.httpApi.node.tryFindChild(id);
+        if (route)
+          ack(
+            route,
+            'APIG4',
+            "The API's description (OpenAPI document and its page) is public on purpose: it holds no data and clients read it before they have a token.",
+          );
+      }
       const webhook = c.httpApi.node.tryFindChild('POST--v1--webhooks--github');
       if (webhook)
         ack(

@@ -62,6 +62,9 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = {
   maxConnections: 512,
 };
 
+/** Routes this server answers itself, beside the API handler's (`API_ROUTES`); /openapi.json describes them too. */
+export const GATEWAY_ROUTES = [{ method: 'GET', path: '/metrics' }] as const;
+
 const lambdaContext = (requestId: string): Context =>
   ({
     callbackWaitsForEmptyEventLoop: false,
@@ -286,7 +289,7 @@ export function createGateway(opts: GatewayOptions): Server {
       const url = new URL(req.url ?? '/', 'http://localhost');
       void withServerSpan(req, res, url, async () => {
         try {
-          if (url.pathname === '/metrics' && req.method === 'GET') {
+          if (GATEWAY_ROUTES.some((r) => r.path === url.pathname && r.method === req.method)) {
             const principal = await opts.authenticator.authenticate({
               authorization: req.headers.authorization,
             });
