@@ -1,14 +1,17 @@
 #!/usr/bin/env node
 import { existsSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Argument, Command, InvalidArgumentError, Option } from 'commander';
+import type { ProviderInfo } from '../lib/api/schemas.js';
 import { DEFAULT_MAX_TOKEN_TTL_SECONDS, parseDuration } from '../lib/core/access.js';
 import { ConfigError } from '../lib/core/errors.js';
-import { AccessRole, isTerminal, type Task } from '../lib/core/schemas.js';
+import { AccessRole, type Task } from '../lib/core/schemas.js';
 import { loadOrCreateSigningKey, signLocalToken } from '../lib/local/auth.js';
 import { ApiClient, ApiClientError } from '../lib/local/client.js';
+import { completionScript, SHELLS, type Shell } from '../lib/local/completion.js';
 import { loadLocalConfig } from '../lib/local/config.js';
-import { describeProviders, formatProviders, type ProviderInfo } from '../lib/local/providers.js';
+import { describeProviders, formatProviders } from '../lib/local/providers.js';
+import { watchTask } from '../lib/local/task-watch.js';
 import { limitsSupported, resolveBinary } from '../lib/worker/agent-process.js';
 import { describeSandbox, resolveSandbox } from '../lib/worker/sandbox.js';
 
@@ -81,28 +84,15 @@ function describe(t: Task): string {
   return lines.join('\n');
 }
 
-async function waitFor(api: ApiClient, id: string): Promise<Task> {
-  let last = '';
-  let done = false;
-  const watch = (async () => {
-    while (!done) {
-      const t = await api.get(id);
-      if (t.status !== last) {
-        last = t.status;
-        process.stderr.write(`[autodev] ${id} is ${t.status}\n`);
-      }
-      if (isTerminal(t.status)) return t;
-      await new Promise((r) => setTimeout(r, 500));
-    }
-    return api.get(id);
-  })();
-  // the task's status says how it ended; a stream cut short (an expired token) is told by `watch`
-  const stream = api.followLogs(id, (chunk) => process.stdout.write(chunk)).catch(() => undefined);
-  const task = await watch;
-  done = true;
-  // give the log stream a moment to print its last lines, without holding the process open
-  await Promise.race([stream, new Promise((r) => setTimeout(r, 2000).unref())]);
-  return task;
+/** `--json`: the one JSON document on stdout; otherwise the text for people. */
+function print(o: { json?: boolean }, data: unknown, text: () => string): void {
+  process.stdout.write(o.json ? `${JSON.stringify(data, null, 2)}\n` : `${text()}\n`);
+}
+
+/** Follows a task: a status line on stderr, its log on stdout (on stderr with --json: stdout is the JSON's). */
+function watch(api: ApiClient, id: string, o: { json?: boolean }): Promise<Task> {
+  const out = o.json ? process.stderr : process.stdout;
+  return watchTask(api, id, { out, err: process.stderr, tty: Boolean(process.stderr.isTTY) });
 }
 
 const program = new Command()
@@ -115,11 +105,17 @@ const program = new Command()
 program
   .command('serve')
   .description('start the local platform (HTTP API, executor, SQLite store in $AUTODEV_HOME)')
-  .action(async () => {
+  .option('--json', 'print where it listens as one JSON document (messages after it go to stderr)')
+  .action(async (o: { json?: boolean }) => {
     const config = loadLocalConfig();
     const { startLocalPlatform } = await import('../lib/local/platform.js');
     const platform = await startLocalPlatform(config);
-    const out = (s: string) => process.stdout.write(`${s}\n`);
+    const out = (s: string) => (o.json ? process.stderr : process.stdout).write(`${s}\n`);
+    if (o.json) {
+      const { url } = platform;
+      const sandbox = describeSandbox(platform.sandbox);
+      print(o, { url, home: config.home, concurrency: config.concurrency, sandbox }, () => '');
+    }
     out(`AutoDev local platform listening on ${platform.url}`);
     out(`  data:        ${config.home}${platform.keyCreated ? ' (created, with a new signing key)' : ''}`);
     out(`  concurrency: ${config.concurrency} task(s) at once`);
@@ -153,7 +149,8 @@ program
   .addOption(new Option('--role <role>', 'access role').choices(AccessRole.options).makeOptionMandatory())
   .option('--subject <subject>', 'who the token is for', 'cli-user')
   .option('--ttl <ttl>', 'lifetime, e.g. 30m, 1h, 7d', '1h')
-  .action(async (o: { tenant: string; role: AccessRole; subject: string; ttl: string }) => {
+  .option('--json', 'print JSON')
+  .action(async (o: { tenant: string; role: AccessRole; subject: string; ttl: string; json?: boolean }) => {
     if (!/^[a-z0-9][a-z0-9_-]{0,62}$/.test(o.tenant))
       throw new InvalidArgumentError('tenant: lowercase letters, digits, "-" and "_"');
     const ttl = parseDuration(o.ttl);
@@ -165,7 +162,8 @@ program
         `ttl: at most ${max} s, what the server accepts (AUTODEV_MAX_TOKEN_TTL)`,
       );
     const { key } = loadOrCreateSigningKey(join(home(), 'signing-key'));
-    process.stdout.write(`${await signLocalToken(key, o)}\n`);
+    const token = await signLocalToken(key, o);
+    print(o, { token, tenant: o.tenant, role: o.role, subject: o.subject, ttlSeconds: ttl }, () => token);
   });
 
 const withToken = (c: Command) =>
@@ -214,18 +212,18 @@ withToken(
   };
   const task = await api.submit(body, o.idempotencyKey);
   if (!o.wait) {
-    process.stdout.write(o.json ? `${JSON.stringify(task, null, 2)}\n` : `${task.id}\n`);
+    print(o, task, () => task.id);
     return;
   }
   process.stderr.write(`[autodev] submitted ${task.id}\n`);
-  const final = await waitFor(api, task.id);
-  process.stdout.write(o.json ? `${JSON.stringify(final, null, 2)}\n` : `${describe(final)}\n`);
+  const final = await watch(api, task.id, o);
+  print(o, final, () => describe(final));
   if (final.status !== 'succeeded') process.exitCode = 1;
 });
 
 withToken(program.command('status').description('show a task').argument('<id>')).action(async (id, o) => {
   const t = await (await client(o)).get(id);
-  process.stdout.write(o.json ? `${JSON.stringify(t, null, 2)}\n` : `${describe(t)}\n`);
+  print(o, t, () => describe(t));
 });
 
 withToken(
@@ -254,29 +252,36 @@ withToken(
     .command('logs')
     .description("print a task's log")
     .argument('<id>')
-    .option('-f, --follow', 'keep printing until the task ends'),
+    .option('-f, --follow', 'keep printing until the task ends, with a status line'),
 ).action(async (id, o) => {
   const api = await client(o);
-  if (o.follow) await api.followLogs(id, (chunk) => process.stdout.write(chunk));
-  else process.stdout.write(await api.logs(id));
+  if (o.follow) {
+    const task = await watch(api, id, o);
+    if (o.json) print(o, { id, status: task.status }, () => '');
+    return;
+  }
+  const page = await api.logPage(id);
+  if (o.json)
+    print(
+      o,
+      { id, status: page.status, lastSeq: page.lastSeq, lines: page.text.split('\n').filter(Boolean) },
+      () => '',
+    );
+  else process.stdout.write(page.text);
 });
 
 withToken(
   program.command('cancel').description('cancel a task (stops its agent if running)').argument('<id>'),
 ).action(async (id, o) => {
   const t = await (await client(o)).cancel(id);
-  process.stdout.write(
-    o.json
-      ? `${JSON.stringify(t, null, 2)}\n`
-      : `${t.id} ${t.status === 'running' ? 'cancelling' : t.status}\n`,
-  );
+  print(o, t, () => `${t.id} ${t.status === 'running' ? 'cancelling' : t.status}`);
 });
 
 withToken(
   program.command('retry').description('run a failed or cancelled task again (operator)').argument('<id>'),
 ).action(async (id, o) => {
   const t = await (await client(o)).retry(id);
-  process.stdout.write(o.json ? `${JSON.stringify(t, null, 2)}\n` : `${t.id} ${t.status}\n`);
+  print(o, t, () => `${t.id} ${t.status}`);
 });
 
 withToken(
@@ -285,20 +290,31 @@ withToken(
     .description('list providers: version, credentials, circuit breaker, success rate'),
 ).action(async (o) => {
   const { items } = await (await client(o)).providers();
-  process.stdout.write(o.json ? `${JSON.stringify(items, null, 2)}\n` : `${formatProviders(items)}\n`);
+  print(o, items, () => formatProviders(items));
 });
 
 program
   .command('doctor')
   .description('check this machine and configuration, and explain what is missing')
-  .action(async () => {
+  .option('--json', 'print the checks as JSON')
+  .action(async (o: { json?: boolean }) => {
     let problems = 0;
-    const ok = (s: string) => process.stdout.write(`  ok    ${s}\n`);
-    const bad = (s: string, hint: string) => {
-      problems++;
-      process.stdout.write(`  FAIL  ${s}\n        ${hint}\n`);
+    const checks: { result: 'ok' | 'warn' | 'fail'; check: string; hint?: string }[] = [];
+    const say = (s: string) => (o.json ? undefined : process.stdout.write(s));
+    const ok = (check: string) => {
+      checks.push({ result: 'ok', check });
+      say(`  ok    ${check}\n`);
     };
-    const warn = (s: string, hint: string) => process.stdout.write(`  warn  ${s}\n        ${hint}\n`);
+    const bad = (check: string, hint: string) => {
+      problems++;
+      checks.push({ result: 'fail', check, hint });
+      say(`  FAIL  ${check}\n        ${hint}\n`);
+    };
+    const warn = (check: string, hint: string) => {
+      checks.push({ result: 'warn', check, hint });
+      say(`  warn  ${check}\n        ${hint}\n`);
+    };
+    const report = () => print(o, { ok: problems === 0, problems, checks }, () => '');
     const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
     if (major > 20 || (major === 20 && minor >= 19)) ok(`Node.js ${process.versions.node}`);
     else bad(`Node.js ${process.versions.node}`, 'AutoDev needs Node.js 20.19 or later.');
@@ -313,6 +329,7 @@ program
       ok(`configuration (AUTODEV_HOME=${config.home})`);
     } catch (err) {
       bad('configuration', (err as Error).message);
+      if (o.json) report();
       process.exitCode = 1;
       return;
     }
@@ -355,7 +372,7 @@ program
       else if (p.credentials === 'missing')
         warn(
           `${p.name}: no credentials`,
-          `Set one of ${p.credentialEnv.join(', ')} in the environment or ${join(config.home, 'secrets.env')}.`,
+          `Set one of ${(p.credentialEnv ?? []).join(', ')} in the environment or ${join(config.home, 'secrets.env')}.`,
         );
       else if (p.breaker !== 'closed')
         warn(
@@ -369,7 +386,8 @@ program
         'no usable provider',
         'Install at least one agent CLI and give it credentials (see docs/providers.md).',
       );
-    process.stdout.write(problems ? `\n${problems} problem(s) found.\n` : '\nAll good.\n');
+    if (o.json) report();
+    else say(problems ? `\n${problems} problem(s) found.\n` : '\nAll good.\n');
     if (problems) process.exitCode = 1;
   });
 
@@ -400,7 +418,7 @@ withToken(
       ...(o.provider && { provider: o.provider }),
     },
   });
-  process.stdout.write(o.json ? `${JSON.stringify(created, null, 2)}\n` : `${created.id}\n`);
+  print(o, created, () => created.id);
 });
 
 withToken(schedule.command('list').description("list your tenant's schedules")).action(async (o) => {
@@ -419,7 +437,7 @@ withToken(schedule.command('list').description("list your tenant's schedules")).
 withToken(schedule.command('delete').description('delete a schedule').argument('<id>')).action(
   async (id, o) => {
     await (await client(o)).deleteSchedule(id);
-    process.stdout.write(`deleted ${id}\n`);
+    print(o, { deleted: id }, () => `deleted ${id}`);
   },
 );
 
@@ -478,7 +496,27 @@ withToken(
   process.stdout.write(`audit entries since ${report.auditKeptSince} are kept (legal hold)\n`);
 });
 
+program
+  .command('completion')
+  .description('print a shell completion script: source <(autodev completion bash)')
+  .addArgument(new Argument('<shell>', 'the shell').choices(SHELLS))
+  .option('--json', 'print JSON')
+  .action((shell: Shell, o: { json?: boolean }) => {
+    const script = completionScript(program, shell);
+    if (o.json) print(o, { shell, script }, () => '');
+    else process.stdout.write(script);
+  });
+
 program.parseAsync().catch((err: unknown) => {
+  // with --json, the error too is one JSON document on stdout
+  if (process.argv.includes('--json')) {
+    const code = err instanceof ApiClientError ? err.code : 'failed';
+    const details = err instanceof ApiClientError ? err.details : undefined;
+    const message = err instanceof Error ? err.message : String(err);
+    process.stdout.write(
+      `${JSON.stringify({ error: { code, message, ...(details !== undefined && { details }) } })}\n`,
+    );
+  }
   if (err instanceof ApiClientError) {
     process.stderr.write(`error: ${err.message}\n`);
     if (err.details) process.stderr.write(`${JSON.stringify(err.details, null, 2)}\n`);

@@ -1,8 +1,8 @@
-import type { AuditEntry } from '../core/audit.js';
+import type { z } from 'zod';
+import { AuditPage, ErrorBody, ProviderList, SchedulePage, TaskPage } from '../api/schemas.js';
 import type { ErasureReport } from '../core/erasure.js';
-import type { Schedule } from '../core/schedules.js';
-import { isTerminal, type Task } from '../core/schemas.js';
-import type { ProviderInfo } from './providers.js';
+import { Schedule, type ScheduleCreation } from '../core/schedules.js';
+import { isTerminal, Task, type TaskStatus, type TaskSubmission } from '../core/schemas.js';
 
 export class ApiClientError extends Error {
   constructor(
@@ -16,7 +16,33 @@ export class ApiClientError extends Error {
   }
 }
 
-/** A small client of the AutoDev HTTP API, used by the CLI. */
+/**
+ * The answer checked against the schema the server answers with (the one /openapi.json describes); it
+ * is returned as sent, so fields a newer server adds are kept.
+ */
+function checked<S extends z.ZodType>(schema: S, body: unknown, what: string): z.output<S> {
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ApiClientError(
+      0,
+      'unexpected_answer',
+      `The server's answer is not ${what}: ${issue?.path.join('.') || '(body)'}: ${issue?.message}. Is the CLI as new as the server?`,
+    );
+  }
+  return body as z.output<S>;
+}
+
+/** One read of a task's log. */
+export interface LogPage {
+  text: string;
+  /** The task's status when the log was read. */
+  status: TaskStatus;
+  /** The sequence number of the last line (ask for lines after it next). */
+  lastSeq: number;
+}
+
+/** A small client of the AutoDev HTTP API, used by the CLI; typed and checked by the API's zod schemas. */
 export class ApiClient {
   constructor(
     private readonly baseUrl: string,
@@ -49,9 +75,10 @@ export class ApiClient {
     }
     if (!res.ok) {
       const text = await res.text();
-      let parsed: { error?: { code?: string; message?: string; details?: unknown } } = {};
+      let parsed: Partial<ErrorBody> = {};
       try {
-        parsed = JSON.parse(text);
+        const body = ErrorBody.safeParse(JSON.parse(text));
+        if (body.success) parsed = body.data;
       } catch {
         // not JSON
       }
@@ -65,36 +92,43 @@ export class ApiClient {
     return res;
   }
 
-  async submit(body: unknown, idempotencyKey?: string): Promise<Task> {
-    const res = await this.call(
-      'POST',
-      '/v1/tasks',
-      body,
-      idempotencyKey ? { 'idempotency-key': idempotencyKey } : {},
-    );
-    return (await res.json()) as Task;
+  private async json<S extends z.ZodType>(
+    schema: S,
+    what: string,
+    method: string,
+    path: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<z.output<S>> {
+    const res = await this.call(method, path, body, headers);
+    let parsed: unknown;
+    try {
+      parsed = await res.json();
+    } catch {
+      throw new ApiClientError(
+        0,
+        'unexpected_answer',
+        `The server's answer to ${method} ${path} is not JSON.`,
+      );
+    }
+    return checked(schema, parsed, what);
   }
 
-  async get(id: string): Promise<Task> {
-    return (await (await this.call('GET', `/v1/tasks/${encodeURIComponent(id)}`)).json()) as Task;
+  submit(body: TaskSubmission, idempotencyKey?: string): Promise<Task> {
+    const headers: Record<string, string> = idempotencyKey ? { 'idempotency-key': idempotencyKey } : {};
+    return this.json(Task, 'a task', 'POST', '/v1/tasks', body, headers);
   }
 
-  async list(q: {
-    status?: string;
-    role?: string;
-    limit?: number;
-    cursor?: string;
-  }): Promise<{ items: Task[]; nextCursor?: string }> {
-    const qs = new URLSearchParams();
-    for (const [k, v] of Object.entries(q)) if (v !== undefined) qs.set(k, String(v));
-    return (await (await this.call('GET', `/v1/tasks?${qs}`)).json()) as {
-      items: Task[];
-      nextCursor?: string;
-    };
+  get(id: string): Promise<Task> {
+    return this.json(Task, 'a task', 'GET', `/v1/tasks/${encodeURIComponent(id)}`);
+  }
+
+  list(q: { status?: string; role?: string; limit?: number; cursor?: string }): Promise<TaskPage> {
+    return this.json(TaskPage, 'a page of tasks', 'GET', `/v1/tasks?${query(q)}`);
   }
 
   /** The tenant's audit trail, newest first (admin). */
-  async audit(q: {
+  audit(q: {
     action?: string;
     subject?: string;
     result?: string;
@@ -102,13 +136,8 @@ export class ApiClient {
     until?: string;
     limit?: number;
     cursor?: string;
-  }): Promise<{ items: AuditEntry[]; nextCursor?: string }> {
-    const qs = new URLSearchParams();
-    for (const [k, v] of Object.entries(q)) if (v !== undefined) qs.set(k, String(v));
-    return (await (await this.call('GET', `/v1/audit?${qs}`)).json()) as {
-      items: AuditEntry[];
-      nextCursor?: string;
-    };
+  }): Promise<AuditPage> {
+    return this.json(AuditPage, 'a page of the audit trail', 'GET', `/v1/audit?${query(q)}`);
   }
 
   /** Erases the tenant's data (`DELETE /v1/tenants/{tenant}/data`, admin of that tenant). */
@@ -118,20 +147,30 @@ export class ApiClient {
     ).json()) as ErasureReport;
   }
 
-  async cancel(id: string): Promise<Task> {
-    return (await (await this.call('POST', `/v1/tasks/${encodeURIComponent(id)}/cancel`)).json()) as Task;
+  cancel(id: string): Promise<Task> {
+    return this.json(Task, 'a task', 'POST', `/v1/tasks/${encodeURIComponent(id)}/cancel`);
   }
 
-  async retry(id: string): Promise<Task> {
-    return (await (await this.call('POST', `/v1/tasks/${encodeURIComponent(id)}/retry`)).json()) as Task;
+  retry(id: string): Promise<Task> {
+    return this.json(Task, 'a task', 'POST', `/v1/tasks/${encodeURIComponent(id)}/retry`);
   }
 
-  async providers(): Promise<{ items: ProviderInfo[] }> {
-    return (await (await this.call('GET', '/v1/providers')).json()) as { items: ProviderInfo[] };
+  providers(): Promise<z.output<typeof ProviderList>> {
+    return this.json(ProviderList, 'a list of providers', 'GET', '/v1/providers');
   }
 
   async logs(id: string): Promise<string> {
-    return (await this.call('GET', `/v1/tasks/${encodeURIComponent(id)}/logs`)).text();
+    return (await this.logPage(id)).text;
+  }
+
+  /** The log so far, with the task's status and the last line's sequence number. */
+  async logPage(id: string, after = 0): Promise<LogPage> {
+    const res = await this.call('GET', `/v1/tasks/${encodeURIComponent(id)}/logs?after=${after}`);
+    return {
+      text: await res.text(),
+      status: res.headers.get('x-autodev-task-status') as TaskStatus,
+      lastSeq: Number(res.headers.get('x-autodev-last-seq') ?? after),
+    };
   }
 
   /**
@@ -154,15 +193,21 @@ export class ApiClient {
     }
   }
 
-  async createSchedule(body: unknown): Promise<Schedule> {
-    return (await (await this.call('POST', '/v1/schedules', body)).json()) as Schedule;
+  createSchedule(body: z.input<typeof ScheduleCreation>): Promise<Schedule> {
+    return this.json(Schedule, 'a schedule', 'POST', '/v1/schedules', body);
   }
 
-  async listSchedules(): Promise<{ items: Schedule[] }> {
-    return (await (await this.call('GET', '/v1/schedules')).json()) as { items: Schedule[] };
+  listSchedules(): Promise<SchedulePage> {
+    return this.json(SchedulePage, 'a list of schedules', 'GET', '/v1/schedules');
   }
 
   async deleteSchedule(id: string): Promise<void> {
     await this.call('DELETE', `/v1/schedules/${encodeURIComponent(id)}`);
   }
+}
+
+function query(q: Record<string, string | number | undefined>): URLSearchParams {
+  const qs = new URLSearchParams();
+  for (const [k, v] of Object.entries(q)) if (v !== undefined) qs.set(k, String(v));
+  return qs;
 }

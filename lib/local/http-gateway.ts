@@ -39,7 +39,8 @@ export interface GatewayOptions {
 
 /**
  * Routes the local HTTP server answers itself, beside the API handler's (API_ROUTES): what a Lambda
- * cannot do. `GET /v1/tasks/{id}/logs?follow=1` is the handler's route, streamed.
+ * cannot do; /openapi.json describes them too. `GET /v1/tasks/{id}/logs?follow=1` is the handler's
+ * route, streamed.
  */
 export const GATEWAY_ROUTES = [{ method: 'GET', path: '/metrics' }] as const;
 
@@ -61,9 +62,6 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = {
   keepAliveTimeoutMs: 5_000,
   maxConnections: 512,
 };
-
-/** Routes this server answers itself, beside the API handler's (`API_ROUTES`); /openapi.json describes them too. */
-export const GATEWAY_ROUTES = [{ method: 'GET', path: '/metrics' }] as const;
 
 const lambdaContext = (requestId: string): Context =>
   ({

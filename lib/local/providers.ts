@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ProviderInfo as ApiProviderInfo } from '../api/schemas.js';
 import { type BreakerMode, breakerMode, type ProviderState, successRate } from '../core/provider-health.js';
 import { resolveBinary } from '../worker/agent-process.js';
 import type { LocalConfig } from './config.js';
@@ -75,14 +76,15 @@ export async function describeProviders(
 }
 
 /** The `autodev providers` table. */
-export function formatProviders(list: ProviderInfo[]): string {
+/** A table of providers as the API answers them (on AWS without binary, version or credentials). */
+export function formatProviders(list: ApiProviderInfo[]): string {
   const rows = list.map((p) => [
     p.name,
-    p.path ? (p.version ?? 'installed') : 'not installed',
-    p.credentials === 'missing' ? `missing (${p.credentialEnv.join(' | ')})` : p.credentials,
+    p.path ? (p.version ?? 'installed') : p.bin ? 'not installed' : '-',
+    p.credentials === 'missing' ? `missing (${(p.credentialEnv ?? []).join(' | ')})` : (p.credentials ?? '-'),
     p.breaker,
     p.successRate === undefined ? '-' : `${Math.round(p.successRate * 100)}% of ${p.recentAttempts}`,
-    p.path ?? p.bin,
+    p.path ?? p.bin ?? '-',
   ]);
   const header = ['provider', 'version', 'credentials', 'breaker', 'success', 'binary'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
