@@ -13,6 +13,9 @@ import {
   tempDir,
 } from '../support/local-platform.js';
 
+/** The escape that starts a terminal control sequence. */
+const ESC = String.fromCharCode(27);
+
 type Operation = { operationId: string; requestBody?: unknown };
 type Doc = { paths: Record<string, Record<string, Operation>> };
 
@@ -293,7 +296,8 @@ describe('the API description and the CLI, against the local platform', () => {
       expect(statuses.at(-1)).toMatch(/^succeeded \(attempt 1 on claude, \d+s\)$/);
       // one line per change, never rewritten in place
       expect(new Set(statuses.map((s) => s.split(' ')[0])).size).toBe(statuses.length);
-      expect(r.stderr).not.toMatch(/[\r\x1b]/);
+      expect(r.stderr).not.toContain('\r');
+      expect(r.stderr).not.toContain(ESC);
       // and the agent's log streamed on stdout before the summary
       expect(r.stdout).toMatch(/agent process \d+ started[\s\S]*succeeded {2}role=/);
     });
@@ -304,7 +308,9 @@ describe('the API description and the CLI, against the local platform', () => {
       // Act
       const out = await cliOnTty(['logs', '-f', task.id], env);
       // Assert
-      expect(out).toMatch(/\r\x1b\[2K\[autodev\] t\w+ is running \(attempt 1 on claude, \d+s\)/);
+      expect(out).toMatch(
+        new RegExp(`\r${ESC}\\[2K\\[autodev\\] t\\w+ is running \\(attempt 1 on claude, \\d+s\\)`),
+      );
       expect(out).toMatch(/\[autodev\] t\w+ is succeeded \(attempt 1 on claude, \d+s\)\r?\n/);
       expect(out).toContain('task succeeded');
     }, 60_000);
