@@ -5,9 +5,19 @@ import {
   type RouteConfig,
 } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
+import { FullAccessChange } from '../core/role-settings.js';
 import { Schedule, ScheduleCreation } from '../core/schedules.js';
 import { Task, TaskStatus, TaskSubmission } from '../core/schemas.js';
-import { AuditPage, ErrorBody, Health, ProviderList, SchedulePage, TaskPage } from './schemas.js';
+import {
+  AuditPage,
+  ErrorBody,
+  Health,
+  Me,
+  ProviderList,
+  RoleSetting,
+  SchedulePage,
+  TaskPage,
+} from './schemas.js';
 
 /** The error statuses an operation may answer, each with the shared error body. */
 type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 429 | 500 | 503;
@@ -213,9 +223,52 @@ export const OPERATIONS: Record<string, Operation> = {
             .meta({ description: 'The sequence number of the last line answered.' }),
           'x-autodev-task-status': TaskStatus,
         }),
-        content: { 'text/plain': { schema: z.string() } },
+        content: {
+          'text/plain': { schema: z.string() },
+          'application/json': {
+            schema: z.object({ status: TaskStatus, lastSeq: z.number().int(), lines: z.array(z.unknown()) }),
+          },
+          'text/event-stream': {
+            schema: z.string().meta({ description: 'Local platform: events `log`, `status`, `end`.' }),
+          },
+        },
       },
     },
+  },
+  'GET /v1/me': {
+    operationId: 'getMe',
+    tags: ['meta'],
+    summary: 'The caller: tenant, role, subject and the actions the role allows',
+    responses: { 200: jsonBody(Me.meta({ id: 'Me' }), 'The caller.') },
+  },
+  'GET /v1/stats': {
+    operationId: 'getStats',
+    tags: ['tasks'],
+    summary: "The tenant's figures: per day, per provider and role, and the queue",
+    request: { query: z.object({ days: z.number().int().min(0).max(90).default(14) }) },
+    errors: [400, 403, 404],
+    responses: {
+      200: jsonBody(z.object({}).passthrough(), 'The figures (`days`, `byProviderRole`, `queue`).'),
+    },
+  },
+  'GET /v1/roles/{role}/full-access': {
+    operationId: 'getRoleFullAccess',
+    tags: ['roles'],
+    summary: "Whether an agent role's agents get the machine's network in your tenant",
+    request: { params: z.object({ role: z.string() }) },
+    errors: [400, 403, 404],
+    responses: { 200: jsonBody(RoleSetting.meta({ id: 'RoleSetting' }), 'The setting.') },
+  },
+  'PUT /v1/roles/{role}/full-access': {
+    operationId: 'setRoleFullAccess',
+    tags: ['roles'],
+    summary: 'Turn full-access mode on or off for an agent role (admin)',
+    request: {
+      params: z.object({ role: z.string() }),
+      body: { required: true, content: { 'application/json': { schema: FullAccessChange } } },
+    },
+    errors: [400, 403, 404, 413],
+    responses: { 200: jsonBody(RoleSetting.meta({ id: 'RoleSetting' }), 'The setting as it is now.') },
   },
   'GET /v1/providers': {
     operationId: 'listProviders',
@@ -344,6 +397,7 @@ export function openApiDocument(): object {
       { name: 'schedules', description: 'Recurring tasks.' },
       { name: 'providers', description: 'The agent CLIs.' },
       { name: 'audit', description: 'The audit trail.' },
+      { name: 'roles', description: 'Settings of agent roles.' },
       { name: 'webhooks', description: 'Tasks from GitHub.' },
       { name: 'meta', description: 'Health, metrics and this description.' },
     ],

@@ -72,3 +72,20 @@ const auditMatches: Same<z.infer<typeof AuditEntry>, AuditEntryType> = true;
 void auditMatches;
 const breakerMatches: Same<z.infer<typeof ProviderInfo>['breaker'], BreakerMode> = true;
 void breakerMatches;
+
+/** `GET /v1/me`: the caller as the token says, and what its role may do. */
+export const Me = z.object({
+  tenant: z.string(),
+  role: z.string(),
+  subject: z.string(),
+  actions: z.array(z.string()),
+});
+
+/** A role's full-access setting in a tenant. */
+export const RoleSetting = z.object({
+  tenant: z.string(),
+  role: z.string(),
+  fullAccess: z.boolean(),
+  updatedBy: z.string(),
+  updatedAt: z.string(),
+});
