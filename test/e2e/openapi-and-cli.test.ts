@@ -117,10 +117,16 @@ describe('the API description and the CLI, against the local platform', () => {
           )
         ).stdout,
       ) as { id: string };
-      const samples: Record<string, string> = { taskId: task.id, scheduleId: schedule.id, tenant: 'acme' };
+      const samples: Record<string, string> = {
+        taskId: task.id,
+        scheduleId: schedule.id,
+        tenant: 'acme',
+        role: 'backend',
+      };
       const bodies: Record<string, unknown> = {
         submitTask: { repo: remote, prompt: 'Probe', provider: 'claude' },
         createSchedule: { name: 'probe-two', schedule: 'rate(1 day)', task: { repo: remote, prompt: 'x' } },
+        setRoleFullAccess: { enabled: false },
       };
       const doc = (await (await fetch(`${server.url}/openapi.json`)).json()) as Doc;
       const operations = Object.entries(doc.paths)
