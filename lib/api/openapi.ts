@@ -162,6 +162,11 @@ export const OPERATIONS: Record<string, Operation> = {
       query: z.object({
         status: TaskStatus.optional(),
         role: z.string().optional(),
+        provider: z
+          .string()
+          .optional()
+          .meta({ description: 'The provider that ran the task or was asked for.' }),
+        label: z.string().optional().meta({ description: "One of the task's labels." }),
         limit: z.number().int().min(1).max(500).default(50),
         ...cursorQuery,
       }),
@@ -276,6 +281,29 @@ export const OPERATIONS: Record<string, Operation> = {
     summary: 'Providers: circuit breaker, recent success rate (locally also version and credentials)',
     errors: [403, 404],
     responses: { 200: jsonBody(ProviderListRef, 'The providers.') },
+  },
+  'DELETE /v1/tenants/{tenant}/data': {
+    operationId: 'eraseTenantData',
+    tags: ['tenants'],
+    summary:
+      "Erase a tenant's tasks, logs, schedules, idempotency keys, branch records and audit entries older than the legal hold (admin of that tenant)",
+    description:
+      'Refused with 409 `tasks_not_finished` while any task of the tenant is unfinished (cancel them first). Another tenant answers 404.',
+    request: { params: z.object({ tenant: z.string() }) },
+    errors: [403, 404, 409],
+    responses: {
+      200: jsonBody(
+        z
+          .object({
+            tenant: z.string(),
+            at: z.string(),
+            erased: z.record(z.string(), z.number().int()),
+            auditKeptSince: z.string(),
+          })
+          .meta({ id: 'ErasureReport' }),
+        'What was erased, per kind.',
+      ),
+    },
   },
   'GET /v1/audit': {
     operationId: 'listAuditEntries',
