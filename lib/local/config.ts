@@ -22,6 +22,7 @@ import type { ProviderConfig } from '../worker/run-attempt.js';
 import type { SandboxSetting } from '../worker/sandbox.js';
 import type { HttpLimits } from './http-gateway.js';
 import type { OidcSettings } from './oidc.js';
+import type { WebSignIn } from './web-assets.js';
 
 const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
 
@@ -72,6 +73,9 @@ const EnvSchema = z.object({
   AUTODEV_OIDC_ROLE_MAP: z.string().default(''),
   AUTODEV_OIDC_JWKS_MAX_AGE_SECONDS: int(600, 1, 86_400),
   AUTODEV_OIDC_JWKS_COOLDOWN_SECONDS: int(30, 0, 3600),
+  /** The dashboard signs in through the OIDC issuer as this public client (authorization code + PKCE). */
+  AUTODEV_WEB_OIDC_CLIENT_ID: z.string().trim().optional(),
+  AUTODEV_WEB_OIDC_SCOPE: z.string().trim().default('openid'),
   AUTODEV_QUOTAS: z.string().default(''),
   AUTODEV_FAIR_SHARES: z.string().default(''),
   AUTODEV_PRIORITY_AGING_SECONDS: z.coerce
@@ -149,6 +153,8 @@ export interface LocalConfig {
   clockSkewSeconds: number;
   /** The company's identity provider whose tokens are accepted beside the local key (AUTODEV_OIDC_*). */
   oidc?: OidcSettings;
+  /** The dashboard's sign-in through that issuer (AUTODEV_WEB_OIDC_CLIENT_ID): served as `/config.json`. */
+  webSignIn?: WebSignIn;
   /** Tasks per hour and tasks not yet ended, per tenant (AUTODEV_QUOTAS; default unlimited). */
   quotas: QuotaPolicy;
   /** Access roles that may ask for `priority: "high"` (AUTODEV_HIGH_PRIORITY_ROLES). */
@@ -451,6 +457,25 @@ function loadOidc(env: z.infer<typeof EnvSchema>): OidcSettings | undefined {
   };
 }
 
+/** `AUTODEV_WEB_OIDC_*`: the dashboard's sign-in through the configured issuer, if a client id is set. */
+function loadWebSignIn(
+  env: z.infer<typeof EnvSchema>,
+  oidc: OidcSettings | undefined,
+): WebSignIn | undefined {
+  const clientId = env.AUTODEV_WEB_OIDC_CLIENT_ID;
+  if (!clientId) return undefined;
+  if (!oidc)
+    throw new ConfigError(
+      'AUTODEV_WEB_OIDC_CLIENT_ID: needs AUTODEV_OIDC_ISSUER (the issuer to sign in with).',
+    );
+  if (!oidc.audience.includes(clientId)) {
+    throw new ConfigError(
+      'AUTODEV_WEB_OIDC_CLIENT_ID: must be one of AUTODEV_OIDC_AUDIENCE (the dashboard sends the ID token, whose audience is its client id).',
+    );
+  }
+  return { issuer: oidc.issuer, clientId, scope: env.AUTODEV_WEB_OIDC_SCOPE || 'openid' };
+}
+
 /** `AUTODEV_HIGH_PRIORITY_ROLES`: access roles separated by commas (empty: nobody). */
 function parseAccessRoles(value: string, variable: string): AccessRole[] {
   const roles = list(value);
@@ -492,6 +517,7 @@ export function loadLocalConfig(source: NodeJS.ProcessEnv = process.env): LocalC
   }
   const workspaces = env.AUTODEV_WORKSPACES ?? join(home, 'workspaces');
   const forges = loadForges(home, env.AUTODEV_FORGES);
+  const oidc = loadOidc(env);
   const secretValues: Record<string, string> = { ...secretsIn(source), ...secretsIn(secrets) };
   for (const [k, v] of Object.entries(secrets)) if (v) secretValues[k] = v;
   for (const p of Object.values(providers)) Object.assign(secretValues, secretsIn(p.env));
@@ -540,7 +566,8 @@ export function loadLocalConfig(source: NodeJS.ProcessEnv = process.env): LocalC
     },
     maxTokenTtlSeconds: parseDuration(env.AUTODEV_MAX_TOKEN_TTL) as number,
     clockSkewSeconds: env.AUTODEV_CLOCK_SKEW_SECONDS,
-    oidc: loadOidc(env),
+    oidc,
+    webSignIn: loadWebSignIn(env, oidc),
     quotas: parseQuotas(env.AUTODEV_QUOTAS),
     fairShares: {
       weights: parseFairShares(env.AUTODEV_FAIR_SHARES),

@@ -215,7 +215,7 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
     handler,
     authenticator,
     limits: config.http,
-    assets: new WebAssets(join(repoRoot(), 'web')),
+    assets: new WebAssets(join(repoRoot(), 'web'), config.webSignIn),
     metrics: async () => ({
       contentType: metrics.registry.contentType,
       body: await metrics.registry.metrics(),

@@ -4,21 +4,38 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, relative, sep } from 'node:path';
 
 /**
- * What the dashboard's pages may do: scripts, styles and calls from this origin only, no inline
- * script or style, no plugins, not framed, forms post nowhere else.
+ * What the dashboard's pages may do: scripts, styles and calls from this origin only (calls also to
+ * `connect`, the identity provider's origins when it signs in there), no inline script or style,
+ * no plugins, not framed, forms post nowhere else. The same policy is the CloudFront distribution's.
  */
-export const DASHBOARD_CSP = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "connect-src 'self'",
-  "font-src 'self'",
-  "base-uri 'none'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-  "object-src 'none'",
-].join('; ');
+export function dashboardCsp(connect: readonly string[] = []): string {
+  return [
+    "default-src 'none'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    ["connect-src 'self'", ...connect].join(' '),
+    "font-src 'self'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+    "object-src 'none'",
+  ].join('; ');
+}
+
+export const DASHBOARD_CSP = dashboardCsp();
+
+/** The dashboard's sign-in through an OIDC issuer (authorization code + PKCE, a public client). */
+export interface WebSignIn {
+  issuer: string;
+  clientId: string;
+  scope: string;
+}
+
+/** `/config.json`: what web/js/oidc.js reads to offer the provider's sign-in. */
+export function webConfig(signIn: WebSignIn): { oidc: WebSignIn } {
+  return { oidc: { issuer: signIn.issuer, clientId: signIn.clientId, scope: signIn.scope } };
+}
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -35,6 +52,12 @@ interface Asset {
   etag: string;
 }
 
+const asset = (body: Buffer, type: string): Asset => ({
+  body,
+  type,
+  etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`,
+});
+
 function walk(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
     e.isDirectory() ? walk(join(dir, e.name)) : e.isFile() ? [join(dir, e.name)] : [],
@@ -44,20 +67,25 @@ function walk(dir: string): string[] {
 /**
  * The dashboard's files (`web/`), read once at start: only the files found then are served, by
  * exact path, so no request can name anything else on disk. They need no token; the API calls do.
+ * With `signIn`, `/config.json` names the identity provider and the page may call its origin.
  */
 export class WebAssets {
   private readonly files = new Map<string, Asset>();
+  readonly csp: string;
 
-  constructor(dir: string) {
+  constructor(dir: string, signIn?: WebSignIn) {
     for (const file of walk(dir)) {
       const type = TYPES[extname(file)];
       if (!type) continue;
-      const body = readFileSync(file);
-      const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
-      this.files.set(`/${relative(dir, file).split(sep).join('/')}`, { body, type, etag });
+      this.files.set(`/${relative(dir, file).split(sep).join('/')}`, asset(readFileSync(file), type));
     }
     const index = this.files.get('/index.html');
     if (index) this.files.set('/', index);
+    if (signIn) {
+      const body = Buffer.from(JSON.stringify(webConfig(signIn)));
+      this.files.set('/config.json', asset(body, 'application/json'));
+    }
+    this.csp = dashboardCsp(signIn ? [new URL(signIn.issuer).origin] : []);
   }
 
   has(pathname: string): boolean {
@@ -69,7 +97,7 @@ export class WebAssets {
     const asset = this.files.get(pathname) as Asset;
     const headers = {
       'content-type': asset.type,
-      'content-security-policy': DASHBOARD_CSP,
+      'content-security-policy': this.csp,
       'x-content-type-options': 'nosniff',
       'referrer-policy': 'no-referrer',
       'x-frame-options': 'DENY',

@@ -1,6 +1,7 @@
 import { AuthError, api, onUnauthorized, session } from './api.js';
 import { boardView } from './board.js';
 import { h, replace } from './dom.js';
+import { beginSignIn, completeSignIn, loadOidcConfig } from './oidc.js';
 import { providersView } from './providers.js';
 import { schedulesView } from './schedules.js';
 import { statsView } from './stats.js';
@@ -14,6 +15,8 @@ const who = document.getElementById('who');
 let current = { stop() {} };
 /** The caller: `{ tenant, role, subject, actions }` from GET /v1/me. */
 let me;
+/** The identity provider to sign in with (`/config.json`), or undefined: a token is pasted. */
+let oidc;
 
 function stopCurrent() {
   current.stop();
@@ -39,6 +42,7 @@ function signInView(message) {
     { id: 'signin', class: 'card narrow' },
     h('h1', {}, 'Sign in'),
     message ? h('p', { class: 'error', role: 'alert', 'data-testid': 'signin-message' }, message) : null,
+    oidc ? providerButton() : null,
     h('label', { for: 'token' }, 'Token'),
     input,
     h('button', { type: 'submit' }, 'Sign in'),
@@ -57,6 +61,31 @@ function signInView(message) {
   });
   replace(main, form);
   input.focus();
+}
+
+/** "Sign in with <issuer host>": the authorization code flow with PKCE (oidc.js). */
+function providerButton() {
+  const button = h(
+    'button',
+    { type: 'button', id: 'signin-oidc' },
+    `Sign in with ${new URL(oidc.issuer).host}`,
+  );
+  button.addEventListener('click', () =>
+    beginSignIn(oidc).catch((err) => signInView(`Sign-in failed: ${err.message}`)),
+  );
+  return h('p', {}, button, h('span', { class: 'muted' }, ' or paste a token below.'));
+}
+
+/** Reads `/config.json` and, when the provider sent the browser back here, redeems its code. */
+async function boot() {
+  oidc = await loadOidcConfig();
+  try {
+    const token = await completeSignIn(oidc);
+    if (token) session.signIn(token);
+  } catch (err) {
+    return signInView(`Sign-in failed: ${err.message}`);
+  }
+  return start();
 }
 
 async function start() {
@@ -95,4 +124,4 @@ function route() {
 
 onUnauthorized((message) => signInView(`Token refused: ${message} Sign in with a valid token.`));
 window.addEventListener('hashchange', route);
-start();
+boot();
