@@ -28,7 +28,7 @@ async function codeFor(challenge: string): Promise<string> {
 }
 
 async function signInMessage(page: Page): Promise<string> {
-  return (await page.waitForSelector('[data-testid=signin-message]')).innerText();
+  return (await (await page.waitForSelector('[data-testid=signin-message]')).textContent()) ?? '';
 }
 
 beforeAll(async () => {
@@ -75,7 +75,7 @@ describe('signing in to the dashboard through the identity provider', () => {
       await page.click('#signin-oidc');
       const who = await page.waitForSelector('[data-testid=whoami]');
       // Assert
-      expect(await who.innerText()).toBe('dana · operator · acme');
+      expect(await who.textContent()).toBe('dana · operator · acme');
       expect(idp.tokenAnswers.slice(before)).toEqual(['issued']);
       const authorize = new URL(requested.find((r) => r.startsWith(`${idp.issuer}/authorize`)) ?? '');
       expect(authorize.searchParams.get('code_challenge_method')).toBe('S256');
