@@ -61,7 +61,8 @@ function readProviderLimits(value: string | undefined): string | undefined {
  * -c recurring=recurring.json -c alarmEmail=ops@example.com -c workerBuildArgs=INSTALL_CURSOR=1,AIDER_VERSION=...
  * -c workerArch=arm64 -c natPerAz=true -c githubWebhookTenant=acme -c retentionDays=90 -c quotas='{"*":{"activeTasks":20}}'
  * -c tenantClaim=org -c roleClaim=cognito:groups -c roleMap=admins=admin -c clockSkewSeconds=30
- * -c maxTokenTtl=12h -c auditHoldDays=365 -c providerLimits=limits.json`;
+ * -c maxTokenTtl=12h -c auditHoldDays=365 -c providerLimits=limits.json
+ * -c webClientId=<public client id> -c webConnectOrigins=https://login.example.com`;
  * recurring tasks: lib/aws/recurring.ts). The environment comes from `CDK_DEFAULT_ACCOUNT` and
  * `CDK_DEFAULT_REGION` in `processEnv`, as the CDK CLI sets them.
  */
@@ -81,6 +82,13 @@ export function buildApp(
       'Set the OIDC issuer and audience of your identity provider: npx cdk deploy -c issuer=https://... -c audience=<client id>',
     );
   }
+  const audiences = audience.split(',').map((a) => a.trim());
+  const webClientId = ctx('webClientId')?.trim() || undefined;
+  if (webClientId && !audiences.includes(webClientId)) {
+    throw new ConfigError(
+      'webClientId: must also be one of -c audience (the dashboard sends the ID token, whose audience is its client id).',
+    );
+  }
   const recurringFile = ctx('recurring');
   const recurring = recurringFile
     ? parseRecurringTasks(JSON.parse(readFileSync(recurringFile, 'utf8')), recurringFile)
@@ -89,7 +97,12 @@ export function buildApp(
   const stack = new AutoDevStack(app, ctx('stackName') ?? 'AutoDev', {
     description: 'AutoDev: AI coding agents run headless on development tasks',
     issuer,
-    audience: audience.split(',').map((a) => a.trim()),
+    audience: audiences,
+    webClientId,
+    webConnectOrigins: ctx('webConnectOrigins')
+      ?.split(',')
+      .map((o) => o.trim())
+      .filter(Boolean),
     providers: ctx('providers'),
     retainData: ctx('retainData') !== 'false',
     recurring,

@@ -8,6 +8,11 @@ import type { IConstruct } from 'constructs';
  * account and partition are literals; environment-agnostic they are `<AWS::Region>` and so on.
  */
 export function nagValue(scope: IConstruct, value: string): string {
+  return nagFlatten(Stack.of(scope).resolve(value));
+}
+
+/** A resolved CloudFormation value flattened as cdk-nag prints it (see nagValue). */
+export function nagFlatten(resolved: unknown): string {
   const visit = (node: unknown): string => {
     if (node === undefined) return '';
     if (typeof node === 'string') return node.replace(/\$\{/g, '<').replace(/\}/g, '>');
@@ -25,5 +30,5 @@ export function nagValue(scope: IConstruct, value: string): string {
     if (o.Ref) return `<${visit(o.Ref)}>`;
     return JSON.stringify(node);
   };
-  return visit(Stack.of(scope).resolve(value));
+  return visit(resolved);
 }

@@ -1,13 +1,15 @@
 import { type Stack, Validations } from 'aws-cdk-lib';
-import { ManagedPolicy } from 'aws-cdk-lib/aws-iam';
+import { ManagedPolicy, Policy } from 'aws-cdk-lib/aws-iam';
+import { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import type { IConstruct } from 'constructs';
 import { Api } from './api.js';
 import { AutoDevFunction } from './autodev-function.js';
 import { Dispatcher } from './dispatcher.js';
-import { nagValue } from './nag-value.js';
+import { nagFlatten, nagValue } from './nag-value.js';
 import { Schedules } from './schedules.js';
 import { TaskEvents } from './task-events.js';
 import { TaskStore } from './task-store.js';
+import { WebDashboard } from './web.js';
 import { WorkerRuntime } from './worker-runtime.js';
 import { TaskWorkflow } from './workflow.js';
 
@@ -138,6 +140,7 @@ export function acknowledgeFindings(stack: Stack): void {
           'The webhook secret is shared with GitHub, which cannot follow a rotation; replace it in both places by hand.',
         );
     }
+    if (c instanceof WebDashboard) acknowledgeDashboard(stack, c);
     if (c instanceof Schedules) {
       for (const fn of [c.reaper, c.submitter]) {
         if (!fn) continue;
@@ -148,5 +151,60 @@ export function acknowledgeFindings(stack: Stack): void {
         );
       }
     }
+  }
+}
+
+/** The dashboard's distribution, and the function CDK's BucketDeployment copies web/ to S3 with. */
+function acknowledgeDashboard(stack: Stack, web: WebDashboard): void {
+  const distribution = web.distribution;
+  ack(
+    distribution,
+    'CFR1',
+    'No geo restriction: the team signs in from wherever it works; every API call needs a token.',
+  );
+  ack(
+    distribution,
+    'CFR2',
+    'No WAF web ACL (about $5 a month and more per request): the distribution serves static files and the ' +
+      'API behind it refuses any call without a valid token at its JWT authorizer, which is throttled.',
+  );
+  ack(
+    distribution,
+    'CFR4',
+    'The distribution uses the default *.cloudfront.net certificate, with which CloudFront accepts TLSv1; ' +
+      'TLSv1.2_2021 applies once a custom domain with an ACM certificate is added.',
+  );
+  // the deployment function is a singleton at the stack's top (Custom::CDKBucketDeployment<uuid>)
+  const handler = stack.node.children.find(
+    (c): c is LambdaFunction =>
+      c instanceof LambdaFunction && c.node.id.startsWith('Custom::CDKBucketDeployment'),
+  );
+  if (!handler) return;
+  const why =
+    'CDK BucketDeployment copies web/ from the CDK assets bucket to the dashboard bucket and invalidates the distribution';
+  ack(handler, 'L1', `${why}; its runtime is chosen by aws-cdk-lib and follows its releases.`);
+  ack(
+    handler,
+    `IAM4[Policy::${nagValue(stack, ManagedPolicy.fromAwsManagedPolicyName('service-role/AWSLambdaBasicExecutionRole').managedPolicyArn)}]`,
+    `${why}; the AWS managed basic execution role only lets it write its own logs.`,
+  );
+  const policy = handler.role?.node.tryFindChild('DefaultPolicy');
+  if (!(policy instanceof Policy)) return;
+  const doc = stack.resolve(policy.document.toJSON()) as {
+    Statement: Array<{ Action: string | string[]; Resource: unknown }>;
+  };
+  const ids = new Set<string>();
+  for (const st of doc.Statement) {
+    for (const a of [st.Action].flat()) if (a.includes('*')) ids.add(`IAM5[Action::${a}]`);
+    const resources = Array.isArray(st.Resource) ? st.Resource : [st.Resource];
+    for (const r of resources.map(nagFlatten)) if (r.includes('*')) ids.add(`IAM5[Resource::${r}]`);
+  }
+  for (const id of ids) {
+    ack(
+      handler,
+      id,
+      `${why}: grants from CDK (read the asset objects, write and delete the objects of the dashboard bucket; ` +
+        'CloudFront invalidations have no resource-level permissions).',
+    );
   }
 }

@@ -10,6 +10,7 @@ import { Schedules } from './schedules.js';
 import { TaskEvents } from './task-events.js';
 import { TaskQueue } from './task-queue.js';
 import { TaskStore } from './task-store.js';
+import { WebDashboard } from './web.js';
 import { type WorkerArch, WorkerRuntime } from './worker-runtime.js';
 import { TaskWorkflow } from './workflow.js';
 
@@ -45,6 +46,10 @@ export interface AutoDevStackProps extends StackProps {
   readonly retentionDays?: number;
   /** Quotas, claim mapping, clock skew, token lifetime and legal hold of the API (`-c quotas=...`). */
   readonly tenancy?: ApiTenancySettings;
+  /** The dashboard signs in as this public client of the issuer (`-c webClientId=...`). @default a pasted token */
+  readonly webClientId?: string;
+  /** Origins the dashboard may call beside the issuer's (`-c webConnectOrigins=https://a,https://b`). @default none */
+  readonly webConnectOrigins?: readonly string[];
 }
 
 /** AutoDev on AWS. Only wiring: each concern is a construct in lib/infra. */
@@ -105,6 +110,16 @@ export class AutoDevStack extends Stack {
         schedules.reaper,
         schedules.submitter,
       ],
+    });
+    const web = new WebDashboard(this, 'Web', {
+      httpApi: api.httpApi,
+      issuer: props.issuer,
+      clientId: props.webClientId,
+      connectOrigins: props.webConnectOrigins,
+    });
+    new CfnOutput(this, 'DashboardUrl', {
+      value: web.url,
+      description: 'The web dashboard (the redirect URI of its sign-in)',
     });
     new CfnOutput(this, 'ApiUrl', { value: api.url, description: 'Base URL of the task API' });
     new CfnOutput(this, 'ProviderSecretArn', {

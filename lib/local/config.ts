@@ -14,6 +14,7 @@ import { canonicalHost, type RepoPolicy } from '../core/repo-policy.js';
 import { DEFAULT_RETENTION_DAYS } from '../core/retention.js';
 import { AgentRole, BUILT_IN_ROLES } from '../core/roles.js';
 import { AccessRole } from '../core/schemas.js';
+import type { WebSignIn } from '../core/web-policy.js';
 import { createDrivers, ownEnv } from '../worker/drivers/index.js';
 import { DEFAULT_FORGES, ForgeConfig, type ForgeEntry } from '../worker/forge/resolve.js';
 import { secretsIn } from '../worker/known-secrets.js';
@@ -22,7 +23,6 @@ import type { ProviderConfig } from '../worker/run-attempt.js';
 import type { SandboxSetting } from '../worker/sandbox.js';
 import type { HttpLimits } from './http-gateway.js';
 import type { OidcSettings } from './oidc.js';
-import type { WebSignIn } from './web-assets.js';
 
 const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
 

@@ -2,40 +2,9 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, relative, sep } from 'node:path';
+import { dashboardCsp, type WebSignIn, webConfig } from '../core/web-policy.js';
 
-/**
- * What the dashboard's pages may do: scripts, styles and calls from this origin only (calls also to
- * `connect`, the identity provider's origins when it signs in there), no inline script or style,
- * no plugins, not framed, forms post nowhere else. The same policy is the CloudFront distribution's.
- */
-export function dashboardCsp(connect: readonly string[] = []): string {
-  return [
-    "default-src 'none'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "img-src 'self' data:",
-    ["connect-src 'self'", ...connect].join(' '),
-    "font-src 'self'",
-    "base-uri 'none'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-    "object-src 'none'",
-  ].join('; ');
-}
-
-export const DASHBOARD_CSP = dashboardCsp();
-
-/** The dashboard's sign-in through an OIDC issuer (authorization code + PKCE, a public client). */
-export interface WebSignIn {
-  issuer: string;
-  clientId: string;
-  scope: string;
-}
-
-/** `/config.json`: what web/js/oidc.js reads to offer the provider's sign-in. */
-export function webConfig(signIn: WebSignIn): { oidc: WebSignIn } {
-  return { oidc: { issuer: signIn.issuer, clientId: signIn.clientId, scope: signIn.scope } };
-}
+export { DASHBOARD_CSP, dashboardCsp, type WebSignIn, webConfig } from '../core/web-policy.js';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
