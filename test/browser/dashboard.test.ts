@@ -127,7 +127,15 @@ describe('the dashboard', () => {
   it('cancels a running task', async () => {
     // Arrange
     const task = await submit('Wait forever [fake:hang]');
-    await until(async () => (await stored(task.id)).status === 'running', 20_000, 'the task to run');
+    // its agent started (a cancel before that ends the task before any agent runs)
+    await until(
+      async () =>
+        (await env.platform.store.readLogs(task.id, 0, 1000)).lines.some((l) =>
+          /agent process \d+ started/.test(l.text),
+        ),
+      30_000,
+      'the agent to start',
+    );
     const page = operatorPage;
     await page.goto(`${url}/#/tasks/${task.id}`);
     // Act
