@@ -324,6 +324,21 @@ describe.each(CASES)('the real $name CLI through the platform and the model gate
     expect(turns(upstream.requests.filter((r) => r.served))).toHaveLength(LOOP_THRESHOLD);
   });
 
+  // only where the CLI stops on a 401 by itself (see stopsOn401); before the 429 below, which
+  // (rightly) closes the provider for its 10 minutes
+  if (c.stopsOn401)
+    it('fails a task whose upstream answers 401 as auth, without retrying it', async () => {
+      // Arrange
+      upstream.setScript([{ kind: 'error', status: 401, message: 'invalid x-api-key' }]);
+      // Act
+      const task = await settled((await submit('Write NOTES.md')).id, ['failed', 'succeeded'], 60_000);
+      // Assert: the CLI's own report of the refusal is classified
+      if (task.attempts[0]?.errorClass !== 'auth')
+        throw new Error(`${JSON.stringify(task.attempts)}\n${await logsOf(task.id)}`);
+      expect(task.status).toBe('failed');
+      expect(task.attempts).toHaveLength(1);
+    });
+
   it('parks a task rate-limited for 10 minutes within seconds of the 429', async () => {
     // Arrange
     upstream.setScript([{ kind: 'error', status: 429, headers: { 'retry-after': '600' } }]);
@@ -345,20 +360,6 @@ describe.each(CASES)('the real $name CLI through the platform and the model gate
       headers: { authorization: `Bearer ${token}` },
     });
   });
-
-  // only where the CLI stops on a 401 by itself (see stopsOn401)
-  if (c.stopsOn401)
-    it('fails a task whose upstream answers 401 as auth, without retrying it', async () => {
-      // Arrange
-      upstream.setScript([{ kind: 'error', status: 401, message: 'invalid x-api-key' }]);
-      // Act
-      const task = await settled((await submit('Write NOTES.md')).id, ['failed', 'succeeded'], 60_000);
-      // Assert: the CLI's own report of the refusal is classified
-      if (task.attempts[0]?.errorClass !== 'auth')
-        throw new Error(`${JSON.stringify(task.attempts)}\n${await logsOf(task.id)}`);
-      expect(task.status).toBe('failed');
-      expect(task.attempts).toHaveLength(1);
-    });
 
   it('sent nothing past the loopback', () => {
     expect(proxy.seen).toEqual([]);
