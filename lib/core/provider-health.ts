@@ -77,6 +77,29 @@ export type Admission =
   | { ok: true }
   | { ok: false; reason: 'breaker_open' | 'rate_limited'; retryAfterMs: number };
 
+/**
+ * The breaker's say on a start now: refused while open (until `openMs` after it opened) or while
+ * a half-open probe is out; otherwise the breaker as it is once the start is taken (an open one
+ * past its time turns half-open).
+ */
+export function breakerGate(
+  s: ProviderState,
+  now: number,
+  breaker: BreakerPolicy,
+): { retryAfterMs: number } | { breaker: ProviderState['breaker'] } {
+  const b = { ...s.breaker };
+  if (b.mode === 'open') {
+    const reopen = (b.openedAt ?? now) + breaker.openMs;
+    if (now < reopen) return { retryAfterMs: reopen - now };
+    b.mode = 'half_open';
+    b.probeAt = undefined;
+  }
+  // one probe at a time; a probe that never reported back is replaced after openMs
+  if (b.mode === 'half_open' && b.probeAt !== undefined && now - b.probeAt < breaker.openMs)
+    return { retryAfterMs: b.probeAt + breaker.openMs - now };
+  return { breaker: b };
+}
+
 /** Whether an attempt may start on this provider now, and the state after taking the decision. */
 export function admit(
   s: ProviderState,
@@ -84,21 +107,10 @@ export function admit(
   breaker: BreakerPolicy,
   rate: RatePolicy,
 ): { admission: Admission; next: ProviderState } {
-  const b = { ...s.breaker };
-  if (b.mode === 'open') {
-    const reopen = (b.openedAt ?? now) + breaker.openMs;
-    if (now < reopen)
-      return { admission: { ok: false, reason: 'breaker_open', retryAfterMs: reopen - now }, next: s };
-    b.mode = 'half_open';
-    b.probeAt = undefined;
-  }
-  if (b.mode === 'half_open' && b.probeAt !== undefined && now - b.probeAt < breaker.openMs) {
-    // one probe at a time; a probe that never reported back is replaced after openMs
-    return {
-      admission: { ok: false, reason: 'breaker_open', retryAfterMs: b.probeAt + breaker.openMs - now },
-      next: s,
-    };
-  }
+  const gate = breakerGate(s, now, breaker);
+  if ('retryAfterMs' in gate)
+    return { admission: { ok: false, reason: 'breaker_open', retryAfterMs: gate.retryAfterMs }, next: s };
+  const b = gate.breaker;
   const elapsed = Math.max(0, now - s.bucket.updatedAt) / 1000;
   const tokens = Math.min(rate.burst, s.bucket.tokens + elapsed * rate.ratePerSecond);
   if (tokens < 1) {

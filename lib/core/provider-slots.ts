@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ConfigError, type ProviderErrorClass } from './errors.js';
 import {
   type BreakerPolicy,
+  breakerGate,
   DEFAULT_BREAKER,
   type ProviderState,
   type ProviderStateStore,
@@ -103,20 +104,10 @@ export function admitSlot(
 ): { admission: SlotAdmission; next: ProviderState } {
   const slots = liveSlots(s, now);
   if (slots[key] !== undefined) return { admission: { ok: true, delayMs: 0 }, next: s };
-  const b = { ...s.breaker };
-  if (b.mode === 'open') {
-    const reopen = (b.openedAt ?? now) + breaker.openMs;
-    if (now < reopen)
-      return { admission: { ok: false, reason: 'breaker_open', retryAfterMs: reopen - now }, next: s };
-    b.mode = 'half_open';
-    b.probeAt = undefined;
-  }
-  if (b.mode === 'half_open' && b.probeAt !== undefined && now - b.probeAt < breaker.openMs) {
-    return {
-      admission: { ok: false, reason: 'breaker_open', retryAfterMs: b.probeAt + breaker.openMs - now },
-      next: s,
-    };
-  }
+  const gate = breakerGate(s, now, breaker);
+  if ('retryAfterMs' in gate)
+    return { admission: { ok: false, reason: 'breaker_open', retryAfterMs: gate.retryAfterMs }, next: s };
+  const b = gate.breaker;
   if (Object.keys(slots).length >= limits.concurrency)
     return { admission: { ok: false, reason: 'full' }, next: s };
   const elapsed = Math.max(0, now - s.bucket.updatedAt) / 1000;
