@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants, existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import type { Readable } from 'node:stream';
 import type { ProcessOutput } from '../core/ports.js';
 import {
   handOver,
@@ -75,7 +76,10 @@ export async function runAgentProcess(opts: AgentProcessOptions): Promise<Proces
     await handOver(policy, run);
     // no network but the model gateway: through a socket the server forwards (sandbox-net.ts)
     if (isolatesNetwork(policy, run)) bridge = await openGatewayBridge(run.gatewayPort as number);
-    cmd = sandboxCommand(policy, { ...run, gatewayBridge: bridge?.dir }, opts.bin, opts.args, opts.env);
+    // bubblewrap reports the sandbox's pid on fd 3 (see spawnLimited)
+    cmd = sandboxCommand(policy, { ...run, gatewayBridge: bridge?.dir }, opts.bin, opts.args, opts.env, {
+      infoFd: 3,
+    });
   }
   try {
     return await spawnLimited(opts, cmd);
@@ -102,23 +106,44 @@ function spawnLimited(opts: AgentProcessOptions, cmd: SandboxCommand): Promise<P
       uid: cmd.uid,
       gid: cmd.gid,
       detached: true, // own process group, so that the whole tree can be killed
-      stdio: ['pipe', 'pipe', 'pipe'],
+      stdio: cmd.infoFd === 3 ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
     let timedOut = false;
+    let stopping: NodeJS.Signals | undefined;
     let killTimer: NodeJS.Timeout | undefined;
+    // the sandbox's own pid (its own session): a group kill of the leader does not reach it
+    let sandboxPid: number | undefined;
     const killGroup = (sig: NodeJS.Signals) => {
-      if (child.pid === undefined) return;
-      try {
-        process.kill(-child.pid, sig);
-      } catch {
-        // already gone
+      for (const pid of [child.pid, sandboxPid]) {
+        if (pid === undefined) continue;
+        try {
+          process.kill(-pid, sig);
+        } catch {
+          // already gone, or not yet a group leader
+          try {
+            process.kill(pid, sig);
+          } catch {
+            // already gone
+          }
+        }
       }
     };
+    if (cmd.infoFd !== undefined) {
+      readSandboxPid(child.stdio[cmd.infoFd] as Readable | null, (pid) => {
+        sandboxPid = pid;
+        // stopped before the sandbox was known: it is stopped now
+        if (stopping) killGroup(stopping);
+      });
+    }
     const stop = () => {
+      stopping ??= 'SIGTERM';
       killGroup('SIGTERM');
-      killTimer ??= setTimeout(() => killGroup('SIGKILL'), opts.limits.killGraceMs ?? 5000);
+      killTimer ??= setTimeout(() => {
+        stopping = 'SIGKILL';
+        killGroup('SIGKILL');
+      }, opts.limits.killGraceMs ?? 5000);
     };
     const timer = setTimeout(() => {
       timedOut = true;
@@ -166,4 +191,22 @@ function spawnLimited(opts: AgentProcessOptions, cmd: SandboxCommand): Promise<P
       resolve({ stdout, stderr, exitCode: code, signal, timedOut });
     });
   });
+}
+
+/** Reads bubblewrap's `--info-fd` report (`{"child-pid": N}`) and hands over the pid. */
+function readSandboxPid(stream: Readable | null, onPid: (pid: number) => void): void {
+  if (!stream) return;
+  let text = '';
+  let found = false;
+  stream.setEncoding('utf8');
+  stream.on('data', (c: string) => {
+    text += c;
+    const m = /"child-pid"\s*:\s*(\d+)/.exec(text);
+    // read to its end (bubblewrap closes it), never closed early: a write to a closed pipe kills it
+    if (m && !found) {
+      found = true;
+      onPid(Number(m[1]));
+    }
+  });
+  stream.on('error', () => {});
 }

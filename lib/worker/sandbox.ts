@@ -249,15 +249,25 @@ export interface SandboxCommand {
   env: Record<string, string>;
   uid?: number;
   gid?: number;
+  /**
+   * The descriptor on which bubblewrap reports the sandbox's own pid (`{"child-pid": N}`): the
+   * caller opens it as a pipe. The sandbox is its own session, outside the leader's process group,
+   * and it outlives a leader killed before it set its parent-death signal, so it is killed by pid.
+   */
+  infoFd?: number;
 }
 
-/** The command that runs `file args` in the sandbox, with the environment it gets. */
+/**
+ * The command that runs `file args` in the sandbox, with the environment it gets. With
+ * `infoFd`, bubblewrap reports the sandbox's pid on that descriptor, which the caller opens.
+ */
 export function sandboxCommand(
   s: Sandbox,
   r: SandboxRun,
   file: string,
   args: string[],
   env: Record<string, string>,
+  opts: { infoFd?: number } = {},
 ): SandboxCommand {
   switch (s.mode) {
     case 'off':
@@ -299,7 +309,14 @@ export function sandboxCommand(
         : [];
       return {
         file: s.bwrap,
-        args: [...bwrapArgs(s, r, file, env.PATH ?? ''), ...network, '--', ...inner],
+        args: [
+          ...(opts.infoFd === undefined ? [] : ['--info-fd', String(opts.infoFd)]),
+          ...bwrapArgs(s, r, file, env.PATH ?? ''),
+          ...network,
+          '--',
+          ...inner,
+        ],
+        infoFd: opts.infoFd,
         env: { ...env, HOME: r.home, TMPDIR: '/tmp' },
       };
     }
