@@ -259,9 +259,10 @@ function gatewayAccess(
   return {
     gateway,
     attemptId: `${task.id}/${attempt.number}`,
-    onRateLimit: (e) => {
+    // the attempt's provider, or the review agent's for the reviewer's session
+    onRateLimit: (e, provider) => {
       if (!health) return;
-      const write = recordRateLimit(health, attempt.provider, e.resetAt, Date.now()).then(
+      const write = recordRateLimit(health, provider, e.resetAt, Date.now()).then(
         () => undefined,
         (err: unknown) => log(`could not record the rate limit in provider health: ${String(err)}`),
       );

@@ -81,7 +81,7 @@ export interface AttemptGateway {
   /** What the driver points the CLI at. */
   pointer: { baseUrl: string; credential: string };
   session: GatewaySession;
-  /** Aborted when the session ends itself (budget, loop, far rate-limit reset): stop the agent. */
+  /** Aborted when the session ends itself (budget, loop, far rate-limit reset, key rejected): stop the agent. */
   ended: AbortSignal;
 }
 
@@ -90,6 +90,8 @@ export interface OpenAttemptOptions {
   driver: { name: string; credentialEnv: readonly string[] };
   env: Readonly<Record<string, string | undefined>>;
   maxCostUsd?: number;
+  /** What the task spent in this attempt before this session (see SessionOptions.spentBeforeUsd). */
+  spentBeforeUsd?: number;
   /** The provider entry's price (USD per million tokens), when it sets one. */
   price?: { input: number; output: number; cachedInput?: number };
   tenantBudget?: () => TenantBudgetCheck | Promise<TenantBudgetCheck>;
@@ -113,6 +115,7 @@ export function openAttemptGateway(gateway: ModelGateway, o: OpenAttemptOptions)
     upstream: route.upstream,
     realKey: route.realKey,
     limits: { maxCostUsd: o.maxCostUsd },
+    spentBeforeUsd: o.spentBeforeUsd,
     price: o.price && { input: o.price.input, output: o.price.output, cacheRead: o.price.cachedInput },
     tenantBudget: o.tenantBudget,
     traceContext: o.traceContext,
@@ -152,6 +155,8 @@ export interface LedgerOutcome {
   fatalCode?: 'budget_exceeded' | 'loop_detected';
   /** The session ended on a rate limit: retry no sooner than this. */
   retryAfterMs?: number;
+  /** The session ended because the provider rejected the key (401): the attempt failed `auth`. */
+  errorClass?: 'auth';
   message?: string;
 }
 
@@ -171,6 +176,9 @@ export function closeAttemptGateway(gw: AttemptGateway, now = Date.now()): Ledge
     out.message = session.endMessage;
   } else if (status === 'rate_limited') {
     out.retryAfterMs = Math.max(0, (session.rateLimitResetAt ?? now) - now);
+    out.message = session.endMessage;
+  } else if (status === 'key_rejected') {
+    out.errorClass = 'auth';
     out.message = session.endMessage;
   }
   return out;
@@ -210,5 +218,6 @@ export function applyLedger<R extends LedgeredReport>(report: R, ledger: LedgerO
       retryAfterMs: ledger.retryAfterMs,
       message: ledger.message,
     };
+  if (ledger.errorClass) return { ...out, ok: false, errorClass: ledger.errorClass, message: ledger.message };
   return out;
 }

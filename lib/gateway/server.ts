@@ -236,6 +236,9 @@ export class ModelGateway {
     res.flushHeaders();
     if (RATE_LIMIT_STATUSES.has(status))
       meter.session.rateLimited(status, rateLimitResetAt(up.headers, this.now()), this.now());
+    // the real key was refused: no retry by the CLI can mend it
+    else if (status === 401)
+      meter.session.keyRejected(status, new URL(meter.session.options.upstream).origin);
     meter.begin(status, String(up.headers['content-type'] ?? '').includes('text/event-stream'));
     up.on('data', (chunk: Buffer) => {
       res.write(chunk);

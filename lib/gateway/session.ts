@@ -2,8 +2,17 @@ import type { Context } from '@opentelemetry/api';
 import type { ModelCall, TokenPrice } from '../core/metering.js';
 import type { RefusalKind, RequestInfo, Vendor } from './adapters/types.js';
 
-/** Where a session stands: open, or ended for one of these reasons. */
-export type SessionStatus = 'open' | 'budget_exceeded' | 'loop_detected' | 'rate_limited' | 'closed';
+/**
+ * Where a session stands: open, or ended for one of these reasons (`key_rejected`: the provider
+ * answered 401 to the real key, which no retry mends).
+ */
+export type SessionStatus =
+  | 'open'
+  | 'budget_exceeded'
+  | 'loop_detected'
+  | 'rate_limited'
+  | 'key_rejected'
+  | 'closed';
 
 export interface RateLimitEvent {
   provider: Vendor;
@@ -27,13 +36,18 @@ export interface SessionOptions {
   /** The provider key the gateway puts on forwarded requests in place of the session credential. */
   realKey: string;
   limits?: { maxCostUsd?: number };
+  /**
+   * What the task spent in this attempt before this session opened (the agent's session, for the
+   * reviewer's), counted against `limits.maxCostUsd` as this session's own calls are.
+   */
+  spentBeforeUsd?: number;
   /** A daily tenant budget, checked before each forwarded call like `limits.maxCostUsd`. */
   tenantBudget?: () => TenantBudgetCheck | Promise<TenantBudgetCheck>;
   /** Each model call, when its answer has ended. */
   onCall?: (call: ModelCall) => void;
   /** A 429/529/503 from upstream, at once. */
   onRateLimit?: (event: RateLimitEvent) => void;
-  /** The session ended itself (budget, loop, far rate-limit reset): the caller stops the agent. */
+  /** The session ended itself (budget, loop, far rate-limit reset, key rejected): the caller stops the agent. */
   onEnd?: (status: SessionStatus, message: string) => void;
   /** Prices every call of this session (a provider entry's `price`); default the gateway's table. */
   price?: TokenPrice;
@@ -69,6 +83,7 @@ export class GatewaySession {
   ) {
     this.credential = credential;
     this.baseUrl = baseUrl;
+    this.spent = options.spentBeforeUsd ?? 0;
   }
 
   get attemptId(): string {
@@ -83,8 +98,14 @@ export class GatewaySession {
   get endMessage(): string | undefined {
     return this.message;
   }
+  /** What the budget check counts: this session's calls and what was spent outside it (`addSpend`). */
   get spentUsd(): number {
     return this.spent;
+  }
+
+  /** Spend of the same task outside this session (the reviewer's session), counted against its limit. */
+  addSpend(usd: number): void {
+    this.spent += usd;
   }
 
   /** Why a request must be refused now, before anything is forwarded; undefined to go on. */
@@ -157,6 +178,17 @@ export class GatewaySession {
         `The provider is rate-limited until ${new Date(resetAt).toISOString()}; AutoDev ended this attempt and will retry after the reset.`,
       );
     }
+  }
+
+  /**
+   * The provider answered 401 to the real key (invalid or revoked): the session ends, so the agent
+   * stops at once instead of retrying for minutes as some CLIs do.
+   */
+  keyRejected(status: number, upstream: string): void {
+    this.end(
+      'key_rejected',
+      `The provider at ${upstream} rejected the API key AutoDev holds for it (HTTP ${status}): the key is invalid or revoked. Fix the key in the server's configuration (secrets.env, the environment, or Secrets Manager); AutoDev ended this attempt.`,
+    );
   }
 
   /** When the limit that ended the session (`rate_limited`) opens again. */

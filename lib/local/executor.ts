@@ -474,7 +474,8 @@ export class LocalExecutor implements TaskNotifier {
         gateway: this.gateway,
         attemptId: `${task.id}/${plan.attempt}`,
         // the provider's breaker and token bucket hear of a rate limit at once, not when the CLI gives up
-        onRateLimit: (e) => this.rateLimited(plan.provider, e.resetAt),
+        // (the reviewer's session names the review agent's provider)
+        onRateLimit: (e, provider) => this.rateLimited(provider, e.resetAt),
         // model calls hang under the agent's span (or this attempt's, between agent runs)
         traceContext: agentTraceContext(task.id),
         ...(this.o.tenantSpend &&

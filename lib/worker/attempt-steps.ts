@@ -1,6 +1,8 @@
 import { type ProviderErrorClass, ValidationError } from '../core/errors.js';
+import type { ModelCall } from '../core/metering.js';
 import type { DriverInput, ProcessOutput } from '../core/ports.js';
 import type { GateOutcome, Task, TaskReview, Usage } from '../core/schemas.js';
+import type { AttemptGateway } from '../gateway/attempts.js';
 import { withAgentSpan, withSpan } from '../telemetry/tracing.js';
 import { type AgentProcessOptions, resolveBinary, runAgentProcess } from './agent-process.js';
 import { publishPullRequest } from './forge/publish.js';
@@ -15,7 +17,8 @@ import {
 } from './gates.js';
 import { git } from './git.js';
 import type { KnownSecrets } from './known-secrets.js';
-import { type ReviewVerdict, revisionPrompt, runReview } from './review.js';
+import { type ReviewVerdict, revisionPrompt } from './review.js';
+import { runMeteredReview } from './review-session.js';
 import type { AttemptContext, AttemptReport } from './run-attempt.js';
 import { describeFindings, scanBeforePush } from './secret-scan.js';
 import type { Workspace } from './workspace.js';
@@ -46,8 +49,14 @@ export interface AttemptRun {
   /** How every agent process of the attempt runs (binary, limits, sandbox, log lines). */
   readonly agentRun: Omit<AgentProcessOptions, 'args' | 'env' | 'stdin' | 'onStart'>;
   readonly sandbox: AgentProcessOptions['sandbox'];
-  /** What the agents used so far (the task's agent, its repair rounds and the reviewer). */
+  /** The attempt's gateway session (the task's own agent's), when its CLI is proxied. */
+  readonly gateway?: AttemptGateway;
+  /** What the task's own agent used so far (its first run, repair and review rounds), as its CLI reported it. */
   usage: Usage;
+  /** What the review agent used: its gateway sessions' ledgers, or what its CLI reported without one. */
+  reviewUsage: Usage;
+  /** The model calls of the review agent's gateway sessions (added to the attempt's ledger). */
+  reviewCalls: ModelCall[];
   sessionId?: string;
   startLatencyMs?: number;
   summary?: string;
@@ -266,8 +275,9 @@ export const reviewStep: AttemptStep = async (run) => {
       ctx.log('no review: the quality gates fail');
       return undefined;
     }
+    // the reviewer's model calls go through a gateway session of its own, metered into the attempt
     const reviewed = await withSpan('review', () =>
-      runReview({
+      runMeteredReview(run, reviewer, {
         task: ctx.task,
         reviewer,
         reviewerName,
@@ -285,10 +295,20 @@ export const reviewStep: AttemptStep = async (run) => {
         maxBudgetUsd: ctx.task.limits.maxCostUsd,
       }),
     );
-    addUsage(run.usage, reviewed.usage);
     run.review = reviewed.review;
     run.reviewVerdict = reviewed.verdict;
     if (run.signal.aborted) return stopped(run);
+    if (reviewed.budgetExceeded) {
+      ctx.log(`attempt failed: ${reviewed.budgetExceeded}`);
+      return {
+        ...base(run),
+        ok: false,
+        errorClass: 'budget',
+        fatalCode: 'budget_exceeded',
+        message: reviewed.budgetExceeded,
+        review: run.review,
+      };
+    }
     if (reviewed.verdict?.verdict !== 'request_changes' || round >= rounds) return undefined;
     try {
       await rerun(
@@ -419,7 +439,8 @@ export const pullRequestStep: AttemptStep = async (run) => {
 /** The task as it will be recorded, for the pull request's description. */
 function recordedTask(run: AttemptRun): Task {
   const { task, provider } = run.ctx;
-  const { usage } = run;
+  const usage = { ...run.usage };
+  addUsage(usage, run.reviewUsage);
   return {
     ...task,
     provider: provider.name,
@@ -455,7 +476,7 @@ function gateOutcomes(results: readonly GateResult[]): GateOutcome[] {
   }));
 }
 
-function addUsage(total: Usage, more: Partial<Usage> | undefined): void {
+export function addUsage(total: Usage, more: Partial<Usage> | undefined): void {
   if (!more) return;
   total.inputTokens += more.inputTokens ?? 0;
   total.outputTokens += more.outputTokens ?? 0;

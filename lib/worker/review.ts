@@ -2,6 +2,7 @@ import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import type { DriverInput } from '../core/ports.js';
 import type { Task, TaskReview, Usage } from '../core/schemas.js';
 import { type AgentProcessOptions, type ProcessLimits, runAgentProcess } from './agent-process.js';
 import { fenceFor, tail } from './gates.js';
@@ -263,6 +264,11 @@ export interface ReviewRunOptions {
   baseCommit: string;
   /** The agent's environment (PATH, locale...), without credentials: the provider's come from its config. */
   baseEnv: Record<string, string>;
+  /**
+   * The reviewer's own model gateway session: its CLI is pointed at it with the session credential,
+   * and the provider's key is kept out of its environment. Absent: the CLI talks to its provider.
+   */
+  gateway?: DriverInput['gateway'];
   limits: ProcessLimits;
   signal?: AbortSignal;
   log: (line: string) => void;
@@ -304,6 +310,7 @@ export async function runReview(o: ReviewRunOptions): Promise<ReviewRunResult> {
     model: o.reviewer.model,
     maxTurns: o.maxTurns,
     maxBudgetUsd: o.maxBudgetUsd,
+    gateway: o.gateway,
   };
   o.log(`review: starting ${name} (${o.bin}) on a diff of ${before.diff.length} characters`);
   let output: Awaited<ReturnType<typeof runAgentProcess>>;

@@ -19,6 +19,7 @@ import { resolveBinary } from './agent-process.js';
 import {
   type AttemptRun,
   type AttemptStep,
+  addUsage,
   agentStep,
   commitStep,
   emptyUsage,
@@ -49,8 +50,11 @@ export interface ModelGatewayAccess {
   attemptId?: string;
   /** The tenant's daily budget, checked before each forwarded call (like `limits.maxCostUsd`). */
   tenantBudget?: () => TenantBudgetCheck | Promise<TenantBudgetCheck>;
-  /** A 429/529/503 from upstream, at once: for the provider's breaker and token bucket. */
-  onRateLimit?: (event: RateLimitEvent) => void;
+  /**
+   * A 429/529/503 from upstream, at once: for the breaker and token bucket of `provider` (the
+   * attempt's provider, or the review agent's for the reviewer's session).
+   */
+  onRateLimit?: (event: RateLimitEvent, provider: string) => void;
   /** Each model call as its answer ends (the tenant's spend counter). */
   onCall?: (call: ModelCall) => void;
   /** Where each model call's span hangs (the agent's span while one runs). */
@@ -167,10 +171,15 @@ export async function runAttempt(ctx: AttemptContext): Promise<AttemptReport> {
   const started = Date.now();
   const refused = checkPrerequisites(steps);
   if (typeof refused !== 'string') return redactReport(refused, known);
-  const report = await withWorkspace(steps, (ws) =>
-    withGatewaySession(steps, (gateway) => runSteps(newRun(steps, { started, bin: refused, ws, gateway }))),
-  );
-  return redactReport(priced(report, ctx.provider.price), known);
+  const report = await withWorkspace(steps, async (ws) => {
+    const held: { run?: AttemptRun } = {};
+    const own = await withGatewaySession(steps, (gateway) => {
+      held.run = newRun(steps, { started, bin: refused, ws, gateway });
+      return runSteps(held.run);
+    });
+    return held.run ? withReviewerUsage(own, held.run) : own;
+  });
+  return redactReport(report, known);
 }
 
 /** The agent can run here: the provider's binary path, or the report of why not. */
@@ -231,7 +240,7 @@ async function withGatewaySession(
       maxCostUsd: ctx.task.limits.maxCostUsd,
       price: ctx.provider.price,
       tenantBudget: access.tenantBudget,
-      onRateLimit: access.onRateLimit,
+      onRateLimit: access.onRateLimit && ((e) => access.onRateLimit?.(e, ctx.provider.name)),
       onCall: access.onCall,
       log: ctx.log,
       traceContext: access.traceContext,
@@ -307,7 +316,10 @@ function newRun(
       onLine: (stream, line) =>
         ctx.log(`[${provider.name} ${stream}] ${line.length > 2000 ? `${line.slice(0, 2000)}…` : line}`),
     },
+    gateway: o.gateway,
     usage: emptyUsage(),
+    reviewUsage: emptyUsage(),
+    reviewCalls: [],
     changed: [],
     revised: false,
   };
@@ -336,6 +348,19 @@ function faultReport(ctx: StepContext, caught: unknown): AttemptReport {
   if (err instanceof PushConflictError)
     return { ok: false, errorClass: 'workspace', fatalCode: 'push_conflict', message, ...none };
   return { ok: false, errorClass: 'crash', message, ...none };
+}
+
+/**
+ * The task's own agent's report (its session's ledger applied, its provider's price) with what the
+ * review agent used added: its session's calls, or what its CLI reported when it had no session.
+ */
+function withReviewerUsage(report: AttemptReport, run: AttemptRun): AttemptReport {
+  const own = priced(report, run.ctx.provider.price);
+  const { reviewUsage, reviewCalls } = run;
+  if (reviewCalls.length === 0 && reviewUsage.costUsd === 0 && reviewUsage.inputTokens === 0) return own;
+  const usage = { ...own.usage };
+  addUsage(usage, reviewUsage);
+  return { ...own, usage, calls: [...(own.calls ?? []), ...reviewCalls] };
 }
 
 /** A provider entry's own price wins over what the CLI reported (e.g. a local model: 0). */

@@ -437,18 +437,55 @@ describe('the gateway', () => {
     expect(calls[0]).toMatchObject({ inputTokens: 7000, outputTokens: 300, costUsd: 0 });
   });
 
-  it('passes an upstream 401 (a bad real key) through and records it at no cost', async () => {
-    // Arrange
-    const { calls, call, session } = await setup('anthropic', [
-      { kind: 'error', status: 401, message: 'invalid x-api-key' },
-    ]);
+  it.each(PROTOCOLS)(
+    'passes an upstream 401 (a bad real key) through on %s, records it at no cost, and ends the session',
+    async (protocol) => {
+      // Arrange
+      const { calls, call, session, ends, upstream } = await setup(protocol, [
+        { kind: 'error', status: 401, message: 'invalid x-api-key' },
+      ]);
+      // Act
+      const res = await call();
+      const retried = await call();
+      // Assert: the CLI sees the provider's answer, then nothing more reaches the provider
+      expect(res.status).toBe(401);
+      expect(res.text).toContain('invalid x-api-key');
+      expect(calls.map((c) => [c.status, c.costUsd])).toEqual([[401, 0]]);
+      expect(session.status).toBe('key_rejected');
+      expect(ends).toEqual(['key_rejected']);
+      expect(session.endMessage).toContain('HTTP 401');
+      expect(retried.headers.get('x-should-retry')).toBe('false');
+      expect(upstream.requests).toHaveLength(1);
+    },
+  );
+
+  it("counts what the task spent before the session (the agent's, for its reviewer) against the budget", async () => {
+    // Arrange: the task spent its limit before this session opened
+    const { upstream, session, ends, call } = await setup('anthropic', [ANSWER], {
+      limits: { maxCostUsd: 0.05 },
+      spentBeforeUsd: 0.05,
+    });
     // Act
     const res = await call();
     // Assert
-    expect(res.status).toBe(401);
-    expect(res.text).toContain('invalid x-api-key');
-    expect(calls.map((c) => [c.status, c.costUsd])).toEqual([[401, 0]]);
-    expect(session.status).toBe('open');
+    expect(res.status).toBe(400);
+    expect(res.text).toContain('budget exceeded');
+    expect(upstream.requests).toHaveLength(0);
+    expect(session.status).toBe('budget_exceeded');
+    expect(ends).toEqual(['budget_exceeded']);
+  });
+
+  it('counts spend added from outside the session (a review session) against the budget', async () => {
+    // Arrange
+    const { upstream, session, call } = await setup('anthropic', [ANSWER], { limits: { maxCostUsd: 0.05 } });
+    expect((await call()).status).toBe(200);
+    // Act
+    session.addSpend(0.05);
+    const res = await call();
+    // Assert
+    expect(res.status).toBe(400);
+    expect(upstream.requests).toHaveLength(1);
+    expect(session.status).toBe('budget_exceeded');
   });
 
   it('gives up on a silent upstream with a 502 in the vendor format', async () => {

@@ -3,8 +3,9 @@
  * cannot help (they make no HTTP calls): `claude -p --output-format json ... -- PROMPT` that talks
  * Anthropic Messages to ANTHROPIC_BASE_URL with ANTHROPIC_API_KEY, runs the tool calls it is given
  * (`write_file {path, text}` writes into the workspace), and prints Claude Code's result object.
- * Like the real CLI it retries 429/5xx answers (every 200 ms here) and stops on other errors.
- * `[envdump=FILE]` in the prompt: copy /proc/self/environ to FILE (`~/` is HOME) first.
+ * Like the real CLI (2.1.332) it retries 429, 5xx and 401 answers (every 200 ms here) and stops on
+ * other errors. `[envdump=FILE]` in the prompt: copy /proc/self/environ to FILE (`~/` is HOME)
+ * first; as a review agent (the prompt opens with the review prompt's first line), to FILE.review.
  */
 export const MINI_CLAUDE = `#!/usr/bin/env node
 const fs = require('node:fs');
@@ -14,7 +15,8 @@ const argv = process.argv.slice(2);
 // the prompt: after \`--\` (as the driver passes it), else right after -p
 const prompt = argv.includes('--') ? argv[argv.indexOf('--') + 1] : argv[argv.indexOf('-p') + 1] || '';
 const dump = prompt.match(/\\[envdump=([^\\]]+)\\]/);
-if (dump) fs.writeFileSync(dump[1].replace(/^~(?=\\/)/, process.env.HOME), fs.readFileSync('/proc/self/environ'));
+const reviewing = prompt.startsWith('Review the change below');
+if (dump) fs.writeFileSync(dump[1].replace(/^~(?=\\/)/, process.env.HOME) + (reviewing ? '.review' : ''), fs.readFileSync('/proc/self/environ'));
 const base = process.env.ANTHROPIC_BASE_URL || 'https://api.anthropic.com';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 function result(fields, code) {
@@ -32,7 +34,7 @@ function result(fields, code) {
       body: JSON.stringify({ model: 'claude-sonnet-4-5-20250929', max_tokens: 1024, messages, stream: true }),
     });
     const text = await res.text();
-    if (res.status === 429 || res.status >= 500) { await sleep(200); turn--; continue; }
+    if (res.status === 429 || res.status === 401 || res.status >= 500) { await sleep(200); turn--; continue; }
     if (res.status !== 200) result({ is_error: true, api_error_status: res.status, result: 'API Error: ' + res.status + ' ' + text }, 1);
     const events = text.split('\\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)));
     const start = events.find((e) => e.type === 'content_block_start');

@@ -45,11 +45,20 @@ function cost(step: Step): number {
   );
 }
 
+/** The review agent's answer: an approval, in the form review prompts ask for. */
+const REVIEW: Step = {
+  kind: 'answer',
+  text: `Looks right.\n\n\`\`\`json\n${JSON.stringify({ verdict: 'approve', summary: 'NOTES.md is written as asked.', comments: [] })}\n\`\`\``,
+  usage: { input: 3000, output: 200 },
+};
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('the model gateway in the local platform (Claude Code pointed at it)', () => {
   let dir: string;
   let remote: string;
+  /** A repository whose .autodev.yml asks the `reviewer` provider (Claude Code again) for a review. */
+  let reviewedRemote: string;
   let server: RunningServer;
   let token: string;
   let globexToken: string;
@@ -59,13 +68,20 @@ describe('the model gateway in the local platform (Claude Code pointed at it)', 
   beforeAll(async () => {
     dir = tempDir();
     remote = makeRemote(dir);
+    mkdirSync(join(dir, 'reviewed'));
+    reviewedRemote = makeRemote(join(dir, 'reviewed'), {
+      'README.md': '# reviewed\n',
+      '.autodev.yml': 'review:\n  provider: reviewer\n',
+    });
     const home = join(dir, 'home');
     mkdirSync(home, { recursive: true });
+    const bin = join(dir, 'mini-claude');
     writeFileSync(
       join(home, 'providers.yaml'),
-      `prices:\n  claude-sonnet-4-5:\n    input: ${PRICE.input}\n    output: ${PRICE.output}\n    cacheRead: ${PRICE.cacheRead}\n`,
+      `prices:\n  claude-sonnet-4-5:\n    input: ${PRICE.input}\n    output: ${PRICE.output}\n    cacheRead: ${PRICE.cacheRead}\n` +
+        // the review agent: Claude Code under another name, its key from the server's environment
+        `providers:\n  reviewer:\n    driver: claude\n    bin: ${bin}\n`,
     );
-    const bin = join(dir, 'mini-claude');
     writeFileSync(bin, MINI_CLAUDE);
     chmodSync(bin, 0o755);
     chmodSync(dir, 0o755); // the agent's sandbox user runs the CLI from here
@@ -102,16 +118,26 @@ describe('the model gateway in the local platform (Claude Code pointed at it)', 
     return upstream;
   }
 
-  function post(prompt: string, limits: Record<string, number> = {}, as = token): Promise<Response> {
+  function post(
+    prompt: string,
+    limits: Record<string, number> = {},
+    as = token,
+    repo = remote,
+  ): Promise<Response> {
     return fetch(`${server.url}/v1/tasks`, {
       method: 'POST',
       headers: { authorization: `Bearer ${as}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ repo: remote, prompt, provider: 'claude', limits }),
+      body: JSON.stringify({ repo, prompt, provider: 'claude', limits }),
     });
   }
 
-  async function submit(prompt: string, limits: Record<string, number> = {}, as = token): Promise<Task> {
-    const res = await post(prompt, limits, as);
+  async function submit(
+    prompt: string,
+    limits: Record<string, number> = {},
+    as = token,
+    repo = remote,
+  ): Promise<Task> {
+    const res = await post(prompt, limits, as, repo);
     expect(res.status).toBe(201);
     return (await res.json()) as Task;
   }
@@ -178,6 +204,100 @@ describe('the model gateway in the local platform (Claude Code pointed at it)', 
     expect(status.stdout).toContain(`${MODEL}  200  7000 in (5000 cached) / 300 out`);
     expect(logs).not.toContain(REAL_KEY);
     expect(server.output()).not.toContain(REAL_KEY);
+  });
+
+  it('routes the review agent through a gateway session of its own: its calls are in the ledger, its environment holds no key', async () => {
+    // Arrange: the agent's two turns, then the reviewer's answer
+    const up = useScript([EDIT, ANSWER, REVIEW]);
+    // Act: both agents dump their environments into the attempt's HOME
+    const task = await settled(
+      (await submit('Write the notes [envdump=~/agent-environ]', {}, token, reviewedRemote)).id,
+      ['succeeded', 'failed'],
+    );
+    // Assert: the review happened, and its call is the ledger's third
+    expect(task.status).toBe('succeeded');
+    expect(task.review).toMatchObject({ provider: 'reviewer', verdict: 'approve' });
+    const calls = task.attempts[0]?.calls ?? [];
+    expect(calls.map((c) => [c.inputTokens, c.outputTokens, c.status])).toEqual([
+      [1000, 50, 200],
+      [7000, 300, 200],
+      [3000, 200, 200],
+    ]);
+    expect(task.usage.inputTokens).toBe(11_000);
+    expect(task.usage.outputTokens).toBe(550);
+    expect(task.usage.costUsd).toBeCloseTo(cost(EDIT) + cost(ANSWER) + cost(REVIEW), 6);
+    // every call reached the provider with the real key, the reviewer's through the gateway too
+    expect(up.requests.map((r) => r.headers['x-api-key'])).toEqual([REAL_KEY, REAL_KEY, REAL_KEY]);
+    // the reviewer's environment: its own session credential and the gateway's address, never the key
+    const attemptDir = readdirSync(join(dir, 'home', 'workspaces')).find((n) => n.startsWith(task.id));
+    const home = join(dir, 'home', 'workspaces', attemptDir as string, 'home');
+    const agentEnv = readFileSync(join(home, 'agent-environ'), 'utf8').split('\0');
+    const reviewerEnv = readFileSync(join(home, 'agent-environ.review'), 'utf8').split('\0');
+    expect(reviewerEnv.join('\n')).not.toContain(REAL_KEY);
+    const envValue = (env: string[], name: string) =>
+      env.find((e) => e.startsWith(`${name}=`))?.split('=')[1];
+    expect(envValue(reviewerEnv, 'ANTHROPIC_API_KEY')).toMatch(/^autodev-/);
+    expect(envValue(reviewerEnv, 'ANTHROPIC_API_KEY')).not.toBe(envValue(agentEnv, 'ANTHROPIC_API_KEY'));
+    expect(envValue(reviewerEnv, 'ANTHROPIC_BASE_URL')).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(envValue(reviewerEnv, 'ANTHROPIC_BASE_URL')).not.toBe(upstreamUrl);
+  });
+
+  it("checks the review agent's calls against the task's budget: an agent that spent it gets no review call", async () => {
+    // Arrange: the limit lies between the agent's first call and its two
+    const up = useScript([EDIT, ANSWER, REVIEW]);
+    const limit = cost(EDIT) + cost(ANSWER) / 2;
+    // Act
+    const task = await settled(
+      (await submit('Write the notes', { maxCostUsd: limit }, token, reviewedRemote)).id,
+      ['succeeded', 'failed'],
+    );
+    // Assert: the agent's second call went through (it started under the limit), the reviewer's was refused
+    expect(task.status).toBe('failed');
+    expect(task.error?.code).toBe('budget_exceeded');
+    expect(up.requests).toHaveLength(2);
+    expect(task.usage.costUsd).toBeCloseTo(cost(EDIT) + cost(ANSWER), 6);
+    const logs = await (
+      await fetch(`${server.url}/v1/tasks/${task.id}/logs`, { headers: { authorization: `Bearer ${token}` } })
+    ).text();
+    expect(logs).toContain(
+      "review by reviewer failed: the review agent's model gateway session ended: AutoDev budget exceeded",
+    );
+  });
+
+  it("ends the attempt at once when the provider rejects the key (401): auth, counted in the provider's health", async () => {
+    // Arrange: the CLI retries a 401 as Claude Code does
+    const up = useScript([{ kind: 'error', status: 401, message: 'invalid x-api-key' }]);
+    const health = async () => {
+      const res = await fetch(`${server.url}/v1/providers`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      const body = (await res.json()) as {
+        items: { name: string; recentAttempts: number; successRate?: number }[];
+      };
+      return body.items.find((p) => p.name === 'claude');
+    };
+    const before = await health();
+    const started = Date.now();
+    // Act
+    const task = await settled(
+      (await submit('Write the notes')).id,
+      ['succeeded', 'failed', 'retrying'],
+      15_000,
+    );
+    // Assert
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(task.status).toBe('failed');
+    expect(task.error?.code).toBe('auth');
+    expect(task.error?.message).toContain('rejected the API key');
+    expect(task.attempts).toHaveLength(1);
+    expect(task.attempts[0]?.errorClass).toBe('auth');
+    // the CLI's retries were refused at the gateway: the provider saw one request
+    expect(up.requests).toHaveLength(1);
+    const after = await health();
+    expect(after?.recentAttempts).toBe((before?.recentAttempts ?? 0) + 1);
+    const successes = (h?: { recentAttempts: number; successRate?: number }) =>
+      Math.round((h?.successRate ?? 0) * (h?.recentAttempts ?? 0));
+    expect(successes(after)).toBe(successes(before));
   });
 
   it('ends a task over its budget as budget_exceeded after one call', async () => {

@@ -52,13 +52,6 @@ interface CliCase {
   credentialVar: string;
   /** Answer tool-less side calls (opencode's title, Gemini's router) apart from the script. */
   sideCalls?: boolean;
-  /**
-   * Whether the CLI gives up on a 401 by itself within a minute (the 401 test runs for those only).
-   * Claude Code 2.1.332 retries a 401 with backoff for minutes (7 requests in its first 40 s), like
-   * a 429; opencode 1.18.33 had not ended a minute after it; the gateway does not end a session on
-   * an upstream 401 yet.
-   */
-  stopsOn401: boolean;
 }
 
 const LOOP_THRESHOLD = 4;
@@ -77,7 +70,6 @@ const CASES: CliCase[] = [
       usage: EDIT_USAGE,
     },
     credentialVar: 'ANTHROPIC_API_KEY',
-    stopsOn401: false,
   },
   {
     name: 'codex',
@@ -93,7 +85,6 @@ const CASES: CliCase[] = [
       usage: EDIT_USAGE,
     },
     credentialVar: 'CODEX_API_KEY',
-    stopsOn401: true,
   },
   {
     name: 'gemini',
@@ -110,7 +101,6 @@ const CASES: CliCase[] = [
     },
     credentialVar: 'GEMINI_API_KEY',
     sideCalls: true,
-    stopsOn401: true,
   },
   {
     name: 'opencode',
@@ -126,7 +116,6 @@ const CASES: CliCase[] = [
     },
     credentialVar: 'OPENCODE_CONFIG_CONTENT',
     sideCalls: true,
-    stopsOn401: false,
   },
 ];
 
@@ -252,6 +241,16 @@ describe.each(CASES)('the real $name CLI through the platform and the model gate
       `task ${id} in ${statuses.join('|')}`,
     );
 
+  async function providerHealth(): Promise<{ recentAttempts: number; successRate?: number }> {
+    const res = await fetch(`${server.url}/v1/providers`, { headers: { authorization: `Bearer ${token}` } });
+    const body = (await res.json()) as {
+      items: { name: string; recentAttempts: number; successRate?: number }[];
+    };
+    const mine = body.items.find((p) => p.name === c.name);
+    if (!mine) throw new Error(`no provider ${c.name} in ${JSON.stringify(body)}`);
+    return mine;
+  }
+
   const logsOf = async (id: string) =>
     (
       await fetch(`${server.url}/v1/tasks/${id}/logs`, { headers: { authorization: `Bearer ${token}` } })
@@ -324,20 +323,36 @@ describe.each(CASES)('the real $name CLI through the platform and the model gate
     expect(turns(upstream.requests.filter((r) => r.served))).toHaveLength(LOOP_THRESHOLD);
   });
 
-  // only where the CLI stops on a 401 by itself (see stopsOn401); before the 429 below, which
-  // (rightly) closes the provider for its 10 minutes
-  if (c.stopsOn401)
-    it('fails a task whose upstream answers 401 as auth, without retrying it', async () => {
-      // Arrange
-      upstream.setScript([{ kind: 'error', status: 401, message: 'invalid x-api-key' }]);
-      // Act
-      const task = await settled((await submit('Write NOTES.md')).id, ['failed', 'succeeded'], 60_000);
-      // Assert: the CLI's own report of the refusal is classified
-      if (task.attempts[0]?.errorClass !== 'auth')
-        throw new Error(`${JSON.stringify(task.attempts)}\n${await logsOf(task.id)}`);
-      expect(task.status).toBe('failed');
-      expect(task.attempts).toHaveLength(1);
-    });
+  // before the 429 below, which (rightly) closes the provider for its 10 minutes. Claude Code
+  // 2.1.332 and opencode 1.18.33 retry a 401 for minutes on their own: the gateway ends the session
+  // on the upstream's first 401, which stops the agent at once.
+  it("fails a task whose upstream answers 401 as auth within seconds, and the provider's health counts it", async () => {
+    // Arrange
+    upstream.setScript([{ kind: 'error', status: 401, message: 'invalid x-api-key' }]);
+    const before = await providerHealth();
+    // Act
+    const task = await settled(
+      (await submit('Write NOTES.md')).id,
+      ['failed', 'succeeded', 'retrying'],
+      60_000,
+    );
+    const endedAt = Date.now();
+    // Assert: the attempt ended within seconds of the first 401, classified auth
+    if (task.attempts[0]?.errorClass !== 'auth')
+      throw new Error(`${JSON.stringify(task.attempts)}\n${await logsOf(task.id)}`);
+    const refused = turns(upstream.requests)[0];
+    expect(refused).toBeDefined();
+    expect(endedAt - (refused?.at ?? 0)).toBeLessThan(10_000);
+    expect(task.status).toBe('failed');
+    expect(task.attempts).toHaveLength(1);
+    expect(task.error?.message).toContain('401');
+    // the provider's breaker and success rate heard of it
+    const after = await providerHealth();
+    expect(after.recentAttempts).toBe(before.recentAttempts + 1);
+    const successes = (h: { recentAttempts: number; successRate?: number }) =>
+      Math.round((h.successRate ?? 0) * h.recentAttempts);
+    expect(successes(after)).toBe(successes(before));
+  });
 
   it('parks a task rate-limited for 10 minutes within seconds of the 429', async () => {
     // Arrange
