@@ -145,6 +145,11 @@ export interface ParsedOutput {
   reportedError?: boolean;
   /** A message from the CLI about the error, for people. */
   errorMessage?: string;
+  /**
+   * The CLI stopped the run itself for a reason no retry mends, though it may exit 0 (Gemini CLI's
+   * own loop detection): the task fails with this `error.code`.
+   */
+  fatalCode?: 'loop_detected';
 }
 
 /** One provider CLI: how to call it headless, how to read what it printed, how to classify failures. */

@@ -83,8 +83,10 @@ const GATE_OUTPUT_ON_TASK = 2000;
 /** A repair or review round's agent run failed: the attempt ends with its error class. */
 class RepairFailed extends Error {
   constructor(
-    readonly errorClass: ProviderErrorClass,
+    readonly errorClass: ProviderErrorClass | undefined,
     message: string,
+    /** The CLI stopped itself for a reason no retry mends (its own loop detection). */
+    readonly fatalCode?: string,
   ) {
     super(message);
   }
@@ -139,6 +141,11 @@ export const agentStep: AttemptStep = async (run) => {
   run.usage = { ...emptyUsage(), ...stripUndefined(parsed.usage ?? {}) };
   run.sessionId = parsed.sessionId;
   if (run.signal.aborted) return stopped(run);
+  if (parsed.fatalCode) {
+    const message = parsed.errorMessage ?? `${provider.name} stopped the run itself (${parsed.fatalCode})`;
+    log(`agent stopped: ${message}`);
+    return { ...base(run), ok: false, fatalCode: parsed.fatalCode, message };
+  }
   const errorClass = provider.driver.classify(output, parsed);
   if (errorClass) {
     const message = `${provider.name} ${howItEnded(output, run.timeoutSeconds)}${parsed.errorMessage ? `: ${parsed.errorMessage}` : ''}`;
@@ -172,6 +179,8 @@ async function rerun(run: AttemptRun, prompt: string, what: string, given: strin
   const p = provider.driver.parse(out, input);
   addUsage(run.usage, p.usage);
   if (run.signal.aborted) throw new RepairFailed('crash', 'the attempt was stopped');
+  if (p.fatalCode)
+    throw new RepairFailed(undefined, `${p.errorMessage ?? provider.name} (in ${what})`, p.fatalCode);
   const cls = provider.driver.classify(out, p);
   if (cls) {
     throw new RepairFailed(
@@ -252,8 +261,14 @@ export const gatesStep: AttemptStep = async (run) => {
     run.gateLoop = await runGates(run, run.config);
   } catch (err) {
     if (!(err instanceof RepairFailed)) throw err;
-    ctx.log(`agent failed (${err.errorClass}): ${err.message}`);
-    return { ...base(run), ok: false, errorClass: err.errorClass, message: err.message };
+    ctx.log(`agent failed (${err.errorClass ?? err.fatalCode}): ${err.message}`);
+    return {
+      ...base(run),
+      ok: false,
+      errorClass: err.errorClass,
+      fatalCode: err.fatalCode,
+      message: err.message,
+    };
   }
   if (run.signal.aborted) return stopped(run);
   return judgeGates(run, '');
@@ -324,11 +339,12 @@ export const reviewStep: AttemptStep = async (run) => {
       }
     } catch (err) {
       if (!(err instanceof RepairFailed)) throw err;
-      ctx.log(`agent failed (${err.errorClass}): ${err.message}`);
+      ctx.log(`agent failed (${err.errorClass ?? err.fatalCode}): ${err.message}`);
       return {
         ...base(run),
         ok: false,
         errorClass: err.errorClass,
+        fatalCode: err.fatalCode,
         message: err.message,
         review: run.review,
       };

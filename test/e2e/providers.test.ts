@@ -73,6 +73,32 @@ describe('every provider through the local platform (fake CLIs on PATH)', () => 
     },
   );
 
+  it('fails a task whose Gemini CLI stopped a loop itself (exit 0, its loop warning) as loop_detected, nothing pushed', async () => {
+    // Act
+    const r = await cli(
+      [
+        'submit',
+        '--repo',
+        remote,
+        '--prompt',
+        'Keep editing [fake:loop]',
+        '--provider',
+        'gemini',
+        '--wait',
+        '--json',
+      ],
+      env,
+    );
+    const task = JSON.parse(r.stdout.slice(r.stdout.lastIndexOf('{\n  "id"'))) as Task;
+    // Assert
+    expect(task.status).toBe('failed');
+    expect(task.error?.code).toBe('loop_detected');
+    expect(task.error?.message).toContain('Loop detected, stopping execution');
+    expect(task.attempts).toHaveLength(1);
+    expect(task.commit).toBeUndefined();
+    expect(task.usage.inputTokens).toBe(6100);
+  });
+
   it('lists every provider with its version, credentials and breaker', async () => {
     const r = await cli(['providers'], env);
     expect(r.code).toBe(0);

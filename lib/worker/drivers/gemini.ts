@@ -11,6 +11,13 @@ import { gatewayEnv } from './gateway-env.js';
 import { classifyStatus, classifyText, jsonBlocks, lastLine, num, obj, str } from './json-lines.js';
 import { costOf, priceFor } from './pricing.js';
 
+/**
+ * The warning Gemini CLI's JSON output carries when its own loop detection stopped the run (the same
+ * tool call 5 times in a row, the same text 10 times, or its model's judgement after 30 turns); it
+ * then exits 0 as if it had finished.
+ */
+const LOOP_WARNING = /^Loop detected/i;
+
 /** Exit codes of Gemini CLI's fatal errors. */
 const EXIT_AUTH = 41;
 const EXIT_TURN_LIMIT = 53;
@@ -69,12 +76,19 @@ export class GeminiDriver implements ProviderDriver {
       costUsd += costOf(u, priceFor(model));
     }
     const failed = error !== undefined || output.exitCode !== 0 || !result;
+    const warnings = Array.isArray(result?.warnings)
+      ? result.warnings.filter((w) => typeof w === 'string')
+      : [];
+    const loop = warnings.find((w) => LOOP_WARNING.test(w));
     return {
       text: str(result?.response),
       sessionId: str(result?.session_id) ?? str(error?.sessionId),
       usage: { inputTokens, cachedInputTokens, outputTokens, costUsd },
       reportedError: failed,
-      errorMessage: failed ? (error?.message ?? lastLine(output.stderr)) : undefined,
+      errorMessage: failed
+        ? (error?.message ?? lastLine(output.stderr))
+        : loop && `Gemini CLI stopped the run itself: "${loop}" (its own loop detection).`,
+      ...(loop && !failed ? { fatalCode: 'loop_detected' as const } : {}),
     };
   }
 

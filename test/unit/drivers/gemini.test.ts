@@ -165,6 +165,30 @@ describe('GeminiDriver', () => {
     expect(run.parsed.errorMessage).toMatch(/Please set an Auth method/);
   });
 
+  it.concurrent("reads Gemini CLI's own loop detection (exit 0 with its loop warning) as loop_detected", async () => {
+    // Act
+    const run = await runFake(
+      new GeminiDriver(),
+      { prompt: 'Keep editing [fake:loop]' },
+      { env: { GEMINI_API_KEY: 'k' } },
+    );
+    // Assert
+    expect(run.output.exitCode).toBe(0);
+    expect(run.parsed.fatalCode).toBe('loop_detected');
+    expect(run.parsed.errorMessage).toContain('Loop detected, stopping execution');
+    expect(run.parsed.usage?.inputTokens).toBe(6100);
+  });
+
+  it.concurrent('has no fatal code for a run that ends as asked', async () => {
+    const run = await runFake(
+      new GeminiDriver(),
+      { prompt: 'Add notes [fake:edit=NOTES.md]' },
+      { env: { GEMINI_API_KEY: 'k' } },
+    );
+    expect(run.parsed.fatalCode).toBeUndefined();
+    expect(run.parsed.errorMessage).toBeUndefined();
+  });
+
   it.concurrent('keeps the API message of an error for people', async () => {
     // Act
     const run = await runFake(
