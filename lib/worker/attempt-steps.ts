@@ -292,7 +292,7 @@ export const reviewStep: AttemptStep = async (run) => {
     }
     // the reviewer's model calls go through a gateway session of its own, metered into the attempt
     const reviewed = await withSpan('review', () =>
-      runMeteredReview(run, reviewer, {
+      runMeteredReview(run, {
         task: ctx.task,
         reviewer,
         reviewerName,

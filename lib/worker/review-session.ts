@@ -18,12 +18,9 @@ export interface MeteredReviewResult extends ReviewRunResult {
  * reported to the reviewer's provider. Without a session (no gateway, a CLI that cannot be
  * proxied) the reviewer talks to its provider as before and its CLI's own count is kept.
  */
-export async function runMeteredReview(
-  run: AttemptRun,
-  reviewer: ProviderConfig | undefined,
-  o: ReviewRunOptions,
-): Promise<MeteredReviewResult> {
+export async function runMeteredReview(run: AttemptRun, o: ReviewRunOptions): Promise<MeteredReviewResult> {
   const { ctx } = run;
+  const { reviewer } = o;
   const access = ctx.modelGateway;
   const gw =
     access &&

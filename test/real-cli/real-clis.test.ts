@@ -54,8 +54,9 @@ interface CliCase {
   sideCalls?: boolean;
   /**
    * The CLI's own loop detection, when it stops a loop before the gateway's guard (default 8): the
-   * model turns it takes. Gemini CLI 0.61 stops at the 5th identical tool call, exits 0, and says so
-   * in a warning, which its driver reads as loop_detected. The others run with a guard of 4.
+   * model turns it takes. Gemini CLI 0.61 (its threshold: 5 identical tool calls) stopped after 6
+   * turns asking for the same call, exits 0 and says so in a warning, which its driver reads as
+   * loop_detected. The others run with a guard of 4.
    */
   ownLoopStop?: number;
 }
@@ -107,7 +108,7 @@ const CASES: CliCase[] = [
     },
     credentialVar: 'GEMINI_API_KEY',
     sideCalls: true,
-    ownLoopStop: 5,
+    ownLoopStop: 6,
   },
   {
     name: 'opencode',
