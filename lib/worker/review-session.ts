@@ -41,29 +41,32 @@ export async function runMeteredReview(run: AttemptRun, o: ReviewRunOptions): Pr
     });
   if (!gw) {
     const reviewed = await runReview(o);
-    const usage = reviewed.usage && reviewer?.price ? priced(reviewed.usage, reviewer.price) : reviewed.usage;
+    const usage = cliUsage(reviewed, reviewer);
     addTo(run.reviewUsage, usage);
     return { ...reviewed, usage };
   }
-  let ledger: LedgerOutcome;
-  let reviewed: ReviewRunResult;
+  let ledger: LedgerOutcome | undefined;
+  let reviewed: ReviewRunResult | undefined;
+  let usage: Partial<Usage> | undefined;
   try {
     const signals = [gw.ended, ...(o.signal ? [o.signal] : [])];
     reviewed = await runReview({ ...o, gateway: gw.pointer, signal: AbortSignal.any(signals) });
   } finally {
-    // the credential stops working whatever became of the review; its calls count for the task
+    // the credential stops working whatever became of the review; its calls count for the task, or
+    // (no call through the gateway) what its CLI printed, as for the task's own agent
     ledger = closeAttemptGateway(gw);
     run.reviewCalls.push(...ledger.calls);
-    addTo(run.reviewUsage, ledger.usage);
-    run.gateway?.session.addSpend(ledger.usage?.costUsd ?? 0);
+    usage = ledger.usage ?? cliUsage(reviewed, reviewer);
+    addTo(run.reviewUsage, usage);
+    run.gateway?.session.addSpend(usage?.costUsd ?? 0);
   }
-  if (!ledger.message) return { ...reviewed, usage: ledger.usage };
+  if (!ledger.message) return { ...reviewed, usage };
   // the session ended itself (budget, loop, far rate limit, key rejected): that is why the review stopped
   const summary = `the review agent's model gateway session ended: ${ledger.message}`;
   ctx.log(`review by ${o.reviewerName} failed: ${summary}`);
   return {
     review: { provider: o.reviewerName, verdict: 'error', summary, comments: [] },
-    usage: ledger.usage,
+    usage,
     budgetExceeded: ledger.fatalCode === 'budget_exceeded' ? ledger.message : undefined,
   };
 }
@@ -71,6 +74,15 @@ export async function runMeteredReview(run: AttemptRun, o: ReviewRunOptions): Pr
 /** What the task spent in this attempt so far: the agent's session (with earlier reviews), else what the CLIs reported. */
 function spentSoFar(run: AttemptRun): number {
   return run.gateway ? run.gateway.session.spentUsd : run.usage.costUsd + run.reviewUsage.costUsd;
+}
+
+/** What the reviewer's CLI printed, at the reviewer's own price when its entry has one. */
+function cliUsage(
+  reviewed: ReviewRunResult | undefined,
+  reviewer: ProviderConfig | undefined,
+): Partial<Usage> | undefined {
+  const usage = reviewed?.usage;
+  return usage && reviewer?.price ? priced(usage, reviewer.price) : usage;
 }
 
 function priced(usage: Partial<Usage>, price: NonNullable<ProviderConfig['price']>): Partial<Usage> {
