@@ -1,13 +1,14 @@
 import { z } from 'zod';
 import { NotFoundError } from '../core/errors.js';
 import { classifyWorkerFailure } from '../core/infrastructure.js';
+import { type ProviderState, updateProviderState } from '../core/provider-health.js';
 import {
   admitProviderSlot,
   DEFAULT_PROVIDER_LIMITS,
   type ProviderLimits,
-  recordSlotResult,
-  releaseProviderSlot,
+  releaseSlot,
   slotKey,
+  slotResult,
 } from '../core/provider-slots.js';
 import type { AgentRole } from '../core/roles.js';
 import type { Task } from '../core/schemas.js';
@@ -28,13 +29,8 @@ import {
 } from '../core/workflow-engine.js';
 import type { DynamoTaskStore } from './dynamo-task-store.js';
 import { fargateSize } from './fargate.js';
-import {
-  type ProviderWaiters,
-  type TaskCallbacks,
-  type Waiter,
-  waiterKey,
-  wakeWaiters,
-} from './provider-waiters.js';
+import { unreserve, waiterKey } from '../core/slot-handoff.js';
+import { type ProviderWaiters, type TaskCallbacks, type Waiter, wakeWaiters } from './provider-waiters.js';
 import type { StepFunctionsLauncher } from './workflow-launcher.js';
 
 /**
@@ -61,9 +57,21 @@ export const PrepareInput = z.object({
   taskId: z.string(),
   tenant: z.string(),
   executionName: z.string(),
-  /** The execution's state (`$`): how many times it has waited in a row (`prepared.waits`). */
+  /**
+   * The execution's state (`$`): how many times it has waited in a row (`prepared.waits`), and
+   * where it was parked if it was (`prepared.action` 'park', `prepared.providers`).
+   */
   state: z
-    .object({ prepared: z.object({ waits: z.number().int().nonnegative().optional() }).loose().optional() })
+    .object({
+      prepared: z
+        .object({
+          waits: z.number().int().nonnegative().optional(),
+          action: z.string().optional(),
+          providers: z.array(z.string()).optional(),
+        })
+        .loose()
+        .optional(),
+    })
     .loose()
     .optional(),
 });
@@ -116,6 +124,7 @@ async function admitSlots(
   task: Task,
   role: AgentRole,
   now: Date,
+  parkedOn: readonly string[],
 ): Promise<Admission> {
   const timeoutSeconds =
     task.limits.timeoutSeconds ?? role.timeoutSeconds ?? deps.defaultTimeoutSeconds ?? 1800;
@@ -127,7 +136,12 @@ async function admitSlots(
   for (const p of candidates) {
     const limits = limitsOf(deps)(p);
     const a = await admitProviderSlot(health.store, p, key, now.getTime(), holdUntil, limits, health.breaker);
-    if (a.ok) return { provider: p, skipped, delayMs: a.delayMs };
+    if (a.ok) {
+      // woken on several providers, it takes one slot: a slot reserved for it elsewhere goes on
+      for (const q of parkedOn)
+        if (q !== p) await changeAndHandOff(deps, q, now, (s) => unreserve(s, [task.id], now.getTime()));
+      return { provider: p, skipped, delayMs: a.delayMs };
+    }
     if (a.reason === 'full') {
       full.push(p);
       skipped.push(`${p} (all ${limits.concurrency} slots taken)`);
@@ -168,7 +182,9 @@ export async function prepareStep(deps: StepDeps, raw: unknown): Promise<Prepare
     admit: health
       ? async (candidates, task, role, at) => {
           waiting = task;
-          const a = await admitSlots(deps, health, candidates, task, role, at);
+          const prior = input.state?.prepared;
+          const parkedOn = prior?.action === 'park' ? (prior.providers ?? []) : [];
+          const a = await admitSlots(deps, health, candidates, task, role, at, parkedOn);
           if ('provider' in a) admitted = { provider: a.provider, task };
           return a;
         }
@@ -210,31 +226,43 @@ export async function prepareStep(deps: StepDeps, raw: unknown): Promise<Prepare
 }
 
 /**
- * The execution stops without running an attempt: a slot it took goes back, and the providers it
- * may have been woken for wake their next waiter (the wake-up it used was meant for a waiting task).
+ * The execution stops without running an attempt: a slot it took, or one reserved for it when it
+ * was woken, goes to the next parked task.
  */
 async function giveBack(deps: StepDeps, task: Task, provider: string | undefined, now: Date): Promise<void> {
+  const role = deps.roles[task.role];
+  const providers = new Set(role ? providerCandidates(task, role, deps.available) : []);
+  if (provider) providers.add(provider);
+  const key = slotKey(task.id, task.attempts.length + 1);
+  const t = now.getTime();
+  for (const p of providers)
+    await changeAndHandOff(deps, p, now, (s) => unreserve(p === provider ? releaseSlot(s, key, t) : s, [task.id], t));
+}
+
+/**
+ * Applies `change` to the provider's state and hands the slots it frees to parked tasks in the
+ * same write (`wakeWaiters`); without waiter storage, only the change.
+ */
+async function changeAndHandOff(
+  deps: StepDeps,
+  provider: string,
+  now: Date,
+  change?: (s: ProviderState) => ProviderState,
+): Promise<void> {
   const health = deps.health;
   if (!health) return;
-  if (provider) {
-    const key = slotKey(task.id, task.attempts.length + 1);
-    await releaseProviderSlot(health.store, provider, key, now.getTime(), limitsOf(deps)(provider));
+  const limits = limitsOf(deps)(provider);
+  if (deps.waiting) {
+    await wakeWaiters({ health: health.store, limits: limitsOf(deps), ...deps.waiting }, provider, now.getTime(), change);
+  } else if (change) {
+    await updateProviderState(health.store, provider, limits, now.getTime(), (s) => ({
+      next: change(s),
+      result: undefined,
+    }));
   }
-  const role = deps.roles[task.role];
-  if (!deps.waiting || !role) return;
-  for (const p of providerCandidates(task, role, deps.available)) await wake(deps, p, now);
 }
 
-async function wake(deps: StepDeps, provider: string, now: Date): Promise<number> {
-  if (!deps.health || !deps.waiting) return 0;
-  return wakeWaiters(
-    { health: deps.health.store, limits: limitsOf(deps), ...deps.waiting },
-    provider,
-    now.getTime(),
-  );
-}
-
-/** Frees attempt `attempt`'s slot on its provider (with its result, unless it never ran or was cancelled) and wakes a waiter. */
+/** Frees attempt `attempt`'s slot on its provider (with its result, unless it never ran or was cancelled) and hands it on. */
 async function freeSlot(
   deps: StepDeps,
   before: Task,
@@ -245,21 +273,14 @@ async function freeSlot(
   const provider = before.attempts.find((a) => a.number === attempt)?.provider;
   if (!deps.health || !provider) return;
   const key = slotKey(before.id, attempt);
-  const limits = limitsOf(deps)(provider);
+  const t = now.getTime();
+  const breaker = deps.health.breaker;
   // a cancelled attempt says nothing about the provider
-  if (result && !before.cancelRequested)
-    await recordSlotResult(
-      deps.health.store,
-      provider,
-      key,
-      result.ok,
-      result.errorClass,
-      now.getTime(),
-      limits,
-      deps.health.breaker,
-    );
-  else await releaseProviderSlot(deps.health.store, provider, key, now.getTime(), limits);
-  await wake(deps, provider, now);
+  const change =
+    result && !before.cancelRequested
+      ? (s: ProviderState) => slotResult(s, key, result.ok, result.errorClass, t, breaker)
+      : (s: ProviderState) => releaseSlot(s, key, t);
+  await changeAndHandOff(deps, provider, now, change);
 }
 
 export const ParkInput = PrepareInput.extend({
@@ -281,12 +302,13 @@ export async function parkStep(deps: StepDeps, raw: unknown): Promise<{ parked: 
   const waiter: Waiter = {
     key: input.waiterKey,
     taskId: input.taskId,
+    tenant: input.tenant,
     executionName: input.executionName,
     taskToken: input.taskToken,
   };
   const expires = new Date(now.getTime() + 2 * PARK_TIMEOUT_SECONDS * 1000);
   for (const p of input.providers) await deps.waiting.waiters.add(p, waiter, expires);
-  for (const p of input.providers) await wake(deps, p, now);
+  for (const p of input.providers) await changeAndHandOff(deps, p, now);
   return { parked: input.providers.length };
 }
 

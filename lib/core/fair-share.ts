@@ -68,9 +68,12 @@ export function effectiveRank(
   return Math.max(0, PRIORITY_RANK[task.priority] - steps);
 }
 
+/** What the fair order reads of a task: a parked workflow's waiter has no role limit to check. */
+export type FairCandidate = Pick<Task, 'id' | 'tenant' | 'priority' | 'createdAt'> & Partial<Pick<Task, 'role'>>;
+
 /** Within a tenant: effective priority first, then the oldest (ids sort by creation time). */
-function compareWithinTenant(now: number, agingMs: number) {
-  return (a: Task, b: Task) =>
+export function compareWithinTenant(now: number, agingMs: number) {
+  return (a: FairCandidate, b: FairCandidate) =>
     effectiveRank(a, now, agingMs) - effectiveRank(b, now, agingMs) ||
     Date.parse(a.createdAt) - Date.parse(b.createdAt) ||
     (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
@@ -96,12 +99,12 @@ export function roleAdmits(
   return limit === undefined || (running.get(role) ?? 0) < limit;
 }
 
-export interface PickInput {
+export interface PickInput<T extends FairCandidate = Task> {
   /**
    * Ready tasks: at least each tenant's first task of each role and priority (the store's
    * head-of-queue query); more is allowed.
    */
-  ready: readonly Task[];
+  ready: readonly T[];
   /** Tasks running now (every executor), for the per-role limits. */
   running: readonly Pick<Task, 'role'>[];
   /** `maxConcurrent` of each agent role that has one. */
@@ -115,21 +118,27 @@ export interface PickInput {
  * The tasks to try to start, best first: one per tenant (its most urgent task whose role admits
  * work), tenants in fair order. Empty when nothing ready may start.
  */
-export function pickOrder(input: PickInput): Task[] {
+export function pickOrder<T extends FairCandidate = Task>(input: PickInput<T>): T[] {
   const { policy, state, now } = input;
   const byRole = countByRole(input.running);
-  const best = new Map<string, Task>();
+  const best = new Map<string, T>();
   const order = compareWithinTenant(now, policy.agingMs);
   for (const task of input.ready) {
-    if (!roleAdmits(task.role, byRole, input.roleLimits)) continue;
+    if (task.role !== undefined && !roleAdmits(task.role, byRole, input.roleLimits)) continue;
     const current = best.get(task.tenant);
     if (!current || order(task, current) < 0) best.set(task.tenant, task);
   }
-  return [...best.values()].sort(
+  const tenants = tenantOrder([...best.keys()], state);
+  return tenants.map((t) => best.get(t) as T);
+}
+
+/** Tenants in the order their next task goes: lowest pass first, then the one served longest ago. */
+export function tenantOrder(tenants: readonly string[], state: FairShareState): string[] {
+  return [...tenants].sort(
     (a, b) =>
-      passOf(state, a.tenant) - passOf(state, b.tenant) ||
-      (state.lastServed[a.tenant] ?? -1) - (state.lastServed[b.tenant] ?? -1) ||
-      (a.tenant < b.tenant ? -1 : a.tenant > b.tenant ? 1 : 0),
+      passOf(state, a) - passOf(state, b) ||
+      (state.lastServed[a] ?? -1) - (state.lastServed[b] ?? -1) ||
+      (a < b ? -1 : a > b ? 1 : 0),
   );
 }
 

@@ -1,4 +1,5 @@
 import { type ProviderErrorClass, VersionConflictError } from './errors.js';
+import type { FairShareState } from './fair-share.js';
 
 /**
  * Per-provider health shared by every dispatcher through the store: a circuit breaker and a
@@ -38,6 +39,13 @@ export interface ProviderState {
   recent: boolean[];
   /** Attempts holding a concurrency slot (provider-slots.ts): `<task id>#<attempt>` → when the slot lapses (ms). */
   slots?: Record<string, number>;
+  /**
+   * Slots held for parked tasks that were woken to take them (provider-slots.ts `handOffSlots`):
+   * `<task id>` → when the reservation lapses (ms).
+   */
+  reserved?: Record<string, number>;
+  /** The tenants' turns among this provider's parked tasks (fair-share.ts). */
+  fair?: FairShareState;
 }
 
 export const DEFAULT_BREAKER: BreakerPolicy = { failureThreshold: 5, windowMs: 60_000, openMs: 60_000 };

@@ -72,16 +72,37 @@ export function limitsFor(config: ProviderLimitsConfig, provider: string): Provi
 /** The key of the slot an attempt holds. */
 export const slotKey = (taskId: string, attempt: number): string => `${taskId}#${attempt}`;
 
+/** The task whose attempt holds slot `key` (the inverse of `slotKey`). */
+const taskOfSlot = (key: string): string => key.slice(0, key.lastIndexOf('#'));
+
+/**
+ * How long a slot stays reserved for a woken task that has not come to take it (its execution is
+ * resumed within seconds; a lost wake-up frees the slot after this, and the reaper's next pass
+ * hands it on).
+ */
+export const RESERVATION_MS = 120_000;
+
+const live = (entries: Record<string, number> | undefined, now: number): Record<string, number> => {
+  const out: Record<string, number> = {};
+  for (const [key, until] of Object.entries(entries ?? {})) if (until > now) out[key] = until;
+  return out;
+};
+
 /** Slots whose attempts still hold them at `now`. */
 export function liveSlots(s: ProviderState, now: number): Record<string, number> {
-  const live: Record<string, number> = {};
-  for (const [key, until] of Object.entries(s.slots ?? {})) if (until > now) live[key] = until;
-  return live;
+  return live(s.slots, now);
 }
 
-/** How many more attempts the provider admits now (0 when full). */
+/** Slots reserved for woken tasks, by task id, that have not lapsed at `now`. */
+export function liveReservations(s: ProviderState, now: number): Record<string, number> {
+  return live(s.reserved, now);
+}
+
+/** How many more attempts the provider admits now (0 when full); reserved slots are taken. */
 export function freeSlots(s: ProviderState | undefined, now: number, limits: ProviderLimits): number {
-  return Math.max(0, limits.concurrency - (s ? Object.keys(liveSlots(s, now)).length : 0));
+  if (!s) return limits.concurrency;
+  const taken = Object.keys(liveSlots(s, now)).length + Object.keys(liveReservations(s, now)).length;
+  return Math.max(0, limits.concurrency - taken);
 }
 
 export type SlotAdmission =
@@ -108,7 +129,9 @@ export function admitSlot(
   if ('retryAfterMs' in gate)
     return { admission: { ok: false, reason: 'breaker_open', retryAfterMs: gate.retryAfterMs }, next: s };
   const b = gate.breaker;
-  if (Object.keys(slots).length >= limits.concurrency)
+  // a task woken for a slot takes the one held for it; any other task only a slot nobody holds
+  const { [taskOfSlot(key)]: mine, ...reserved } = liveReservations(s, now);
+  if (mine === undefined && freeSlots(s, now, limits) === 0)
     return { admission: { ok: false, reason: 'full' }, next: s };
   const elapsed = Math.max(0, now - s.bucket.updatedAt) / 1000;
   // a token taken ahead of time: the bucket may go below zero, by at most `concurrency`
@@ -122,6 +145,7 @@ export function admitSlot(
       breaker: b,
       bucket: { tokens, updatedAt: now },
       slots: { ...slots, [key]: holdUntil },
+      reserved,
       version: s.version + 1,
     },
   };
@@ -132,6 +156,19 @@ export function releaseSlot(s: ProviderState, key: string, now: number): Provide
   if (s.slots?.[key] === undefined) return s;
   const { [key]: _released, ...rest } = liveSlots(s, now);
   return { ...s, slots: rest, version: s.version + 1 };
+}
+
+/** The state after attempt `key` ended: its result goes to the breaker and its slot is freed. */
+export function slotResult(
+  s: ProviderState,
+  key: string,
+  ok: boolean,
+  errorClass: ProviderErrorClass | undefined,
+  now: number,
+  breaker: BreakerPolicy = DEFAULT_BREAKER,
+): ProviderState {
+  const next = recordResult(releaseSlot(s, key, now), ok, errorClass, now, breaker);
+  return { ...next, version: s.version + 1 };
 }
 
 /** Takes a slot through the store (conditional writes on the provider's version). */
@@ -165,9 +202,8 @@ export function recordSlotResult(
   breaker: BreakerPolicy = DEFAULT_BREAKER,
 ): Promise<ProviderState> {
   return updateProviderState(store, provider, limits, now, (s) => {
-    const released = releaseSlot(s, key, now);
-    const next = recordResult(released, ok, errorClass, now, breaker);
-    return { next: { ...next, version: s.version + 1 }, result: next };
+    const next = slotResult(s, key, ok, errorClass, now, breaker);
+    return { next, result: next };
   });
 }
 

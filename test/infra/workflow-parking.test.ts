@@ -77,7 +77,7 @@ describe('a task waiting for a full provider, on the synthesized state machine',
     expect(execB?.entered).toEqual([STATES.prepare, STATES.runOrStop, STATES.park]);
     expect(execB?.entered.length).toBe(enteredWhileParked);
     expect(sim.lambdaCalls.prepare).toBe(2);
-    expect([...(store.waiting.get('claude')?.values() ?? [])].map((w) => w.taskId)).toEqual([b.id]);
+    expect(store.waitersOf('claude').map((w) => w.taskId)).toEqual([b.id]);
     expect(store.tasks.get(b.id)?.status).toBe('retrying');
 
     // Act: A ends; its record step frees the slot and resumes B
@@ -98,7 +98,7 @@ describe('a task waiting for a full provider, on the synthesized state machine',
     ]);
     expect(store.tasks.get(b.id)?.status).toBe('succeeded');
     expect(store.tasks.get(b.id)?.attempts).toHaveLength(1);
-    expect(store.waiting.get('claude')?.size).toBe(0);
+    expect(store.waitersOf('claude')).toHaveLength(0);
     expect(Object.keys(store.providers.get('claude')?.slots ?? {})).toEqual([]);
   });
 

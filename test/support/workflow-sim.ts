@@ -46,7 +46,6 @@ export class SimStore implements ProviderStateStore, ProviderWaiters {
   tasks = new Map<string, Task>();
   reports = new Map<string, unknown>();
   providers = new Map<string, ProviderState>();
-  waiting = new Map<string, Map<string, Waiter>>();
   logs: string[] = [];
   usage = { reads: 0, readUnits: 0, writes: 0, writeUnits: 0 };
   constructor(private readonly keepLogs = true) {}
@@ -121,22 +120,52 @@ export class SimStore implements ProviderStateStore, ProviderWaiters {
     this.usage.writeUnits++;
   }
 
+  /** Waiters by provider, then tenant, then waiter key; the tenant list's marks by provider. */
+  waiting = new Map<string, Map<string, Map<string, Waiter>>>();
+  marks = new Map<string, Map<string, string>>();
+  private nextMark = 0;
+
   async add(provider: string, w: Waiter) {
-    const list = this.waiting.get(provider) ?? new Map<string, Waiter>();
+    const tenants = this.waiting.get(provider) ?? new Map<string, Map<string, Waiter>>();
+    const list = tenants.get(w.tenant) ?? new Map<string, Waiter>();
     list.set(w.key, w);
-    this.waiting.set(provider, list);
+    tenants.set(w.tenant, list);
+    this.waiting.set(provider, tenants);
     this.write(JSON.stringify(w).length + 60);
+    const marks = this.marks.get(provider) ?? new Map<string, string>();
+    marks.set(w.tenant, String(++this.nextMark));
+    this.marks.set(provider, marks);
+    this.write(80);
   }
-  async oldest(provider: string, limit: number, afterKey?: string) {
-    const keys = [...(this.waiting.get(provider)?.keys() ?? [])].sort();
-    const from = afterKey === undefined ? keys : keys.filter((k) => k > afterKey);
-    const page = from.slice(0, limit).map((k) => this.waiting.get(provider)?.get(k) as Waiter);
-    this.read(page.reduce((n, w) => n + JSON.stringify(w).length, 0));
-    return page;
+  async tenants(provider: string) {
+    const list = [...(this.marks.get(provider)?.entries() ?? [])].map(([tenant, mark]) => ({ tenant, mark }));
+    this.read(list.length * 80);
+    return list;
   }
-  async take(provider: string, key: string) {
+  async heads(provider: string, tenant: string, limit: number) {
+    const list = this.waiting.get(provider)?.get(tenant) ?? new Map<string, Waiter>();
+    const keys = [...list.keys()].sort();
+    const out: Waiter[] = [];
+    for (const rank of ['0#', '1#', '2#']) {
+      const page = keys.filter((k) => k.startsWith(rank)).slice(0, limit);
+      this.read(page.length * 300);
+      out.push(...page.map((k) => list.get(k) as Waiter));
+    }
+    return out;
+  }
+  async forget(provider: string, t: { tenant: string; mark: string }) {
     this.write(0);
-    return this.waiting.get(provider)?.delete(key) ?? false;
+    if (this.marks.get(provider)?.get(t.tenant) === t.mark) this.marks.get(provider)?.delete(t.tenant);
+  }
+  async take(provider: string, w: Waiter) {
+    this.write(0);
+    const list = this.waiting.get(provider)?.get(w.tenant);
+    if (list?.get(w.key)?.taskToken !== w.taskToken) return false;
+    return list.delete(w.key);
+  }
+  /** Every waiter of the provider, all tenants. */
+  waitersOf(provider: string): Waiter[] {
+    return [...(this.waiting.get(provider)?.values() ?? [])].flatMap((m) => [...m.values()]);
   }
 }
 
