@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SendTaskSuccessCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import { DeleteCommand, DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { type FairSharePolicy, INITIAL_FAIR_SHARE_STATE, tenantOrder } from '../core/fair-share.js';
+import { INITIAL_FAIR_SHARE_STATE, tenantOrder } from '../core/fair-share.js';
 import {
   initialProviderState,
   type ProviderState,
@@ -172,8 +172,6 @@ export interface WakeDeps {
   waiters: ProviderWaiters;
   callbacks: TaskCallbacks;
   limits: (provider: string) => ProviderLimits;
-  /** Weights of the tenants' shares. @default EQUAL_SHARES */
-  fairShares?: FairSharePolicy;
 }
 
 type Candidate = ParkedTask & { waiter: Waiter };
@@ -236,7 +234,7 @@ export async function wakeWaiters(
     const parked = free > 0 ? await nextParked(deps.waiters, provider, after, free, now) : [];
     if (parked.length === 0 && !pending) break;
     const chosen = await updateProviderState(deps.health, provider, limits, now, (s) => {
-      const { next, chosen } = handOffSlots(pending ? pending(s) : s, parked, now, limits, deps.fairShares);
+      const { next, chosen } = handOffSlots(pending ? pending(s) : s, parked, now, limits);
       return { next, result: chosen };
     });
     pending = undefined;

@@ -97,11 +97,13 @@ export type PrepareOutput =
   | { action: 'continue'; reason: string; waits: number };
 
 /**
- * The longest a parked execution waits for a callback before it prepares again on its own. Slots
- * that lapsed without a release (a lost worker) are caught earlier by the reaper, which wakes
- * the waiters of every provider with free slots on each pass.
+ * The longest a parked execution waits for a callback before it prepares again on its own, a safety
+ * net only: slots that lapsed without a release (a lost worker, a reservation never taken) are
+ * handed on by the reaper, which wakes the waiters of every provider with free slots on each pass,
+ * and a waiter is removed only after its execution was resumed. Longer than a wait behind a full
+ * provider usually lasts, so that a waiting task parks once (7 + 3 transitions).
  */
-export const PARK_TIMEOUT_SECONDS = 6 * 3600;
+export const PARK_TIMEOUT_SECONDS = 24 * 3600;
 
 /**
  * Waits in a row (parks and timed waits) after which an execution continues in a fresh one: each
@@ -135,7 +137,16 @@ async function admitSlots(
   let waitMs = Number.POSITIVE_INFINITY;
   for (const p of candidates) {
     const limits = limitsOf(deps)(p);
-    const a = await admitProviderSlot(health.store, p, key, now.getTime(), holdUntil, limits, health.breaker);
+    const a = await admitProviderSlot(
+      health.store,
+      p,
+      key,
+      now.getTime(),
+      holdUntil,
+      limits,
+      health.breaker,
+      task.tenant,
+    );
     if (a.ok) {
       // woken on several providers, it takes one slot: a slot reserved for it elsewhere goes on
       for (const q of parkedOn)

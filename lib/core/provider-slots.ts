@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConfigError, type ProviderErrorClass } from './errors.js';
+import { EQUAL_SHARES, INITIAL_FAIR_SHARE_STATE, recordStart } from './fair-share.js';
 import {
   type BreakerPolicy,
   breakerGate,
@@ -122,6 +123,7 @@ export function admitSlot(
   holdUntil: number,
   limits: ProviderLimits,
   breaker: BreakerPolicy = DEFAULT_BREAKER,
+  tenant?: string,
 ): { admission: SlotAdmission; next: ProviderState } {
   const slots = liveSlots(s, now);
   if (slots[key] !== undefined) return { admission: { ok: true, delayMs: 0 }, next: s };
@@ -138,10 +140,16 @@ export function admitSlot(
   const tokens = Math.min(limits.burst, s.bucket.tokens + elapsed * limits.ratePerSecond) - 1;
   const delayMs = tokens < 0 ? Math.ceil((-tokens / limits.ratePerSecond) * 1000) : 0;
   if (b.mode === 'half_open') b.probeAt = now;
+  // a start counts toward its tenant's turn among parked tasks (a reserved one counted when reserved)
+  const fair =
+    mine === undefined && tenant !== undefined
+      ? recordStart(s.fair ?? INITIAL_FAIR_SHARE_STATE, tenant, EQUAL_SHARES)
+      : s.fair;
   return {
     admission: { ok: true, delayMs },
     next: {
       ...s,
+      ...(fair ? { fair } : {}),
       breaker: b,
       bucket: { tokens, updatedAt: now },
       slots: { ...slots, [key]: holdUntil },
@@ -180,9 +188,10 @@ export function admitProviderSlot(
   holdUntil: number,
   limits: ProviderLimits,
   breaker: BreakerPolicy = DEFAULT_BREAKER,
+  tenant?: string,
 ): Promise<SlotAdmission> {
   return updateProviderState(store, provider, limits, now, (s) => {
-    const { admission, next } = admitSlot(s, key, now, holdUntil, limits, breaker);
+    const { admission, next } = admitSlot(s, key, now, holdUntil, limits, breaker, tenant);
     return { next, result: admission };
   });
 }

@@ -102,6 +102,58 @@ describe('a task waiting for a full provider, on the synthesized state machine',
     expect(Object.keys(store.providers.get('claude')?.slots ?? {})).toEqual([]);
   });
 
+  it('gives the freed slot to the woken task, not to a task that arrives before it prepares again', async () => {
+    // Arrange: A holds claude's only slot, B parks
+    const { store, sim, finish, submit } = oneSlot();
+    const [a, b, c] = [admitted(), admitted(), admitted()];
+    await submit(a);
+    await until(() => finish.has(slotKey(a.id, 1)));
+    await submit(b);
+    await until(() => sim.parkedToken(b.id) !== undefined);
+    // C arrives and prepares between B's wake-up and B's own prepare
+    sim.callbacks.beforeResume = async () => {
+      sim.callbacks.beforeResume = undefined;
+      await submit(c);
+      await until(() => sim.parkedToken(c.id) !== undefined);
+    };
+    // Act: A ends; its record step frees the slot and wakes B
+    finish.get(slotKey(a.id, 1))?.(OK);
+    await until(() => finish.has(slotKey(b.id, 1)));
+    // Assert: B runs after a single park; C parked, the slot being B's
+    const [execB] = sim.executionsOf(b.id);
+    expect(execB?.entered.filter((s) => s === STATES.park)).toHaveLength(1);
+    expect(finish.has(slotKey(c.id, 1))).toBe(false);
+    expect(sim.parkedToken(c.id)).toBeDefined();
+    expect(Object.keys(store.providers.get('claude')?.slots ?? {})).toEqual([slotKey(b.id, 1)]);
+    // and C runs next, once B is done
+    finish.get(slotKey(b.id, 1))?.(OK);
+    await until(() => finish.has(slotKey(c.id, 1)));
+    finish.get(slotKey(c.id, 1))?.(OK);
+    await Promise.all([...sim.executions.values()].map((e) => e.result));
+    expect([a, b, c].map((t) => store.tasks.get(t.id)?.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+    expect(store.providers.get('claude')?.reserved).toEqual({});
+  });
+
+  it('wakes the one task of a tenant before the 500 another tenant parked first', async () => {
+    // Arrange: tenant a holds the only slot and parks 500 more; then tenant b parks one
+    const { store, sim, finish, submit } = oneSlot();
+    const first = admitted({ tenant: 'a' });
+    await submit(first);
+    await until(() => finish.has(slotKey(first.id, 1)));
+    const burst = Array.from({ length: 500 }, () => admitted({ tenant: 'a' }));
+    for (const t of burst) await submit(t);
+    const single = admitted({ tenant: 'b' });
+    await submit(single);
+    await until(() => sim.callbacks.parked.size === burst.length + 1, 100_000);
+    // Act: the slot frees
+    finish.get(slotKey(first.id, 1))?.(OK);
+    await until(() => [...finish.keys()].length === 2);
+    // Assert: the first freed slot went to b
+    expect([...finish.keys()][1]).toBe(slotKey(single.id, 1));
+    expect(store.waitersOf('claude')).toHaveLength(500);
+    sim.abortAll();
+  }, 60_000);
+
   it('a single-attempt task on a free provider takes 7 state transitions', async () => {
     const { sim, finish, submit } = oneSlot();
     const a = admitted();

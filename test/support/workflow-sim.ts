@@ -173,8 +173,11 @@ export class SimStore implements ProviderStateStore, ProviderWaiters {
 export class SimCallbacks implements TaskCallbacks {
   parked = new Map<string, () => void>();
   calls = 0;
+  /** Runs between SendTaskSuccess and the parked state's resumption (a test's race). */
+  beforeResume?: (taskToken: string) => Promise<void>;
   async resume(taskToken: string): Promise<'resumed' | 'gone'> {
     this.calls++;
+    if (this.beforeResume && this.parked.has(taskToken)) await this.beforeResume(taskToken);
     const resolve = this.parked.get(taskToken);
     if (!resolve) return 'gone';
     this.parked.delete(taskToken);
@@ -207,6 +210,8 @@ export interface SimExecution {
   events: number;
   result: Promise<unknown>;
   done: boolean;
+  /** Stops the execution (a test that ends with executions still parked). */
+  abort: () => void;
 }
 
 export interface WorkflowSimOptions {
@@ -280,6 +285,7 @@ export class WorkflowSim {
       events: 2,
       result: run.result,
       done: false,
+      abort: () => run.abort(),
     };
     this.executions.set(name, exec);
     void (async () => {
@@ -313,6 +319,8 @@ export class WorkflowSim {
         const resumed = new Promise<void>((resolve) => this.callbacks.parked.set(token, resolve));
         // the state times out after PARK_TIMEOUT_SECONDS (then prepares again): its token is gone
         const expiry = setTimeout(() => this.callbacks.parked.delete(token), PARK_TIMEOUT_SECONDS * 1000 - 1);
+        // a test may end with executions still parked
+        (expiry as { unref?: () => void }).unref?.();
         await parkStep(deps, input);
         await resumed;
         clearTimeout(expiry);
@@ -343,6 +351,15 @@ export class WorkflowSim {
         return (await recordStep(deps, input)) as never;
       },
     };
+  }
+
+  /** Stops every execution still running. */
+  abortAll(): void {
+    for (const e of this.executions.values()) {
+      if (e.done) continue;
+      e.result.catch(() => undefined);
+      e.abort();
+    }
   }
 
   /** The executions of one task, in the order they started. */
