@@ -130,7 +130,11 @@ export class DynamoProviderWaiters implements ProviderWaiters {
   }
 
   take(provider: string, w: Waiter): Promise<boolean> {
-    return this.conditionalDelete({ pk: waitPk(provider, w.tenant), sk: w.key }, 'taskToken = :v', w.taskToken);
+    return this.conditionalDelete(
+      { pk: waitPk(provider, w.tenant), sk: w.key },
+      'taskToken = :v',
+      w.taskToken,
+    );
   }
 
   private async conditionalDelete(key: Record<string, string>, condition: string, value: string) {

@@ -12,6 +12,7 @@ import {
 } from '../core/provider-slots.js';
 import type { AgentRole } from '../core/roles.js';
 import type { Task } from '../core/schemas.js';
+import { unreserve, waiterKey } from '../core/slot-handoff.js';
 import {
   type AttemptOutcomeReport,
   type AttemptPlan,
@@ -29,7 +30,6 @@ import {
 } from '../core/workflow-engine.js';
 import type { DynamoTaskStore } from './dynamo-task-store.js';
 import { fargateSize } from './fargate.js';
-import { unreserve, waiterKey } from '../core/slot-handoff.js';
 import { type ProviderWaiters, type TaskCallbacks, type Waiter, wakeWaiters } from './provider-waiters.js';
 import type { StepFunctionsLauncher } from './workflow-launcher.js';
 
@@ -247,7 +247,9 @@ async function giveBack(deps: StepDeps, task: Task, provider: string | undefined
   const key = slotKey(task.id, task.attempts.length + 1);
   const t = now.getTime();
   for (const p of providers)
-    await changeAndHandOff(deps, p, now, (s) => unreserve(p === provider ? releaseSlot(s, key, t) : s, [task.id], t));
+    await changeAndHandOff(deps, p, now, (s) =>
+      unreserve(p === provider ? releaseSlot(s, key, t) : s, [task.id], t),
+    );
 }
 
 /**
@@ -264,7 +266,12 @@ async function changeAndHandOff(
   if (!health) return;
   const limits = limitsOf(deps)(provider);
   if (deps.waiting) {
-    await wakeWaiters({ health: health.store, limits: limitsOf(deps), ...deps.waiting }, provider, now.getTime(), change);
+    await wakeWaiters(
+      { health: health.store, limits: limitsOf(deps), ...deps.waiting },
+      provider,
+      now.getTime(),
+      change,
+    );
   } else if (change) {
     await updateProviderState(health.store, provider, limits, now.getTime(), (s) => ({
       next: change(s),

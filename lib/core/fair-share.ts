@@ -69,7 +69,8 @@ export function effectiveRank(
 }
 
 /** What the fair order reads of a task: a parked workflow's waiter has no role limit to check. */
-export type FairCandidate = Pick<Task, 'id' | 'tenant' | 'priority' | 'createdAt'> & Partial<Pick<Task, 'role'>>;
+export type FairCandidate = Pick<Task, 'id' | 'tenant' | 'priority' | 'createdAt'> &
+  Partial<Pick<Task, 'role'>>;
 
 /** Within a tenant: effective priority first, then the oldest (ids sort by creation time). */
 export function compareWithinTenant(now: number, agingMs: number) {

@@ -65,7 +65,9 @@ describe('parked tasks in DynamoDB (DynamoDB Local)', () => {
     for (let i = 0; i < 500; i++) await waiters.add('claude', waiter('a', i), EXPIRES);
     await waiters.add('claude', waiter('b', 0), EXPIRES);
     // Act: one slot frees
-    const woken = await wakeWaiters(deps, 'claude', NOW + 1000, (s) => releaseSlot(s, slotKey('a-run0', 1), NOW + 1000));
+    const woken = await wakeWaiters(deps, 'claude', NOW + 1000, (s) =>
+      releaseSlot(s, slotKey('a-run0', 1), NOW + 1000),
+    );
     // Assert: b's task was woken, with the slot reserved for it; a's waiters all still parked
     expect(woken).toBe(1);
     expect(callbacks.resumed).toEqual(['token-b-0000']);
@@ -81,7 +83,10 @@ describe('parked tasks in DynamoDB (DynamoDB Local)', () => {
     );
     expect(next).toBe(1);
     expect(callbacks.resumed).toEqual(['token-b-0000', 'token-a-0000']);
-    expect(Object.keys((await store.getProviderState('claude'))?.reserved ?? {}).sort()).toEqual(['a-0000', 'b-0000']);
+    expect(Object.keys((await store.getProviderState('claude'))?.reserved ?? {}).sort()).toEqual([
+      'a-0000',
+      'b-0000',
+    ]);
   }, 120_000);
 
   it('hands the slot of a waiter whose execution no longer waits to the next one, and removes the stale waiter', async () => {

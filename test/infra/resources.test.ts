@@ -173,6 +173,27 @@ describe('Lambda functions', () => {
     template.hasResourceProperties('AWS::StepFunctions::StateMachine', { StateMachineName: 'AutoDev-tasks' });
   });
 
+  it('grants the task-token callbacks (states:SendTask*) on the workflow state machine only, never on *', () => {
+    const grants: { action: string; resource: string }[] = [];
+    for (const p of Object.values(template.findResources('AWS::IAM::Policy'))) {
+      for (const st of p.Properties.PolicyDocument.Statement as {
+        Action: string | string[];
+        Resource: unknown;
+      }[]) {
+        for (const action of [st.Action].flat().filter((a) => /^states:SendTask|^states:\*$|^\*$/.test(a)))
+          for (const r of [st.Resource].flat()) grants.push({ action, resource: JSON.stringify(r) });
+      }
+    }
+    // Prepare, Record and the reaper resume parked executions; nothing sends failures or heartbeats
+    expect([...new Set(grants.map((g) => g.action))]).toEqual(['states:SendTaskSuccess']);
+    expect(grants).toHaveLength(3);
+    for (const g of grants) {
+      expect(g.resource).not.toBe('"*"');
+      expect(g.resource).toMatch(/:stateMachine:AutoDev-tasks"/);
+      expect(g.resource).not.toContain('*');
+    }
+  });
+
   it('limits the dispatcher’s ECS actions to stopping tasks of the worker cluster', () => {
     template.hasResourceProperties('AWS::IAM::Policy', {
       PolicyDocument: {

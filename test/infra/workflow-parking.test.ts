@@ -130,7 +130,11 @@ describe('a task waiting for a full provider, on the synthesized state machine',
     await until(() => finish.has(slotKey(c.id, 1)));
     finish.get(slotKey(c.id, 1))?.(OK);
     await Promise.all([...sim.executions.values()].map((e) => e.result));
-    expect([a, b, c].map((t) => store.tasks.get(t.id)?.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+    expect([a, b, c].map((t) => store.tasks.get(t.id)?.status)).toEqual([
+      'succeeded',
+      'succeeded',
+      'succeeded',
+    ]);
     expect(store.providers.get('claude')?.reserved).toEqual({});
   });
 

@@ -16,8 +16,15 @@ const limits = { ratePerSecond: 100, burst: 100, concurrency: 2 };
 function fullOf(tenant: string, n = limits.concurrency): ProviderState {
   let s = initialProviderState('claude', limits, NOW);
   for (let i = 0; i < n; i++)
-    s = admitSlot(s, `${tenant}-run${i}#1`, NOW, NOW + 3_600_000, { ...limits, concurrency: n }, undefined, tenant)
-      .next;
+    s = admitSlot(
+      s,
+      `${tenant}-run${i}#1`,
+      NOW,
+      NOW + 3_600_000,
+      { ...limits, concurrency: n },
+      undefined,
+      tenant,
+    ).next;
   return s;
 }
 
@@ -48,7 +55,9 @@ describe('handing a freed slot to a parked task', () => {
     const { next } = handOffSlots(freed, [parked('acme', 1)], NOW, limits);
     expect(freeSlots(next, NOW + RESERVATION_MS - 1, limits)).toBe(0);
     expect(freeSlots(next, NOW + RESERVATION_MS, limits)).toBe(1);
-    expect(admitSlot(next, 'newcomer#1', NOW + RESERVATION_MS, NOW + 3_600_000, limits).admission.ok).toBe(true);
+    expect(admitSlot(next, 'newcomer#1', NOW + RESERVATION_MS, NOW + 3_600_000, limits).admission.ok).toBe(
+      true,
+    );
     expect(freeSlots(unreserve(next, ['acme-t1'], NOW), NOW, limits)).toBe(1);
   });
 
@@ -91,7 +100,12 @@ describe('handing a freed slot to a parked task', () => {
 
   it('keeps aging: a low task parked long enough goes before a newer normal one of its tenant', () => {
     const freed = releaseSlot(fullOf('a'), 'a-run0#1', NOW);
-    const old: ParkedTask = { id: 'a-low', tenant: 'a', priority: 'low', createdAt: new Date(NOW - 1_300_000).toISOString() };
+    const old: ParkedTask = {
+      id: 'a-low',
+      tenant: 'a',
+      priority: 'low',
+      createdAt: new Date(NOW - 1_300_000).toISOString(),
+    };
     const { chosen } = handOffSlots(freed, [parked('a', 1), old], NOW, limits);
     expect(chosen.map((c) => c.id)).toEqual(['a-low']);
   });
