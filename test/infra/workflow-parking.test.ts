@@ -155,7 +155,15 @@ describe('a task waiting for a full provider, on the synthesized state machine',
     // Assert: the first freed slot went to b
     expect([...finish.keys()][1]).toBe(slotKey(single.id, 1));
     expect(store.waitersOf('claude')).toHaveLength(500);
-    sim.abortAll();
+    // Clean up: a's tasks are cancelled, and every execution ends
+    for (const t of burst)
+      store.tasks.set(t.id, { ...(store.tasks.get(t.id) as Task), cancelRequested: true });
+    for (const token of [...sim.callbacks.parked.keys()]) await sim.callbacks.resume(token);
+    finish.get(slotKey(single.id, 1))?.(OK);
+    await Promise.all([...sim.executions.values()].map((e) => e.result));
+    expect(store.tasks.get(single.id)?.status).toBe('succeeded');
+    expect(store.providers.get('claude')?.reserved).toEqual({});
+    expect(store.providers.get('claude')?.slots).toEqual({});
   }, 60_000);
 
   it('a single-attempt task on a free provider takes 7 state transitions', async () => {

@@ -210,8 +210,6 @@ export interface SimExecution {
   events: number;
   result: Promise<unknown>;
   done: boolean;
-  /** Stops the execution (a test that ends with executions still parked). */
-  abort: () => void;
 }
 
 export interface WorkflowSimOptions {
@@ -285,7 +283,6 @@ export class WorkflowSim {
       events: 2,
       result: run.result,
       done: false,
-      abort: () => run.abort(),
     };
     this.executions.set(name, exec);
     void (async () => {
@@ -351,15 +348,6 @@ export class WorkflowSim {
         return (await recordStep(deps, input)) as never;
       },
     };
-  }
-
-  /** Stops every execution still running. */
-  abortAll(): void {
-    for (const e of this.executions.values()) {
-      if (e.done) continue;
-      e.result.catch(() => undefined);
-      e.abort();
-    }
   }
 
   /** The executions of one task, in the order they started. */
