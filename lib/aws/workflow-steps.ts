@@ -310,8 +310,9 @@ export const ParkInput = PrepareInput.extend({
 
 /**
  * Workflow step "Park" (a `.waitForTaskToken` state): the execution waits, at no cost, on each full
- * provider's waiter list until a slot frees there (the record step resumes the oldest waiters). A
- * slot that freed while this step ran is seen by the wake-up after the registration.
+ * provider's waiter list until a slot frees there (the record step reserves the freed slot for the
+ * next parked task in fair order and resumes it). A slot that freed while this step ran is seen
+ * by the hand-off after the registration.
  */
 export async function parkStep(deps: StepDeps, raw: unknown): Promise<{ parked: number }> {
   const input = ParkInput.parse(raw);
