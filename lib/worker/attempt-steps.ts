@@ -1,4 +1,5 @@
 import { type ProviderErrorClass, ValidationError } from '../core/errors.js';
+import { MERGE_CONFLICT } from '../core/merge-train.js';
 import type { ModelCall } from '../core/metering.js';
 import type { DriverInput, ProcessOutput } from '../core/ports.js';
 import type { GateOutcome, Task, TaskReview, Usage } from '../core/schemas.js';
@@ -17,6 +18,7 @@ import {
 } from './gates.js';
 import { git } from './git.js';
 import type { KnownSecrets } from './known-secrets.js';
+import { catchUpBeforePush, pushOnTrain, type TrainDeps } from './merge-train.js';
 import { type ReviewVerdict, revisionPrompt } from './review.js';
 import { runMeteredReview } from './review-session.js';
 import type { AttemptContext, AttemptReport } from './run-attempt.js';
@@ -71,6 +73,8 @@ export interface AttemptRun {
   committed?: { commit?: string; files: string[] };
   /** The commit on the pushed branch (after a rebase, not the one committed). */
   pushedCommit?: string;
+  /** Rounds the task's agent was given a merge conflict (merge-train.ts): one at most. */
+  conflictRounds: number;
 }
 
 /** What gates see of the environment: basics, never credentials. */
@@ -395,13 +399,39 @@ export const scanStep: AttemptStep = async (run) => {
   return undefined;
 };
 
-/** push: the branch, once this worker still owns the task (a fence). */
+/** What the merge train uses of these steps. */
+const TRAIN: TrainDeps = {
+  conflictRound: async (run, prompt) => {
+    try {
+      await rerun(run, prompt, 'conflict round', 'the merge conflict');
+      return run.signal.aborted ? stopped(run) : undefined;
+    } catch (err) {
+      if (!(err instanceof RepairFailed)) throw err;
+      run.ctx.log(`agent failed (${err.errorClass}): ${err.message}`);
+      return { ...base(run), ok: false, errorClass: err.errorClass, message: err.message };
+    }
+  },
+  gates: (run) => gatesStep(run),
+  scan: (run) => scanStep(run),
+  conflict: (run, message) => {
+    run.ctx.log(`attempt failed (${MERGE_CONFLICT}): ${message}`);
+    return { ...base(run), ok: false, fatalCode: MERGE_CONFLICT, message, gates: gatesOf(run) };
+  },
+  stopped: (run, message) => stopped(run, message),
+};
+
+/** merge train: with a forge, the change is put on top of a base branch that moved (merge-train.ts). */
+export const trainStep: AttemptStep = (run) => catchUpBeforePush(run, TRAIN);
+
+/** push: the branch, once this worker still owns the task (a fence); the merge train's lease with it. */
 export const pushStep: AttemptStep = async (run) => {
   const { ctx, ws } = run;
   if (run.signal.aborted || (ctx.confirmOwnership && !(await ctx.confirmOwnership()))) {
     return stopped(run, 'the attempt was stopped before its push');
   }
-  const pushed = await withSpan('push', () => ctx.workspaces.push(ws));
+  const landed = await pushOnTrain(run, TRAIN);
+  if ('report' in landed) return landed.report;
+  const { pushed } = landed;
   if (pushed.replaced) ctx.log(`replaced this task's earlier push (${pushed.replaced.slice(0, 12)})`);
   if (pushed.rebasedOnto) ctx.log(`the branch had moved; rebased onto ${pushed.rebasedOnto.slice(0, 12)}`);
   run.pushedCommit = pushed.rebasedOnto

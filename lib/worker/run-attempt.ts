@@ -29,11 +29,13 @@ import {
   reviewStep,
   type StepContext,
   scanStep,
+  trainStep,
 } from './attempt-steps.js';
 import { costOf, type ModelPrice } from './drivers/pricing.js';
 import type { ForgeEntry } from './forge/resolve.js';
 import { GitError } from './git.js';
 import { KnownSecrets } from './known-secrets.js';
+import { trainModeOf } from './merge-train.js';
 import type { Sandbox } from './sandbox.js';
 import {
   type GitWorkspaces,
@@ -154,6 +156,7 @@ export const ATTEMPT_STEPS: readonly (readonly [name: string, step: AttemptStep]
   ['gates and repair rounds', gatesStep],
   ['review', reviewStep],
   ['commit', commitStep],
+  ['merge train', trainStep],
   ['secret scan', scanStep],
   ['push', pushStep],
   ['pull request', pullRequestStep],
@@ -161,7 +164,7 @@ export const ATTEMPT_STEPS: readonly (readonly [name: string, step: AttemptStep]
 
 /**
  * One attempt of a task: workspace → gateway session → agent → gates/repair → review → commit →
- * scan → push → pull request. A worktree from the cached mirror, the provider CLI run headless in it
+ * merge train → scan → push → pull request. A worktree from the cached mirror, the provider CLI run headless in it
  * under limits (its model calls metered through the gateway), the result committed and pushed on
  * the task's branch, and a pull request opened.
  */
@@ -210,8 +213,11 @@ async function withWorkspace(
   const { task, log } = ctx;
   let ws: Workspace | undefined;
   try {
-    ws = await withSpan('workspace', () => ctx.workspaces.prepare(task.id, task.repo, task.baseBranch));
-    log(`workspace ready: branch ${ws.branch} from ${ws.baseBranch} at ${ws.baseCommit.slice(0, 12)}`);
+    ws = await withSpan('workspace', () =>
+      ctx.workspaces.prepare(task.id, task.repo, task.baseBranch, { train: trainModeOf(ctx) === 'train' }),
+    );
+    const from = ws.train?.lease === ws.baseCommit ? `the merge train ${ws.train.branch}` : ws.baseBranch;
+    log(`workspace ready: branch ${ws.branch} from ${from} at ${ws.baseCommit.slice(0, 12)}`);
     return await next(ws);
   } catch (caught) {
     return faultReport(ctx, caught);
@@ -322,10 +328,11 @@ function newRun(
     reviewCalls: [],
     changed: [],
     revised: false,
+    conflictRounds: 0,
   };
 }
 
-/** agent → gates/repair → review → commit → scan → push → pull request, until one ends the attempt. */
+/** agent → gates/repair → review → commit → merge train → scan → push → pull request, until one ends the attempt. */
 async function runSteps(run: AttemptRun): Promise<AttemptReport> {
   for (const [, step] of ATTEMPT_STEPS) {
     const report = await step(run);

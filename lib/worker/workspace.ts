@@ -2,10 +2,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
+import { hasConflictMarkers, trainBranchFor, trainTip } from '../core/merge-train.js';
 import {
   type GitCredential,
   type GitDirSeal,
   GitError,
+  type GitOptions,
   git,
   sealGitDir,
   type TrustedWorktree,
@@ -104,9 +106,28 @@ export interface Workspace {
   /** The attempt's own branch in its repository; pushed to `branch`. */
   localBranch: string;
   baseBranch: string;
+  /** The commit the change goes onto: the base branch's, or the train's (moved by a rebase onto a newer one). */
   baseCommit: string;
   mirror: string;
+  /**
+   * Without a forge, the merge train's branch (`<prefix>train/<base>`) and the commit the push
+   * expects it at ('' for absent): the push advances it to the task's commit, atomically.
+   */
+  train?: { branch: string; lease: string };
 }
+
+/** The push was refused because the train branch moved since the lease was taken. */
+export class TrainMovedError extends Error {
+  constructor(readonly tip: { base: string; train?: string }) {
+    super('the merge train moved');
+    this.name = 'TrainMovedError';
+  }
+}
+
+/** A rebase onto a newer base, as it ended. */
+export type RebaseResult =
+  | { ok: true; head: string }
+  | { ok: false; conflicts: { path: string; code: string }[] };
 
 export interface CommitResult {
   changed: boolean;
@@ -227,15 +248,25 @@ export class GitWorkspaces {
    * task cannot change what another checks out, and an agent shown the git dir read-only can still
    * run git's read commands.
    */
-  async prepare(taskId: string, repo: string, baseBranch?: string): Promise<Workspace> {
-    return this.prepareOrThrow(taskId, repo, baseBranch).catch((err: unknown) => {
+  async prepare(
+    taskId: string,
+    repo: string,
+    baseBranch?: string,
+    opts: { train?: boolean } = {},
+  ): Promise<Workspace> {
+    return this.prepareOrThrow(taskId, repo, baseBranch, opts).catch((err: unknown) => {
       throw workspaceFault(repo, 'fetch', err);
     });
   }
 
-  private async prepareOrThrow(taskId: string, repo: string, baseBranch?: string): Promise<Workspace> {
+  private async prepareOrThrow(
+    taskId: string,
+    repo: string,
+    baseBranch: string | undefined,
+    opts: { train?: boolean },
+  ): Promise<Workspace> {
     const mirror = this.mirrorPath(repo);
-    const { base, baseCommit } = await this.withMirror(mirror, async () => {
+    const { base, baseCommit, train } = await this.withMirror(mirror, async () => {
       await this.ensureMirror(repo);
       const base = baseBranch ?? (await defaultBranch(mirror));
       const baseCommit = (
@@ -246,7 +277,11 @@ export class GitWorkspaces {
           throw new WorkspaceError(`The base branch "${base}" does not exist in ${displayRepo(repo)}.`);
         })
       ).trim();
-      return { base, baseCommit };
+      if (!opts.train) return { base, baseCommit, train: undefined };
+      // the merge train without a forge: the change starts on top of the tasks that landed before it
+      const branch = trainBranchFor(this.opts.branchPrefix, base);
+      const tip = await this.trainTipIn({ cwd: mirror, gitDir: mirror }, baseCommit, `refs/remotes/origin/${branch}`);
+      return { base, baseCommit: tip.onto, train: { branch, lease: tip.train ?? '' } };
     });
     // one folder and one local branch per attempt: an attempt that lost its lease but still runs
     // somewhere never shares (or removes) the folder of the attempt that took over
@@ -292,7 +327,24 @@ export class GitWorkspaces {
       baseBranch: base,
       baseCommit,
       mirror,
+      train,
     };
+  }
+
+  /** The train branch's commit in a repository (if any), and the commit a change goes onto. */
+  private async trainTipIn(
+    opts: GitOptions,
+    base: string,
+    trainRef: string,
+  ): Promise<{ onto: string; train?: string }> {
+    const train = (await git(['rev-parse', '--verify', '--quiet', `${trainRef}^{commit}`], opts).catch(() => ''))
+      .trim() || undefined;
+    const hasBase =
+      train !== undefined &&
+      (await git(['merge-base', '--is-ancestor', base, train], opts)
+        .then(() => true)
+        .catch(() => false));
+    return { onto: trainTip(base, train, hasBase), train };
   }
 
   /**
@@ -353,26 +405,47 @@ export class GitWorkspaces {
    * - the branch is new: it is created (the lease says it must not exist yet);
    * - it holds only this task's own earlier commits (an attempt that pushed, then died): they are replaced;
    * - someone else added commits meanwhile: ours is rebased on top of theirs, never over them.
-   * A rebase conflict throws PushConflictError.
+   * A rebase conflict throws PushConflictError. With a merge train (`ws.train`), the train branch is
+   * advanced to the same commit in the same atomic push, with its own lease: when it moved meanwhile,
+   * nothing is pushed and TrainMovedError says where it is now.
    */
   push(ws: Workspace): Promise<{ replaced?: string; rebasedOnto?: string }> {
     return this.pushOrThrow(ws).catch((err: unknown) => {
-      throw err instanceof PushConflictError ? err : workspaceFault(ws.repo, 'push to', err);
+      throw err instanceof PushConflictError || err instanceof TrainMovedError
+        ? err
+        : workspaceFault(ws.repo, 'push to', err);
     });
   }
 
   private async pushOrThrow(ws: Workspace): Promise<{ replaced?: string; rebasedOnto?: string }> {
     const ref = `refs/heads/${ws.branch}`;
     const credential = this.opts.credentialFor?.(ws.repo);
-    const attempt = (expect: string) =>
-      git(
-        ['push', '--quiet', '--porcelain', `--force-with-lease=${ref}:${expect}`, 'origin', `HEAD:${ref}`],
+    const train = ws.train;
+    const attempt = (expect: string, withTrain = true) => {
+      const advance = withTrain && train;
+      return git(
+        [
+          'push',
+          '--quiet',
+          '--porcelain',
+          ...(advance ? ['--atomic'] : []),
+          `--force-with-lease=${ref}:${expect}`,
+          ...(advance ? [`--force-with-lease=refs/heads/${train.branch}:${train.lease}`] : []),
+          'origin',
+          `HEAD:${ref}`,
+          ...(advance ? [`HEAD:refs/heads/${train.branch}`] : []),
+        ],
         { ...this.inTree(ws), credential, timeoutMs: 300_000 },
       );
+    };
     try {
       await attempt('');
       return {};
     } catch (err) {
+      if (train) {
+        const now = await this.remoteHeads(ws, credential);
+        if ((now.train ?? '') !== train.lease) throw new TrainMovedError(now);
+      }
       // refused: the branch exists on the remote (else the push failed for another reason: rethrow)
       const exists = await git(['fetch', '--quiet', 'origin', `+${ref}:refs/remotes/origin/${ws.branch}`], {
         ...this.inTree(ws),
@@ -397,26 +470,145 @@ export class GitWorkspaces {
       return { replaced: remoteHead };
     }
     try {
-      await git(
-        [
-          '-c',
-          `user.name=${this.opts.authorName}`,
-          '-c',
-          `user.email=${this.opts.authorEmail}`,
-          'rebase',
-          '--quiet',
-          remoteHead,
-        ],
-        this.inTree(ws),
-      );
+      await git([...this.identity(), 'rebase', '--quiet', remoteHead], this.inTree(ws));
     } catch (err) {
       await git(['rebase', '--abort'], this.inTree(ws)).catch(() => undefined);
       throw new PushConflictError(
         `The branch ${ws.branch} has commits by someone else that conflict with the agent's change: ${err instanceof Error ? err.message : String(err)}`,
       );
     }
-    await attempt(remoteHead);
+    // someone else's commits are not the train's: the train waits for a branch of the task's own
+    await attempt(remoteHead, false);
     return { rebasedOnto: remoteHead };
+  }
+
+  /** `-c user.name=... -c user.email=...`: who commits and rebases for the platform. */
+  private identity(): string[] {
+    return ['-c', `user.name=${this.opts.authorName}`, '-c', `user.email=${this.opts.authorEmail}`];
+  }
+
+  /** The base branch's (and the train branch's) commits on the remote now. */
+  private async remoteHeads(
+    ws: Workspace,
+    credential: GitCredential | undefined,
+  ): Promise<{ base: string; train?: string }> {
+    const baseRef = `refs/heads/${ws.baseBranch}`;
+    const trainRef = ws.train && `refs/heads/${ws.train.branch}`;
+    const listed = await git(['ls-remote', 'origin', baseRef, ...(trainRef ? [trainRef] : [])], {
+      ...this.inTree(ws),
+      credential,
+    });
+    const heads = new Map<string, string>();
+    for (const line of listed.split('\n')) {
+      const [sha, name] = line.trim().split('\t');
+      if (sha && name) heads.set(name, sha);
+    }
+    const base = heads.get(baseRef);
+    if (!base) throw new WorkspaceError(`The base branch "${ws.baseBranch}" is gone from ${displayRepo(ws.repo)}.`);
+    return { base, train: trainRef ? heads.get(trainRef) : undefined };
+  }
+
+  /**
+   * Where the change goes now: the base branch and the train branch as the remote has them, fetched
+   * into the attempt's own repository by name (nothing else of the remote comes in); `onto` is the
+   * commit to rebase onto, `lease` what the train's push expects. The remote, the refs and the
+   * configuration are the server's: the agent chooses none of them.
+   */
+  latestTip(ws: Workspace): Promise<{ onto: string; lease: string }> {
+    return this.latestTipOrThrow(ws).catch((err: unknown) => {
+      throw workspaceFault(ws.repo, 'fetch', err);
+    });
+  }
+
+  private async latestTipOrThrow(ws: Workspace): Promise<{ onto: string; lease: string }> {
+    const credential = this.opts.credentialFor?.(ws.repo);
+    const heads = await this.remoteHeads(ws, credential);
+    const wanted = [heads.base, heads.train].filter((c): c is string => c !== undefined);
+    const missing: string[] = [];
+    for (const c of wanted)
+      if (!(await git(['cat-file', '-e', `${c}^{commit}`], this.inTree(ws)).then(() => true).catch(() => false)))
+        missing.push(c);
+    if (missing.length > 0) {
+      const specs = [`+refs/heads/${ws.baseBranch}:refs/autodev/base`];
+      if (heads.train && ws.train) specs.push(`+refs/heads/${ws.train.branch}:refs/autodev/train`);
+      await git(['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', 'origin', ...specs], {
+        ...this.inTree(ws),
+        credential,
+      });
+    }
+    if (!ws.train) return { onto: heads.base, lease: '' };
+    const tip = await this.trainTipIn(this.inTree(ws), heads.base, heads.train ?? heads.base);
+    return { onto: heads.train ? tip.onto : heads.base, lease: heads.train ?? '' };
+  }
+
+  /**
+   * Puts the task's commits (`ws.baseCommit..HEAD`) on top of `onto`. On a conflict the rebase stays
+   * stopped with the conflicted files (markers in them, diff3 style) for the conflict round.
+   */
+  async rebaseOnto(ws: Workspace, onto: string): Promise<RebaseResult> {
+    try {
+      await git(
+        [...this.identity(), '-c', 'merge.conflictStyle=diff3', 'rebase', '--quiet', '--onto', onto, ws.baseCommit],
+        this.inTree(ws),
+      );
+    } catch (err) {
+      const conflicts = await this.unmerged(ws);
+      if (conflicts.length === 0) {
+        await this.abortRebase(ws);
+        throw workspaceFault(ws.repo, 'rebase onto', err);
+      }
+      return { ok: false, conflicts };
+    }
+    ws.baseCommit = onto;
+    return { ok: true, head: (await git(['rev-parse', 'HEAD'], this.inTree(ws))).trim() };
+  }
+
+  /** Paths git could not merge, with their `git status` codes. */
+  private async unmerged(ws: Workspace): Promise<{ path: string; code: string }[]> {
+    const out = await git(['status', '--porcelain', '-z', '--untracked-files=no'], this.inTree(ws));
+    return out
+      .split('\0')
+      .filter(Boolean)
+      .map((l) => ({ code: l.slice(0, 2), path: l.slice(3) }))
+      .filter((e) => /^(DD|AU|UD|UA|DU|AA|UU)$/.test(e.code));
+  }
+
+  /**
+   * Ends a stopped rebase with the worktree as the agent left it: everything staged, then the commit
+   * made. Refused (the rebase stays stopped) when a conflict marker is left in a file that was
+   * conflicted, or when nothing of the change is left.
+   */
+  async continueRebase(
+    ws: Workspace,
+    onto: string,
+    conflicted: readonly string[],
+  ): Promise<{ ok: true; head: string } | { ok: false; reason: string }> {
+    await git(['add', '--all'], this.inTree(ws));
+    const left: string[] = [];
+    for (const path of conflicted) {
+      const staged = await git(['cat-file', 'blob', `:${path}`], this.inTree(ws)).catch(() => undefined);
+      if (staged !== undefined && hasConflictMarkers(staged)) left.push(path);
+    }
+    if (left.length > 0) return { ok: false, reason: `conflict markers are left in ${left.join(', ')}` };
+    const same = await git(['diff', '--cached', '--quiet', 'HEAD'], this.inTree(ws))
+      .then(() => true)
+      .catch(() => false);
+    if (same) return { ok: false, reason: 'the resolution left nothing of the change' };
+    await git([...this.identity(), 'rebase', '--continue'], this.inTree(ws));
+    ws.baseCommit = onto;
+    return { ok: true, head: (await git(['rev-parse', 'HEAD'], this.inTree(ws))).trim() };
+  }
+
+  async abortRebase(ws: Workspace): Promise<void> {
+    await git(['rebase', '--abort'], this.inTree(ws)).catch(() => undefined);
+  }
+
+  /** Folds what changed since the commit (gates and repair rounds after a rebase) into it. */
+  async amend(ws: Workspace): Promise<string | undefined> {
+    if ((await this.changedFiles(ws)).length === 0) return undefined;
+    await git(['add', '--all'], this.inTree(ws));
+    await git([...this.identity(), 'commit', '--quiet', '--amend', '--no-edit', '--no-verify'], this.inTree(ws));
+    return (await git(['rev-parse', 'HEAD'], this.inTree(ws))).trim();
   }
 
   async remove(ws: Workspace): Promise<void> {
