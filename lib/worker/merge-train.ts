@@ -120,7 +120,7 @@ async function catchUp(run: AttemptRun, onto: string, deps: TrainDeps): Promise<
     }
     run.conflictRounds++;
     ctx.log(`merge train: conflict in ${paths.join(', ')}; the agent gets it for one round`);
-    const files = rebased.conflicts.map((c) => describeConflict(ws, c.path, c.code));
+    const files = describeConflicts(ws, rebased.conflicts);
     const failed = await deps.conflictRound(run, conflictPrompt(ctx.task.prompt, where, files));
     if (failed) {
       await ctx.workspaces.abortRebase(ws);
@@ -147,11 +147,19 @@ async function catchUp(run: AttemptRun, onto: string, deps: TrainDeps): Promise<
   return undefined;
 }
 
+/** The conflicted files for the prompt (see describeConflict). */
+export function describeConflicts(
+  ws: Pick<Workspace, 'dir'>,
+  conflicts: readonly { path: string; code: string }[],
+): ConflictedFile[] {
+  return conflicts.map((c) => describeConflict(ws, c.path, c.code));
+}
+
 /**
  * A conflicted file for the prompt: its conflict regions, read only when the path is a regular file
  * inside the worktree (a link the agent made never makes the server read what it points at).
  */
-function describeConflict(ws: Workspace, path: string, code: string): ConflictedFile {
+function describeConflict(ws: Pick<Workspace, 'dir'>, path: string, code: string): ConflictedFile {
   const kind = conflictKind(code);
   try {
     const file = join(ws.dir, path);

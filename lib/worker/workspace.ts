@@ -280,8 +280,15 @@ export class GitWorkspaces {
       if (!opts.train) return { base, baseCommit, train: undefined };
       // the merge train without a forge: the change starts on top of the tasks that landed before it
       const branch = trainBranchFor(this.opts.branchPrefix, base);
-      const tip = await this.trainTipIn({ cwd: mirror, gitDir: mirror }, baseCommit, `refs/remotes/origin/${branch}`);
-      return { base, baseCommit: tip.onto, train: { branch, lease: tip.train ?? '' } };
+      const inMirror = { cwd: mirror, gitDir: mirror };
+      const tip = await this.trainTipIn(inMirror, baseCommit, `refs/remotes/origin/${branch}`);
+      // an attempt again of a task whose change is the train's last car replaces that car
+      const last = tip.train === tip.onto && (await git(['log', '-1', '--format=%B', tip.onto], inMirror));
+      const onto =
+        last && last.includes(`AutoDev-Task: ${taskId}\n`)
+          ? (await git(['rev-parse', `${tip.onto}^`], inMirror)).trim()
+          : tip.onto;
+      return { base, baseCommit: onto, train: { branch, lease: tip.train ?? '' } };
     });
     // one folder and one local branch per attempt: an attempt that lost its lease but still runs
     // somewhere never shares (or removes) the folder of the attempt that took over
