@@ -49,7 +49,10 @@ function landing(ws: Workspace): string {
  * pull request (or anyone) moved it since the change started, the change is put on top of it. Without
  * a forge nothing is read here: the push's lease on the train branch tells whether it moved.
  */
-export async function catchUpBeforePush(run: AttemptRun, deps: TrainDeps): Promise<AttemptReport | undefined> {
+export async function catchUpBeforePush(
+  run: AttemptRun,
+  deps: TrainDeps,
+): Promise<AttemptReport | undefined> {
   const { ws } = run;
   if (ws.train || !run.committed) return undefined;
   const tip = await run.ctx.workspaces.latestTip(ws);

@@ -283,11 +283,10 @@ export class GitWorkspaces {
       const inMirror = { cwd: mirror, gitDir: mirror };
       const tip = await this.trainTipIn(inMirror, baseCommit, `refs/remotes/origin/${branch}`);
       // an attempt again of a task whose change is the train's last car replaces that car
-      const last = tip.train === tip.onto && (await git(['log', '-1', '--format=%B', tip.onto], inMirror));
-      const onto =
-        last && last.includes(`AutoDev-Task: ${taskId}\n`)
-          ? (await git(['rev-parse', `${tip.onto}^`], inMirror)).trim()
-          : tip.onto;
+      const last = tip.train === tip.onto ? await git(['log', '-1', '--format=%B', tip.onto], inMirror) : '';
+      const onto = last.includes(`AutoDev-Task: ${taskId}\n`)
+        ? (await git(['rev-parse', `${tip.onto}^`], inMirror)).trim()
+        : tip.onto;
       return { base, baseCommit: onto, train: { branch, lease: tip.train ?? '' } };
     });
     // one folder and one local branch per attempt: an attempt that lost its lease but still runs
@@ -344,8 +343,10 @@ export class GitWorkspaces {
     base: string,
     trainRef: string,
   ): Promise<{ onto: string; train?: string }> {
-    const train = (await git(['rev-parse', '--verify', '--quiet', `${trainRef}^{commit}`], opts).catch(() => ''))
-      .trim() || undefined;
+    const train =
+      (
+        await git(['rev-parse', '--verify', '--quiet', `${trainRef}^{commit}`], opts).catch(() => '')
+      ).trim() || undefined;
     const hasBase =
       train !== undefined &&
       (await git(['merge-base', '--is-ancestor', base, train], opts)
@@ -511,7 +512,8 @@ export class GitWorkspaces {
       if (sha && name) heads.set(name, sha);
     }
     const base = heads.get(baseRef);
-    if (!base) throw new WorkspaceError(`The base branch "${ws.baseBranch}" is gone from ${displayRepo(ws.repo)}.`);
+    if (!base)
+      throw new WorkspaceError(`The base branch "${ws.baseBranch}" is gone from ${displayRepo(ws.repo)}.`);
     return { base, train: trainRef ? heads.get(trainRef) : undefined };
   }
 
@@ -533,7 +535,11 @@ export class GitWorkspaces {
     const wanted = [heads.base, heads.train].filter((c): c is string => c !== undefined);
     const missing: string[] = [];
     for (const c of wanted)
-      if (!(await git(['cat-file', '-e', `${c}^{commit}`], this.inTree(ws)).then(() => true).catch(() => false)))
+      if (
+        !(await git(['cat-file', '-e', `${c}^{commit}`], this.inTree(ws))
+          .then(() => true)
+          .catch(() => false))
+      )
         missing.push(c);
     if (missing.length > 0) {
       const specs = [`+refs/heads/${ws.baseBranch}:refs/autodev/base`];
@@ -555,7 +561,16 @@ export class GitWorkspaces {
   async rebaseOnto(ws: Workspace, onto: string): Promise<RebaseResult> {
     try {
       await git(
-        [...this.identity(), '-c', 'merge.conflictStyle=diff3', 'rebase', '--quiet', '--onto', onto, ws.baseCommit],
+        [
+          ...this.identity(),
+          '-c',
+          'merge.conflictStyle=diff3',
+          'rebase',
+          '--quiet',
+          '--onto',
+          onto,
+          ws.baseCommit,
+        ],
         this.inTree(ws),
       );
     } catch (err) {
@@ -614,7 +629,10 @@ export class GitWorkspaces {
   async amend(ws: Workspace): Promise<string | undefined> {
     if ((await this.changedFiles(ws)).length === 0) return undefined;
     await git(['add', '--all'], this.inTree(ws));
-    await git([...this.identity(), 'commit', '--quiet', '--amend', '--no-edit', '--no-verify'], this.inTree(ws));
+    await git(
+      [...this.identity(), 'commit', '--quiet', '--amend', '--no-edit', '--no-verify'],
+      this.inTree(ws),
+    );
     return (await git(['rev-parse', 'HEAD'], this.inTree(ws))).trim();
   }
 

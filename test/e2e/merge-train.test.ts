@@ -21,7 +21,9 @@ import {
  * order is checked from the attempts' recorded times.
  */
 
-const APP = ['alpha', 'beta', 'gamma', 'delta', 'epsilon', 'zeta', 'eta', 'theta', 'iota', 'omega', ''].join('\n');
+const APP = ['alpha', 'beta', 'gamma', 'delta', 'epsilon', 'zeta', 'eta', 'theta', 'iota', 'omega', ''].join(
+  '\n',
+);
 const AUTODEV_YML = [
   'gates:',
   '  - name: no-markers',
@@ -56,7 +58,10 @@ describe('merge train: tasks on one repository land one after the other (real se
       `task ${id} to end`,
     );
   const submit = async (prompt: string) => {
-    const res = await api('/v1/tasks', { method: 'POST', body: JSON.stringify({ repo, prompt, provider: 'claude' }) });
+    const res = await api('/v1/tasks', {
+      method: 'POST',
+      body: JSON.stringify({ repo, prompt, provider: 'claude' }),
+    });
     expect(res.status).toBe(201);
     return (await res.json()) as Task;
   };
@@ -102,10 +107,17 @@ describe('merge train: tasks on one repository land one after the other (real se
     // Act: four tasks on the same file at once, finishing about 1.5 s apart
     const a = await submit('Mark alpha [fake:replace=app.txt:alpha:alpha by A]');
     const b = await submit('Mark omega [fake:replace=app.txt:omega:omega by B] [fake:sleep=1500]');
-    const c = await submit('Mark alpha too [fake:replace=app.txt:alpha:alpha by C] [fake:sleep=3000] [fake:resolve=both]');
+    const c = await submit(
+      'Mark alpha too [fake:replace=app.txt:alpha:alpha by C] [fake:sleep=3000] [fake:resolve=both]',
+    );
     const d = await submit('Mark omega too [fake:replace=app.txt:omega:omega by D] [fake:sleep=4500]');
     const [ta, tb, tc, td] = await Promise.all([a, b, c, d].map((t) => ended(t.id)));
-    const [la, lb, lc, ld] = (await Promise.all([a, b, c, d].map((t) => logs(t.id)))) as [string, string, string, string];
+    const [la, lb, lc, ld] = (await Promise.all([a, b, c, d].map((t) => logs(t.id)))) as [
+      string,
+      string,
+      string,
+      string,
+    ];
 
     // Assert: they ran at once (each started before the first one ended) and ended in order
     const started = [ta, tb, tc, td].map((t) => Date.parse(t?.attempts[0]?.startedAt ?? ''));
@@ -122,11 +134,15 @@ describe('merge train: tasks on one repository land one after the other (real se
     // B: rebased onto A without a conflict, its gates passed again, the train advanced to it
     expect(tb).toMatchObject({ status: 'succeeded' });
     expect(remote(['rev-parse', `${tb?.commit}^`]).trim()).toBe(ta?.commit);
-    expect(lb).toContain(`merge train: the merge train (autodev/train/main) moved to ${ta?.commit?.slice(0, 12)}`);
+    expect(lb).toContain(
+      `merge train: the merge train (autodev/train/main) moved to ${ta?.commit?.slice(0, 12)}`,
+    );
     expect(lb).toContain('running the quality gates again');
     expect(lb.match(/gate no-markers: passed/g)).toHaveLength(2);
     expect(tb?.gates).toEqual([expect.objectContaining({ name: 'no-markers', ok: true })]);
-    expect(show(tb?.commit as string, 'app.txt')).toBe(APP.replace('alpha', 'alpha by A').replace('omega', 'omega by B'));
+    expect(show(tb?.commit as string, 'app.txt')).toBe(
+      APP.replace('alpha', 'alpha by A').replace('omega', 'omega by B'),
+    );
     expect(lb).not.toContain('conflict round');
 
     // C: a true conflict with A on the first line, given to its agent for one round, resolved, gated again
@@ -141,22 +157,28 @@ describe('merge train: tasks on one repository land one after the other (real se
     expect(seen).toContain('### app.txt (both modified)');
     expect(seen).toMatch(/<<<<<<< .*\n.*alpha by A/);
     expect(seen).toMatch(/=======\n.*alpha by C\n.*>>>>>>> /);
-    expect(show(tc?.commit as string, 'app.txt').split('\n').slice(0, 2)).toEqual(['alpha by A', 'alpha by C']);
+    expect(
+      show(tc?.commit as string, 'app.txt')
+        .split('\n')
+        .slice(0, 2),
+    ).toEqual(['alpha by A', 'alpha by C']);
 
     // D: conflicts with B, its agent leaves the markers: merge_conflict, nothing of it pushed
     expect(td).toMatchObject({ status: 'failed', error: { code: 'merge_conflict' } });
-    expect(td?.error?.message).toContain('the conflict round did not resolve it (conflict markers are left in app.txt)');
+    expect(td?.error?.message).toContain(
+      'the conflict round did not resolve it (conflict markers are left in app.txt)',
+    );
     expect(ld).toContain('merge train: conflict in app.txt; the agent gets it for one round');
     expect(ld).toMatch(/I could not resolve the conflict[^\n]*omega by B/);
     expect(head(`autodev/${d.id}`)).toBeUndefined();
 
     // the train holds A, B and C in the order they landed, and nothing else
     expect(head('autodev/train/main')).toBe(tc?.commit);
-    expect(remote(['rev-list', '--reverse', `${base}..autodev/train/main`]).trim().split('\n')).toEqual([
-      ta?.commit,
-      tb?.commit,
-      tc?.commit,
-    ]);
+    expect(
+      remote(['rev-list', '--reverse', `${base}..autodev/train/main`])
+        .trim()
+        .split('\n'),
+    ).toEqual([ta?.commit, tb?.commit, tc?.commit]);
   }, 90_000);
 
   it('a task started after others landed starts on the train, so it needs no rebase', async () => {

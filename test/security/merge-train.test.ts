@@ -40,7 +40,14 @@ describe('merge train: what an agent wrote in its worktree does not steer the se
   const plant = (ws: Workspace) => {
     const hooks = join(dir, 'evil-hooks');
     mkdirSync(hooks, { recursive: true });
-    for (const hook of ['pre-rebase', 'post-rewrite', 'post-checkout', 'post-commit', 'pre-push', 'reference-transaction'])
+    for (const hook of [
+      'pre-rebase',
+      'post-rewrite',
+      'post-checkout',
+      'post-commit',
+      'pre-push',
+      'reference-transaction',
+    ])
       writeFileSync(join(hooks, hook), `#!/bin/sh\ntouch '${marker()}'\n`, { mode: 0o755 });
     const evilConfig = [
       '[core]',
@@ -111,14 +118,17 @@ describe('merge train: what an agent wrote in its worktree does not steer the se
     expect(existsSync(marker())).toBe(false);
     const train = gitIn(remote, ['rev-parse', 'refs/heads/autodev/train/main']).trim();
     expect(gitIn(remote, ['rev-parse', `${train}^`]).trim()).toBe(landed);
-    expect(gitIn(remote, ['show', `${train}:app.txt`])).toBe('alpha by another task, then by the agent\nbeta\ngamma\n');
+    expect(gitIn(remote, ['show', `${train}:app.txt`])).toBe(
+      'alpha by another task, then by the agent\nbeta\ngamma\n',
+    );
     await workspaces.remove(ws);
   });
 
   it('never reads what a conflicted path links to into the conflict prompt', async () => {
-    // Arrange: the agent's change makes the file a link to a file of the server's; the train changed the file
-    const secret = join(dir, 'server-only.env');
-    writeFileSync(secret, 'SERVER_ONLY_CANARY=7f3a9c\n');
+    // Arrange: the agent's change makes the file a link to a file it may not read (another task's
+    // worktree in its own conflict round, markers and all); the train changed the file
+    const secret = join(dir, 'other-task-app.txt');
+    writeFileSync(secret, '<<<<<<< HEAD\nOTHER_TASK_CANARY=7f3a9c\n=======\nmine\n>>>>>>> 1234567\n');
     const ws = await workspaces.prepare('tsk_train_link', remote, undefined, { train: true });
     rmSync(join(ws.dir, 'app.txt'));
     symlinkSync(secret, join(ws.dir, 'app.txt'));
@@ -135,7 +145,7 @@ describe('merge train: what an agent wrote in its worktree does not steer the se
     // Assert: the path is listed, what it links to is not read
     expect(files.map((f) => f.path)).toContain('app.txt');
     expect(prompt).toContain('### app.txt');
-    expect(prompt).not.toContain('SERVER_ONLY_CANARY');
+    expect(prompt).not.toContain('OTHER_TASK_CANARY');
     await workspaces.abortRebase(ws);
     await workspaces.remove(ws);
   });

@@ -1,0 +1,117 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { BUILT_IN_ROLES } from '../../../lib/core/roles.js';
+import type { Task } from '../../../lib/core/schemas.js';
+import { ClaudeDriver } from '../../../lib/worker/drivers/claude.js';
+import { type ProviderConfig, runAttempt } from '../../../lib/worker/run-attempt.js';
+import { FAKES, gitIn, tempDir } from '../../support/local-platform.js';
+import { makeTask } from '../../support/tasks.js';
+import { FORGE_TOKEN, type GitOpsWorld, remoteBranch, startWorld } from './helpers.js';
+
+/**
+ * The merge train with a forge: a pull request merged into the base branch while a task's agent
+ * works (here a commit pushed to `main`, as the forge's merge does) is under the task's change
+ * before it is pushed; its gates run again; its pull request is opened against the new base. No
+ * train branch is kept: the forge merges.
+ */
+
+const CLAUDE: ProviderConfig = { name: 'claude', driver: new ClaudeDriver(), bin: 'claude', env: {} };
+const APP = 'alpha\nbeta\ngamma\ndelta\nomega\n';
+const GATED =
+  'gates:\n  - name: has-app\n    run: test -f app.txt\n    timeoutSeconds: 30\nrepairRounds: 0\ndraftOnFailure: false\n';
+
+let world: GitOpsWorld | undefined;
+afterEach(async () => {
+  expect(world?.forge.violations ?? []).toEqual([]);
+  await world?.close();
+  world = undefined;
+});
+
+/** A pull request merged on the forge: a commit on `main` of the remote, changing app.txt. */
+function merge(w: GitOpsWorld, content: string): string {
+  const clone = join(tempDir('autodev-merged-'), 'clone');
+  gitIn(w.dir, ['clone', '--quiet', w.remote, clone]);
+  writeFileSync(join(clone, 'app.txt'), content);
+  gitIn(clone, ['commit', '--quiet', '-am', 'Merge pull request #7']);
+  gitIn(clone, ['push', '--quiet', 'origin', 'HEAD:main']);
+  return gitIn(clone, ['rev-parse', 'HEAD']).trim();
+}
+
+async function attempt(w: GitOpsWorld, prompt: string, meanwhile: () => void) {
+  const lines: string[] = [];
+  const task: Task = makeTask({
+    repo: w.repoUrl,
+    prompt,
+    provider: 'claude',
+    status: 'running',
+    attempts: [{ number: 1, provider: 'claude', startedAt: new Date().toISOString(), outcome: 'running' }],
+  });
+  const report = await runAttempt({
+    task,
+    role: { ...(BUILT_IN_ROLES.backend as NonNullable<typeof BUILT_IN_ROLES.backend>), timeoutSeconds: 60 },
+    provider: CLAUDE,
+    workspaces: w.workspaces,
+    baseEnv: { PATH: `${FAKES}:${process.env.PATH ?? '/usr/bin:/bin'}` },
+    defaultTimeoutSeconds: 60,
+    log: (l) => lines.push(l),
+    signal: new AbortController().signal,
+    onAgentStart: meanwhile,
+    forges: [{ host: w.host, kind: 'github', apiBaseUrl: w.forge.githubApi, tokenSecret: 'GHE_TOKEN' }],
+    secrets: { GHE_TOKEN: FORGE_TOKEN },
+  });
+  return { task, report, log: lines.join('\n'), branch: `autodev/${task.id}` };
+}
+
+describe('merge train with a forge: a pull request merged meanwhile is under the change before its push', () => {
+  it('rebases onto the moved base, gates again, and opens the pull request on top of it', async () => {
+    // Arrange
+    world = await startWorld({ 'app.txt': APP, '.autodev.yml': GATED });
+    const w = world;
+    let merged = '';
+
+    // Act: while the agent works, a pull request changing another line of the file is merged
+    const out = await attempt(
+      w,
+      'Mark omega [fake:replace=app.txt:omega:omega by the task] [fake:sleep=800]',
+      () => {
+        merged = merge(w, APP.replace('alpha', 'alpha by the merged pull request'));
+      },
+    );
+
+    // Assert
+    expect(out.report).toMatchObject({
+      ok: true,
+      gates: [expect.objectContaining({ name: 'has-app', ok: true })],
+    });
+    const pushed = remoteBranch(w.remote, out.branch) as string;
+    expect(pushed).toBe(out.report.commit);
+    expect(gitIn(w.remote, ['rev-parse', `${pushed}^`]).trim()).toBe(merged);
+    expect(gitIn(w.remote, ['show', `${pushed}:app.txt`])).toBe(
+      APP.replace('alpha', 'alpha by the merged pull request').replace('omega', 'omega by the task'),
+    );
+    expect(out.log).toContain(`merge train: main moved to ${merged.slice(0, 12)}`);
+    expect(out.log.match(/gate has-app: passed/g)).toHaveLength(2);
+    expect(remoteBranch(w.remote, 'autodev/train/main')).toBeUndefined();
+    expect(w.forge.pulls.find((p) => p.head === out.branch)).toMatchObject({ base: 'main', state: 'open' });
+  }, 60_000);
+
+  it('pushes without a rebase when the base did not move', async () => {
+    // Arrange
+    world = await startWorld({ 'app.txt': APP });
+
+    // Act
+    const out = await attempt(
+      world,
+      'Mark beta [fake:replace=app.txt:beta:beta by the task]',
+      () => undefined,
+    );
+
+    // Assert
+    expect(out.report.ok).toBe(true);
+    expect(out.log).not.toContain('merge train');
+    expect(gitIn(world.remote, ['rev-parse', `${out.report.commit}^`]).trim()).toBe(
+      gitIn(world.remote, ['rev-parse', 'main']).trim(),
+    );
+  }, 60_000);
+});
