@@ -5,7 +5,8 @@ import { BUILT_IN_ROLES } from '../../../lib/core/roles.js';
 import type { Task } from '../../../lib/core/schemas.js';
 import { ClaudeDriver } from '../../../lib/worker/drivers/claude.js';
 import { type ProviderConfig, runAttempt } from '../../../lib/worker/run-attempt.js';
-import { FAKES, gitIn, tempDir } from '../../support/local-platform.js';
+import { GitWorkspaces } from '../../../lib/worker/workspace.js';
+import { FAKES, gitIn, makeRemote, tempDir } from '../../support/local-platform.js';
 import { makeTask } from '../../support/tasks.js';
 import { FORGE_TOKEN, type GitOpsWorld, remoteBranch, startWorld } from './helpers.js';
 
@@ -114,4 +115,38 @@ describe('merge train with a forge: a pull request merged meanwhile is under the
       gitIn(world.remote, ['rev-parse', 'main']).trim(),
     );
   }, 60_000);
+});
+
+describe('merge train without a forge: an attempt again of the task on the train’s last car', () => {
+  it('replaces its own car instead of stacking on it', async () => {
+    // Arrange: the task's first attempt landed (pushed with the train), then its attempt was abandoned
+    const dir = tempDir('autodev-train-again-');
+    const remote = makeRemote(dir, { 'app.txt': APP });
+    const workspaces = new GitWorkspaces({
+      root: join(dir, 'work'),
+      mirrors: join(dir, 'mirrors'),
+      authorName: 'AutoDev',
+      authorEmail: 'autodev@example.com',
+      branchPrefix: 'autodev/',
+    });
+    const base = gitIn(remote, ['rev-parse', 'main']).trim();
+    const first = await workspaces.prepare('tsk_again', remote, undefined, { train: true });
+    writeFileSync(join(first.dir, 'app.txt'), 'first try\n');
+    await workspaces.commit(first, 'AutoDev: try', '');
+    await workspaces.push(first);
+    const firstCommit = gitIn(remote, ['rev-parse', 'autodev/train/main']).trim();
+
+    // Act: the next attempt of the same task
+    const again = await workspaces.prepare('tsk_again', remote, undefined, { train: true });
+    writeFileSync(join(again.dir, 'app.txt'), 'second try\n');
+    const committed = await workspaces.commit(again, 'AutoDev: try', '');
+    await workspaces.push(again);
+
+    // Assert
+    expect(again.baseCommit).toBe(base);
+    expect(again.train).toEqual({ branch: 'autodev/train/main', lease: firstCommit });
+    expect(gitIn(remote, ['rev-parse', 'autodev/train/main']).trim()).toBe(committed.commit);
+    expect(gitIn(remote, ['rev-parse', `${committed.commit}^`]).trim()).toBe(base);
+    expect(gitIn(remote, ['rev-parse', 'autodev/tsk_again']).trim()).toBe(committed.commit);
+  });
 });
