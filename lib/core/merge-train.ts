@@ -17,8 +17,16 @@
 /** The `error.code` of a task whose change still conflicts after its conflict round. */
 export const MERGE_CONFLICT = 'merge_conflict';
 
-/** Rebases before one push gives up (each after the train moved again under it). */
-export const MAX_LANDING_TRIES = 3;
+/** Pushes of one change before it gives up (each after the train moved again under it). */
+export const MAX_LANDING_TRIES = 10;
+
+/**
+ * How long to wait before catching up with a train that moved under a push: a few tasks landing at
+ * once then take turns instead of refusing each other again. Grows with the tries, with jitter.
+ */
+export function landingBackoffMs(tries: number, random: () => number = Math.random): number {
+  return Math.floor(random() * Math.min(2_000, 100 * 2 ** Math.min(tries, 5)));
+}
 
 /** Where a task's change goes onto: the base branch (a forge merges) or the platform's train branch. */
 export type TrainMode = 'forge' | 'train';

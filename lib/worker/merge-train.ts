@@ -5,6 +5,7 @@ import {
   conflictKind,
   conflictPrompt,
   conflictRegions,
+  landingBackoffMs,
   MAX_LANDING_TRIES,
   type TrainMode,
 } from '../core/merge-train.js';
@@ -89,6 +90,7 @@ export async function pushOnTrain(
           ),
         };
       }
+      await new Promise((r) => setTimeout(r, landingBackoffMs(tries)));
       const tip = await ctx.workspaces.latestTip(ws);
       ws.train.lease = tip.lease;
       if (tip.onto !== ws.baseCommit) {

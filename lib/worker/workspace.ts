@@ -281,13 +281,8 @@ export class GitWorkspaces {
       // the merge train without a forge: the change starts on top of the tasks that landed before it
       const branch = trainBranchFor(this.opts.branchPrefix, base);
       const inMirror = { cwd: mirror, gitDir: mirror };
-      const tip = await this.trainTipIn(inMirror, baseCommit, `refs/remotes/origin/${branch}`);
-      // an attempt again of a task whose change is the train's last car replaces that car
-      const last = tip.train === tip.onto ? await git(['log', '-1', '--format=%B', tip.onto], inMirror) : '';
-      const onto = last.includes(`AutoDev-Task: ${taskId}\n`)
-        ? (await git(['rev-parse', `${tip.onto}^`], inMirror)).trim()
-        : tip.onto;
-      return { base, baseCommit: onto, train: { branch, lease: tip.train ?? '' } };
+      const tip = await this.trainTipIn(inMirror, baseCommit, `refs/remotes/origin/${branch}`, taskId);
+      return { base, baseCommit: tip.onto, train: { branch, lease: tip.train ?? '' } };
     });
     // one folder and one local branch per attempt: an attempt that lost its lease but still runs
     // somewhere never shares (or removes) the folder of the attempt that took over
@@ -338,21 +333,33 @@ export class GitWorkspaces {
   }
 
   /** The train branch's commit in a repository (if any), and the commit a change goes onto. */
+  /**
+   * The train branch's commit in a repository (if any), and the commit a change goes onto: the train
+   * when it carries the base, else the base. When the train's last car is this task's own commit
+   * (an attempt again after one that landed), below it: the new attempt replaces its car.
+   */
   private async trainTipIn(
     opts: GitOptions,
     base: string,
-    trainRef: string,
+    trainRev: string,
+    taskId: string,
   ): Promise<{ onto: string; train?: string }> {
-    const train =
-      (
-        await git(['rev-parse', '--verify', '--quiet', `${trainRef}^{commit}`], opts).catch(() => '')
-      ).trim() || undefined;
+    const shown = await git(
+      ['log', '-1', '--format=%H%x00%P%x00%B', `${trainRev}^{commit}`, '--'],
+      opts,
+    ).catch(() => '');
+    const [train, parents, body] = shown.split('\0');
+    if (!train || !/^[0-9a-f]{40,64}$/.test(train)) return { onto: base };
     const hasBase =
-      train !== undefined &&
+      train === base ||
       (await git(['merge-base', '--is-ancestor', base, train], opts)
         .then(() => true)
         .catch(() => false));
-    return { onto: trainTip(base, train, hasBase), train };
+    const onto = trainTip(base, train, hasBase);
+    const parent = parents?.split(' ')[0];
+    if (onto === train && train !== base && parent && body?.includes(`AutoDev-Task: ${taskId}\n`))
+      return { onto: parent, train };
+    return { onto, train };
   }
 
   /**
@@ -550,8 +557,10 @@ export class GitWorkspaces {
       });
     }
     if (!ws.train) return { onto: heads.base, lease: '' };
-    const tip = await this.trainTipIn(this.inTree(ws), heads.base, heads.train ?? heads.base);
-    return { onto: heads.train ? tip.onto : heads.base, lease: heads.train ?? '' };
+    const tip = heads.train
+      ? await this.trainTipIn(this.inTree(ws), heads.base, heads.train, ws.taskId)
+      : { onto: heads.base };
+    return { onto: tip.onto, lease: heads.train ?? '' };
   }
 
   /**

@@ -4,6 +4,7 @@ import {
   conflictPrompt,
   conflictRegions,
   hasConflictMarkers,
+  landingBackoffMs,
   trainBranchFor,
   trainTip,
 } from '../../../lib/core/merge-train.js';
@@ -74,5 +75,14 @@ describe('merge train rules', () => {
     expect(prompt).toContain('### gone.txt (deleted by the other work)\n\nNo conflict markers');
     expect(prompt).toContain('### big.txt (both added)');
     expect(prompt.length).toBeLessThan(8_000);
+  });
+});
+
+describe('landing after the train moved', () => {
+  it('waits a jittered while that grows with the tries and stays under two seconds', () => {
+    expect(landingBackoffMs(1, () => 0)).toBe(0);
+    expect(landingBackoffMs(1, () => 0.999)).toBe(199);
+    expect(landingBackoffMs(3, () => 0.5)).toBe(400);
+    expect(landingBackoffMs(9, () => 0.999)).toBeLessThan(2_000);
   });
 });
