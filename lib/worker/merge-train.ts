@@ -70,12 +70,12 @@ export async function pushOnTrain(
   deps: TrainDeps,
 ): Promise<{ pushed: { replaced?: string; rebasedOnto?: string } } | { report: AttemptReport }> {
   const { ctx, ws } = run;
-  if (ws.train && run.gateLoop && !run.gateLoop.ok) {
-    // ready means gated: a change whose gates fail is pushed for a draft, never put on the train
-    ctx.log(`merge train: the quality gates fail, so ${ws.train.branch} is not advanced to this change`);
-    ws.train = undefined;
-  }
   for (let tries = 1; ; tries++) {
+    if (ws.train && run.gateLoop && !run.gateLoop.ok) {
+      // ready means gated: a change whose gates fail is pushed for a draft, never put on the train
+      ctx.log(`merge train: the quality gates fail, so ${ws.train.branch} is not advanced to this change`);
+      ws.train = undefined;
+    }
     try {
       const pushed = await withSpan('push', () => ctx.workspaces.push(ws));
       if (ws.train) ctx.log(`merge train: ${ws.train.branch} advanced to this change`);

@@ -39,7 +39,11 @@ function merge(w: GitOpsWorld, content: string): string {
   return gitIn(clone, ['rev-parse', 'HEAD']).trim();
 }
 
-async function attempt(w: GitOpsWorld, prompt: string, meanwhile: () => void) {
+async function attempt(
+  w: Pick<GitOpsWorld, 'repoUrl' | 'workspaces'> & Partial<GitOpsWorld>,
+  prompt: string,
+  meanwhile: () => void,
+) {
   const lines: string[] = [];
   const task: Task = makeTask({
     repo: w.repoUrl,
@@ -58,7 +62,9 @@ async function attempt(w: GitOpsWorld, prompt: string, meanwhile: () => void) {
     log: (l) => lines.push(l),
     signal: new AbortController().signal,
     onAgentStart: meanwhile,
-    forges: [{ host: w.host, kind: 'github', apiBaseUrl: w.forge.githubApi, tokenSecret: 'GHE_TOKEN' }],
+    forges: w.forge && [
+      { host: w.host ?? '', kind: 'github', apiBaseUrl: w.forge.githubApi, tokenSecret: 'GHE_TOKEN' },
+    ],
     secrets: { GHE_TOKEN: FORGE_TOKEN },
   });
   return { task, report, log: lines.join('\n'), branch: `autodev/${task.id}` };
@@ -149,4 +155,35 @@ describe('merge train without a forge: an attempt again of the task on the train
     expect(gitIn(remote, ['rev-parse', `${committed.commit}^`]).trim()).toBe(base);
     expect(gitIn(remote, ['rev-parse', 'autodev/tsk_again']).trim()).toBe(committed.commit);
   });
+});
+
+describe('merge train without a forge: only a gated change is ready', () => {
+  it('pushes a change whose gates fail for a draft without advancing the train', async () => {
+    // Arrange
+    const dir = tempDir('autodev-train-gates-');
+    const gate = 'gates:\n  - name: never\n    run: exit 1\nrepairRounds: 0\ndraftOnFailure: true\n';
+    const remote = makeRemote(dir, { 'app.txt': APP, '.autodev.yml': gate });
+    const workspaces = new GitWorkspaces({
+      root: join(dir, 'work'),
+      mirrors: join(dir, 'mirrors'),
+      authorName: 'AutoDev',
+      authorEmail: 'autodev@example.com',
+      branchPrefix: 'autodev/',
+    });
+
+    // Act
+    const out = await attempt(
+      { repoUrl: remote, workspaces },
+      'Mark beta [fake:replace=app.txt:beta:beta!]',
+      () => undefined,
+    );
+
+    // Assert
+    expect(out.report).toMatchObject({ ok: true, message: 'quality gates failed: never' });
+    expect(gitIn(remote, ['rev-parse', out.branch]).trim()).toBe(out.report.commit);
+    expect(out.log).toContain('merge train: the quality gates fail, so autodev/train/main is not advanced');
+    expect(() =>
+      gitIn(remote, ['rev-parse', '--verify', '--quiet', 'refs/heads/autodev/train/main']),
+    ).toThrow();
+  }, 60_000);
 });
