@@ -185,6 +185,7 @@ withToken(
     .option('--max-cost <usd>', 'cost limit in USD', Number)
     .option('--label <label...>', 'labels')
     .option('--depends-on <id...>', 'task ids that must succeed first')
+    .option('--files <path...>', 'files or folders the task will change: it waits for earlier tasks on them')
     .option('--idempotency-key <key>', 'submit at most once for this key')
     .option('--wait', 'show progress and wait for the end; exit non-zero unless it succeeded'),
 ).action(async (o) => {
@@ -208,6 +209,7 @@ withToken(
     ...(o.priority && { priority: o.priority }),
     ...(o.label && { labels: o.label }),
     ...(o.dependsOn && { dependsOn: o.dependsOn }),
+    ...(o.files && { files: o.files }),
     ...(Object.keys(limits).length && { limits }),
   };
   const task = await api.submit(body, o.idempotencyKey);

@@ -38,6 +38,8 @@ export const WorkerEnv = z.object({
   PROVIDER_SECRET_ARN: z.string().optional(),
   AUTODEV_WORKSPACES: z.string().default('/workspace'),
   AUTODEV_BRANCH_PREFIX: z.string().default('autodev/'),
+  /** Without a forge, keep the merge train branch (lib/worker/merge-train.ts). */
+  AUTODEV_MERGE_TRAIN: z.enum(['on', 'off']).default('off'),
   AUTODEV_GIT_AUTHOR_NAME: z.string().default('AutoDev'),
   AUTODEV_GIT_AUTHOR_EMAIL: z.string().default('autodev@users.noreply.github.com'),
   AUTODEV_CANCEL_POLL_MS: z.coerce.number().int().min(100).default(10_000),
@@ -198,6 +200,7 @@ export async function runWorkerTask(deps: WorkerDeps): Promise<AttemptReport | u
                   traceContext: agentTraceContext(task.id),
                 },
                 defaultTimeoutSeconds: role.timeoutSeconds,
+                mergeTrain: env.AUTODEV_MERGE_TRAIN === 'on',
                 log,
                 signal: abort.signal,
               }),

@@ -7,7 +7,9 @@
  * What "landed" means:
  * - with a forge (the repository's host is a GitHub or GitLab forge): a pull request merged into the
  *   base branch; the train's tip is the base branch, fetched right before the push;
- * - without a forge: a task whose branch was pushed with its gates passing is ready, and the platform
+ * - without a forge, when the platform keeps a train (`AUTODEV_MERGE_TRAIN=on`; off by default, as
+ *   it puts the earlier tasks' work under each task branch): a task whose branch was pushed with its
+ *   gates passing is ready, and the platform
  *   advances the train branch `<prefix>train/<base>` to it in the same atomic push. The next task starts
  *   from that branch and is rebased onto it when it moved meanwhile; each task's branch carries the
  *   tasks that landed before it, in order. Merging the train branch (or any task branch) into the
@@ -28,8 +30,12 @@ export function landingBackoffMs(tries: number, random: () => number = Math.rand
   return Math.floor(random() * Math.min(2_000, 100 * 2 ** Math.min(tries, 5)));
 }
 
-/** Where a task's change goes onto: the base branch (a forge merges) or the platform's train branch. */
-export type TrainMode = 'forge' | 'train';
+/**
+ * Where a task's change goes onto: the base branch (a forge merges), the platform's train branch
+ * (without a forge, when the platform keeps a train: `AUTODEV_MERGE_TRAIN=on`), or nothing is
+ * caught up (without a forge, by default: each task branch is one commit on the base, as it started).
+ */
+export type TrainMode = 'forge' | 'train' | 'off';
 
 /** The train branch of a base branch without a forge: `autodev/train/main`. */
 export function trainBranchFor(branchPrefix: string, baseBranch: string): string {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { PROVIDER_ERROR_CLASSES } from './errors.js';
+import { DeclaredFiles } from './file-claims.js';
 import { branchNameProblem } from './git-ref.js';
 
 export const TASK_STATUSES = [
@@ -99,6 +100,11 @@ export const TaskSubmission = z
       )
       .max(20)
       .default([]),
+    /**
+     * The files (or folders, `src/orders/`) the task will change: it waits for earlier tasks on the
+     * same repository and base branch that declared any of them to end (file-claims.ts).
+     */
+    files: DeclaredFiles.optional(),
   })
   .strict();
 export type TaskSubmission = z.input<typeof TaskSubmission>;
@@ -224,6 +230,10 @@ export const Task = z.object({
   traceId: z.string().optional(),
   /** The W3C `traceparent` of the submission: later steps (executor, workflow, worker) are its children. */
   traceParent: z.string().optional(),
+  /** The files the task declared it will change. */
+  files: z.array(z.string()).optional(),
+  /** Earlier tasks that declared some of the same files: this one waits for them to end. */
+  waitsFor: z.array(z.string()).optional(),
 });
 export type Task = z.infer<typeof Task>;
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { authorize, type Principal } from './access.js';
 import { ConflictError, NotFoundError, PayloadTooLargeError, ValidationError } from './errors.js';
+import { earlierClaims } from './file-claims.js';
 import { newTaskId } from './ids.js';
 import { transition } from './lifecycle.js';
 import type { LogLine, TaskStore } from './ports.js';
@@ -106,6 +107,9 @@ export class TaskService {
       }
       if (found.status !== 'succeeded') status = 'blocked';
     }
+    // serialized by declared files: the earlier tasks on them run first
+    const waitsFor = await earlierClaims(this.deps.store, principal.tenant, input);
+    if (waitsFor.length > 0) status = 'blocked';
     const now = this.now();
     await checkQuotas(this.deps.store, principal.tenant, this.deps.quotas ?? UNLIMITED, now);
     if (this.deps.spend)
@@ -132,6 +136,8 @@ export class TaskService {
       version: 0,
       traceId: trace.traceId,
       traceParent: formatTraceParent(trace),
+      ...(input.files && { files: input.files }),
+      ...(waitsFor.length > 0 && { waitsFor }),
     };
     const result = await this.deps.store.create(
       task,

@@ -343,7 +343,8 @@ export async function releaseTask(
   now: Date,
 ): Promise<Task | undefined> {
   const deps = await Promise.all(blocked.dependsOn.map((d) => store.get(blocked.tenant, d)));
-  const moved = await mutateTask(store, blocked.id, (t) => releaseBlocked(t, deps, now));
+  const waited = await Promise.all((blocked.waitsFor ?? []).map((d) => store.get(blocked.tenant, d)));
+  const moved = await mutateTask(store, blocked.id, (t) => releaseBlocked(t, deps, now, waited));
   return moved?.after;
 }
 

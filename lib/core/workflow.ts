@@ -1,4 +1,5 @@
 import type { ProviderErrorClass } from './errors.js';
+import { waitOver } from './file-claims.js';
 import {
   DEFAULT_INFRASTRUCTURE_POLICY,
   type InfrastructureRetryPolicy,
@@ -539,10 +540,16 @@ export function reapExpired(
 }
 
 /**
- * A blocked task whose dependencies all succeeded is queued; one with a failed, cancelled or
- * missing dependency fails. undefined while it must keep waiting.
+ * A blocked task whose dependencies all succeeded (and whose `waited` tasks, earlier claims on the
+ * same files, all ended) is queued; one with a failed, cancelled or missing dependency fails.
+ * undefined while it must keep waiting.
  */
-export function releaseBlocked(task: Task, deps: readonly (Task | undefined)[], now: Date): Task | undefined {
+export function releaseBlocked(
+  task: Task,
+  deps: readonly (Task | undefined)[],
+  now: Date,
+  waited: readonly (Task | undefined)[] = [],
+): Task | undefined {
   if (task.status !== 'blocked') return undefined;
   const failedIndex = deps.findIndex((d) => !d || d.status === 'failed' || d.status === 'cancelled');
   if (failedIndex >= 0) {
@@ -559,5 +566,7 @@ export function releaseBlocked(task: Task, deps: readonly (Task | undefined)[], 
       now,
     );
   }
+  // serialized by declared files (file-claims.ts): the earlier tasks must have ended, however they ended
+  if (!waitOver(waited)) return undefined;
   return deps.every((d) => d?.status === 'succeeded') ? transition(task, 'queued', {}, now) : undefined;
 }

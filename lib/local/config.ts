@@ -45,6 +45,7 @@ const EnvSchema = z.object({
   AUTODEV_GIT_AUTHOR_EMAIL: z.string().min(3).default('autodev@localhost'),
   AUTODEV_WORKSPACES: z.string().optional(),
   AUTODEV_KEEP_WORKSPACES: z.enum(['0', '1', 'true', 'false']).default('0'),
+  AUTODEV_MERGE_TRAIN: z.enum(['on', 'off']).default('off'),
   AUTODEV_BREAKER_FAILURES: int(5, 1, 1000),
   AUTODEV_BREAKER_WINDOW_SECONDS: z.coerce.number().positive().max(86_400).default(60),
   AUTODEV_BREAKER_OPEN_SECONDS: z.coerce.number().positive().max(86_400).default(60),
@@ -121,6 +122,8 @@ export interface LocalConfig {
   dbFile: string;
   keyFile: string;
   keepWorkspaces: boolean;
+  /** Without a forge, keep the merge train branch (AUTODEV_MERGE_TRAIN=on). */
+  mergeTrain: boolean;
   breaker: BreakerPolicy;
   rate: RatePolicy;
   /** Run tasks in this process (false: serve the API only, another process executes). */
@@ -541,6 +544,7 @@ export function loadLocalConfig(source: NodeJS.ProcessEnv = process.env): LocalC
     dbFile: join(home, 'autodev.db'),
     keyFile: join(home, 'signing-key'),
     keepWorkspaces: env.AUTODEV_KEEP_WORKSPACES === '1' || env.AUTODEV_KEEP_WORKSPACES === 'true',
+    mergeTrain: env.AUTODEV_MERGE_TRAIN === 'on',
     breaker: {
       failureThreshold: env.AUTODEV_BREAKER_FAILURES,
       windowMs: env.AUTODEV_BREAKER_WINDOW_SECONDS * 1000,

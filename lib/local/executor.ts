@@ -77,6 +77,8 @@ export interface ExecutorOptions {
   health?: { store: ProviderStateStore; breaker: BreakerPolicy; rate: RatePolicy };
   /** Keep worktrees after attempts (for debugging). */
   keepWorkspaces?: boolean;
+  /** Without a forge, keep the merge train branch (lib/worker/merge-train.ts). */
+  mergeTrain?: boolean;
   events?: ExecutorEvents;
   log?: (msg: string, extra?: Record<string, unknown>) => void;
   /** Forges that pull requests are opened on; absent: pushed branches only, no pull requests. */
@@ -484,6 +486,7 @@ export class LocalExecutor implements TaskNotifier {
           )),
       },
       keepWorkspace: this.o.keepWorkspaces,
+      mergeTrain: this.o.mergeTrain,
       forges: this.o.forges,
       providers: this.o.providers,
       sandbox: this.o.sandbox,

@@ -100,6 +100,7 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
     retryPolicy: config.retryPolicy,
     baseEnv: config.agentEnv,
     keepWorkspaces: config.keepWorkspaces,
+    mergeTrain: config.mergeTrain,
     modelGateway: config.modelGateway
       ? { prices: config.modelPrices, loopThreshold: config.loopThreshold }
       : false,

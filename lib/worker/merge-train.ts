@@ -35,9 +35,10 @@ export interface TrainDeps {
   stopped(run: AttemptRun, message: string): AttemptReport;
 }
 
-/** With a forge, pull requests land on the base branch; without one, the platform's train branch. */
-export function trainModeOf(ctx: Pick<AttemptContext, 'task' | 'forges'>): TrainMode {
-  return ctx.forges && forgeEntryFor(ctx.task.repo, ctx.forges) ? 'forge' : 'train';
+/** With a forge, pull requests land on the base branch; without one, the platform's train branch when it keeps one. */
+export function trainModeOf(ctx: Pick<AttemptContext, 'task' | 'forges' | 'mergeTrain'>): TrainMode {
+  if (ctx.forges && forgeEntryFor(ctx.task.repo, ctx.forges)) return 'forge';
+  return ctx.mergeTrain ? 'train' : 'off';
 }
 
 /** Where landed work is, in words, for logs and the conflict prompt. */
@@ -55,7 +56,7 @@ export async function catchUpBeforePush(
   deps: TrainDeps,
 ): Promise<AttemptReport | undefined> {
   const { ws } = run;
-  if (ws.train || !run.committed) return undefined;
+  if (trainModeOf(run.ctx) !== 'forge' || !run.committed) return undefined;
   const tip = await run.ctx.workspaces.latestTip(ws);
   if (tip.onto === ws.baseCommit) return undefined;
   return catchUp(run, tip.onto, deps);

@@ -122,6 +122,11 @@ export interface AttemptContext {
    * known without them). Absent: no pull request is attempted, the pushed branch is the result.
    */
   forges?: readonly ForgeEntry[];
+  /**
+   * Without a forge, keep the merge train branch (`<prefix>train/<base>`): each task starts on it and
+   * advances it, rebased onto it when it moved (merge-train.ts). Absent: each branch starts on the base.
+   */
+  mergeTrain?: boolean;
   /** Secrets by name, for the forges' tokens. */
   secrets?: Readonly<Record<string, string | undefined>>;
   /** Where the task's logs are read, for the pull request's description. */

@@ -15,8 +15,8 @@ import {
 } from '../support/local-platform.js';
 
 /**
- * The merge train through the local platform: a bare repository served over smart HTTP (no forge, so
- * the platform keeps the train branch `autodev/train/main`), tasks on it running at once with the
+ * The merge train through the local platform: a bare repository served over smart HTTP (no forge, and
+ * `AUTODEV_MERGE_TRAIN=on`, so the platform keeps the train branch `autodev/train/main`), tasks on it running at once with the
  * fake claude, each changing the same file. Their agents finish in a known order (sleeps); the
  * order is checked from the attempts' recorded times.
  */
@@ -57,10 +57,10 @@ describe('merge train: tasks on one repository land one after the other (real se
       60_000,
       `task ${id} to end`,
     );
-  const submit = async (prompt: string) => {
+  const submit = async (prompt: string, more: Record<string, unknown> = {}) => {
     const res = await api('/v1/tasks', {
       method: 'POST',
-      body: JSON.stringify({ repo, prompt, provider: 'claude' }),
+      body: JSON.stringify({ repo, prompt, provider: 'claude', ...more }),
     });
     expect(res.status).toBe(201);
     return (await res.json()) as Task;
@@ -89,7 +89,7 @@ describe('merge train: tasks on one repository land one after the other (real se
     repo = git.urlFor('acme/app.git');
     const home = join(dir, 'home');
     mkdirSync(home);
-    server = await startServer(platformEnv(home, { AUTODEV_CONCURRENCY: '4' }));
+    server = await startServer(platformEnv(home, { AUTODEV_CONCURRENCY: '4', AUTODEV_MERGE_TRAIN: 'on' }));
     const minted = await cli(['token', '--tenant', 'acme', '--role', 'operator'], server.env);
     expect(minted.code).toBe(0);
     token = minted.stdout.trim();
@@ -104,13 +104,13 @@ describe('merge train: tasks on one repository land one after the other (real se
     // Arrange: the base the tasks start from
     const base = head('main') as string;
 
-    // Act: four tasks on the same file at once, finishing about 1.5 s apart
+    // Act: four tasks on the same file at once, finishing about 2 s apart
     const a = await submit('Mark alpha [fake:replace=app.txt:alpha:alpha by A]');
-    const b = await submit('Mark omega [fake:replace=app.txt:omega:omega by B] [fake:sleep=1500]');
+    const b = await submit('Mark omega [fake:replace=app.txt:omega:omega by B] [fake:sleep=2000]');
     const c = await submit(
-      'Mark alpha too [fake:replace=app.txt:alpha:alpha by C] [fake:sleep=3000] [fake:resolve=both]',
+      'Mark alpha too [fake:replace=app.txt:alpha:alpha by C] [fake:sleep=4000] [fake:resolve=both]',
     );
-    const d = await submit('Mark omega too [fake:replace=app.txt:omega:omega by D] [fake:sleep=4500]');
+    const d = await submit('Mark omega too [fake:replace=app.txt:omega:omega by D] [fake:sleep=6000]');
     const [ta, tb, tc, td] = await Promise.all([a, b, c, d].map((t) => ended(t.id)));
     const [la, lb, lc, ld] = (await Promise.all([a, b, c, d].map((t) => logs(t.id)))) as [
       string,
@@ -123,7 +123,11 @@ describe('merge train: tasks on one repository land one after the other (real se
     const started = [ta, tb, tc, td].map((t) => Date.parse(t?.attempts[0]?.startedAt ?? ''));
     const endedAt = [ta, tb, tc, td].map((t) => Date.parse(t?.attempts[0]?.endedAt ?? ''));
     for (const s of started) expect(s).toBeLessThan(endedAt[0] as number);
-    expect([...endedAt].sort((x, y) => x - y)).toEqual(endedAt);
+    // A, B and C landed in that order; D's conflict was with B's landed work, so it ended after B
+    const [endA, endB, endC, endD] = endedAt as [number, number, number, number];
+    expect(endA).toBeLessThan(endB);
+    expect(endB).toBeLessThan(endC);
+    expect(endB).toBeLessThan(endD);
 
     // A landed first: its branch is the train's first car, on top of the base
     expect(ta).toMatchObject({ status: 'succeeded', branch: `autodev/${a.id}` });
@@ -197,4 +201,44 @@ describe('merge train: tasks on one repository land one after the other (real se
     expect(log).not.toContain('rebasing onto');
     expect(head('autodev/train/main')).toBe(te.commit);
   }, 60_000);
+
+  it('serializes tasks that declare the same files: the later one waits for the earlier one to end', async () => {
+    // Act: two tasks on the same line that say so, and one on another file beside them
+    const first = await submit('Mark delta [fake:replace=app.txt:delta:delta by F] [fake:sleep=1000]', {
+      files: ['app.txt'],
+    });
+    const second = await submit('Mark delta again [fake:replace=app.txt:delta by F:delta by F and G]', {
+      files: ['app.txt', 'docs/'],
+    });
+    const beside = await submit('Write the notes [fake:edit=docs-notes.md] [fake:sleep=300]', {
+      files: ['docs-notes.md'],
+    });
+    const [tf, tg, tb] = await Promise.all([first, second, beside].map((t) => ended(t.id)));
+
+    // Assert: the second waited (blocked) for the first and started after it ended; the other ran beside
+    expect(second).toMatchObject({ status: 'blocked', waitsFor: [first.id], files: ['app.txt', 'docs/'] });
+    expect(beside.status).toBe('queued');
+    expect(beside.waitsFor).toBeUndefined();
+    expect([tf?.status, tg?.status, tb?.status]).toEqual(['succeeded', 'succeeded', 'succeeded']);
+    const firstEnded = Date.parse(tf?.attempts[0]?.endedAt ?? '');
+    expect(Date.parse(tg?.attempts[0]?.startedAt ?? '')).toBeGreaterThanOrEqual(firstEnded);
+    expect(Date.parse(tb?.attempts[0]?.startedAt ?? '')).toBeLessThan(firstEnded);
+    // it started on top of the first one's change: no conflict (the task beside may have landed meanwhile)
+    expect(await logs(second.id)).not.toContain('conflict');
+    expect(remote(['merge-base', '--is-ancestor', tf?.commit as string, tg?.commit as string])).toBe('');
+    expect(show(tg?.commit as string, 'app.txt')).toContain('delta by F and G');
+  }, 60_000);
+
+  it('refuses declared files that leave the repository, naming the field', async () => {
+    // Act
+    const res = await api('/v1/tasks', {
+      method: 'POST',
+      body: JSON.stringify({ repo, prompt: 'x', files: ['src/../../etc/passwd'] }),
+    });
+
+    // Assert
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { error: { details: { field: string }[] } };
+    expect(body.error.details.map((d) => d.field)).toEqual(['files.0']);
+  });
 });

@@ -62,6 +62,7 @@ async function attempt(
     log: (l) => lines.push(l),
     signal: new AbortController().signal,
     onAgentStart: meanwhile,
+    mergeTrain: !w.forge,
     forges: w.forge && [
       { host: w.host ?? '', kind: 'github', apiBaseUrl: w.forge.githubApi, tokenSecret: 'GHE_TOKEN' },
     ],
