@@ -26,8 +26,9 @@ export const DeclaredFiles = z.array(DeclaredPath).min(1).max(100);
 /** The statuses of a task that has not ended. */
 const ACTIVE: readonly TaskStatus[] = ['queued', 'blocked', 'running', 'retrying'];
 
-/** Tasks looked at per status when a submission declares files. */
+/** Tasks looked at per status when a submission declares files, and pages read for them. */
 const SCAN_LIMIT = 1_000;
+const MAX_PAGES = 20;
 
 /** Whether two declared paths name a common file: equal, or one is a folder holding the other. */
 export function pathsOverlap(a: string, b: string): boolean {
@@ -57,12 +58,15 @@ export async function earlierClaims(
   for (const status of ACTIVE) {
     let cursor: string | undefined;
     let seen = 0;
+    let pages = 0;
     do {
       const page = await store.list(tenant, { status, limit: 100, cursor });
       for (const t of page.items) if (claimsOverlap(task, t)) ids.push(t.id);
       seen += page.items.length;
+      pages++;
       cursor = page.nextCursor;
-    } while (cursor && seen < SCAN_LIMIT);
+      // a store that filters after reading (DynamoDB) may answer pages with few items: bounded either way
+    } while (cursor && seen < SCAN_LIMIT && pages < MAX_PAGES);
   }
   return [...new Set(ids)];
 }
