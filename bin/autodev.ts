@@ -10,7 +10,7 @@ import { loadOrCreateSigningKey, signLocalToken } from '../lib/local/auth.js';
 import { ApiClient, ApiClientError } from '../lib/local/client.js';
 import { completionScript, SHELLS, type Shell } from '../lib/local/completion.js';
 import { loadLocalConfig } from '../lib/local/config.js';
-import { describeProviders, formatProviders } from '../lib/local/providers.js';
+import { describeProviders, formatProviderStats, formatProviders } from '../lib/local/providers.js';
 import { watchTask } from '../lib/local/task-watch.js';
 import { limitsSupported, resolveBinary } from '../lib/worker/agent-process.js';
 import { describeSandbox, resolveSandbox } from '../lib/worker/sandbox.js';
@@ -71,6 +71,7 @@ function describe(t: Task): string {
     lines.push(
       `  attempt ${a.number}: ${a.provider} ${a.outcome}${a.errorClass ? ` (${a.errorClass})` : ''}${a.message ? ` - ${a.message}` : ''}`,
     );
+    if (a.routing) lines.push(`    routed: ${a.routing.reason}`);
     // the model gateway's ledger of the attempt
     const calls = a.calls ?? [];
     for (const c of calls.slice(0, 20))
@@ -176,7 +177,11 @@ withToken(
     .requiredOption('--repo <repo>', 'git URL (https, ssh) or, locally, a path')
     .requiredOption('--prompt <text>', 'what the agent should do')
     .option('--role <role>', 'agent role (backend, frontend, data, ml, devops, security, docs)')
-    .option('--provider <provider>', 'preferred provider (e.g. claude)')
+    .option(
+      '--provider <provider>',
+      'preferred provider (e.g. claude), or "auto": routed from recorded outcomes',
+    )
+    .option('--pin', 'keep to --provider: no failover to another provider')
     .option('--base-branch <branch>', 'branch to start from (default: the repo default branch)')
     .addOption(new Option('--priority <priority>', 'priority').choices(['high', 'normal', 'low']))
     .option('--timeout <seconds>', 'wall-clock limit for the agent', positiveInt)
@@ -205,6 +210,7 @@ withToken(
     prompt: o.prompt,
     ...(o.role && { role: o.role }),
     ...(o.provider && { provider: o.provider }),
+    ...(o.pin && { pin: true }),
     ...(o.baseBranch && { baseBranch: o.baseBranch }),
     ...(o.priority && { priority: o.priority }),
     ...(o.label && { labels: o.label }),
@@ -289,9 +295,18 @@ withToken(
 withToken(
   program
     .command('providers')
-    .description('list providers: version, credentials, circuit breaker, success rate'),
+    .description('list providers: version, credentials, circuit breaker, success rate')
+    .option('--stats', 'per agent role: attempts, success rate, median time and cost (what routing reads)')
+    .option('--days <n>', 'with --stats: days of attempts', positiveInt, 7)
+    .option('--role <role>', 'with --stats: only this role'),
 ).action(async (o) => {
-  const { items } = await (await client(o)).providers();
+  const api = await client(o);
+  if (o.stats) {
+    const page = await api.providerStats({ days: o.days, role: o.role });
+    print(o, page, () => formatProviderStats(page));
+    return;
+  }
+  const { items } = await api.providers();
   print(o, items, () => formatProviders(items));
 });
 
@@ -405,7 +420,8 @@ withToken(
     .requiredOption('--repo <repo>', 'git URL (https, ssh) or, locally, a path')
     .requiredOption('--prompt <text>', 'what the agent should do')
     .option('--role <role>', 'agent role')
-    .option('--provider <provider>', 'preferred provider'),
+    .option('--provider <provider>', 'preferred provider, or "auto"')
+    .option('--pin', 'keep to --provider: no failover'),
 ).action(async (o) => {
   const repo =
     /^[./~]/.test(o.repo) || (!o.repo.includes(':') && existsSync(o.repo)) ? resolve(o.repo) : o.repo;
@@ -418,6 +434,7 @@ withToken(
       prompt: o.prompt,
       ...(o.role && { role: o.role }),
       ...(o.provider && { provider: o.provider }),
+      ...(o.pin && { pin: true }),
     },
   });
   print(o, created, () => created.id);

@@ -10,6 +10,7 @@ import {
   providerKeysFromEnv,
   providerLimitsFromEnv,
   roles,
+  routingFromEnv,
   taskStoreFromEnv,
   waitingFromEnv,
 } from '../lib/aws/runtime.js';
@@ -29,6 +30,8 @@ const deps = {
   store,
   roles,
   health: { store, limits: providerLimitsFromEnv() },
+  // provider "auto": chosen from the tenant's recorded outcomes per role
+  routing: routingFromEnv(),
   waiting: waitingFromEnv(),
   launcher: new StepFunctionsLauncher(
     tracer.captureAWSv3Client(new SFNClient({})),

@@ -12,11 +12,18 @@ import { QuotaExceededError } from '../core/quotas.js';
 import { parseFullAccessChange, type RoleSettingsService } from '../core/role-settings.js';
 import type { ScheduleService } from '../core/schedules.js';
 import type { AccessRole, Priority } from '../core/schemas.js';
-import { parseStatsQuery, type TaskStatsSource } from '../core/stats.js';
+import {
+  type ProviderRoleStats,
+  parseProviderStatsQuery,
+  parseStatsQuery,
+  type TaskStatsSource,
+  windowStart,
+} from '../core/stats.js';
 import type { TaskService } from '../core/tasks.js';
 import { type DeliveryLog, handleGithubWebhook, type WebhookOptions } from '../core/webhooks.js';
 import { docsPage } from './docs-page.js';
 import { openApiDocument } from './openapi.js';
+import type { ProviderRoleFigures, ProviderStatsPage } from './schemas.js';
 
 /** Largest request body accepted, in bytes (API Gateway allows 10 MB; tasks never need that). */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -54,6 +61,26 @@ export interface ApiDeps {
     /** Delivery ids already acted on: a replay is ignored. */
     deliveries: DeliveryLog;
     options?: WebhookOptions;
+  };
+}
+
+/**
+ * One row of `GET /v1/providers/stats`: the figures routing reads. `successRate` counts what says
+ * something about the provider: succeeded / (succeeded + failed), cancelled and abandoned attempts
+ * and workspace faults left out; medians are of the successful attempts.
+ */
+function routingFiguresOf(s: ProviderRoleStats): ProviderRoleFigures {
+  const outcomes = s.succeeded + s.failed;
+  return {
+    provider: s.provider,
+    role: s.role,
+    attempts: s.attempts,
+    succeeded: s.succeeded,
+    failed: s.failed,
+    successRate: outcomes > 0 ? s.succeeded / outcomes : null,
+    medianMs: s.medianMs,
+    medianCostUsd: s.medianCostUsd,
+    costUsd: s.costUsd,
   };
 }
 
@@ -299,6 +326,24 @@ export const API_ROUTES: readonly ApiRoute[] = [
       return json(200, { items: await deps.providers?.() });
     },
     (deps) => deps.providers !== undefined,
+  ),
+  authed(
+    'GET',
+    '/v1/providers/stats',
+    async ({ deps, principal, query }) => {
+      authorize(principal, 'task:read');
+      const q = parseProviderStatsQuery(query);
+      const now = new Date();
+      const items = (await deps.stats?.providerStats(principal.tenant, q, now)) ?? [];
+      const page: ProviderStatsPage = {
+        tenant: principal.tenant,
+        since: windowStart(now, q.days).toISOString().slice(0, 10),
+        days: q.days,
+        items: items.map(routingFiguresOf),
+      };
+      return json(200, page);
+    },
+    (deps) => deps.stats !== undefined,
   ),
   authed(
     'GET',

@@ -14,6 +14,7 @@ import {
   Health,
   Me,
   ProviderList,
+  ProviderStatsPage,
   RoleSetting,
   SchedulePage,
   TaskPage,
@@ -281,6 +282,22 @@ export const OPERATIONS: Record<string, Operation> = {
     summary: 'Providers: circuit breaker, recent success rate (locally also version and credentials)',
     errors: [403, 404],
     responses: { 200: jsonBody(ProviderListRef, 'The providers.') },
+  },
+  'GET /v1/providers/stats': {
+    operationId: 'getProviderStats',
+    tags: ['providers'],
+    summary:
+      'The figures routing reads (`provider: "auto"`), per provider and agent role: attempts, success rate, median duration and cost',
+    description:
+      "From your tenant's attempts of the last `days` days. `successRate` is succeeded / (succeeded + failed): cancelled and abandoned attempts and workspace faults are left out. The medians are of the successful attempts.",
+    request: {
+      query: z.object({
+        days: z.number().int().min(1).max(90).default(7),
+        role: z.string().min(1).max(64).optional().meta({ description: 'Only this agent role.' }),
+      }),
+    },
+    errors: [400, 403, 404],
+    responses: { 200: jsonBody(ProviderStatsPage.meta({ id: 'ProviderStats' }), 'The figures.') },
   },
   'DELETE /v1/tenants/{tenant}/data': {
     operationId: 'eraseTenantData',

@@ -73,6 +73,33 @@ void auditMatches;
 const breakerMatches: Same<z.infer<typeof ProviderInfo>['breaker'], BreakerMode> = true;
 void breakerMatches;
 
+/**
+ * `GET /v1/providers/stats`: the figures routing reads, per provider and agent role, from the tenant's
+ * attempts of the last `days` days. `successRate` is succeeded / (succeeded + failed): cancelled and
+ * abandoned attempts and workspace faults say nothing about the provider. Medians are of the
+ * successful attempts (nearest rank).
+ */
+export const ProviderRoleFigures = z.object({
+  provider: z.string(),
+  role: z.string(),
+  attempts: z.number().int().nonnegative(),
+  succeeded: z.number().int().nonnegative(),
+  failed: z.number().int().nonnegative(),
+  successRate: z.number().min(0).max(1).nullable(),
+  medianMs: z.number().nonnegative().nullable(),
+  medianCostUsd: z.number().nonnegative().nullable(),
+  costUsd: z.number().nonnegative(),
+});
+export type ProviderRoleFigures = z.infer<typeof ProviderRoleFigures>;
+export const ProviderStatsPage = z.object({
+  tenant: z.string(),
+  /** The first day of the window (UTC, `YYYY-MM-DD`). */
+  since: z.string(),
+  days: z.number().int(),
+  items: z.array(ProviderRoleFigures),
+});
+export type ProviderStatsPage = z.infer<typeof ProviderStatsPage>;
+
 /** `GET /v1/me`: the caller as the token says, and what its role may do. */
 export const Me = z.object({
   tenant: z.string(),

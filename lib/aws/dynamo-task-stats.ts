@@ -1,8 +1,12 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { taskIdFloor } from '../core/ids.js';
 import type { Task } from '../core/schemas.js';
 import {
   computeStats,
+  type ProviderRoleStats,
+  type ProviderStatsQuery,
+  providerFigures,
   type StatsQuery,
   type TaskStats,
   type TaskStatsSource,
@@ -73,5 +77,41 @@ export class DynamoTaskStats implements TaskStatsSource {
       current,
       basis: { kind: 'scan', scanned, scanLimit: this.scanLimit, truncated: start !== undefined },
     });
+  }
+
+  /**
+   * Each provider's figures per role from the tenant's newest tasks of the window (a key range of
+   * the byTenant index): at most `query.limit` of them (default and at most `scanLimit`).
+   */
+  async providerStats(tenant: string, query: ProviderStatsQuery, now: Date): Promise<ProviderRoleStats[]> {
+    const floor = taskIdFloor(windowStart(now, query.days).getTime());
+    const limit = Math.min(query.limit ?? this.scanLimit, this.scanLimit);
+    const tasks: Task[] = [];
+    let scanned = 0;
+    let start: Record<string, unknown> | undefined;
+    do {
+      const res = await this.doc.send(
+        new QueryCommand({
+          TableName: this.opts.tableName,
+          IndexName: TASK_TABLE.byTenant.indexName,
+          // task ids sort by creation time: the window is a key range
+          KeyConditionExpression: 'tenant = :tenant AND taskId >= :floor',
+          ExpressionAttributeValues: { ':tenant': tenant, ':floor': floor },
+          ProjectionExpression: '#data',
+          ExpressionAttributeNames: { '#data': 'data' },
+          ScanIndexForward: false,
+          Limit: Math.min(1000, limit - scanned),
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of res.Items ?? []) {
+        if (typeof item.data !== 'string') continue;
+        const task = JSON.parse(item.data) as Task;
+        scanned++;
+        if (!query.role || task.role === query.role) tasks.push(task);
+      }
+      start = res.LastEvaluatedKey;
+    } while (start && scanned < limit);
+    return providerFigures(tasks);
   }
 }

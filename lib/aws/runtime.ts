@@ -2,8 +2,11 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { limitsFor, type ProviderLimits, parseProviderLimits } from '../core/provider-slots.js';
 import { BUILT_IN_ROLES } from '../core/roles.js';
+import { DEFAULT_ROUTING_POLICY, figuresFrom, parseExploration } from '../core/routing.js';
+import type { RoutingDeps } from '../core/workflow-engine.js';
 import { createDrivers } from '../worker/drivers/index.js';
 import { retentionSecondsFromEnv } from './api-settings.js';
+import { DynamoTaskStats } from './dynamo-task-stats.js';
 import { DynamoTaskStore } from './dynamo-task-store.js';
 import { availableProviders, requireEnv } from './env.js';
 import { tracer } from './powertools.js';
@@ -67,4 +70,24 @@ export function waitingFromEnv(): { waiters: ProviderWaiters; callbacks: TaskCal
     ),
     callbacks: new SfnTaskCallbacks(tracer.captureAWSv3Client(new SFNClient({}))),
   };
+}
+
+/** How long a Lambda container keeps a tenant's routing figures for a role. */
+export const ROUTING_CACHE_MS = 60_000;
+
+/**
+ * Routing of `provider: "auto"` tasks: the figures from the tasks table (the window's newest tasks
+ * of the tenant's role, kept ROUTING_CACHE_MS per container) and ROUTING_EXPLORATION (0 to 1,
+ * default 0.1; a bad value fails the cold start naming it).
+ */
+export function routingFromEnv(env: NodeJS.ProcessEnv = process.env): RoutingDeps {
+  const stats = new DynamoTaskStats({
+    client: tracer.captureAWSv3Client(new DynamoDBClient({})),
+    tableName: requireEnv('TASKS_TABLE_NAME'),
+  });
+  const policy = {
+    ...DEFAULT_ROUTING_POLICY,
+    exploration: parseExploration(env.ROUTING_EXPLORATION, 'ROUTING_EXPLORATION'),
+  };
+  return { figures: figuresFrom(stats, policy.windowDays, ROUTING_CACHE_MS), policy };
 }

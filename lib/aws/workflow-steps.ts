@@ -226,7 +226,12 @@ export async function prepareStep(deps: StepDeps, raw: unknown): Promise<Prepare
   const { plan } = prepared;
   const size = fargateSize(plan.cpu, plan.memoryMiB);
   if (prepared.moved) {
-    await deps.store.appendLogs(input.taskId, [`attempt ${plan.attempt} on ${plan.provider}`], now);
+    const routed = prepared.routing ? [`routed to ${plan.provider}: ${prepared.routing.reason}`] : [];
+    await deps.store.appendLogs(
+      input.taskId,
+      [...routed, `attempt ${plan.attempt} on ${plan.provider}`],
+      now,
+    );
   }
   const startInSeconds = Math.ceil((prepared.delayMs ?? 0) / 1000);
   return {

@@ -1,6 +1,6 @@
 import { ConflictError, type ProviderErrorClass } from './errors.js';
 import type { AgentRole } from './roles.js';
-import type { Task, TaskStatus } from './schemas.js';
+import { AUTO_PROVIDER, type Task, type TaskStatus } from './schemas.js';
 
 /**
  * The task lifecycle: the one transition table both executors (local loop, Step Functions) obey.
@@ -74,6 +74,11 @@ export interface AttemptResult {
   retryAfterMs?: number;
 }
 
+/** The provider a task names (`auto` names none: routing chooses). */
+export function namedProvider(task: Pick<Task, 'requestedProvider'>): string | undefined {
+  return task.requestedProvider === AUTO_PROVIDER ? undefined : task.requestedProvider;
+}
+
 /**
  * Picks the provider for the next attempt: the requested one if any, else the first of the
  * role's order that is available and not excluded.
@@ -84,8 +89,8 @@ export function chooseProvider(
   available: (provider: string) => boolean,
   exclude: readonly string[] = [],
 ): string | undefined {
-  if (task.requestedProvider)
-    return exclude.includes(task.requestedProvider) ? undefined : task.requestedProvider;
+  const named = namedProvider(task);
+  if (named) return exclude.includes(named) ? undefined : named;
   return role.providers.find((p) => available(p) && !exclude.includes(p));
 }
 
@@ -139,13 +144,17 @@ export function decideAfterAttempt(input: {
   }
   const tried = [...new Set(task.attempts.map((a) => a.provider))];
   if (PROVIDER_SPECIFIC.includes(cls)) {
+    // a named provider is a preference: failover unless the task is pinned to it
     const next = chooseProvider({ requestedProvider: undefined }, role, input.available, tried);
-    if (next && !task.requestedProvider) {
+    if (next && !task.pin) {
+      const routed = task.requestedProvider === AUTO_PROVIDER;
       return {
         kind: 'retry',
         provider: next,
         delayMs: 0,
-        reason: `${current} ${HUMAN[cls]}; failing over to ${next}`,
+        reason: routed
+          ? `${current} ${HUMAN[cls]}; the next attempt is routed among the other providers`
+          : `${current} ${HUMAN[cls]}; failing over to ${next}`,
       };
     }
   }

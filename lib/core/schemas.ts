@@ -67,6 +67,9 @@ const CONTROL = /[\x00-\x1f\x7f-\x9f]/;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
 const CONTROL_IN_TEXT = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]/;
 
+/** The `provider` value that asks for routing: the provider is chosen per attempt (lib/core/routing.ts). */
+export const AUTO_PROVIDER = 'auto';
+
 /** The body of `POST /v1/tasks`. */
 export const TaskSubmission = z
   .object({
@@ -86,7 +89,14 @@ export const TaskSubmission = z
       ),
     baseBranch: gitRef.optional(),
     role: name.optional(),
-    provider: name.optional(),
+    provider: name.optional().meta({
+      description:
+        "The preferred provider (failover to the role's others allowed, unless `pin`), or `auto`: each attempt's provider is chosen from recorded outcomes (see `attempts[].routing`).",
+    }),
+    pin: z.boolean().optional().meta({
+      description:
+        'Keep to `provider`: no failover; while its circuit breaker is open the task waits for it. Needs a provider other than `auto`.',
+    }),
     priority: Priority.default('normal'),
     dependsOn: z.array(z.string().min(1).max(64)).max(50).default([]),
     limits: Limits.default({}),
@@ -154,6 +164,15 @@ export const Attempt = z.object({
   calls: z.array(ModelCallRecord).optional(),
   /** The compute task that runs the attempt's worker (on AWS: its ECS task ARN), for cancel to stop. */
   workerRef: z.string().optional(),
+  /** How routing chose the provider (tasks with `provider: "auto"`): the choice, why, each candidate's score. */
+  routing: z
+    .object({
+      choice: z.string(),
+      reason: z.string(),
+      scores: z.record(z.string(), z.number().nullable()),
+      explored: z.boolean(),
+    })
+    .optional(),
 });
 export type Attempt = z.infer<typeof Attempt>;
 
@@ -198,6 +217,8 @@ export const Task = z.object({
   role: z.string(),
   provider: z.string().optional(),
   requestedProvider: z.string().optional(),
+  /** The task keeps to `requestedProvider`: no failover. */
+  pin: z.boolean().optional(),
   priority: Priority,
   dependsOn: z.array(z.string()),
   limits: Limits,

@@ -28,6 +28,21 @@ export interface ProviderRoleStats {
   /** Mean time of the attempts that ended (ms); null while none ended. */
   avgMs: number | null;
   costUsd: number;
+  /** Attempts that failed for a reason of the provider's (not a workspace fault): what routing counts against it. */
+  failed: number;
+  /** Median time and cost of the successful attempts (nearest rank); null while none succeeded. */
+  medianMs: number | null;
+  medianCostUsd: number | null;
+}
+
+/** `providerStats`: one tenant's figures per provider and role over the window (routing, `GET /v1/providers/stats`). */
+export interface ProviderStatsQuery {
+  /** Days of attempts, today included (1 to MAX_STATS_DAYS). */
+  days: number;
+  /** Only this agent role. */
+  role?: string;
+  /** Only the newest tasks of the window, at most this many (routing keeps its read small). */
+  limit?: number;
 }
 
 /** What waits and what runs now. */
@@ -66,6 +81,21 @@ export const MAX_STATS_DAYS = 90;
 /** A source of one tenant's figures (each store computes them its own way). */
 export interface TaskStatsSource {
   stats(tenant: string, query: StatsQuery, now: Date): Promise<TaskStats>;
+  providerStats(tenant: string, query: ProviderStatsQuery, now: Date): Promise<ProviderRoleStats[]>;
+}
+
+/** The query of `GET /v1/providers/stats` (`days`, default 7; `role`). */
+export function parseProviderStatsQuery(q: Record<string, string | undefined>): ProviderStatsQuery {
+  const days = q.days === undefined ? 7 : Number(q.days);
+  if (!Number.isInteger(days) || days < 1 || days > MAX_STATS_DAYS) {
+    throw new ValidationError(`days must be an integer from 1 to ${MAX_STATS_DAYS}.`, [
+      { field: 'days', message: 'out of range' },
+    ]);
+  }
+  if (q.role !== undefined && (q.role.length === 0 || q.role.length > 64)) {
+    throw new ValidationError('role must be 1 to 64 characters.', [{ field: 'role', message: 'bad length' }]);
+  }
+  return { days, ...(q.role ? { role: q.role } : {}) };
 }
 
 export function parseStatsQuery(q: Record<string, string | undefined>): StatsQuery {
@@ -141,7 +171,6 @@ export function computeStats(input: {
   const { now, query } = input;
   const days = new Map(dayKeys(now, query.days).map((d) => [d, emptyDay(d)]));
   const durations = new Map<string, number[]>();
-  const pairs = new Map<string, ProviderRoleStats & { ended: number; totalMs: number }>();
   for (const t of input.window) {
     const day = days.get(t.createdAt.slice(0, 10));
     if (!day) continue;
@@ -150,29 +179,6 @@ export function computeStats(input: {
     day.costUsd += t.usage.costUsd;
     if (isTerminal(t.status) && t.durationMs !== undefined) {
       durations.set(day.day, [...(durations.get(day.day) ?? []), t.durationMs]);
-    }
-    for (const a of t.attempts) {
-      const key = `${a.provider}\u0000${t.role}`;
-      const p = pairs.get(key) ?? {
-        provider: a.provider,
-        role: t.role,
-        attempts: 0,
-        succeeded: 0,
-        successRate: null,
-        avgMs: null,
-        costUsd: 0,
-        ended: 0,
-        totalMs: 0,
-      };
-      p.attempts++;
-      if (a.outcome === 'succeeded') p.succeeded++;
-      const ms = attemptMs(a);
-      if (ms !== undefined && a.outcome !== 'running') {
-        p.ended++;
-        p.totalMs += ms;
-      }
-      p.costUsd += a.usage?.costUsd ?? 0;
-      pairs.set(key, p);
     }
   }
   for (const day of days.values()) {
@@ -194,14 +200,80 @@ export function computeStats(input: {
     tenant: input.tenant,
     since: windowStart(now, query.days).toISOString().slice(0, 10),
     days: [...days.values()],
-    providers: [...pairs.values()]
-      .map(({ ended, totalMs, ...p }) => ({
-        ...p,
-        successRate: rate(p.succeeded, ended),
-        avgMs: ended > 0 ? Math.round(totalMs / ended) : null,
-      }))
-      .sort((a, b) => a.provider.localeCompare(b.provider) || a.role.localeCompare(b.role)),
+    providers: providerFigures(input.window.filter((t) => days.has(t.createdAt.slice(0, 10)))),
     queue: { counts: input.counts, oldestQueuedAt: oldest, runningByRole, runningByProvider },
     basis: input.basis,
   };
+}
+
+interface PairTotals {
+  stats: ProviderRoleStats;
+  ended: number;
+  totalMs: number;
+  okMs: number[];
+  okCost: number[];
+}
+
+/**
+ * Each provider's figures per role over `tasks` (their attempts), sorted by provider then role: what
+ * a store without aggregates computes in memory, and what the SQL of the local store agrees with.
+ */
+export function providerFigures(tasks: readonly Pick<Task, 'role' | 'attempts'>[]): ProviderRoleStats[] {
+  const pairs = new Map<string, PairTotals>();
+  for (const t of tasks) {
+    for (const a of t.attempts) {
+      const key = `${a.provider}\u0000${t.role}`;
+      let p = pairs.get(key);
+      if (!p) {
+        p = {
+          stats: {
+            provider: a.provider,
+            role: t.role,
+            attempts: 0,
+            succeeded: 0,
+            successRate: null,
+            avgMs: null,
+            costUsd: 0,
+            failed: 0,
+            medianMs: null,
+            medianCostUsd: null,
+          },
+          ended: 0,
+          totalMs: 0,
+          okMs: [],
+          okCost: [],
+        };
+        pairs.set(key, p);
+      }
+      p.stats.attempts++;
+      if (a.outcome === 'failed' && a.errorClass !== 'workspace') p.stats.failed++;
+      const ms = a.outcome !== 'running' ? attemptMs(a) : undefined;
+      if (ms !== undefined) {
+        p.ended++;
+        p.totalMs += ms;
+      }
+      if (a.outcome === 'succeeded') {
+        p.stats.succeeded++;
+        if (ms !== undefined) {
+          p.okMs.push(ms);
+          p.okCost.push(a.usage?.costUsd ?? 0);
+        }
+      }
+      p.stats.costUsd += a.usage?.costUsd ?? 0;
+    }
+  }
+  const median = (xs: number[]) =>
+    percentile(
+      [...xs].sort((a, b) => a - b),
+      50,
+    );
+  return [...pairs.values()]
+    .map(({ stats, ended, totalMs, okMs, okCost }) => ({
+      ...stats,
+      successRate: rate(stats.succeeded, ended),
+      avgMs: ended > 0 ? Math.round(totalMs / ended) : null,
+      medianMs: median(okMs),
+      medianCostUsd: median(okCost),
+    }))
+    .sort((a, b) => a.provider.localeCompare(b.provider) || a.role.localeCompare(b.role));
 }

@@ -9,6 +9,7 @@ import { checkQuotas, type QuotaPolicy, UNLIMITED } from './quotas.js';
 import { checkRepo, type RepoPolicy, STRICT_REPO_POLICY } from './repo-policy.js';
 import { type AgentRole, resolveRole } from './roles.js';
 import {
+  AUTO_PROVIDER,
   describeIssues,
   isTerminal,
   MAX_PROMPT_CHARS,
@@ -59,6 +60,21 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
+/** `pin: true` keeps a task to the provider it names: it needs one, and not `auto`. */
+function checkPin(provider: string | undefined, pin: boolean | undefined): void {
+  if (!pin) return;
+  if (provider === AUTO_PROVIDER) {
+    throw new ValidationError('pin cannot be used with provider "auto": routing chooses the provider.', [
+      { field: 'pin', message: 'not with provider "auto"' },
+    ]);
+  }
+  if (!provider) {
+    throw new ValidationError('pin needs a provider to keep to.', [
+      { field: 'pin', message: 'needs a provider' },
+    ]);
+  }
+}
+
 /** The use cases behind the task API. Pure orchestration over ports. */
 export class TaskService {
   private readonly now: () => Date;
@@ -86,7 +102,12 @@ export class TaskService {
     const input = parsed.data;
     checkRepo(input.repo, principal.tenant, this.deps.repoPolicy ?? STRICT_REPO_POLICY);
     const role = resolveRole(this.deps.roles, input.role);
-    if (input.provider && !this.deps.knownProviders.includes(input.provider)) {
+    checkPin(input.provider, input.pin);
+    if (
+      input.provider &&
+      input.provider !== AUTO_PROVIDER &&
+      !this.deps.knownProviders.includes(input.provider)
+    ) {
       throw new ValidationError(
         `Unknown provider "${input.provider}". Known providers: ${this.deps.knownProviders.join(', ')}.`,
         [{ field: 'provider', message: 'unknown provider' }],
@@ -124,6 +145,7 @@ export class TaskService {
       prompt: input.prompt,
       role: role.name,
       requestedProvider: input.provider,
+      ...(input.pin ? { pin: true } : {}),
       priority: input.priority,
       dependsOn: input.dependsOn,
       limits: input.limits,

@@ -3,13 +3,26 @@ import type { InfrastructureRetryPolicy } from './infrastructure.js';
 import type { RetryPolicy } from './lifecycle.js';
 import {
   admitProvider,
+  type BreakerMode,
   type BreakerPolicy,
+  breakerMode,
+  DEFAULT_BREAKER,
   type ProviderStateStore,
   type RatePolicy,
   recordProviderResult,
 } from './provider-health.js';
 import type { AgentRole } from './roles.js';
-import type { Task } from './schemas.js';
+import {
+  type AttemptRouting,
+  admittedRouting,
+  DEFAULT_ROUTING_POLICY,
+  type Route,
+  type RouteFiguresSource,
+  type RoutingPolicy,
+  route,
+  routingCandidates,
+} from './routing.js';
+import { AUTO_PROVIDER, type Task } from './schemas.js';
 import {
   type AttemptOutcomeReport,
   type AttemptPlan,
@@ -86,6 +99,42 @@ export interface EngineDeps {
   defaultTimeoutSeconds?: number;
   /** Backoff for workers the infrastructure could not start. @default DEFAULT_INFRASTRUCTURE_POLICY */
   infrastructure?: InfrastructureRetryPolicy;
+  /** Routing of tasks with `provider: "auto"`; none: they follow the role's order, as if without figures. */
+  routing?: RoutingDeps;
+}
+
+/** What routing reads: the recorded outcomes per tenant and role, its policy, its random source. */
+export interface RoutingDeps {
+  figures: RouteFiguresSource;
+  /** @default DEFAULT_ROUTING_POLICY */
+  policy?: RoutingPolicy;
+  /** Exploration draws (tests seed it). @default Math.random */
+  random?: () => number;
+}
+
+/**
+ * The route of a `provider: "auto"` task's next attempt: among the role's available providers
+ * (less those that failed it this run for a reason of their own), scored on the tenant's recorded
+ * outcomes for the role and on the providers' breakers (core routing.ts).
+ */
+export async function routeAttempt(deps: EngineDeps, task: Task, role: AgentRole, now: Date): Promise<Route> {
+  const available = role.providers.filter(deps.available);
+  const thisRun = task.attempts.slice(task.retryFrom ?? 0);
+  const candidates = routingCandidates(
+    available.length > 0 ? available : role.providers.slice(0, 1),
+    thisRun,
+  );
+  const policy = deps.routing?.policy ?? DEFAULT_ROUTING_POLICY;
+  const figures = deps.routing ? await deps.routing.figures(task.tenant, task.role, now) : [];
+  const breakers: Record<string, BreakerMode> = {};
+  if (deps.health) {
+    const { store, breaker } = deps.health;
+    const states = await Promise.all(candidates.map((p) => store.getProviderState(p)));
+    for (const s of states) {
+      if (s) breakers[s.provider] = breakerMode(s, now.getTime(), breaker ?? DEFAULT_BREAKER);
+    }
+  }
+  return route({ candidates, figures, breakers, policy, random: deps.routing?.random ?? Math.random });
 }
 
 /**
@@ -149,7 +198,16 @@ export async function admitOne(input: {
 }
 
 export type PrepareResult =
-  | { action: 'run'; task: Task; plan: AttemptPlan; moved: boolean; skipped: string[]; delayMs?: number }
+  | {
+      action: 'run';
+      task: Task;
+      plan: AttemptPlan;
+      moved: boolean;
+      skipped: string[];
+      delayMs?: number;
+      /** How routing chose the provider (`provider: "auto"`). */
+      routing?: AttemptRouting;
+    }
   | { action: 'stop'; task: Task; reason: string; moved: boolean }
   /** No provider admits work now: the task waits as `retrying` (moved: this step made it wait). */
   | { action: 'wait'; waitMs: number; reason: string; moved: boolean; park?: string[] };
@@ -179,7 +237,7 @@ export async function prepareNext(
   const current = await deps.store.getById(input.taskId);
   if (!current) return undefined;
   const role = deps.roles[current.role];
-  const step = (task: Task, provider?: string): PrepareOutcome =>
+  const step = (task: Task, provider?: string, routing?: AttemptRouting): PrepareOutcome =>
     prepareAttempt({
       task,
       role: deps.roles[task.role],
@@ -190,11 +248,14 @@ export async function prepareNext(
       provider,
       leaseMs: input.leaseMs,
       executor: input.executor,
+      routing,
     });
   const preview = step(current);
   let admission: Admission | undefined;
+  let routed: Route | undefined;
   if (role && preview.action === 'run' && preview.changed) {
-    const candidates = providerCandidates(current, role, deps.available);
+    if (current.requestedProvider === AUTO_PROVIDER) routed = await routeAttempt(deps, current, role, now);
+    const candidates = routed?.order ?? providerCandidates(current, role, deps.available);
     admission = input.admit
       ? await input.admit(candidates, current, role, now)
       : await admitOne({
@@ -219,9 +280,13 @@ export async function prepareNext(
     }
   }
   const provider = admission && 'provider' in admission ? admission.provider : undefined;
+  const routing =
+    routed && admission && 'provider' in admission
+      ? admittedRouting(routed.routing, admission.provider, admission.skipped)
+      : undefined;
   let outcome: PrepareOutcome | undefined;
   const moved = await mutateTask(deps.store, input.taskId, (t) => {
-    outcome = step(t, provider);
+    outcome = step(t, provider, routing);
     return outcome.changed ? outcome.task : undefined;
   });
   if (!moved || !outcome) return undefined;
@@ -237,6 +302,7 @@ export async function prepareNext(
     moved: !!moved.after,
     skipped,
     ...(delayMs ? { delayMs } : {}),
+    ...(routing && moved.after ? { routing } : {}),
   };
 }
 

@@ -10,10 +10,12 @@ import {
   chooseProvider,
   DEFAULT_RETRY_POLICY,
   decideAfterAttempt,
+  namedProvider,
   type RetryPolicy,
   transition,
 } from './lifecycle.js';
 import type { AgentRole } from './roles.js';
+import type { AttemptRouting } from './routing.js';
 import { type Attempt, isTerminal, type Task, type Usage } from './schemas.js';
 
 /**
@@ -108,6 +110,8 @@ export function prepareAttempt(input: {
   leaseMs?: number;
   /** Which executor runs the attempt, recorded on it. */
   executor?: string;
+  /** How routing chose `provider` (tasks with `provider: "auto"`), recorded on the attempt. */
+  routing?: AttemptRouting;
 }): PrepareOutcome {
   const { task, role, now } = input;
   const defaultTimeout = input.defaultTimeoutSeconds ?? 1800;
@@ -161,6 +165,7 @@ export function prepareAttempt(input: {
     startedAt: now.toISOString(),
     outcome: 'running',
     ...(input.executor ? { executor: input.executor } : {}),
+    ...(input.routing ? { routing: input.routing } : {}),
   };
   const plan = planFor(task, role, attempt, defaultTimeout);
   const patch: Partial<Task> = {
@@ -180,22 +185,28 @@ export function prepareAttempt(input: {
 }
 
 /**
- * The providers the next attempt may use, in order: the one a retry chose, then the role's
- * available providers (only the requested one when the task names one). Provider health admits
- * the first that it can; without health checks the first is used.
+ * The providers the next attempt may use, in order: the one a retry chose, then the one the task
+ * names (a preference, when available), then the role's available providers. A task pinned to
+ * the provider it names has that one only. Provider health admits the first that it can; without
+ * health checks the first is used. (Tasks with `provider: "auto"` are routed instead: routing.ts.)
  */
 export function providerCandidates(
-  task: Pick<Task, 'provider' | 'attempts' | 'requestedProvider'>,
+  task: Pick<Task, 'provider' | 'attempts' | 'requestedProvider' | 'pin'>,
   role: AgentRole,
   available: (provider: string) => boolean,
 ): string[] {
-  if (task.requestedProvider) return [task.requestedProvider];
+  const named = namedProvider(task);
+  if (named && task.pin) return [named];
   const preferred = task.provider && task.attempts.length > 0 ? task.provider : undefined;
   const first = chooseProvider(task, role, available);
-  const list = [...new Set([preferred, first, ...role.providers.filter(available)])].filter(
-    (p): p is string => p !== undefined,
-  );
-  return list.length > 0 ? list : [role.providers[0] ?? 'claude'];
+  const list = [
+    ...new Set([
+      preferred,
+      first && available(first) ? first : undefined,
+      ...role.providers.filter(available),
+    ]),
+  ].filter((p): p is string => p !== undefined);
+  return list.length > 0 ? list : [named ?? role.providers[0] ?? 'claude'];
 }
 
 /**

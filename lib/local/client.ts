@@ -1,5 +1,12 @@
 import type { z } from 'zod';
-import { AuditPage, ErrorBody, ProviderList, SchedulePage, TaskPage } from '../api/schemas.js';
+import {
+  AuditPage,
+  ErrorBody,
+  ProviderList,
+  ProviderStatsPage,
+  SchedulePage,
+  TaskPage,
+} from '../api/schemas.js';
 import type { ErasureReport } from '../core/erasure.js';
 import { Schedule, type ScheduleCreation } from '../core/schedules.js';
 import { isTerminal, Task, type TaskStatus, type TaskSubmission } from '../core/schemas.js';
@@ -157,6 +164,11 @@ export class ApiClient {
 
   providers(): Promise<z.output<typeof ProviderList>> {
     return this.json(ProviderList, 'a list of providers', 'GET', '/v1/providers');
+  }
+
+  /** The figures routing reads, per provider and role (`GET /v1/providers/stats`). */
+  providerStats(q: { days?: number; role?: string }): Promise<ProviderStatsPage> {
+    return this.json(ProviderStatsPage, 'provider figures', 'GET', `/v1/providers/stats?${query(q)}`);
   }
 
   async logs(id: string): Promise<string> {

@@ -13,6 +13,7 @@ import { parseQuotas, type QuotaPolicy } from '../core/quotas.js';
 import { canonicalHost, type RepoPolicy } from '../core/repo-policy.js';
 import { DEFAULT_RETENTION_DAYS } from '../core/retention.js';
 import { AgentRole, BUILT_IN_ROLES } from '../core/roles.js';
+import { DEFAULT_ROUTING_POLICY, type RoutingPolicy } from '../core/routing.js';
 import { AccessRole } from '../core/schemas.js';
 import type { WebSignIn } from '../core/web-policy.js';
 import { createDrivers, ownEnv } from '../worker/drivers/index.js';
@@ -51,6 +52,12 @@ const EnvSchema = z.object({
   AUTODEV_BREAKER_OPEN_SECONDS: z.coerce.number().positive().max(86_400).default(60),
   AUTODEV_PROVIDER_RATE: z.coerce.number().positive().max(10_000).default(1),
   AUTODEV_PROVIDER_BURST: z.coerce.number().min(1).max(10_000).default(10),
+  /** Share of `provider: "auto"` choices left to exploration (0 to 1). */
+  AUTODEV_ROUTING_EXPLORATION: z.coerce.number().min(0).max(1).default(DEFAULT_ROUTING_POLICY.exploration),
+  /** Days of recorded outcomes routing reads. */
+  AUTODEV_ROUTING_WINDOW_DAYS: int(DEFAULT_ROUTING_POLICY.windowDays, 1, 90),
+  /** How long routing keeps a tenant's figures for a role before it reads them again. */
+  AUTODEV_ROUTING_CACHE_SECONDS: z.coerce.number().min(0).max(3600).default(5),
   AUTODEV_EXECUTOR: z.enum(['0', '1', 'true', 'false']).default('1'),
   AUTODEV_MODEL_GATEWAY: z.enum(['0', '1', 'true', 'false']).default('1'),
   AUTODEV_LOOP_THRESHOLD: int(8, 2, 1000),
@@ -126,6 +133,8 @@ export interface LocalConfig {
   mergeTrain: boolean;
   breaker: BreakerPolicy;
   rate: RatePolicy;
+  /** Routing of `provider: "auto"` tasks, and how long its figures are kept (ms). */
+  routing: RoutingPolicy & { cacheMs: number };
   /** Run tasks in this process (false: serve the API only, another process executes). */
   executor: boolean;
   /** Put the model gateway between agents and their providers (README "The model gateway"). */
@@ -551,6 +560,12 @@ export function loadLocalConfig(source: NodeJS.ProcessEnv = process.env): LocalC
       openMs: env.AUTODEV_BREAKER_OPEN_SECONDS * 1000,
     },
     rate: { ratePerSecond: env.AUTODEV_PROVIDER_RATE, burst: env.AUTODEV_PROVIDER_BURST },
+    routing: {
+      ...DEFAULT_ROUTING_POLICY,
+      exploration: env.AUTODEV_ROUTING_EXPLORATION,
+      windowDays: env.AUTODEV_ROUTING_WINDOW_DAYS,
+      cacheMs: env.AUTODEV_ROUTING_CACHE_SECONDS * 1000,
+    },
     executor: env.AUTODEV_EXECUTOR === '1' || env.AUTODEV_EXECUTOR === 'true',
     modelGateway: env.AUTODEV_MODEL_GATEWAY === '1' || env.AUTODEV_MODEL_GATEWAY === 'true',
     modelPrices,

@@ -22,6 +22,7 @@ import {
   type ProviderSlots,
   prepareNext,
   type RecordResult,
+  type RoutingDeps,
   reapTask,
   recordInfrastructureNext,
   recordNext,
@@ -73,6 +74,8 @@ export interface ExecutorOptions {
   /** Backoff for attempts whose worker could not be started. @default DEFAULT_INFRASTRUCTURE_POLICY */
   infrastructure?: InfrastructureRetryPolicy;
   baseEnv: Record<string, string>;
+  /** Routing of `provider: "auto"` tasks (figures, policy, random source). */
+  routing?: RoutingDeps;
   /** Circuit breakers and rate limits per provider, shared through the store. */
   health?: { store: ProviderStateStore; breaker: BreakerPolicy; rate: RatePolicy };
   /** Keep worktrees after attempts (for debugging). */
@@ -178,6 +181,7 @@ export class LocalExecutor implements TaskNotifier {
       random: o.random,
       defaultTimeoutSeconds: o.defaultTimeoutSeconds,
       infrastructure: o.infrastructure,
+      routing: o.routing,
     };
   }
 
@@ -373,6 +377,7 @@ export class LocalExecutor implements TaskNotifier {
     }
     const role = this.o.roles[prepared.task.role] as AgentRole;
     if (prepared.skipped.length > 0) log(`skipping ${prepared.skipped.join(', ')}`);
+    if (prepared.routing) log(`routed to ${prepared.routing.choice}: ${prepared.routing.reason}`);
     log(`attempt ${attemptsThisRun(prepared.task)} of ${role.maxAttempts} on ${prepared.plan.provider}`);
     return { task: prepared.task, plan: prepared.plan, role, startedAt: now };
   }

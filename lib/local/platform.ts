@@ -6,6 +6,7 @@ import { createApiHandler, WEBHOOK_SUBJECT } from '../api/handler.js';
 import { TenantErasure } from '../core/erasure.js';
 import { retentionMs } from '../core/retention.js';
 import { RoleSettingsService } from '../core/role-settings.js';
+import { figuresFrom } from '../core/routing.js';
 import { ScheduleService } from '../core/schedules.js';
 import type { Task } from '../core/schemas.js';
 import { TaskService } from '../core/tasks.js';
@@ -89,6 +90,7 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
     { states: () => store.listProviderStates(), breaker: config.breaker },
     () => store.listWaiting(),
   );
+  const taskStats = new SqliteTaskStats(store.connection);
   executor = new LocalExecutor({
     store,
     workspaces,
@@ -106,6 +108,10 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
       : false,
     tenantSpend: { store, quotas: config.quotas },
     health: { store, breaker: config.breaker, rate: config.rate },
+    routing: {
+      figures: figuresFrom(taskStats, config.routing.windowDays, config.routing.cacheMs),
+      policy: config.routing,
+    },
     events: {
       attemptEnded: (provider, report, durationMs) => metrics.attemptEnded(provider, report, durationMs),
       taskRetrying: () => metrics.taskRetrying(),
@@ -202,7 +208,7 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
     authenticator,
     logger,
     schedules,
-    stats: new SqliteTaskStats(store.connection),
+    stats: taskStats,
     roleSettings,
     highPriorityRoles: config.highPriorityRoles,
     providers: async () => describeProviders(config, await store.listProviderStates()),

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ProviderInfo as ApiProviderInfo } from '../api/schemas.js';
+import type { ProviderInfo as ApiProviderInfo, ProviderStatsPage } from '../api/schemas.js';
 import { type BreakerMode, breakerMode, type ProviderState, successRate } from '../core/provider-health.js';
 import { resolveBinary } from '../worker/agent-process.js';
 import type { LocalConfig } from './config.js';
@@ -96,4 +96,30 @@ export function formatProviders(list: ApiProviderInfo[]): string {
         .trimEnd(),
     )
     .join('\n');
+}
+
+/** `autodev providers --stats`: per role and provider, what routing reads. */
+export function formatProviderStats(page: ProviderStatsPage): string {
+  const header = ['role', 'provider', 'attempts', 'success', 'median time', 'median cost'];
+  const rows = [...page.items]
+    .sort((a, b) => a.role.localeCompare(b.role) || a.provider.localeCompare(b.provider))
+    .map((p) => [
+      p.role,
+      p.provider,
+      String(p.attempts),
+      p.successRate === null ? '-' : `${Math.round(p.successRate * 100)}% of ${p.succeeded + p.failed}`,
+      p.medianMs === null ? '-' : `${(p.medianMs / 1000).toFixed(1)} s`,
+      p.medianCostUsd === null ? '-' : `$${p.medianCostUsd.toFixed(4)}`,
+    ]);
+  if (rows.length === 0) return `no attempts since ${page.since}`;
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
+  const table = [header, ...rows].map((r) =>
+    r
+      .map((c, i) => c.padEnd(widths[i] as number))
+      .join('  ')
+      .trimEnd(),
+  );
+  return [...table, `(attempts since ${page.since}; success counts succeeded and failed attempts only)`].join(
+    '\n',
+  );
 }

@@ -5,6 +5,7 @@ import {
   dayKeys,
   emptyDay,
   type ProviderRoleStats,
+  type ProviderStatsQuery,
   rate,
   type StatsQuery,
   type TaskStats,
@@ -41,25 +42,71 @@ SELECT day,
        MIN(CASE WHEN rn >= (n * 95 + 99) / 100 THEN ms END) AS p95
 FROM r GROUP BY day`;
 
+/**
+ * Each provider's attempts per role in the window's tasks (`@role`: one role only; `@limit`: only
+ * the window's newest tasks, -1 for all), with nearest-rank medians of the successful attempts'
+ * time and cost (window functions).
+ */
 const PROVIDERS = `
-WITH a AS (
+WITH w AS (
+  SELECT role, data FROM tasks
+  WHERE tenant = @tenant AND id >= @floor AND (@role IS NULL OR role = @role)
+  ORDER BY id DESC LIMIT @limit
+), a AS (
   SELECT w.role AS role,
          json_extract(e.value, '$.provider') AS provider,
          json_extract(e.value, '$.outcome') AS outcome,
+         json_extract(e.value, '$.errorClass') AS errorClass,
          json_extract(e.value, '$.startedAt') AS startedAt,
          json_extract(e.value, '$.endedAt') AS endedAt,
          json_extract(e.value, '$.usage.costUsd') AS cost
-  FROM (${WINDOW}) AS w, json_each(w.data, '$.attempts') AS e
+  FROM w, json_each(w.data, '$.attempts') AS e
 ), x AS (
-  SELECT *, (endedAt IS NOT NULL AND outcome <> 'running') AS ended FROM a
+  SELECT *, (endedAt IS NOT NULL AND outcome <> 'running') AS ended,
+         CASE WHEN endedAt IS NOT NULL AND outcome <> 'running'
+              THEN MAX(0, ROUND((unixepoch(endedAt, 'subsec') - unixepoch(startedAt, 'subsec')) * 1000)) END AS ms
+  FROM a
+), ok AS (
+  SELECT provider, role, ms, IFNULL(cost, 0) AS cost,
+         ROW_NUMBER() OVER (PARTITION BY provider, role ORDER BY ms) AS msRank,
+         ROW_NUMBER() OVER (PARTITION BY provider, role ORDER BY IFNULL(cost, 0)) AS costRank,
+         COUNT(*) OVER (PARTITION BY provider, role) AS n
+  FROM x WHERE outcome = 'succeeded' AND ms IS NOT NULL
+), med AS (
+  SELECT provider, role,
+         MIN(CASE WHEN msRank >= (n + 1) / 2 THEN ms END) AS medianMs,
+         MIN(CASE WHEN costRank >= (n + 1) / 2 THEN cost END) AS medianCost
+  FROM ok GROUP BY provider, role
 )
-SELECT provider, role,
+SELECT x.provider AS provider, x.role AS role,
        COUNT(*) AS attempts,
-       SUM(outcome = 'succeeded') AS succeeded,
-       SUM(ended) AS ended,
-       TOTAL(CASE WHEN ended THEN MAX(0, ROUND((unixepoch(endedAt, 'subsec') - unixepoch(startedAt, 'subsec')) * 1000)) END) AS totalMs,
-       TOTAL(cost) AS cost
-FROM x GROUP BY provider, role ORDER BY provider, role`;
+       SUM(x.outcome = 'succeeded') AS succeeded,
+       SUM(x.outcome = 'failed' AND IFNULL(x.errorClass, '') <> 'workspace') AS failed,
+       SUM(x.ended) AS ended,
+       TOTAL(CASE WHEN x.ended THEN x.ms END) AS totalMs,
+       TOTAL(x.cost) AS cost,
+       med.medianMs AS medianMs,
+       med.medianCost AS medianCost
+FROM x LEFT JOIN med ON med.provider = x.provider AND med.role = x.role
+GROUP BY x.provider, x.role ORDER BY x.provider, x.role`;
+
+interface ProviderArgs extends WindowArgs {
+  role: string | null;
+  limit: number;
+}
+
+interface ProviderRow {
+  provider: string;
+  role: string;
+  attempts: number;
+  succeeded: number;
+  failed: number;
+  ended: number;
+  totalMs: number;
+  cost: number;
+  medianMs: number | null;
+  medianCost: number | null;
+}
 
 interface WindowArgs {
   tenant: string;
@@ -86,18 +133,7 @@ export class SqliteTaskStats implements TaskStatsSource {
     this.stmts = {
       series: db.prepare<[WindowArgs], SeriesRow>(SERIES),
       percentiles: db.prepare<[WindowArgs], { day: string; p50: number; p95: number }>(PERCENTILES),
-      providers: db.prepare<
-        [WindowArgs],
-        {
-          provider: string;
-          role: string;
-          attempts: number;
-          succeeded: number;
-          ended: number;
-          totalMs: number;
-          cost: number;
-        }
-      >(PROVIDERS),
+      providers: db.prepare<[ProviderArgs], ProviderRow>(PROVIDERS),
       counts: db.prepare<[string], { status: string; n: number }>(
         'SELECT status, COUNT(*) AS n FROM tasks WHERE tenant = ? GROUP BY status',
       ),
@@ -133,15 +169,7 @@ export class SqliteTaskStats implements TaskStatsSource {
         const day = days.get(r.day);
         if (day) Object.assign(day, { p50Ms: r.p50, p95Ms: r.p95 });
       }
-      providers = this.stmts.providers.all(args).map((r) => ({
-        provider: r.provider,
-        role: r.role,
-        attempts: r.attempts,
-        succeeded: r.succeeded,
-        successRate: rate(r.succeeded, r.ended),
-        avgMs: r.ended > 0 ? Math.round(r.totalMs / r.ended) : null,
-        costUsd: r.cost,
-      }));
+      providers = this.providerRows({ ...args, role: null, limit: -1 });
     }
     const counts = zeroCounts();
     for (const r of this.stmts.counts.all(tenant)) counts[r.status as TaskStatus] = r.n;
@@ -164,5 +192,31 @@ export class SqliteTaskStats implements TaskStatsSource {
       },
       basis: { kind: 'sql' },
     };
+  }
+
+  /** Each provider's figures per role in the window (one role, the newest tasks only: see the query). */
+  async providerStats(tenant: string, query: ProviderStatsQuery, now: Date): Promise<ProviderRoleStats[]> {
+    const start = windowStart(now, query.days);
+    return this.providerRows({
+      tenant,
+      floor: taskIdFloor(start.getTime()),
+      role: query.role ?? null,
+      limit: query.limit ?? -1,
+    });
+  }
+
+  private providerRows(args: ProviderArgs): ProviderRoleStats[] {
+    return this.stmts.providers.all(args).map((r) => ({
+      provider: r.provider,
+      role: r.role,
+      attempts: r.attempts,
+      succeeded: r.succeeded,
+      successRate: rate(r.succeeded, r.ended),
+      avgMs: r.ended > 0 ? Math.round(r.totalMs / r.ended) : null,
+      costUsd: r.cost,
+      failed: r.failed,
+      medianMs: r.medianMs,
+      medianCostUsd: r.medianCost,
+    }));
   }
 }
