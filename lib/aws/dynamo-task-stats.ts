@@ -81,11 +81,12 @@ export class DynamoTaskStats implements TaskStatsSource {
 
   /**
    * Each provider's figures per role from the tenant's newest tasks of the window (a key range of
-   * the byTenant index): at most `query.limit` of them (default and at most `scanLimit`).
+   * the byTenant index, the role filtered on the item): at most `query.limit` of them, and at most
+   * `scanLimit` items read.
    */
   async providerStats(tenant: string, query: ProviderStatsQuery, now: Date): Promise<ProviderRoleStats[]> {
     const floor = taskIdFloor(windowStart(now, query.days).getTime());
-    const limit = Math.min(query.limit ?? this.scanLimit, this.scanLimit);
+    const limit = query.limit ?? Number.POSITIVE_INFINITY;
     const tasks: Task[] = [];
     let scanned = 0;
     let start: Record<string, unknown> | undefined;
@@ -96,22 +97,26 @@ export class DynamoTaskStats implements TaskStatsSource {
           IndexName: TASK_TABLE.byTenant.indexName,
           // task ids sort by creation time: the window is a key range
           KeyConditionExpression: 'tenant = :tenant AND taskId >= :floor',
-          ExpressionAttributeValues: { ':tenant': tenant, ':floor': floor },
+          ...(query.role ? { FilterExpression: '#role = :role' } : {}),
+          ExpressionAttributeValues: {
+            ':tenant': tenant,
+            ':floor': floor,
+            ...(query.role ? { ':role': query.role } : {}),
+          },
           ProjectionExpression: '#data',
-          ExpressionAttributeNames: { '#data': 'data' },
+          ExpressionAttributeNames: { '#data': 'data', ...(query.role ? { '#role': 'taskRole' } : {}) },
           ScanIndexForward: false,
-          Limit: Math.min(1000, limit - scanned),
+          Limit: Math.min(1000, this.scanLimit - scanned),
           ExclusiveStartKey: start,
         }),
       );
+      scanned += res.ScannedCount ?? 0;
       for (const item of res.Items ?? []) {
-        if (typeof item.data !== 'string') continue;
-        const task = JSON.parse(item.data) as Task;
-        scanned++;
-        if (!query.role || task.role === query.role) tasks.push(task);
+        if (typeof item.data !== 'string' || tasks.length >= limit) continue;
+        tasks.push(JSON.parse(item.data) as Task);
       }
       start = res.LastEvaluatedKey;
-    } while (start && scanned < limit);
+    } while (start && tasks.length < limit && scanned < this.scanLimit);
     return providerFigures(tasks);
   }
 }

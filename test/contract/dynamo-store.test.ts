@@ -152,6 +152,53 @@ describe('GET /v1/stats on DynamoDB', () => {
   });
 });
 
+/** Floating sums differ in their last bits with the order of addition. */
+const rounded = (x: unknown) =>
+  JSON.parse(JSON.stringify(x, (_k, v) => (typeof v === 'number' ? Math.round(v * 1e6) / 1e6 : v)));
+
+describe('routing figures (providerStats) on DynamoDB', () => {
+  it("gives SQLite's figures for one role of the window's newest tasks, read as a key range", async () => {
+    // Arrange: the same attempts in both stores, over 10 days, two roles, another tenant
+    const now = new Date();
+    const tableName = await freshTable();
+    const store = new DynamoTaskStore({ client: ddb.client, tableName });
+    const sqlite = new SqliteTaskStore(':memory:');
+    for (let i = 0; i < 24; i++) {
+      const created = now.getTime() - i * 10 * 3_600_000 - 1000;
+      const startedAt = new Date(created + 1000).toISOString();
+      const provider = ['claude', 'codex', 'gemini'][i % 3] as string;
+      const outcome = i % 4 === 0 ? ('failed' as const) : ('succeeded' as const);
+      const t = makeTask({
+        id: newTaskId(created),
+        tenant: i % 5 === 4 ? 'globex' : 'acme',
+        role: i % 2 === 0 ? 'backend' : 'docs',
+        createdAt: new Date(created).toISOString(),
+        attempts: [
+          {
+            number: 1,
+            provider,
+            startedAt,
+            endedAt: new Date(created + 1000 + ((i * 7919) % 60_000)).toISOString(),
+            outcome,
+            ...(outcome === 'failed' ? { errorClass: 'crash' as const } : {}),
+            usage: { inputTokens: 1, outputTokens: 1, costUsd: (i % 7) / 10 },
+          },
+        ],
+      });
+      await store.create(t);
+      await sqlite.create(t);
+    }
+    const dynamo = new DynamoTaskStats({ client: ddb.client, tableName });
+    const sql = new SqliteTaskStats(sqlite.connection);
+    // Act + Assert: a window, a role, and a cap on the newest tasks read
+    for (const query of [{ days: 3 }, { days: 7, role: 'backend' }, { days: 7, role: 'backend', limit: 5 }]) {
+      const fromDynamo = await dynamo.providerStats('acme', query, now);
+      expect(fromDynamo.length).toBeGreaterThan(0);
+      expect(rounded(fromDynamo)).toEqual(rounded(await sql.providerStats('acme', query, now)));
+    }
+  });
+});
+
 describe('DynamoTaskStore retention (DynamoDB TTL)', () => {
   const ttlOf = async (store: DynamoTaskStore, pk: string, sk: string) => {
     const res = await ddb.client.send(

@@ -53,6 +53,7 @@ interface Scenario {
   name: string;
   role?: string;
   requestedProvider?: string;
+  pin?: boolean;
   /** The task's worker starts, in order (the last one repeats). */
   worker: Outcome[];
   /** A task this one depends on, with its own worker script. */
@@ -106,8 +107,35 @@ const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'a requested provider is kept after a rate limit (no failover)',
+    name: "a requested provider is a preference: a rate limit fails over to the role's order",
+    requestedProvider: 'codex',
+    worker: [fails('rate_limit'), OK],
+    expect: {
+      status: 'succeeded',
+      attempts: [
+        ['codex', 'failed'],
+        ['claude', 'succeeded'],
+      ],
+      workerStarts: 2,
+    },
+  },
+  {
+    name: 'provider "auto" routes each attempt, leaving out the provider that just rate limited it',
+    requestedProvider: 'auto',
+    worker: [fails('rate_limit'), OK],
+    expect: {
+      status: 'succeeded',
+      attempts: [
+        ['claude', 'failed'],
+        ['codex', 'succeeded'],
+      ],
+      workerStarts: 2,
+    },
+  },
+  {
+    name: 'a pinned provider is kept after a rate limit (no failover)',
     requestedProvider: 'claude',
+    pin: true,
     worker: [fails('rate_limit'), OK],
     expect: {
       status: 'succeeded',
@@ -200,6 +228,7 @@ function tasksOf(s: Scenario): { main: Task; dependency?: Task } {
   const main = makeTask({
     role: s.role ?? 'backend',
     requestedProvider: s.requestedProvider,
+    ...(s.pin ? { pin: true } : {}),
     ...(dependency ? { status: 'blocked' as const, dependsOn: [dependency.id] } : {}),
   });
   return { main, dependency };

@@ -122,9 +122,17 @@ describe('decisions after an attempt', () => {
     expect(d).toMatchObject({ kind: 'fail', code: 'context_overflow' });
   });
 
-  it('keeps to the requested provider', () => {
-    const d = decideAfterAttempt({
+  it('fails over from a requested provider (a preference), not from a pinned one', () => {
+    const preferred = decideAfterAttempt({
       task: running([attempt('claude', 1, 'rate_limit')], { requestedProvider: 'claude' }),
+      role,
+      result: { ok: false, errorClass: 'rate_limit' },
+      available: everything,
+      random: () => 0,
+    });
+    expect(preferred).toMatchObject({ kind: 'retry', provider: 'codex' });
+    const d = decideAfterAttempt({
+      task: running([attempt('claude', 1, 'rate_limit')], { requestedProvider: 'claude', pin: true }),
       role,
       result: { ok: false, errorClass: 'rate_limit' },
       available: everything,
@@ -169,5 +177,7 @@ describe('provider choice', () => {
     expect(chooseProvider({}, role, everything, ['claude', 'codex'])).toBe('gemini');
     expect(chooseProvider({}, role, () => false)).toBeUndefined();
     expect(chooseProvider({ requestedProvider: 'gemini' }, role, () => false)).toBe('gemini');
+    // "auto" names no provider: the role's order
+    expect(chooseProvider({ requestedProvider: 'auto' }, role, everything)).toBe('claude');
   });
 });

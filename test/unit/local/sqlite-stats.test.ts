@@ -1,7 +1,13 @@
 import { describe, expect, it } from '@jest/globals';
 import { newTaskId } from '../../../lib/core/ids.js';
 import type { Attempt, Task } from '../../../lib/core/schemas.js';
-import { computeStats, type TaskStats, windowStart, zeroCounts } from '../../../lib/core/stats.js';
+import {
+  computeStats,
+  providerFigures,
+  type TaskStats,
+  windowStart,
+  zeroCounts,
+} from '../../../lib/core/stats.js';
 import { SqliteTaskStats } from '../../../lib/local/sqlite-stats.js';
 import { SqliteTaskStore } from '../../../lib/local/sqlite-store.js';
 import { makeTask } from '../../support/tasks.js';
@@ -105,6 +111,9 @@ describe('GET /v1/stats on SQLite', () => {
         successRate: 0.5,
         avgMs: 1500,
         costUsd: 0.75,
+        failed: 1,
+        medianMs: 1000,
+        medianCostUsd: 0.5,
       },
       {
         provider: 'codex',
@@ -114,6 +123,9 @@ describe('GET /v1/stats on SQLite', () => {
         successRate: null,
         avgMs: null,
         costUsd: 0,
+        failed: 0,
+        medianMs: null,
+        medianCostUsd: null,
       },
     ]);
     expect(stats.queue).toEqual({
@@ -184,5 +196,36 @@ describe('GET /v1/stats on SQLite', () => {
     expect(sql.days.reduce((n, d) => n + d.submitted, 0)).toBeGreaterThan(100);
     expect(sql.days.reduce((n, d) => n + d.submitted, 0)).toBeLessThan(300);
     expect(rounded(sql)).toEqual(rounded(memory));
+  });
+
+  it('gives routing one role of the newest tasks, with failures that concern the provider and medians of successes', async () => {
+    // Arrange: claude fails twice (once a workspace fault, which says nothing of it), codex succeeds three times
+    const tasks = [
+      task('2026-12-02T08:00:00Z', { attempts: [attempt('claude', 'failed', 500, 0.1)] }),
+      task('2026-12-02T08:01:00Z', {
+        attempts: [{ ...attempt('claude', 'failed', 500, 0), errorClass: 'workspace' }],
+      }),
+      task('2026-12-02T08:02:00Z', { attempts: [attempt('codex', 'succeeded', 3000, 0.3)] }),
+      task('2026-12-02T08:03:00Z', { attempts: [attempt('codex', 'succeeded', 1000, 0.1)] }),
+      task('2026-12-02T08:04:00Z', { attempts: [attempt('codex', 'succeeded', 2000, 0.2)] }),
+      task('2026-12-02T08:05:00Z', { role: 'docs', attempts: [attempt('gemini', 'succeeded', 9, 9)] }),
+      task('2026-11-01T08:00:00Z', { attempts: [attempt('aider', 'succeeded', 9, 9)] }),
+    ];
+    const stats = new SqliteTaskStats((await storeWith(tasks)).connection);
+    // Act
+    const all = await stats.providerStats('acme', { days: 7, role: 'backend' }, NOW);
+    const newest = await stats.providerStats('acme', { days: 7, role: 'backend', limit: 2 }, NOW);
+    // Assert
+    expect(
+      all.map((p) => [p.provider, p.attempts, p.succeeded, p.failed, p.medianMs, p.medianCostUsd]),
+    ).toEqual([
+      ['claude', 2, 0, 1, null, null],
+      ['codex', 3, 3, 0, 2000, 0.2],
+    ]);
+    expect(rounded({ items: all } as unknown as TaskStats)).toEqual(
+      rounded({ items: providerFigures(tasks.slice(0, 5)) } as unknown as TaskStats),
+    );
+    // the two newest: codex's 1000 ms and 2000 ms runs; the nearest-rank median is the lower
+    expect(newest.map((p) => [p.provider, p.attempts, p.medianMs])).toEqual([['codex', 2, 1000]]);
   });
 });
