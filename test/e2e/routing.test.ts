@@ -128,6 +128,10 @@ describe('provider "auto", preference and pin on the local platform', () => {
     expect(lines[0]).toMatch(/^role\s+provider\s+attempts\s+success\s+median time\s+median cost$/);
     expect(lines[1]).toMatch(/^routed\s+flaky\s+4\s+0% of 4\s+-\s+-$/);
     expect(lines[2]).toMatch(/^routed\s+steady\s+3\s+100% of 3\s+\d+\.\d s\s+\$\d\.\d{4}$/);
+    // ...of this tenant only
+    const globex = (await cli(['token', '--tenant', 'globex', '--role', 'viewer'], server.env)).stdout.trim();
+    const other = await cli(['providers', '--stats'], { ...env, AUTODEV_TOKEN: globex });
+    expect(other.stdout).toMatch(/^no attempts since \d{4}-\d{2}-\d{2}\n$/);
     const json = JSON.parse((await cli(['providers', '--stats', '--json'], env)).stdout);
     expect(json.items).toEqual(
       expect.arrayContaining([

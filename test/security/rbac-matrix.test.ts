@@ -95,6 +95,7 @@ describe('the RBAC matrix of the local API', () => {
     ['GET /healthz', [200, 200, 200, 200, 200], (c) => call('/healthz', c)],
     ['GET /metrics', [200, 200, 403, 403, 401], (c) => call('/metrics', c)],
     ['GET /v1/providers', [200, 200, 200, 200, 401], (c) => call('/v1/providers', c)],
+    ['GET /v1/providers/stats', [200, 200, 200, 200, 401], (c) => call('/v1/providers/stats', c)],
     ['GET /v1/me', [200, 200, 200, 200, 401], (c) => call('/v1/me', c)],
     ['GET /v1/stats', [200, 200, 200, 200, 401], (c) => call('/v1/stats', c)],
     // the dashboard's files need no token; its calls do
