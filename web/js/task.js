@@ -71,7 +71,8 @@ function attempts(task) {
         'tr',
         { 'data-attempt': a.number },
         h('td', {}, String(a.number)),
-        h('td', {}, a.provider),
+        // provider "auto": why routing chose it, on hover
+        h('td', { title: a.routing ? `routed: ${a.routing.reason}` : undefined }, a.provider),
         h('td', {}, fmtTime(a.startedAt)),
         h('td', {}, fmtTime(a.endedAt)),
         h('td', {}, badge(a.outcome)),
