@@ -12,7 +12,9 @@ import type { ProviderRoleStats, TaskStatsSource } from './stats.js';
  * engines reach it through the shared prepare step (workflow-engine.ts).
  */
 
-export { AUTO_PROVIDER } from './schemas.js';
+import { AUTO_PROVIDER } from './schemas.js';
+
+export { AUTO_PROVIDER };
 
 export interface RoutingPolicy {
   /** Share of choices (0 to 1) that go to another eligible provider than the best-scored one. */
@@ -204,6 +206,19 @@ export function admittedRouting(
     explored: false,
     reason: `${admitted} (score ${routing.scores[admitted] ?? 'n/a'}) as ${why}; routing had said: ${routing.reason}`,
   };
+}
+
+/** `pin: true` keeps a task to the provider it names: it needs one, and not `auto` (400 naming `field`). */
+export function checkPin(provider: string | undefined, pin: boolean | undefined, field = 'pin'): void {
+  if (!pin) return;
+  if (provider === AUTO_PROVIDER) {
+    throw new ValidationError('pin cannot be used with provider "auto": routing chooses the provider.', [
+      { field, message: 'not with provider "auto"' },
+    ]);
+  }
+  if (!provider) {
+    throw new ValidationError('pin needs a provider to keep to.', [{ field, message: 'needs a provider' }]);
+  }
 }
 
 /** Reads the exploration share of a setting (AUTODEV_ROUTING_EXPLORATION, ROUTING_EXPLORATION). */

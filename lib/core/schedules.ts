@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { authorize, type Principal } from './access.js';
 import { NotFoundError, ValidationError } from './errors.js';
 import { checkRepo, type RepoPolicy, STRICT_REPO_POLICY } from './repo-policy.js';
+import { checkPin } from './routing.js';
 import { describeIssues, TaskSubmission } from './schemas.js';
 
 const slug = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'lowercase letters, digits, "_" and "-"');
@@ -92,6 +93,7 @@ export class ScheduleService {
       );
     }
     checkRepo(task.data.repo, principal.tenant, this.deps.repoPolicy ?? STRICT_REPO_POLICY, 'task.repo');
+    checkPin(task.data.provider, task.data.pin, 'task.pin');
     const schedule: Schedule = {
       id: newScheduleId(),
       tenant: principal.tenant,

@@ -8,6 +8,7 @@ import type { LogLine, TaskStore } from './ports.js';
 import { checkQuotas, type QuotaPolicy, UNLIMITED } from './quotas.js';
 import { checkRepo, type RepoPolicy, STRICT_REPO_POLICY } from './repo-policy.js';
 import { type AgentRole, resolveRole } from './roles.js';
+import { checkPin } from './routing.js';
 import {
   AUTO_PROVIDER,
   describeIssues,
@@ -58,21 +59,6 @@ function canonicalJson(value: unknown): string {
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
   }
   return JSON.stringify(value) ?? 'null';
-}
-
-/** `pin: true` keeps a task to the provider it names: it needs one, and not `auto`. */
-function checkPin(provider: string | undefined, pin: boolean | undefined): void {
-  if (!pin) return;
-  if (provider === AUTO_PROVIDER) {
-    throw new ValidationError('pin cannot be used with provider "auto": routing chooses the provider.', [
-      { field: 'pin', message: 'not with provider "auto"' },
-    ]);
-  }
-  if (!provider) {
-    throw new ValidationError('pin needs a provider to keep to.', [
-      { field: 'pin', message: 'needs a provider' },
-    ]);
-  }
 }
 
 /** The use cases behind the task API. Pure orchestration over ports. */

@@ -92,6 +92,7 @@ describe('ScheduleService', () => {
     [{ ...body, name: 'Bad Name' }, 'name'],
     [{ ...body, task: { repo: 'https://example.com/a.git' } }, 'task.prompt'],
     [{ ...body, task: { ...body.task, repo: '/tmp/local' } }, 'task.repo'],
+    [{ ...body, task: { ...body.task, provider: 'auto', pin: true } }, 'task.pin'],
     [{ ...body, extra: 1 }, '(body)'],
   ])('rejects %j naming the field', async (bad, field) => {
     const { service, store } = setup();
