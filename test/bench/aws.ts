@@ -159,6 +159,8 @@ async function main() {
       createdAt: now.toISOString(),
       updatedAt: now.toISOString(),
       requestedProvider: PROVIDERS[i % PROVIDERS.length],
+      // kept to it (a named provider alone is a preference that may move to a free one)
+      pin: true,
     });
     // the API creates it (and logs it); the dispatcher admits it under its execution's lease
     await store.create(task);

@@ -216,7 +216,7 @@ describe('the HTTP API refuses bad input with clear 4xx errors, never a 5xx', ()
 
   it('explains a missing provider CLI in the failed task', async () => {
     const created = (await (
-      await post({ repo: remote, prompt: 'Needs claude', provider: 'claude' })
+      await post({ repo: remote, prompt: 'Needs claude', provider: 'claude', pin: true })
     ).json()) as { id: string };
     const auth = { authorization: `Bearer ${tokens.submitter}` };
     let task: { status: string; error?: { code: string; message: string } } = { status: 'queued' };

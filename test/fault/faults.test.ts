@@ -132,14 +132,14 @@ describe('fault injection', () => {
     expectNothingLostOrDuplicated(p, await p.list(), 1);
   });
 
-  it('6. the provider rejects its credentials: no retry on it; failover when the role allows', async () => {
+  it('6. the provider rejects its credentials: no retry on it; failover unless the task is pinned to it', async () => {
     const flaky = new FlakyClaude(join((await import('node:os')).tmpdir(), `flaky-${Date.now()}-6`));
     p = await platform(
       { AUTODEV_CLAUDE_BIN: flaky.bin },
       'roles:\n  backend:\n    providers: [claude, codex]\n',
     );
     flaky.set('bad_key');
-    const pinned = await p.waitEnd(await p.submit('Pinned', ['--provider', 'claude']));
+    const pinned = await p.waitEnd(await p.submit('Pinned', ['--provider', 'claude', '--pin']));
     expect(pinned.status).toBe('failed');
     expect(pinned.error?.code).toBe('auth');
     expect(pinned.attempts).toHaveLength(1);
@@ -149,7 +149,13 @@ describe('fault injection', () => {
       'claude:auth',
       'codex:succeeded',
     ]);
-    expectNothingLostOrDuplicated(p, await p.list(), 2);
+    // a named provider is a preference: it fails over too
+    const preferred = await p.waitEnd(await p.submit('Prefers claude', ['--provider', 'claude']));
+    expect(preferred.attempts.map((a) => `${a.provider}:${a.errorClass ?? a.outcome}`)).toEqual([
+      'claude:auth',
+      'codex:succeeded',
+    ]);
+    expectNothingLostOrDuplicated(p, await p.list(), 3);
   });
 
   it('7. the same ready task is dispatched by three servers at once: it runs once', async () => {

@@ -127,7 +127,8 @@ describe('the model gateway in the local platform (Claude Code pointed at it)', 
     return fetch(`${server.url}/v1/tasks`, {
       method: 'POST',
       headers: { authorization: `Bearer ${as}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ repo, prompt, provider: 'claude', limits }),
+      // pinned: these tests watch Claude Code against the scripted upstream, never another provider
+      body: JSON.stringify({ repo, prompt, provider: 'claude', pin: true, limits }),
     });
   }
 
