@@ -13,7 +13,7 @@ import { parseFullAccessChange, type RoleSettingsService } from '../core/role-se
 import type { ScheduleService } from '../core/schedules.js';
 import type { AccessRole, Priority } from '../core/schemas.js';
 import {
-  type ProviderRoleStats,
+  type ProviderFigures,
   parseProviderStatsQuery,
   parseStatsQuery,
   type TaskStatsSource,
@@ -69,7 +69,7 @@ export interface ApiDeps {
  * something about the provider: succeeded / (succeeded + failed), cancelled and abandoned attempts
  * and workspace faults left out; medians are of the successful attempts.
  */
-function routingFiguresOf(s: ProviderRoleStats): ProviderRoleFigures {
+function routingFiguresOf(s: ProviderFigures): ProviderRoleFigures {
   const outcomes = s.succeeded + s.failed;
   return {
     provider: s.provider,

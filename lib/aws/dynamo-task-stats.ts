@@ -4,7 +4,7 @@ import { taskIdFloor } from '../core/ids.js';
 import type { Task } from '../core/schemas.js';
 import {
   computeStats,
-  type ProviderRoleStats,
+  type ProviderFigures,
   type ProviderStatsQuery,
   providerFigures,
   type StatsQuery,
@@ -84,7 +84,7 @@ export class DynamoTaskStats implements TaskStatsSource {
    * the byTenant index, the role filtered on the item): at most `query.limit` of them, and at most
    * `scanLimit` items read.
    */
-  async providerStats(tenant: string, query: ProviderStatsQuery, now: Date): Promise<ProviderRoleStats[]> {
+  async providerStats(tenant: string, query: ProviderStatsQuery, now: Date): Promise<ProviderFigures[]> {
     const floor = taskIdFloor(windowStart(now, query.days).getTime());
     const limit = query.limit ?? Number.POSITIVE_INFINITY;
     const tasks: Task[] = [];

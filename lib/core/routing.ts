@@ -1,7 +1,7 @@
 import { ValidationError } from './errors.js';
 import { PROVIDER_SPECIFIC } from './lifecycle.js';
 import type { BreakerMode } from './provider-health.js';
-import type { ProviderRoleStats, TaskStatsSource } from './stats.js';
+import type { ProviderFigures, TaskStatsSource } from './stats.js';
 
 /**
  * Routing that learns: with `provider: "auto"` each attempt's provider is chosen per role from the
@@ -37,9 +37,9 @@ export const DEFAULT_ROUTING_POLICY: RoutingPolicy = {
   halfOpenPenalty: 0.25,
 };
 
-/** The figures routing reads for one provider in one role (a subset of ProviderRoleStats). */
+/** The figures routing reads for one provider in one role (a subset of ProviderFigures). */
 export type RouteFigures = Pick<
-  ProviderRoleStats,
+  ProviderFigures,
   'provider' | 'succeeded' | 'failed' | 'medianMs' | 'medianCostUsd'
 >;
 

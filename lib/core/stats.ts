@@ -28,6 +28,10 @@ export interface ProviderRoleStats {
   /** Mean time of the attempts that ended (ms); null while none ended. */
   avgMs: number | null;
   costUsd: number;
+}
+
+/** One provider's figures for one role as routing reads them (`providerStats`, `GET /v1/providers/stats`). */
+export interface ProviderFigures extends ProviderRoleStats {
   /** Attempts that failed for a reason of the provider's (not a workspace fault): what routing counts against it. */
   failed: number;
   /** Median time and cost of the successful attempts (nearest rank); null while none succeeded. */
@@ -81,7 +85,7 @@ export const MAX_STATS_DAYS = 90;
 /** A source of one tenant's figures (each store computes them its own way). */
 export interface TaskStatsSource {
   stats(tenant: string, query: StatsQuery, now: Date): Promise<TaskStats>;
-  providerStats(tenant: string, query: ProviderStatsQuery, now: Date): Promise<ProviderRoleStats[]>;
+  providerStats(tenant: string, query: ProviderStatsQuery, now: Date): Promise<ProviderFigures[]>;
 }
 
 /** The query of `GET /v1/providers/stats` (`days`, default 7; `role`). */
@@ -200,14 +204,16 @@ export function computeStats(input: {
     tenant: input.tenant,
     since: windowStart(now, query.days).toISOString().slice(0, 10),
     days: [...days.values()],
-    providers: providerFigures(input.window.filter((t) => days.has(t.createdAt.slice(0, 10)))),
+    providers: providerFigures(input.window.filter((t) => days.has(t.createdAt.slice(0, 10)))).map(
+      ({ failed: _f, medianMs: _m, medianCostUsd: _c, ...p }) => p,
+    ),
     queue: { counts: input.counts, oldestQueuedAt: oldest, runningByRole, runningByProvider },
     basis: input.basis,
   };
 }
 
 interface PairTotals {
-  stats: ProviderRoleStats;
+  stats: ProviderFigures;
   ended: number;
   totalMs: number;
   okMs: number[];
@@ -218,7 +224,7 @@ interface PairTotals {
  * Each provider's figures per role over `tasks` (their attempts), sorted by provider then role: what
  * a store without aggregates computes in memory, and what the SQL of the local store agrees with.
  */
-export function providerFigures(tasks: readonly Pick<Task, 'role' | 'attempts'>[]): ProviderRoleStats[] {
+export function providerFigures(tasks: readonly Pick<Task, 'role' | 'attempts'>[]): ProviderFigures[] {
   const pairs = new Map<string, PairTotals>();
   for (const t of tasks) {
     for (const a of t.attempts) {

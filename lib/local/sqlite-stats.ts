@@ -4,6 +4,7 @@ import type { TaskStatus } from '../core/schemas.js';
 import {
   dayKeys,
   emptyDay,
+  type ProviderFigures,
   type ProviderRoleStats,
   type ProviderStatsQuery,
   rate,
@@ -42,17 +43,33 @@ SELECT day,
        MIN(CASE WHEN rn >= (n * 95 + 99) / 100 THEN ms END) AS p95
 FROM r GROUP BY day`;
 
-/**
- * Each provider's attempts per role in the window's tasks (`@role`: one role only; `@limit`: only
- * the window's newest tasks, -1 for all), with nearest-rank medians of the successful attempts'
- * time and cost (window functions).
- */
 const PROVIDERS = `
-WITH w AS (
-  SELECT role, data FROM tasks
-  WHERE tenant = @tenant AND id >= @floor AND (@role IS NULL OR role = @role)
-  ORDER BY id DESC LIMIT @limit
-), a AS (
+WITH a AS (
+  SELECT w.role AS role,
+         json_extract(e.value, '$.provider') AS provider,
+         json_extract(e.value, '$.outcome') AS outcome,
+         json_extract(e.value, '$.startedAt') AS startedAt,
+         json_extract(e.value, '$.endedAt') AS endedAt,
+         json_extract(e.value, '$.usage.costUsd') AS cost
+  FROM (${WINDOW}) AS w, json_each(w.data, '$.attempts') AS e
+), x AS (
+  SELECT *, (endedAt IS NOT NULL AND outcome <> 'running') AS ended FROM a
+)
+SELECT provider, role,
+       COUNT(*) AS attempts,
+       SUM(outcome = 'succeeded') AS succeeded,
+       SUM(ended) AS ended,
+       TOTAL(CASE WHEN ended THEN MAX(0, ROUND((unixepoch(endedAt, 'subsec') - unixepoch(startedAt, 'subsec')) * 1000)) END) AS totalMs,
+       TOTAL(cost) AS cost
+FROM x GROUP BY provider, role ORDER BY provider, role`;
+
+/**
+ * Routing's figures: each provider's attempts per role in `tasks` (the window's, maybe one role's,
+ * maybe only the newest), with nearest-rank medians of the successful attempts' time and cost
+ * (window functions). Failures of the workspace are not the provider's.
+ */
+const figuresQuery = (tasks: string) => `
+WITH w AS (${tasks}), a AS (
   SELECT w.role AS role,
          json_extract(e.value, '$.provider') AS provider,
          json_extract(e.value, '$.outcome') AS outcome,
@@ -61,7 +78,7 @@ WITH w AS (
          json_extract(e.value, '$.endedAt') AS endedAt,
          json_extract(e.value, '$.usage.costUsd') AS cost
   FROM w, json_each(w.data, '$.attempts') AS e
-), x AS (
+), x AS MATERIALIZED (
   SELECT *, (endedAt IS NOT NULL AND outcome <> 'running') AS ended,
          CASE WHEN endedAt IS NOT NULL AND outcome <> 'running'
               THEN MAX(0, ROUND((unixepoch(endedAt, 'subsec') - unixepoch(startedAt, 'subsec')) * 1000)) END AS ms
@@ -90,12 +107,19 @@ SELECT x.provider AS provider, x.role AS role,
 FROM x LEFT JOIN med ON med.provider = x.provider AND med.role = x.role
 GROUP BY x.provider, x.role ORDER BY x.provider, x.role`;
 
-interface ProviderArgs extends WindowArgs {
+const ROLE_TASKS = `SELECT role, data FROM tasks
+  WHERE tenant = @tenant AND id >= @floor AND (@role IS NULL OR role = @role)`;
+/** Every task of the window (no sort: the aggregates do not need one). */
+const FIGURES = figuresQuery(ROLE_TASKS);
+/** The window's newest `@limit` tasks. */
+const NEWEST_FIGURES = figuresQuery(`${ROLE_TASKS} ORDER BY id DESC LIMIT @limit`);
+
+interface FiguresArgs extends WindowArgs {
   role: string | null;
-  limit: number;
+  limit?: number;
 }
 
-interface ProviderRow {
+interface FiguresRow {
   provider: string;
   role: string;
   attempts: number;
@@ -133,7 +157,20 @@ export class SqliteTaskStats implements TaskStatsSource {
     this.stmts = {
       series: db.prepare<[WindowArgs], SeriesRow>(SERIES),
       percentiles: db.prepare<[WindowArgs], { day: string; p50: number; p95: number }>(PERCENTILES),
-      providers: db.prepare<[ProviderArgs], ProviderRow>(PROVIDERS),
+      providers: db.prepare<
+        [WindowArgs],
+        {
+          provider: string;
+          role: string;
+          attempts: number;
+          succeeded: number;
+          ended: number;
+          totalMs: number;
+          cost: number;
+        }
+      >(PROVIDERS),
+      figures: db.prepare<[FiguresArgs], FiguresRow>(FIGURES),
+      newestFigures: db.prepare<[FiguresArgs], FiguresRow>(NEWEST_FIGURES),
       counts: db.prepare<[string], { status: string; n: number }>(
         'SELECT status, COUNT(*) AS n FROM tasks WHERE tenant = ? GROUP BY status',
       ),
@@ -169,7 +206,15 @@ export class SqliteTaskStats implements TaskStatsSource {
         const day = days.get(r.day);
         if (day) Object.assign(day, { p50Ms: r.p50, p95Ms: r.p95 });
       }
-      providers = this.providerRows({ ...args, role: null, limit: -1 });
+      providers = this.stmts.providers.all(args).map((r) => ({
+        provider: r.provider,
+        role: r.role,
+        attempts: r.attempts,
+        succeeded: r.succeeded,
+        successRate: rate(r.succeeded, r.ended),
+        avgMs: r.ended > 0 ? Math.round(r.totalMs / r.ended) : null,
+        costUsd: r.cost,
+      }));
     }
     const counts = zeroCounts();
     for (const r of this.stmts.counts.all(tenant)) counts[r.status as TaskStatus] = r.n;
@@ -194,19 +239,18 @@ export class SqliteTaskStats implements TaskStatsSource {
     };
   }
 
-  /** Each provider's figures per role in the window (one role, the newest tasks only: see the query). */
-  async providerStats(tenant: string, query: ProviderStatsQuery, now: Date): Promise<ProviderRoleStats[]> {
-    const start = windowStart(now, query.days);
-    return this.providerRows({
+  /** Each provider's figures per role in the window (one role, the newest tasks only: see the queries). */
+  async providerStats(tenant: string, query: ProviderStatsQuery, now: Date): Promise<ProviderFigures[]> {
+    const args: FiguresArgs = {
       tenant,
-      floor: taskIdFloor(start.getTime()),
+      floor: taskIdFloor(windowStart(now, query.days).getTime()),
       role: query.role ?? null,
-      limit: query.limit ?? -1,
-    });
-  }
-
-  private providerRows(args: ProviderArgs): ProviderRoleStats[] {
-    return this.stmts.providers.all(args).map((r) => ({
+    };
+    const rows =
+      query.limit === undefined
+        ? this.stmts.figures.all(args)
+        : this.stmts.newestFigures.all({ ...args, limit: query.limit });
+    return rows.map((r) => ({
       provider: r.provider,
       role: r.role,
       attempts: r.attempts,

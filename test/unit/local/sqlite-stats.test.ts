@@ -111,9 +111,6 @@ describe('GET /v1/stats on SQLite', () => {
         successRate: 0.5,
         avgMs: 1500,
         costUsd: 0.75,
-        failed: 1,
-        medianMs: 1000,
-        medianCostUsd: 0.5,
       },
       {
         provider: 'codex',
@@ -123,9 +120,6 @@ describe('GET /v1/stats on SQLite', () => {
         successRate: null,
         avgMs: null,
         costUsd: 0,
-        failed: 0,
-        medianMs: null,
-        medianCostUsd: null,
       },
     ]);
     expect(stats.queue).toEqual({
