@@ -134,7 +134,17 @@ export async function routeAttempt(deps: EngineDeps, task: Task, role: AgentRole
       if (s) breakers[s.provider] = breakerMode(s, now.getTime(), breaker ?? DEFAULT_BREAKER);
     }
   }
-  return route({ candidates, figures, breakers, policy, random: deps.routing?.random ?? Math.random });
+  const routed = route({
+    candidates,
+    figures,
+    breakers,
+    policy,
+    random: deps.routing?.random ?? Math.random,
+  });
+  const left = available.filter((p) => !candidates.includes(p));
+  if (left.length === 0) return routed;
+  const note = `; left out after failing this task: ${left.join(', ')}`;
+  return { ...routed, routing: { ...routed.routing, reason: `${routed.routing.reason}${note}` } };
 }
 
 /**

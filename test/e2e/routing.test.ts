@@ -92,6 +92,7 @@ describe('provider "auto", preference and pin on the local platform', () => {
     expect(first.attempts[0]?.routing).toMatchObject({ choice: 'flaky', explored: false });
     expect(first.attempts[0]?.routing?.reason).toMatch(/no outcomes recorded for this role yet/);
     expect(first.attempts[1]?.routing?.choice).toBe('steady');
+    expect(first.attempts[1]?.routing?.reason).toMatch(/; left out after failing this task: flaky$/);
     // ...the pinned task stayed on flaky to the end, the preferred one failed over
     const pin = await ended(pinned);
     expect(pin.status).toBe('failed');
