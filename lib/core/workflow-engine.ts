@@ -1,6 +1,6 @@
 import { ConflictError } from './errors.js';
 import type { InfrastructureRetryPolicy } from './infrastructure.js';
-import type { RetryPolicy } from './lifecycle.js';
+import { namedProvider, type RetryPolicy } from './lifecycle.js';
 import {
   admitProvider,
   type BreakerMode,
@@ -207,6 +207,22 @@ export async function admitOne(input: {
   };
 }
 
+/**
+ * The provider a task that names one (not pinned) keeps to: the named one, or the one a failover
+ * moved it to, while it is available and its breaker is not open. A busy provider (slots, rate) is
+ * waited for; failures move the task (the lifecycle's failover, an open breaker). undefined: the
+ * task takes the role's order.
+ */
+async function preferenceHold(deps: EngineDeps, task: Task, now: Date): Promise<string | undefined> {
+  const named = namedProvider(task);
+  if (!named || task.pin) return undefined;
+  const held = task.provider && task.attempts.length > 0 ? task.provider : named;
+  if (!deps.available(held)) return undefined;
+  const state = deps.health ? await deps.health.store.getProviderState(held) : undefined;
+  const open = state && breakerMode(state, now.getTime(), deps.health?.breaker ?? DEFAULT_BREAKER) === 'open';
+  return open ? undefined : held;
+}
+
 export type PrepareResult =
   | {
       action: 'run';
@@ -265,7 +281,8 @@ export async function prepareNext(
   let routed: Route | undefined;
   if (role && preview.action === 'run' && preview.changed) {
     if (current.requestedProvider === AUTO_PROVIDER) routed = await routeAttempt(deps, current, role, now);
-    const candidates = routed?.order ?? providerCandidates(current, role, deps.available);
+    const held = routed ? undefined : await preferenceHold(deps, current, now);
+    const candidates = routed?.order ?? (held ? [held] : providerCandidates(current, role, deps.available));
     admission = input.admit
       ? await input.admit(candidates, current, role, now)
       : await admitOne({

@@ -22,7 +22,20 @@ describe('the local platform, end to end (real server, CLI, git remote, fake cla
 
   const submit = async (prompt: string, extra: string[] = []) => {
     const r = await cli(
-      ['submit', '--repo', remote, '--prompt', prompt, '--provider', 'claude', '--wait', '--json', ...extra],
+      // pinned: these tests watch the fake claude's answers, never a failover to another CLI
+      [
+        'submit',
+        '--repo',
+        remote,
+        '--prompt',
+        prompt,
+        '--provider',
+        'claude',
+        '--pin',
+        '--wait',
+        '--json',
+        ...extra,
+      ],
       env,
     );
     const json = r.stdout.slice(r.stdout.lastIndexOf('{\n  "id"'));

@@ -377,4 +377,18 @@ describe('the prepare step routes "auto" tasks (both engines run it)', () => {
     const moved = await prepareNext(deps, { taskId: preferred.id, leaseOwner: 'exec-1', now: T0 });
     expect(moved).toMatchObject({ action: 'run', plan: { provider: 'claude' } });
   });
+
+  it('keeps a preferred provider while it is only busy: the task waits for a place, it does not move', async () => {
+    const store = new MemoryStore();
+    const task = claimed({ requestedProvider: 'codex' });
+    store.tasks.set(task.id, task);
+    const deps = { store, roles: BUILT_IN_ROLES, available: () => true, health: { store } };
+    const slots = {
+      full: (p: string) => (p === 'codex' ? 'at its limit of 1 at once' : undefined),
+      take: () => {},
+    };
+    const out = await prepareNext(deps, { taskId: task.id, leaseOwner: 'exec-1', now: T0, slots });
+    expect(out).toMatchObject({ action: 'wait', reason: expect.stringMatching(/codex \(at its limit/) });
+    expect(store.tasks.get(task.id)?.attempts).toEqual([]);
+  });
 });
