@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,58 @@ import { join } from 'node:path';
 
 /** Where the bridge's folder is mounted in the sandbox; the socket inside it is `s`. */
 export const BRIDGE_MOUNT = '/run/autodev-gateway';
+
+/**
+ * The relay in Perl (perl-base, in every Debian system): the same contract as RELAY_SOURCE, run as
+ * `perl -e PERL_RELAY_SOURCE PORT SOCKET FILE ARGS...`. Perl starts in a millisecond where node takes
+ * tens of them, once per sandboxed agent run. One select loop copies both ways on each connection
+ * (a half-close is passed on); FILE's end (its SIGCHLD wakes the loop) ends it with FILE's exit code or signal.
+ */
+export const PERL_RELAY_SOURCE = `
+use strict; use warnings;
+use IO::Socket::INET; use IO::Socket::UNIX; use IO::Select; use POSIX ();
+my ($port, $socket, $file, @args) = @ARGV;
+my $server = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $port, Listen => 64, ReuseAddr => 1)
+  or die "relay: cannot listen on 127.0.0.1:$port: $!\n";
+$SIG{CHLD} = sub {}; # a no-op handler: the select below wakes when FILE ends
+my $child = fork() // die "relay: fork: $!\n";
+if ($child == 0) {
+  close $server;
+  { exec { $file } $file, @args; }
+  print STDERR "$file: $!\n"; POSIX::_exit(127);
+}
+$SIG{PIPE} = 'IGNORE';
+$SIG{$_} = do { my $s = $_; sub { kill $s, $child } } for qw(TERM INT HUP);
+my $select = IO::Select->new($server);
+my (%peer, %open);
+sub drop { my ($h) = @_; $select->remove($h); delete $open{$h}; close $h; delete $peer{$h} }
+
+while (waitpid($child, POSIX::WNOHANG()) != $child) {
+  for my $h ($select->can_read(0.5)) {
+    if ($h == $server) {
+      my $c = $server->accept or next;
+      my $u = IO::Socket::UNIX->new(Peer => $socket) or do { close $c; next };
+      @peer{$c, $u} = ($u, $c); @open{$c, $u} = ($c, $u); $select->add($c, $u);
+      next;
+    }
+    my $to = $peer{$h} or next;
+    my $n = sysread($h, my $buf, 65536);
+    if (!$n) {
+      $select->remove($h); shutdown($to, 1);
+      if (!$select->exists($to)) { drop($h); drop($to) }
+      next;
+    }
+    for (my $off = 0; $off < $n;) { my $w = syswrite($to, $buf, $n - $off, $off) // last; $off += $w }
+  }
+}
+my $status = $?;
+close $_ for values %open;
+if ($status & 127) { my $sig = $status & 127; $SIG{$_} = 'DEFAULT' for qw(TERM INT HUP); kill $sig, $$; sleep 1 }
+exit($status >> 8);
+`;
+
+/** Perl for the relay, when the system has it (else the relay runs on the server's node). */
+export const PERL = ['/usr/bin/perl', '/bin/perl'].find((p) => existsSync(p));
 
 /**
  * Run in the sandbox by the node that runs the server: `node -e RELAY PORT SOCKET FILE ARGS...`

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
 
-import { BRIDGE_MOUNT, RELAY_SOURCE } from './sandbox-net.js';
+import { BRIDGE_MOUNT, PERL, PERL_RELAY_SOURCE, RELAY_SOURCE } from './sandbox-net.js';
 
 const run = promisify(execFile);
 
@@ -217,16 +217,15 @@ export async function handOver(s: Sandbox, r: SandboxRun): Promise<void> {
   }
   if (!user) return;
   const owner = `${user.uid}:${user.gid}`;
-  const entries = readdirSync(r.workdir)
-    .filter((n) => n !== '.git')
-    .map((n) => join(r.workdir, n));
-  const chown = (paths: string[]) =>
-    paths.length > 0 ? run('chown', ['-R', '-h', owner, '--', ...paths]) : Promise.resolve();
-  // many entries: in chunks, below the argument list limit
-  for (let i = 0; i < entries.length; i += 500) await chown(entries.slice(i, i + 500));
   // HOME may hold what the server wrote for the CLI (its settings); /tmp only what the agent made and
   // the empty folders bubblewrap makes there for the run's mount points, which stay root's
-  await chown([r.home]);
+  const entries = readdirSync(r.workdir)
+    .filter((n) => n !== '.git')
+    .map((n) => join(r.workdir, n))
+    .concat(r.home);
+  // one process for all (many entries: in chunks, below the argument list limit)
+  for (let i = 0; i < entries.length; i += 500)
+    await run('chown', ['-R', '-h', owner, '--', ...entries.slice(i, i + 500)]);
   chownSync(r.tmp, user.uid, user.gid);
   chmodSync(r.workdir, 0o1777);
   if (s.mode === 'uid') {
@@ -279,7 +278,7 @@ export function sandboxCommand(
     case 'bwrap': {
       const isolated = isolatesNetwork(s, r) && r.gatewayBridge !== undefined;
       const agent = isolated
-        ? [process.execPath, '-e', RELAY_SOURCE, String(r.gatewayPort), `${BRIDGE_MOUNT}/s`, file, ...args]
+        ? [...relayCommand(), String(r.gatewayPort), `${BRIDGE_MOUNT}/s`, file, ...args]
         : [file, ...args];
       const inner = s.user
         ? [
@@ -321,6 +320,11 @@ export function sandboxCommand(
       };
     }
   }
+}
+
+/** The relay before its arguments: Perl when the system has it (it starts at once), else node. */
+function relayCommand(): string[] {
+  return PERL ? [PERL, '-e', PERL_RELAY_SOURCE] : [process.execPath, '-e', RELAY_SOURCE];
 }
 
 /** System folders shown read-only (or recreated as the symlinks they are). */

@@ -73,6 +73,34 @@ describe('the network of a sandboxed run', () => {
     expect(r.out.split('\n')).toEqual(['gateway', 'elsewhere']);
   });
 
+  it('passes large bodies both ways and several connections at once through the relay', async () => {
+    // the gateway echoes the size of what it was sent, after a megabyte of its own
+    const echo = createServer((req, res) => {
+      let size = 0;
+      req.on('data', (c: Buffer) => {
+        size += c.length;
+      });
+      req.on('end', () => {
+        res.write('x'.repeat(1024 * 1024));
+        res.end(`\n${size}\n`);
+      });
+    });
+    await new Promise<void>((r) => echo.listen(0, '127.0.0.1', () => r()));
+    const port = (echo.address() as AddressInfo).port;
+    const url = `http://127.0.0.1:${port}/`;
+    // two uploads at once (3 MB and 5 bytes), then a download of the megabyte
+    const script = `for n in 3000000 5; do (head -c $n /dev/zero | curl -s -m 10 --data-binary @- ${url} | tail -n 1) & done; wait; curl -s -m 10 ${url} | wc -c`;
+    try {
+      const r = await run(sandbox, newRun('bodies', port), script);
+      const lines = r.out.split('\n');
+      expect(lines.slice(0, 2).sort()).toEqual(['3000000', '5']);
+      expect(lines[2]).toBe(String(1024 * 1024 + 3));
+      expect(r.code).toBe(0);
+    } finally {
+      echo.close();
+    }
+  });
+
   it('ends as its command ends when isolated: killed by a signal', async () => {
     const r = await run(sandbox, newRun('signal', gateway.port), 'kill -TERM $$');
     expect(r.signal ?? r.code).not.toBe(0);
