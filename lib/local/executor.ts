@@ -165,6 +165,12 @@ export class LocalExecutor implements TaskNotifier {
   private pumping = false;
   private pumpAgain = false;
   private ticker?: NodeJS.Timeout;
+  /**
+   * A task may have ended since blocked tasks were last looked at (one of this executor's, or any:
+   * the ticker sets it), so the release step runs on the next pump: not on every pump (each
+   * submission wakes one), whose cost grows with the blocked tasks.
+   */
+  private dependenciesMoved = true;
   private reaper?: NodeJS.Timeout;
   private gateway?: ModelGateway;
   /** Attempts starting in this process, not yet visible in the store (for maxConcurrent). */
@@ -196,7 +202,10 @@ export class LocalExecutor implements TaskNotifier {
     const running = new Set((await this.o.store.listRunning()).map((t) => t.id));
     const swept = await this.o.workspaces.sweep((id) => running.has(id));
     if (swept > 0) this.log('removed workspaces left by stopped executors', { count: swept });
-    this.ticker = setInterval(() => this.wake(), this.o.pollMs ?? 500);
+    this.ticker = setInterval(() => {
+      this.dependenciesMoved = true;
+      this.wake();
+    }, this.o.pollMs ?? 500);
     this.reaper = setInterval(
       () => void this.reap().catch((e) => this.log('reaper failed', { err: String(e) })),
       Math.max(1000, this.o.leaseMs / 2),
@@ -266,7 +275,10 @@ export class LocalExecutor implements TaskNotifier {
   }
 
   private async pump(): Promise<void> {
-    await this.releaseBlocked();
+    if (this.dependenciesMoved) {
+      this.dependenciesMoved = false;
+      await this.releaseBlocked();
+    }
     while (!this.stopping && this.running.size < this.o.concurrency) {
       const task = await this.pickNext();
       if (!task) return;
@@ -291,6 +303,7 @@ export class LocalExecutor implements TaskNotifier {
       )
       .finally(() => {
         this.running.delete(task.id);
+        this.dependenciesMoved = true;
         this.wake();
       });
     this.running.set(task.id, entry);

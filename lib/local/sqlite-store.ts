@@ -31,6 +31,8 @@ CREATE TABLE IF NOT EXISTS tasks (
 );
 CREATE INDEX IF NOT EXISTS tasks_tenant ON tasks (tenant, id);
 CREATE INDEX IF NOT EXISTS tasks_ready ON tasks (status, priority_rank, id);
+-- a tenant's list by status (GET /v1/tasks?status=...), newest first, without reading its other tasks
+CREATE INDEX IF NOT EXISTS tasks_tenant_status ON tasks (tenant, status, id);
 CREATE INDEX IF NOT EXISTS tasks_heads ON tasks (status, tenant, role, priority_rank, id);
 CREATE TABLE IF NOT EXISTS idempotency (
   key TEXT PRIMARY KEY,

@@ -411,8 +411,7 @@ export class GitWorkspaces {
       ],
       { ...this.inTree(ws), input: message },
     );
-    const commit = (await git(['rev-parse', 'HEAD'], this.inTree(ws))).trim();
-    return { changed: true, commit, files };
+    return { changed: true, commit: await headCommit(ws), files };
   }
 
   /**
@@ -692,6 +691,18 @@ function isAlive(pid: number): boolean {
 /** A value for a git config file: quoted, with `\\` and `"` escaped (control characters are refused at the door). */
 function configValue(value: string): string {
   return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}
+
+/** The commit the attempt's branch points at: its ref file, which the commit just wrote (else git says). */
+async function headCommit(ws: Workspace): Promise<string> {
+  try {
+    const head = readFileSync(join(ws.gitDir, 'HEAD'), 'utf8').trim();
+    const ref = readFileSync(join(ws.gitDir, 'refs', 'heads', ws.localBranch), 'utf8').trim();
+    if (head === `ref: refs/heads/${ws.localBranch}` && /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(ref)) return ref;
+  } catch {
+    // packed or missing: git knows
+  }
+  return (await git(['rev-parse', 'HEAD'], { worktree: ws })).trim();
 }
 
 async function defaultBranch(mirror: string): Promise<string> {
