@@ -51,6 +51,7 @@ export function awsApiServices(
     auditLog: parts.auditLog,
     erasure: new TenantErasure({
       tasks: parts.store,
+      spend: parts.store,
       schedules: parts.schedules,
       audit: parts.auditLog,
       auditHoldDays: settings.auditHoldDays,

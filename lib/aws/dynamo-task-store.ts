@@ -21,7 +21,7 @@ import {
 import type { ProviderState, ProviderStateStore } from '../core/provider-health.js';
 import { expiresAt } from '../core/retention.js';
 import { isTerminal, TASK_STATUSES, type Task, type TaskStatus, TERMINAL_STATUSES } from '../core/schemas.js';
-import type { TenantSpendStore } from '../core/tenant-spend.js';
+import type { ErasableTenantSpendStore } from '../core/tenant-spend.js';
 import { batchDelete, batchWrite } from './batch-delete.js';
 import { LEASE_SHARDS, leaseShard, TASK_TABLE } from './task-table.js';
 
@@ -63,7 +63,7 @@ function isTransactionCancelled(err: unknown): err is Error & {
  * The TaskStore on one DynamoDB table (see task-table.ts). Every task change is a conditional write
  * on `version`; idempotency records are written in the same transaction as the task they name.
  */
-export class DynamoTaskStore implements ErasableTaskStore, ProviderStateStore, TenantSpendStore {
+export class DynamoTaskStore implements ErasableTaskStore, ProviderStateStore, ErasableTenantSpendStore {
   private readonly doc: DynamoDBDocumentClient;
   private readonly table: string;
   private readonly reportTtlSeconds: number;
@@ -539,6 +539,18 @@ export class DynamoTaskStore implements ErasableTaskStore, ProviderStateStore, T
       new GetCommand({ TableName: this.table, Key: { pk: spendPk(tenant), sk: day }, ConsistentRead: true }),
     );
     return typeof res.Item?.usd === 'number' ? res.Item.usd : 0;
+  }
+
+  /** Erasure: every day's counter of the tenant (its `SPEND#<tenant>` partition). */
+  async eraseTenantSpend(tenant: string): Promise<number> {
+    const items = await this.partition(spendPk(tenant));
+    await batchDelete(
+      this.doc,
+      this.table,
+      items.map((i) => ({ pk: i.pk, sk: i.sk })),
+      `the spend counters of tenant ${tenant}`,
+    );
+    return items.length;
   }
 
   /** Provider health (circuit breaker, token bucket) shared by every workflow, one item per provider. */

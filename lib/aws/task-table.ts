@@ -12,6 +12,7 @@ import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
  * - attempt report: `TASK#<id>` / `REPORT#<attempt, 4 digits>` + data (JSON), ttl
  * - provider health: `PROVIDERS` / `<provider>` + version, data (JSON)
  * - audit entry:   `AUDIT#<tenant>` / `E#<ISO time>#<random>` + auditAction, auditSubject, auditStatus, data
+ * - tenant spend:  `SPEND#<tenant>` / `<YYYY-MM-DD>` + usd, ttl (the usdPerDay quota's daily counter)
  * - schedule, webhook delivery: see dynamo-schedules.ts, dynamo-deliveries.ts
  *
  * Sparse indexes (only task items carry their keys):

@@ -3,6 +3,7 @@ import { ConflictError, NotFoundError } from './errors.js';
 import type { ErasableAuditLog, ErasableTaskStore, TaskErasure } from './ports.js';
 import type { Scheduler, ScheduleStore } from './schedules.js';
 import { TASK_STATUSES, type TaskStatus, TERMINAL_STATUSES } from './schemas.js';
+import type { ErasableTenantSpendStore } from './tenant-spend.js';
 
 /** Audit entries younger than this are kept by an erasure unless configured otherwise (`AUTODEV_AUDIT_HOLD_DAYS`). */
 export const DEFAULT_AUDIT_HOLD_DAYS = 365;
@@ -12,7 +13,12 @@ export interface ErasureReport {
   tenant: string;
   /** When the erasure ran (ISO). */
   at: string;
-  erased: TaskErasure & { schedules: number; auditEntries: number };
+  erased: TaskErasure & {
+    schedules: number;
+    auditEntries: number;
+    /** The tenant's daily model-spend counters (one per UTC day it spent on). */
+    spendCounters: number;
+  };
   /** Audit entries at or after this time (ISO) are under the legal hold and were kept. */
   auditKeptSince: string;
 }
@@ -24,6 +30,8 @@ export class TenantBusyError extends ConflictError {
 
 export interface TenantErasureDeps {
   tasks: ErasableTaskStore;
+  /** The tenant's daily model-spend counters (the usdPerDay quota's). */
+  spend: ErasableTenantSpendStore;
   /** The tenant's schedules: each is taken off the scheduler, then deleted. Absent where not served. */
   schedules?: { store: ScheduleStore; scheduler: Scheduler };
   /** Absent where no audit trail is kept. */
@@ -37,7 +45,7 @@ const UNFINISHED = TASK_STATUSES.filter((s) => !TERMINAL_STATUSES.includes(s));
 
 /**
  * Erases one tenant's data: its schedules, its finished tasks with their logs, idempotency keys and
- * branch records, and its audit entries older than the legal hold. Only the tenant's own admin may;
+ * branch records, its daily model-spend counters, and its audit entries older than the legal hold. Only the tenant's own admin may;
  * another tenant's name is a 404 as any other tenant's id. While a task of the tenant is not
  * finished, nothing is erased (409 naming how many in which status): cancel them first.
  */
@@ -66,8 +74,14 @@ export class TenantErasure {
       }
     }
     const tasks = await this.deps.tasks.eraseTenant(tenant);
+    const spendCounters = await this.deps.spend.eraseTenantSpend(tenant);
     const auditEntries = this.deps.audit ? await this.deps.audit.eraseBefore(tenant, auditKeptSince) : 0;
-    return { tenant, at: now.toISOString(), erased: { ...tasks, schedules, auditEntries }, auditKeptSince };
+    return {
+      tenant,
+      at: now.toISOString(),
+      erased: { ...tasks, schedules, spendCounters, auditEntries },
+      auditKeptSince,
+    };
   }
 
   private async refuseWhileBusy(tenant: string): Promise<void> {

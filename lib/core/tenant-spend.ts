@@ -15,6 +15,12 @@ export interface TenantSpendStore {
   tenantSpend(tenant: string, day: string): Promise<number>;
 }
 
+/** A spend store that can erase one tenant's counters, for `DELETE /v1/tenants/{tenant}/data`. */
+export interface ErasableTenantSpendStore extends TenantSpendStore {
+  /** Deletes every daily counter of the tenant, whatever its day; returns how many there were. */
+  eraseTenantSpend(tenant: string): Promise<number>;
+}
+
 /** The UTC day of an instant, as the counter's key: `2026-12-02`. */
 export function spendDay(at: Date | number | string): string {
   return new Date(at).toISOString().slice(0, 10);

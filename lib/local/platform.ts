@@ -187,6 +187,7 @@ export async function startLocalPlatform(config: LocalConfig): Promise<LocalPlat
   const auditLog = new SqliteAuditLog(store.connection);
   const erasure = new TenantErasure({
     tasks: store,
+    spend: store,
     schedules: { store: scheduleStore, scheduler: cron },
     audit: auditLog,
     auditHoldDays: config.auditHoldDays,

@@ -13,7 +13,7 @@ import type {
 } from '../core/ports.js';
 import type { ProviderState, ProviderStateStore } from '../core/provider-health.js';
 import { TASK_STATUSES, type Task, type TaskStatus, TERMINAL_STATUSES } from '../core/schemas.js';
-import type { TenantSpendStore } from '../core/tenant-spend.js';
+import type { ErasableTenantSpendStore } from '../core/tenant-spend.js';
 
 /** Sorts after every task id (ids are ASCII, see ids.ts). */
 const AFTER_EVERY_ID = '\uffff';
@@ -78,7 +78,7 @@ export interface SweepResult {
 
 /** The task store on one SQLite file (WAL, so several processes may share it). */
 export class SqliteTaskStore
-  implements ClaimableTaskStore, ErasableTaskStore, ProviderStateStore, TenantSpendStore
+  implements ClaimableTaskStore, ErasableTaskStore, ProviderStateStore, ErasableTenantSpendStore
 {
   private readonly db: Database.Database;
   private readonly stmts;
@@ -367,6 +367,11 @@ export class SqliteTaskStore
 
   async tenantSpend(tenant: string, day: string): Promise<number> {
     return this.stmts.spendGet.get(tenant, day)?.usd ?? 0;
+  }
+
+  /** Erasure: the tenant's spend counters of every day. */
+  async eraseTenantSpend(tenant: string): Promise<number> {
+    return this.db.prepare('DELETE FROM tenant_spend WHERE tenant = ?').run(tenant).changes;
   }
 
   async listProviderStates(): Promise<ProviderState[]> {

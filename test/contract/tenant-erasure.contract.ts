@@ -6,13 +6,16 @@ import { transition } from '../../lib/core/lifecycle.js';
 import type { ErasableAuditLog, ErasableTaskStore } from '../../lib/core/ports.js';
 import type { Schedule, Scheduler, ScheduleStore } from '../../lib/core/schedules.js';
 import type { Task } from '../../lib/core/schemas.js';
+import type { ErasableTenantSpendStore } from '../../lib/core/tenant-spend.js';
 import { makeTask } from '../support/tasks.js';
 import { makeEntry } from './audit-log.contract.js';
 import { makeSchedule } from './schedule-store.contract.js';
 
-/** The three stores one shape keeps a tenant's data in, fresh and empty, on one database. */
+/** The stores one shape keeps a tenant's data in, fresh and empty, on one database. */
 export interface ErasureStores {
   tasks: ErasableTaskStore;
+  /** The daily model-spend counters (the task store itself in both shapes). */
+  spend: ErasableTenantSpendStore;
   schedules: ScheduleStore;
   audit: ErasableAuditLog;
 }
@@ -45,6 +48,7 @@ export function tenantErasureContract(name: string, factory: () => Promise<Erasu
       scheduler = new RecordingScheduler();
       erasure = new TenantErasure({
         tasks: stores.tasks,
+        spend: stores.spend,
         schedules: { store: stores.schedules, scheduler },
         audit: stores.audit,
         auditHoldDays: 30,
@@ -81,6 +85,10 @@ export function tenantErasureContract(name: string, factory: () => Promise<Erasu
       await stores.audit.append(makeEntry({ at: old }));
       await stores.audit.append(makeEntry({ at: recent }));
       await stores.audit.append(makeEntry({ tenant: 'globex', at: old }));
+      // model spend on three days (the usdPerDay counters), the other tenant's on one
+      for (const day of ['2026-11-30', '2026-12-01', '2026-12-02'])
+        await stores.spend.addTenantSpend('acme', day, 1.5);
+      await stores.spend.addTenantSpend('globex', '2026-12-02', 4);
       const globexBefore = await everything('globex');
       // Act
       const report = await erasure.erase(ACME_ADMIN, 'acme');
@@ -91,8 +99,12 @@ export function tenantErasureContract(name: string, factory: () => Promise<Erasu
         idempotencyKeys: 2,
         branches: 1,
         schedules: 1,
+        spendCounters: 3,
         auditEntries: 2,
       });
+      for (const day of ['2026-11-30', '2026-12-01', '2026-12-02'])
+        expect(await stores.spend.tenantSpend('acme', day)).toBe(0);
+      expect(await stores.spend.tenantSpend('globex', '2026-12-02')).toBe(4);
       expect(report.auditKeptSince).toBe(new Date(NOW.getTime() - 30 * DAY).toISOString());
       expect(scheduler.removed).toEqual([schedule.id]);
       expect(await everything('acme')).toEqual({ tasks: 0, schedules: 0, audit: 1 });

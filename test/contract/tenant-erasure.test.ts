@@ -23,19 +23,26 @@ afterAll(async () => {
   await ddb?.stop();
 });
 
-// the local platform's three adapters on one SQLite file, the audit log on the store's connection
+// the local platform's adapters on one SQLite file, the audit log on the store's connection
 tenantErasureContract('SQLite', async () => {
   const file = join(tempDir('autodev-erase-'), 'autodev.db');
   const tasks = new SqliteTaskStore(file);
-  return { tasks, schedules: new SqliteScheduleStore(file), audit: new SqliteAuditLog(tasks.connection) };
+  return {
+    tasks,
+    spend: tasks,
+    schedules: new SqliteScheduleStore(file),
+    audit: new SqliteAuditLog(tasks.connection),
+  };
 });
 
-// the AWS shape's three adapters on one table
+// the AWS shape's adapters on one table
 tenantErasureContract('DynamoDB', async () => {
   const tableName = `erase-${randomBytes(6).toString('hex')}`;
   await ddb.client.send(new CreateTableCommand(createTaskTableInput(tableName)));
+  const tasks = new DynamoTaskStore({ client: ddb.client, tableName });
   return {
-    tasks: new DynamoTaskStore({ client: ddb.client, tableName }),
+    tasks,
+    spend: tasks,
     schedules: new DynamoScheduleStore({ client: ddb.client, tableName }),
     audit: new DynamoAuditLog(ddb.client, tableName),
   };

@@ -151,6 +151,8 @@ describe('erasing a tenant on the local platform', () => {
       idempotencyKeys: 2,
       branches: 0,
       schedules: 1,
+      // no agent ran (no executor): no model spend was counted
+      spendCounters: 0,
       auditEntries: auditBefore,
     });
     const after = await snapshot('acme');
