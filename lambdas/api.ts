@@ -10,6 +10,7 @@ import { awsApiServices } from '../lib/aws/api-services.js';
 import { apiSettingsFromEnv } from '../lib/aws/api-settings.js';
 import { DynamoAuditLog } from '../lib/aws/dynamo-audit.js';
 import { DynamoDeliveryLog } from '../lib/aws/dynamo-deliveries.js';
+import { DynamoRoleSettings } from '../lib/aws/dynamo-role-settings.js';
 import { DynamoScheduleStore } from '../lib/aws/dynamo-schedules.js';
 import { DynamoTaskStats } from '../lib/aws/dynamo-task-stats.js';
 import { requireEnv } from '../lib/aws/env.js';
@@ -71,6 +72,11 @@ const stats = new DynamoTaskStats({
 const services = awsApiServices({
   store,
   auditLog,
+  // full-access mode per tenant and agent role, items of their own on the tasks table
+  roleSettings: new DynamoRoleSettings(
+    tracer.captureAWSv3Client(new DynamoDBClient({})),
+    requireEnv('TASKS_TABLE_NAME'),
+  ),
   notifier: new SqsTaskNotifier(tracer.captureAWSv3Client(new SQSClient({})), requireEnv('TASK_QUEUE_URL')),
   settings,
   roles,

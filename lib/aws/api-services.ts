@@ -1,5 +1,6 @@
 import type { ApiDeps } from '../api/handler.js';
 import { TenantErasure } from '../core/erasure.js';
+import { RoleSettingsService, type RoleSettingsStore } from '../core/role-settings.js';
 import type { AgentRole } from '../core/roles.js';
 import type { Scheduler, ScheduleStore } from '../core/schedules.js';
 import { type TaskNotifier, TaskService } from '../core/tasks.js';
@@ -11,6 +12,8 @@ import type { DynamoTaskStore } from './dynamo-task-store.js';
 export interface AwsApiParts {
   store: DynamoTaskStore;
   auditLog: DynamoAuditLog;
+  /** Full-access mode per tenant and agent role (DynamoRoleSettings). */
+  roleSettings: RoleSettingsStore;
   notifier: TaskNotifier;
   settings: ApiSettings;
   roles: Record<string, AgentRole>;
@@ -29,8 +32,9 @@ export interface AwsApiParts {
  */
 export function awsApiServices(
   parts: AwsApiParts,
-): Pick<ApiDeps, 'service' | 'authenticator' | 'erasure' | 'auditLog'> {
+): Pick<ApiDeps, 'service' | 'authenticator' | 'erasure' | 'auditLog' | 'roleSettings'> {
   const { settings } = parts;
+  const now = parts.now ?? Date.now;
   return {
     service: new TaskService({
       store: parts.store,
@@ -44,11 +48,17 @@ export function awsApiServices(
     }),
     authenticator: new ClaimsAuthenticator(
       settings.maxTokenTtlSeconds,
-      parts.now ?? Date.now,
+      now,
       settings.mapping,
       settings.clockSkewSeconds,
     ),
     auditLog: parts.auditLog,
+    // `/v1/roles/{role}/full-access`: admins turn it on per role; the worker reads it at each attempt
+    roleSettings: new RoleSettingsService(
+      parts.roleSettings,
+      () => parts.roles,
+      () => new Date(now()),
+    ),
     erasure: new TenantErasure({
       tasks: parts.store,
       spend: parts.store,

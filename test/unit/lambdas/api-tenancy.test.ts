@@ -112,6 +112,47 @@ describe('the API Lambda configured for tenancy', () => {
     expect(beyond.statusCode).toBe(401);
   });
 
+  it('serves full-access mode on DynamoDB: only an admin changes it, for its own tenant, audited', async () => {
+    // Arrange
+    const admin = claims('initech', 'autodev-admins');
+    const submitter = claims('initech', 'eng');
+    const put = (c: Record<string, unknown>, role: string, enabled: unknown) =>
+      call({ method: 'PUT', path: `/v1/roles/${role}/full-access`, claims: c, body: { enabled } });
+    const get = (c: Record<string, unknown>, role: string) =>
+      call({ method: 'GET', path: `/v1/roles/${role}/full-access`, claims: c });
+    // Act
+    const refused = await put(submitter, 'devops', true);
+    const bad = await put(admin, 'devops', 'yes');
+    const unknown = await put(admin, 'nope', true);
+    const enabled = await put(admin, 'devops', true);
+    // Assert
+    expect(refused.statusCode).toBe(403);
+    expect(bad.statusCode).toBe(400);
+    expect(JSON.stringify(body(bad))).toContain('enabled');
+    expect(unknown.statusCode).toBe(404);
+    expect(enabled.statusCode).toBe(200);
+    expect(body(enabled)).toMatchObject({ tenant: 'initech', role: 'devops', fullAccess: true });
+    expect(body(await get(submitter, 'devops'))).toMatchObject({ fullAccess: true, updatedBy: admin.sub });
+    // another tenant's setting of the same role is its own
+    expect(body(await get(claims('globex', 'eng'), 'devops'))).toMatchObject({ fullAccess: false });
+    const trail = body(
+      await call({
+        method: 'GET',
+        path: '/v1/audit',
+        query: { action: 'role.full_access.enable' },
+        claims: admin,
+      }),
+    ).items as { subject: string; status: number; target: string }[];
+    expect(trail.map((e) => [e.subject, e.status, e.target])).toEqual(
+      expect.arrayContaining([
+        [admin.sub, 200, 'devops'],
+        [submitter.sub, 403, 'devops'],
+      ]),
+    );
+    const off = await put(admin, 'devops', false);
+    expect(body(off)).toMatchObject({ fullAccess: false });
+  });
+
   it("erases a tenant's data on DynamoDB for its own admin only, reporting what went", async () => {
     // Arrange: globex has a task; its admin cancels it
     const admin = claims('globex', 'autodev-admins');
@@ -128,6 +169,10 @@ describe('the API Lambda configured for tenancy', () => {
       ).toBe(202);
     }
     const acmeBefore = (await store.list('acme', { limit: 50 })).items.map((t) => t.id);
+    // model spend the workers counted for each tenant (the usdPerDay quota's daily counters)
+    await store.addTenantSpend('globex', '2026-12-01', 2);
+    await store.addTenantSpend('globex', '2026-12-02', 1);
+    await store.addTenantSpend('acme', '2026-12-02', 3);
     // Act
     const erased = await call({ method: 'DELETE', path: '/v1/tenants/globex/data', claims: admin });
     // Assert
@@ -137,6 +182,10 @@ describe('the API Lambda configured for tenancy', () => {
     expect(erased.statusCode).toBe(200);
     expect(body(erased)).toMatchObject({ tenant: 'globex', erased: { tasks: 2, schedules: 0 } });
     expect(body(erased).erased.auditEntries).toBeGreaterThan(0);
+    expect(body(erased).erased.spendCounters).toBe(2);
+    expect(await store.tenantSpend('globex', '2026-12-01')).toBe(0);
+    expect(await store.tenantSpend('globex', '2026-12-02')).toBe(0);
+    expect(await store.tenantSpend('acme', '2026-12-02')).toBe(3);
     expect((await store.list('globex', { limit: 50 })).items).toEqual([]);
     expect((await store.list('acme', { limit: 50 })).items.map((t) => t.id)).toEqual(acmeBefore);
     const trail = body(await call({ method: 'GET', path: '/v1/audit', claims: admin })).items;
