@@ -1,5 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { retentionSecondsFromEnv } from '../../lib/aws/api-settings.js';
+import { DynamoRoleSettings } from '../../lib/aws/dynamo-role-settings.js';
 import { DynamoTaskStore } from '../../lib/aws/dynamo-task-store.js';
 import { loadProviderSecrets } from '../../lib/aws/secrets.js';
 import { readWorkerEnv, runWorkerTask } from '../../lib/aws/worker-task.js';
@@ -25,8 +26,9 @@ const BASE_VARS = [
 
 async function main(): Promise<number> {
   const env = readWorkerEnv(process.env);
+  const client = new DynamoDBClient({});
   const store = new DynamoTaskStore({
-    client: new DynamoDBClient({}),
+    client,
     tableName: env.TASKS_TABLE_NAME,
     // log lines expire with the retention, as the functions' task items do
     retentionSeconds: retentionSecondsFromEnv(process.env),
@@ -50,9 +52,16 @@ async function main(): Promise<number> {
   process.once('SIGINT', () => stop.abort());
   // spans by OTLP/HTTP where OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set (an ADOT collector for X-Ray)
   const telemetry = startTelemetry(process.env, 'autodev-worker');
-  const report = await runWorkerTask({ env, store, secrets, baseEnv, signal: stop.signal, sandbox }).finally(
-    () => telemetry.shutdown(),
-  );
+  const report = await runWorkerTask({
+    env,
+    store,
+    secrets,
+    baseEnv,
+    signal: stop.signal,
+    sandbox,
+    // full-access mode, an admin's setting per tenant and agent role
+    roleSettings: new DynamoRoleSettings(client, env.TASKS_TABLE_NAME),
+  }).finally(() => telemetry.shutdown());
   const line = report
     ? {
         taskId: env.AUTODEV_TASK_ID,

@@ -13,6 +13,7 @@ import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
  * - provider health: `PROVIDERS` / `<provider>` + version, data (JSON)
  * - audit entry:   `AUDIT#<tenant>` / `E#<ISO time>#<random>` + auditAction, auditSubject, auditStatus, data
  * - tenant spend:  `SPEND#<tenant>` / `<YYYY-MM-DD>` + usd, ttl (the usdPerDay quota's daily counter)
+ * - role setting:  `ROLESET#<tenant>` / `<agent role>` + fullAccess, updatedBy, updatedAt (full-access mode)
  * - schedule, webhook delivery: see dynamo-schedules.ts, dynamo-deliveries.ts
  *
  * Sparse indexes (only task items carry their keys):

@@ -4,6 +4,7 @@ import { ConfigError } from '../core/errors.js';
 import { parseModelPrices } from '../core/metering.js';
 import { type ProviderStateStore, recordRateLimit } from '../core/provider-health.js';
 import { parseQuotas } from '../core/quotas.js';
+import type { RoleSettingsStore } from '../core/role-settings.js';
 import { BUILT_IN_ROLES } from '../core/roles.js';
 import type { Attempt, Task } from '../core/schemas.js';
 import { type TenantSpendStore, tenantSpendHooks } from '../core/tenant-spend.js';
@@ -92,6 +93,12 @@ export interface WorkerDeps {
    * can run); `unavailable` fails the attempt before anything runs.
    */
   sandbox?: Sandbox;
+  /**
+   * Full-access mode per tenant and agent role (DynamoRoleSettings), read as the attempt starts:
+   * where an admin turned it on for the task's role, a bubblewrap sandbox keeps the machine's
+   * network instead of reaching only the model gateway.
+   */
+  roleSettings?: Pick<RoleSettingsStore, 'get'>;
 }
 
 const usage0 = { inputTokens: 0, outputTokens: 0, costUsd: 0 };
@@ -144,6 +151,7 @@ export async function runWorkerTask(deps: WorkerDeps): Promise<AttemptReport | u
       abort.abort();
     },
   });
+  const sandbox = await attemptSandbox(deps, task, log);
   const gateway = await startWorkerGateway(env);
   /** Provider health writes of rate limits the gateway saw: all in DynamoDB before the report is. */
   const healthWrites = new Set<Promise<void>>();
@@ -187,7 +195,7 @@ export async function runWorkerTask(deps: WorkerDeps): Promise<AttemptReport | u
                   credentialFor: tokenCredential(deps.secrets.GIT_TOKEN),
                 }),
                 baseEnv: deps.baseEnv,
-                sandbox: deps.sandbox,
+                sandbox,
                 // github.com and gitlab.com are known without configuration
                 forges,
                 secrets: deps.secrets,
@@ -235,6 +243,31 @@ export async function runWorkerTask(deps: WorkerDeps): Promise<AttemptReport | u
     await heartbeat.stop();
     await flush();
   }
+}
+
+/**
+ * The attempt's sandbox: the worker's, with the machine's network where an admin turned full access
+ * on for the task's tenant and role (as the local executor does). A setting that cannot be read
+ * leaves the sandbox as it is.
+ */
+async function attemptSandbox(
+  deps: WorkerDeps,
+  task: Task,
+  log: (line: string) => void,
+): Promise<Sandbox | undefined> {
+  const sandbox = deps.sandbox;
+  if (sandbox?.mode !== 'bwrap' || !deps.roleSettings) return sandbox;
+  const setting = await deps.roleSettings.get(task.tenant, task.role).catch((err: unknown) => {
+    log(
+      `could not read the full-access setting of role ${task.role} (${String(err)}); the sandbox stays closed`,
+    );
+    return undefined;
+  });
+  if (!setting?.fullAccess) return sandbox;
+  log(
+    `full access: role ${task.role} runs with the machine's network (turned on by ${setting.updatedBy} at ${setting.updatedAt})`,
+  );
+  return { ...sandbox, fullAccess: true };
 }
 
 /** The model gateway on the worker's loopback, when AUTODEV_MODEL_GATEWAY is on. */

@@ -69,7 +69,8 @@ export class TaskStore extends Construct {
    * What one attempt's worker needs, nothing more: get and conditionally write task items
    * (`TASK#...`: the task, its lease, its attempt reports) and append log lines (`LOG#...`) by key.
    * No Query, Scan or DeleteItem: the worker cannot list tasks, read the indexes, or touch
-   * idempotency keys, schedules, webhook deliveries or provider state.
+   * idempotency keys, schedules or webhook deliveries. Role settings (`ROLESET#...`, full-access
+   * mode) it may only read: an admin changes them through the API.
    */
   grantTaskWorker(grantee: iam.IGrantable): void {
     iam.Grant.addToPrincipal({
@@ -80,6 +81,13 @@ export class TaskStore extends Construct {
       conditions: {
         'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['TASK#*', 'LOG#*', 'PROVIDERS', 'SPEND#*'] },
       },
+    });
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['dynamodb:GetItem'],
+      resourceArns: [this.table.tableArn],
+      // the full-access setting of its task's role, read as the attempt starts
+      conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['ROLESET#*'] } },
     });
     this.table.encryptionKey?.grantEncryptDecrypt(grantee);
   }

@@ -325,7 +325,7 @@ describe('WorkerRuntime', () => {
     );
   });
 
-  it('lets the worker get and write its task, log, provider health and spend items by key, and nothing else of the table', () => {
+  it('lets the worker get and write its task, log, provider health and spend items by key, read role settings, and nothing else of the table', () => {
     // Act
     const dynamo = actionsOf('WorkerRuntimeWorkerTaskRole').filter((a) => a.startsWith('dynamodb:'));
     // Assert: no listing (Query, Scan), no deleting, no index
@@ -348,6 +348,12 @@ describe('WorkerRuntime', () => {
                 'dynamodb:LeadingKeys': ['TASK#*', 'LOG#*', 'PROVIDERS', 'SPEND#*'],
               },
             },
+          }),
+          // role settings (full-access mode): read only, an admin changes them through the API
+          Match.objectLike({
+            Action: 'dynamodb:GetItem',
+            Resource: { 'Fn::GetAtt': [Match.stringLikeRegexp('^TaskStoreTable'), 'Arn'] },
+            Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['ROLESET#*'] } },
           }),
         ]),
       },
