@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { Argument, Command, InvalidArgumentError, Option } from 'commander';
 import type { ProviderInfo } from '../lib/api/schemas.js';
@@ -7,6 +7,7 @@ import { DEFAULT_MAX_TOKEN_TTL_SECONDS, parseDuration } from '../lib/core/access
 import { ConfigError } from '../lib/core/errors.js';
 import { AccessRole, type Task } from '../lib/core/schemas.js';
 import { loadOrCreateSigningKey, signLocalToken } from '../lib/local/auth.js';
+import { parseBatchFile, waitForAll } from '../lib/local/batch-file.js';
 import { ApiClient, ApiClientError } from '../lib/local/client.js';
 import { completionScript, SHELLS, type Shell } from '../lib/local/completion.js';
 import { loadLocalConfig } from '../lib/local/config.js';
@@ -173,9 +174,10 @@ const withToken = (c: Command) =>
 withToken(
   program
     .command('submit')
-    .description('queue a task')
-    .requiredOption('--repo <repo>', 'git URL (https, ssh) or, locally, a path')
-    .requiredOption('--prompt <text>', 'what the agent should do')
+    .description('queue a task, or a batch of them from a file (--file)')
+    .option('--repo <repo>', 'git URL (https, ssh) or, locally, a path')
+    .option('--prompt <text>', 'what the agent should do')
+    .option('--file <tasks.yaml>', 'submit the tasks of this YAML or JSON file as one batch, all or none')
     .option('--role <role>', 'agent role (backend, frontend, data, ml, devops, security, docs)')
     .option(
       '--provider <provider>',
@@ -194,6 +196,8 @@ withToken(
     .option('--idempotency-key <key>', 'submit at most once for this key')
     .option('--wait', 'show progress and wait for the end; exit non-zero unless it succeeded'),
 ).action(async (o) => {
+  if (o.file) return submitFile(o);
+  if (!o.repo || !o.prompt) throw new InvalidArgumentError('submit needs --repo and --prompt, or --file');
   const repo =
     /^[./~]/.test(o.repo) || (!o.repo.includes(':') && existsSync(o.repo)) ? resolve(o.repo) : o.repo;
   const limits = Object.fromEntries(
@@ -228,6 +232,31 @@ withToken(
   print(o, final, () => describe(final));
   if (final.status !== 'succeeded') process.exitCode = 1;
 });
+
+/** `submit --file`: the file's tasks as one batch; with --wait, until every one has ended. */
+async function submitFile(o: {
+  file: string;
+  idempotencyKey?: string;
+  wait?: boolean;
+  json?: boolean;
+  token?: string;
+}) {
+  const body = parseBatchFile(readFileSync(o.file, 'utf8'), o.file);
+  const api = await client(o);
+  const tasks = await api.submitBatch(body, o.idempotencyKey);
+  const line = (t: Task) => `${t.key ?? ''}\t${t.id}\t${t.status}`;
+  if (!o.wait) {
+    print(o, tasks, () => tasks.map(line).join('\n'));
+    return;
+  }
+  process.stderr.write(`[autodev] submitted ${tasks.length} tasks; waiting for them to end\n`);
+  const ended = await waitForAll(
+    (id) => api.get(id),
+    tasks.map((t) => t.id),
+  );
+  print(o, ended, () => ended.map(line).join('\n'));
+  if (ended.some((t) => t.status !== 'succeeded')) process.exitCode = 1;
+}
 
 withToken(program.command('status').description('show a task').argument('<id>')).action(async (id, o) => {
   const t = await (await client(o)).get(id);
@@ -423,6 +452,8 @@ withToken(
     .option('--provider <provider>', 'preferred provider, or "auto"')
     .option('--pin', 'keep to --provider: no failover'),
 ).action(async (o) => {
+  if (o.file) return submitFile(o);
+  if (!o.repo || !o.prompt) throw new InvalidArgumentError('submit needs --repo and --prompt, or --file');
   const repo =
     /^[./~]/.test(o.repo) || (!o.repo.includes(':') && existsSync(o.repo)) ? resolve(o.repo) : o.repo;
   const created = await (await client(o)).createSchedule({

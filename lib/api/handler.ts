@@ -185,6 +185,12 @@ function priorityIn(body: unknown): Priority | undefined {
   return p === 'high' ? 'high' : undefined;
 }
 
+/** The priority each entry of a batch body asks for (what else they say is validated later). */
+function batchPriorities(body: unknown): (Priority | undefined)[] {
+  const tasks = body && typeof body === 'object' ? (body as { tasks?: unknown }).tasks : undefined;
+  return Array.isArray(tasks) ? tasks.slice(0, 1000).map(priorityIn) : [];
+}
+
 /** What one call found out about itself, for its audit entry. */
 interface CallContext {
   principal?: Principal;
@@ -254,6 +260,20 @@ export const API_ROUTES: readonly ApiRoute[] = [
     ctx.target = task.id;
     ctx.traceId = task.traceId;
     return json(created ? 201 : 200, task, { location: `/v1/tasks/${task.id}` });
+  }),
+  authed('POST', '/v1/tasks:batch', async ({ deps, event, ctx, principal }) => {
+    const body = parseBody(event);
+    authorize(principal, 'task:create');
+    for (const [i, p] of batchPriorities(body).entries())
+      authorizePriority(principal, p, deps.highPriorityRoles, `tasks.${i}.priority`);
+    const { tasks, created } = await deps.service.submitBatch(
+      principal,
+      body,
+      event.headers?.['idempotency-key'],
+    );
+    ctx.target = tasks[0]?.id;
+    ctx.traceId = tasks[0]?.traceId;
+    return json(created ? 201 : 200, { tasks });
   }),
   authed('GET', '/v1/tasks/{taskId}', async (c) =>
     json(200, await c.deps.service.get(c.principal, c.params.taskId as string)),

@@ -5,6 +5,7 @@ import {
   type RouteConfig,
 } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
+import { BatchEntry, MAX_BATCH_TASKS } from '../core/batches.js';
 import { FullAccessChange } from '../core/role-settings.js';
 import { Schedule, ScheduleCreation } from '../core/schedules.js';
 import { Task, TaskStatus, TaskSubmission } from '../core/schemas.js';
@@ -56,6 +57,10 @@ const ErrorBodyRef = ErrorBody.meta({ id: 'Error' });
 const TaskRef = Task.meta({ id: 'Task' });
 const TaskSubmissionRef = TaskSubmission.meta({ id: 'TaskSubmission' });
 const TaskPageRef = TaskPage.meta({ id: 'TaskPage' });
+const BatchSubmissionRef = z
+  .object({ tasks: z.array(BatchEntry).min(1).max(MAX_BATCH_TASKS) })
+  .strict()
+  .meta({ id: 'BatchSubmission' });
 const ScheduleRef = Schedule.meta({ id: 'Schedule' });
 const ScheduleCreationRef = ScheduleCreation.meta({ id: 'ScheduleCreation' });
 const SchedulePageRef = SchedulePage.meta({ id: 'SchedulePage' });
@@ -153,6 +158,31 @@ export const OPERATIONS: Record<string, Operation> = {
     responses: {
       201: { ...jsonBody(TaskRef, 'Queued.'), headers: headers({ location: z.string() }) },
       200: jsonBody(TaskRef, 'Submitted before with this idempotency key: the task made then.'),
+    },
+  },
+  'POST /v1/tasks:batch': {
+    operationId: 'submitTaskBatch',
+    tags: ['tasks'],
+    summary: 'Submit up to 100 tasks at once, all or none',
+    description:
+      'Each task carries a `key` of your choosing; `dependsOn` names keys of the batch or ids of tasks that exist. Every task is checked before any is stored: one that is not valid, a key named twice, an unknown key or id, or a cycle answers 400 naming `tasks.<i>.<field>`, and nothing is stored. Quotas count every task of the batch. With the same `Idempotency-Key` and body, answers the tasks made the first time (200).',
+    request: {
+      headers: z.object({
+        'idempotency-key': z
+          .string()
+          .max(200)
+          .optional()
+          .meta({ description: 'Submit the batch at most once for this key.' }),
+      }),
+      body: { required: true, content: { 'application/json': { schema: BatchSubmissionRef } } },
+    },
+    errors: [400, 403, 409, 413, 429],
+    responses: {
+      201: jsonBody(z.object({ tasks: z.array(TaskRef) }), 'Stored, in the order of the batch.'),
+      200: jsonBody(
+        z.object({ tasks: z.array(TaskRef) }),
+        'Submitted before with this idempotency key: the tasks made then.',
+      ),
     },
   },
   'GET /v1/tasks': {

@@ -39,6 +39,11 @@ const reportSk = (attempt: number) => `REPORT#${String(attempt).padStart(4, '0')
 
 type Item = Record<string, unknown>;
 
+/** DynamoDB's limit of items in one TransactWriteItems. */
+export const MAX_TRANSACTION_ITEMS = 100;
+/** A batch's idempotency claim whose tasks have not come after this long: its writer stopped. */
+export const BATCH_CLAIM_STALE_MS = 60_000;
+
 export interface DynamoTaskStoreOptions {
   client: DynamoDBClient;
   tableName: string;
@@ -165,6 +170,149 @@ export class DynamoTaskStore implements ErasableTaskStore, ProviderStateStore, E
       if (!found) throw new ConflictError('This Idempotency-Key names a task that no longer exists.');
       return { task: found, created: false };
     }
+  }
+
+  /**
+   * A batch in one TransactWriteItems (at most MAX_TRANSACTION_ITEMS tasks). With an idempotency
+   * key, which would take the transaction past DynamoDB's 100 items, the key is claimed first
+   * (naming the batch's task ids; "in progress" until the tasks exist), then the tasks are written;
+   * a write that fails gives the key back. A repeat of the key finds the tasks, or, while they do
+   * not exist yet, a conflict; a claim whose tasks never came is taken over after
+   * BATCH_CLAIM_STALE_MS (its writer stopped between the two writes).
+   */
+  async createBatch(tasks: Task[], idem?: IdempotencyClaim): Promise<{ tasks: Task[]; created: boolean }> {
+    if (tasks.length === 0 || tasks.length > MAX_TRANSACTION_ITEMS) {
+      throw new Error(`A batch holds 1 to ${MAX_TRANSACTION_ITEMS} tasks; it has ${tasks.length}.`);
+    }
+    if (idem) {
+      const earlier = await this.claimBatchKey(tasks, idem);
+      if (earlier) return { tasks: earlier, created: false };
+    }
+    try {
+      await this.doc.send(
+        new TransactWriteCommand({
+          TransactItems: tasks.map((task) => ({
+            Put: {
+              TableName: this.table,
+              Item: this.item(task),
+              ConditionExpression: 'attribute_not_exists(pk)',
+            },
+          })),
+        }),
+      );
+    } catch (err) {
+      if (idem) await this.releaseBatchKey(idem, tasks[0]?.id ?? '').catch(() => undefined);
+      throw err;
+    }
+    return { tasks, created: true };
+  }
+
+  /** Claims `idem` for the batch; the earlier batch's tasks when the key was claimed with this body. */
+  private async claimBatchKey(tasks: Task[], idem: IdempotencyClaim): Promise<Task[] | undefined> {
+    const first = tasks[0]?.id ?? '';
+    const ids = tasks.map((t) => t.id);
+    for (let round = 0; round < 3; round++) {
+      const now = Date.now();
+      const expiresAtMs = now + idem.ttlSeconds * 1000;
+      const existing = await this.doc.send(
+        new GetCommand({
+          TableName: this.table,
+          Key: { pk: `IDEM#${idem.key}`, sk: 'IDEM' },
+          ConsistentRead: true,
+        }),
+      );
+      const old = existing.Item as
+        | {
+            bodyHash?: string;
+            claimedTaskId?: string;
+            claimedTaskIds?: string[];
+            claimedAtMs?: number;
+            expiresAtMs?: number;
+          }
+        | undefined;
+      const live = old && (old.expiresAtMs ?? 0) >= now;
+      if (old && live) {
+        if (old.bodyHash !== idem.bodyHash) {
+          throw new ConflictError('This Idempotency-Key was used with a different request body.');
+        }
+        const earlierIds = old.claimedTaskIds ?? (old.claimedTaskId ? [old.claimedTaskId] : []);
+        const found = await Promise.all(earlierIds.map((id) => this.getById(id)));
+        if (found.every((t) => t !== undefined) && found.length > 0) return found as Task[];
+        if (now - (old.claimedAtMs ?? 0) < BATCH_CLAIM_STALE_MS) {
+          throw new ConflictError('A request with this Idempotency-Key is still being processed; try again.');
+        }
+      }
+      try {
+        await this.doc.send(
+          new TransactWriteCommand({
+            TransactItems: [
+              {
+                Put: {
+                  TableName: this.table,
+                  Item: {
+                    pk: `IDEM#${idem.key}`,
+                    sk: 'IDEM',
+                    bodyHash: idem.bodyHash,
+                    claimedTaskId: first,
+                    claimedTaskIds: ids,
+                    claimedAtMs: now,
+                    expiresAtMs,
+                    [TASK_TABLE.ttlAttribute]: Math.ceil(expiresAtMs / 1000),
+                  },
+                  // nobody claimed it since we looked
+                  ...(old
+                    ? {
+                        ConditionExpression:
+                          'claimedAtMs = :seen OR (attribute_not_exists(claimedAtMs) AND expiresAtMs = :exp)',
+                        ExpressionAttributeValues: {
+                          ':seen': old.claimedAtMs ?? -1,
+                          ':exp': old.expiresAtMs ?? -1,
+                        },
+                      }
+                    : { ConditionExpression: 'attribute_not_exists(pk)' }),
+                },
+              },
+              {
+                // erasing the first task finds the key through this item (as for a single task)
+                Put: {
+                  TableName: this.table,
+                  Item: {
+                    pk: taskPk(first),
+                    sk: TASK_IDEM_SK,
+                    idemPk: `IDEM#${idem.key}`,
+                    [TASK_TABLE.ttlAttribute]: Math.ceil(expiresAtMs / 1000),
+                  },
+                },
+              },
+            ],
+          }),
+        );
+        return undefined;
+      } catch (err) {
+        if (!isTransactionCancelled(err)) throw err;
+        // another request claimed it meanwhile: look again
+      }
+    }
+    throw new ConflictError('A request with this Idempotency-Key is still being processed; try again.');
+  }
+
+  /** Gives back a key claimed for a batch that could not be written. */
+  private async releaseBatchKey(idem: IdempotencyClaim, first: string): Promise<void> {
+    await this.doc.send(
+      new TransactWriteCommand({
+        TransactItems: [
+          {
+            Delete: {
+              TableName: this.table,
+              Key: { pk: `IDEM#${idem.key}`, sk: 'IDEM' },
+              ConditionExpression: 'claimedTaskId = :id',
+              ExpressionAttributeValues: { ':id': first },
+            },
+          },
+          { Delete: { TableName: this.table, Key: { pk: taskPk(first), sk: TASK_IDEM_SK } } },
+        ],
+      }),
+    );
   }
 
   /** A task by id whatever its tenant: for the workflow and the worker, never for API callers. */

@@ -1,7 +1,7 @@
 import type { AgentRole } from '../core/roles.js';
 import type { Task } from '../core/schemas.js';
 import type { TaskNotifier } from '../core/tasks.js';
-import { reapTask, releaseTask } from '../core/workflow-engine.js';
+import { reapTask, releaseAll } from '../core/workflow-engine.js';
 import type { DynamoTaskStore } from './dynamo-task-store.js';
 
 export interface ReaperDeps {
@@ -68,9 +68,8 @@ export async function reap(deps: ReaperDeps): Promise<ReaperReport> {
     else report.cancelled++;
     await settle(after, `${after.status === 'queued' ? 're-queued' : after.status}: its lease expired`);
   }
-  for (const blocked of await deps.store.listByStatus('blocked')) {
-    const released = await releaseTask(deps.store, blocked, now);
-    if (!released) continue;
+  // a failure runs down each chain of dependents to its end in this one pass
+  for (const released of await releaseAll(deps.store, await deps.store.listByStatus('blocked'), now)) {
     report.released++;
     await settle(
       released,

@@ -65,6 +65,7 @@ function decoded(segment: string): string {
 export function describeRequest(method: string, path: string): { action: string; target: string | null } {
   const m = method.toUpperCase();
   if (path === '/v1/tasks') return { action: m === 'POST' ? 'task.create' : 'task.list', target: null };
+  if (path === '/v1/tasks:batch') return { action: 'task.create_batch', target: null };
   if (path === '/v1/schedules') {
     return { action: m === 'POST' ? 'schedule.create' : 'schedule.list', target: null };
   }

@@ -36,6 +36,11 @@ export interface LogLine {
 export interface TaskStore {
   /** Inserts a new task. With an idempotency claim, returns the earlier task for a repeated key. */
   create(task: Task, idempotency?: IdempotencyClaim): Promise<{ task: Task; created: boolean }>;
+  /**
+   * Inserts up to 100 new tasks all together or none (one transaction). With an idempotency claim,
+   * returns the earlier batch's tasks for a repeated key and body; ConflictError for another body.
+   */
+  createBatch(tasks: Task[], idempotency?: IdempotencyClaim): Promise<{ tasks: Task[]; created: boolean }>;
   /** The task, or undefined when it does not exist or belongs to another tenant. */
   get(tenant: string, id: string): Promise<Task | undefined>;
   list(tenant: string, query: ListQuery): Promise<{ items: Task[]; nextCursor?: string }>;

@@ -72,38 +72,59 @@ async function newest(store: TaskStore, tenant: string, max: number, status?: Ta
 const ACTIVE = TASK_STATUSES.filter((s) => !TERMINAL_STATUSES.includes(s));
 
 /**
- * Refuses a submission that would take the tenant over one of its quotas (QuotaExceededError,
- * 429 naming the quota). Counted from the store: submissions at the same instant may pass together.
+ * Refuses a submission of `adding` tasks (a batch: all of them) that would take the tenant over one
+ * of its quotas (QuotaExceededError, 429 naming the quota). Counted from the store: submissions at
+ * the same instant may pass together.
  */
 export async function checkQuotas(
   store: TaskStore,
   tenant: string,
   policy: QuotaPolicy,
   now: Date,
+  adding = 1,
 ): Promise<void> {
   const quotas = quotasOf(policy, tenant);
   if (quotas.tasksPerHour !== undefined) {
-    const recent = await newest(store, tenant, quotas.tasksPerHour);
-    const oldest = recent[quotas.tasksPerHour - 1];
+    if (adding > quotas.tasksPerHour) {
+      throw new QuotaExceededError(
+        `The batch has ${adding} tasks; tenant ${tenant}'s quota of tasks per hour (tasksPerHour) is ${quotas.tasksPerHour}.`,
+        3600,
+      );
+    }
+    // the tasks of the last hour that leave room for `adding` more: the oldest of them must be older
+    const recent = await newest(store, tenant, quotas.tasksPerHour - adding + 1);
+    const oldest = recent[quotas.tasksPerHour - adding];
     const hourAgo = now.getTime() - 3_600_000;
     if (oldest && Date.parse(oldest.createdAt) > hourAgo) {
       const wait = Math.max(1, Math.ceil((Date.parse(oldest.createdAt) - hourAgo) / 1000));
+      const has =
+        adding === 1
+          ? `has submitted ${quotas.tasksPerHour} tasks in the last hour`
+          : `would pass ${quotas.tasksPerHour} tasks in the last hour with these ${adding}`;
       throw new QuotaExceededError(
-        `Tenant ${tenant} has submitted ${quotas.tasksPerHour} tasks in the last hour, its quota of tasks per hour (tasksPerHour); try again in ${wait} s.`,
+        `Tenant ${tenant} ${has}, its quota of tasks per hour (tasksPerHour); try again in ${wait} s.`,
         wait,
       );
     }
   }
   if (quotas.activeTasks !== undefined) {
+    // room for `adding` more: at most activeTasks - adding not yet ended
+    const room = quotas.activeTasks - adding + 1;
     let active = 0;
     for (const status of ACTIVE) {
-      active += (await newest(store, tenant, quotas.activeTasks - active, status)).length;
-      if (active >= quotas.activeTasks) {
-        throw new QuotaExceededError(
-          `Tenant ${tenant} has ${quotas.activeTasks} tasks not yet ended, its quota of active tasks (activeTasks); try again when one ends.`,
-          ACTIVE_RETRY_AFTER_SECONDS,
-        );
-      }
+      if (room <= 0) break;
+      active += (await newest(store, tenant, room - active, status)).length;
+      if (active >= room) break;
+    }
+    if (room <= 0 || active >= room) {
+      const has =
+        adding === 1
+          ? `has ${quotas.activeTasks} tasks not yet ended`
+          : `would have more than ${quotas.activeTasks} tasks not yet ended with these ${adding}`;
+      throw new QuotaExceededError(
+        `Tenant ${tenant} ${has}, its quota of active tasks (activeTasks); try again when one ends.`,
+        ACTIVE_RETRY_AFTER_SECONDS,
+      );
     }
   }
 }

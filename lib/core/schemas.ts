@@ -69,6 +69,9 @@ const CONTROL_IN_TEXT = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]/;
 
 /** The `provider` value that asks for routing: the provider is chosen per attempt (lib/core/routing.ts). */
 export const AUTO_PROVIDER = 'auto';
+/** What a failed or cancelled dependency does to a task that depends on it. */
+export const OnDependencyFailure = z.enum(['fail', 'run']);
+export type OnDependencyFailure = z.infer<typeof OnDependencyFailure>;
 
 /** The body of `POST /v1/tasks`. */
 export const TaskSubmission = z
@@ -115,6 +118,19 @@ export const TaskSubmission = z
      * same repository and base branch that declared any of them to end (file-claims.ts).
      */
     files: DeclaredFiles.optional(),
+    /**
+     * What a failed or cancelled dependency does to the task: `fail` (the default) fails it with
+     * `error.code: dependency_failed`, and so on down the chain; `run` runs it anyway once every
+     * dependency has ended.
+     */
+    onDependencyFailure: OnDependencyFailure.optional(),
+    /**
+     * An epic: a planning agent first breaks the prompt into sub-tasks (docs/epics.md), which run
+     * as a batch under this task; the task succeeds when all of them have.
+     */
+    decompose: z.boolean().optional(),
+    /** With `decompose`: the plan waits for `POST /v1/tasks/{id}/approve` before its sub-tasks run. */
+    approval: z.boolean().optional(),
   })
   .strict();
 export type TaskSubmission = z.input<typeof TaskSubmission>;
@@ -247,6 +263,26 @@ export const Task = z.object({
   retryFrom: z.number().int().nonnegative().optional(),
   /** Infrastructure failures in a row (the worker could not be started); they use no attempt. */
   infrastructureRetries: z.number().int().nonnegative().optional(),
+  /** See TaskSubmission; absent: `fail`. */
+  onDependencyFailure: OnDependencyFailure.optional(),
+  /** The client's key of the task in its batch (`POST /v1/tasks:batch`). */
+  key: z.string().optional(),
+  /** The epic this task is a sub-task of. */
+  parent: z.string().optional(),
+  /** An epic (see TaskSubmission); `epic` says where its plan stands. */
+  decompose: z.boolean().optional(),
+  approval: z.boolean().optional(),
+  epic: z
+    .object({
+      /** planning: its agent runs; awaiting_approval: the plan waits; running: its sub-tasks run. */
+      stage: z.enum(['planning', 'awaiting_approval', 'running']),
+      /** The plan as the planning agent gave it (validated). */
+      plan: z.array(z.record(z.string(), z.unknown())).optional(),
+      /** The sub-tasks' ids, in the plan's order. */
+      children: z.array(z.string()).optional(),
+      approvedBy: z.string().optional(),
+    })
+    .optional(),
   /** The task's trace (W3C trace id, 32 hex digits): every span and log line of the task carries it. */
   traceId: z.string().optional(),
   /** The W3C `traceparent` of the submission: later steps (executor, workflow, worker) are its children. */

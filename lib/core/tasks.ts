@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { authorize, type Principal } from './access.js';
+import { batchGraph, parseBatch, submissionOf } from './batches.js';
 import { ConflictError, NotFoundError, PayloadTooLargeError, ValidationError } from './errors.js';
 import { earlierClaims } from './file-claims.js';
 import { newTaskId } from './ids.js';
@@ -17,10 +18,11 @@ import {
   type Task,
   TaskStatus,
   TaskSubmission,
+  type ValidSubmission,
   ZERO_USAGE,
 } from './schemas.js';
 import { checkDailyBudget, type TenantSpendStore } from './tenant-spend.js';
-import { formatTraceParent, newTraceContext, parseTraceParent } from './trace-context.js';
+import { formatTraceParent, newTraceContext, parseTraceParent, type TraceContext } from './trace-context.js';
 
 /** Told about tasks that became ready, so that they are dispatched without polling. */
 export interface TaskNotifier {
@@ -86,6 +88,110 @@ export class TaskService {
       throw new ValidationError('The task is not valid.', describeIssues(parsed.error));
     }
     const input = parsed.data;
+    const role = this.checkEntry(principal, input);
+    const found = await Promise.all(input.dependsOn.map((d) => this.deps.store.get(principal.tenant, d)));
+    let status = initialStatus(input, found, 'dependsOn');
+    // serialized by declared files: the earlier tasks on them run first
+    const waitsFor = await earlierClaims(this.deps.store, principal.tenant, input);
+    if (waitsFor.length > 0) status = 'blocked';
+    const now = this.now();
+    await checkQuotas(this.deps.store, principal.tenant, this.deps.quotas ?? UNLIMITED, now);
+    if (this.deps.spend)
+      await checkDailyBudget(this.deps.spend, this.deps.quotas ?? UNLIMITED, principal.tenant, now);
+    const trace = parseTraceParent(this.deps.traceParent?.()) ?? newTraceContext();
+    const task = this.draft(principal, input, role, {
+      id: newTaskId(now.getTime()),
+      status,
+      now,
+      trace,
+      extra: waitsFor.length > 0 ? { waitsFor } : undefined,
+    });
+    const result = await this.deps.store.create(
+      task,
+      idempotencyKey
+        ? {
+            key: `${principal.tenant}#${idempotencyKey}`,
+            bodyHash: hashBody(body),
+            ttlSeconds: this.deps.idempotencyTtlSeconds ?? 86_400,
+          }
+        : undefined,
+    );
+    if (result.created && result.task.status === 'queued') await this.deps.notifier.taskReady(result.task);
+    return result;
+  }
+
+  /**
+   * Submits up to MAX_BATCH_TASKS tasks at once (`POST /v1/tasks:batch`), all or none: every entry
+   * is checked (a 400 names `tasks.<i>.<field>`), `dependsOn` names keys of the batch or existing
+   * tasks (no cycles), the quotas count every task, and the tasks are stored in one transaction.
+   * Idempotent like `submit`: the same key and body give the same tasks.
+   */
+  async submitBatch(
+    principal: Principal,
+    body: unknown,
+    idempotencyKey?: string,
+    /** Sub-tasks of an epic: each carries `parent`. */
+    parent?: string,
+  ): Promise<{ tasks: Task[]; created: boolean }> {
+    authorize(principal, 'task:create');
+    const entries = parseBatch(body);
+    const roles = entries.map((e, i) => withField(`tasks.${i}.`, () => this.checkEntry(principal, e)));
+    const graph = batchGraph(entries);
+    const statuses = await Promise.all(
+      entries.map(async (entry, i) => {
+        const external = graph.external[i] ?? [];
+        const found = await Promise.all(external.map((d) => this.deps.store.get(principal.tenant, d)));
+        const status = initialStatus({ ...entry, dependsOn: external }, found, `tasks.${i}.dependsOn`);
+        // serialized by declared files against the tasks stored before the batch
+        const waitsFor = await earlierClaims(this.deps.store, principal.tenant, submissionOf(entry));
+        return {
+          status: (graph.internal[i]?.length ?? 0) > 0 || waitsFor.length > 0 ? 'blocked' : status,
+          waitsFor,
+        };
+      }),
+    );
+    const now = this.now();
+    const quotas = this.deps.quotas ?? UNLIMITED;
+    await checkQuotas(this.deps.store, principal.tenant, quotas, now, entries.length);
+    if (this.deps.spend) await checkDailyBudget(this.deps.spend, quotas, principal.tenant, now);
+    const trace = parseTraceParent(this.deps.traceParent?.()) ?? newTraceContext();
+    // ids in the batch's order, a millisecond apart: they sort (and list) as the batch lists them
+    const ids = entries.map((_, i) => newTaskId(now.getTime() + i));
+    const tasks = entries.map((entry, i) => {
+      const dependsOn = entry.dependsOn.map((d) => {
+        const j = entries.findIndex((e) => e.key === d);
+        return j >= 0 ? (ids[j] as string) : d;
+      });
+      return this.draft(principal, { ...submissionOf(entry), dependsOn }, roles[i] as AgentRole, {
+        id: ids[i] as string,
+        status: statuses[i]?.status as TaskStatus,
+        now,
+        trace,
+        extra: {
+          key: entry.key,
+          ...(parent ? { parent } : {}),
+          ...(statuses[i]?.waitsFor.length ? { waitsFor: statuses[i]?.waitsFor } : {}),
+        },
+      });
+    });
+    const result = await this.deps.store.createBatch(
+      tasks,
+      idempotencyKey
+        ? {
+            key: `${principal.tenant}#${idempotencyKey}`,
+            bodyHash: hashBody(body),
+            ttlSeconds: this.deps.idempotencyTtlSeconds ?? 86_400,
+          }
+        : undefined,
+    );
+    if (result.created) {
+      for (const task of result.tasks) if (task.status === 'queued') await this.deps.notifier.taskReady(task);
+    }
+    return result;
+  }
+
+  /** Checks what the schema cannot: the repository, the agent role and the provider. */
+  private checkEntry(principal: Principal, input: ValidSubmission): AgentRole {
     checkRepo(input.repo, principal.tenant, this.deps.repoPolicy ?? STRICT_REPO_POLICY);
     const role = resolveRole(this.deps.roles, input.role);
     checkPin(input.provider, input.pin);
@@ -99,33 +205,21 @@ export class TaskService {
         [{ field: 'provider', message: 'unknown provider' }],
       );
     }
-    let status: TaskStatus = 'queued';
-    for (const dep of input.dependsOn) {
-      const found = await this.deps.store.get(principal.tenant, dep);
-      if (!found) {
-        throw new ValidationError(`dependsOn names task ${dep}, which does not exist.`, [
-          { field: 'dependsOn', message: `unknown task ${dep}` },
-        ]);
-      }
-      if (found.status === 'failed' || found.status === 'cancelled') {
-        throw new ValidationError(`dependsOn names task ${dep}, which ended ${found.status}.`, [
-          { field: 'dependsOn', message: `task ${dep} is ${found.status}` },
-        ]);
-      }
-      if (found.status !== 'succeeded') status = 'blocked';
-    }
-    // serialized by declared files: the earlier tasks on them run first
-    const waitsFor = await earlierClaims(this.deps.store, principal.tenant, input);
-    if (waitsFor.length > 0) status = 'blocked';
-    const now = this.now();
-    await checkQuotas(this.deps.store, principal.tenant, this.deps.quotas ?? UNLIMITED, now);
-    if (this.deps.spend)
-      await checkDailyBudget(this.deps.spend, this.deps.quotas ?? UNLIMITED, principal.tenant, now);
-    const trace = parseTraceParent(this.deps.traceParent?.()) ?? newTraceContext();
-    const task: Task = {
-      id: newTaskId(now.getTime()),
+    return role;
+  }
+
+  /** The task record of a checked submission. */
+  private draft(
+    principal: Principal,
+    input: ValidSubmission,
+    role: AgentRole,
+    at: { id: string; status: TaskStatus; now: Date; trace: TraceContext; extra?: Partial<Task> },
+  ): Task {
+    const { now, trace } = at;
+    return {
+      id: at.id,
       tenant: principal.tenant,
-      status,
+      status: at.status,
       repo: input.repo,
       baseBranch: input.baseBranch,
       prompt: input.prompt,
@@ -136,6 +230,10 @@ export class TaskService {
       dependsOn: input.dependsOn,
       limits: input.limits,
       labels: input.labels,
+      ...(input.files && { files: input.files }),
+      ...(input.onDependencyFailure ? { onDependencyFailure: input.onDependencyFailure } : {}),
+      ...(input.decompose ? { decompose: true, approval: input.approval === true } : {}),
+      ...at.extra,
       createdBy: principal.subject,
       createdAt: now.toISOString(),
       updatedAt: now.toISOString(),
@@ -144,21 +242,7 @@ export class TaskService {
       version: 0,
       traceId: trace.traceId,
       traceParent: formatTraceParent(trace),
-      ...(input.files && { files: input.files }),
-      ...(waitsFor.length > 0 && { waitsFor }),
     };
-    const result = await this.deps.store.create(
-      task,
-      idempotencyKey
-        ? {
-            key: `${principal.tenant}#${idempotencyKey}`,
-            bodyHash: hashBody(body),
-            ttlSeconds: this.deps.idempotencyTtlSeconds ?? 86_400,
-          }
-        : undefined,
-    );
-    if (result.created && result.task.status === 'queued') await this.deps.notifier.taskReady(result.task);
-    return result;
   }
 
   async get(principal: Principal, id: string): Promise<Task> {
@@ -279,5 +363,47 @@ export class TaskService {
     const task = await this.get(principal, id);
     const { lines, lastSeq } = await this.deps.store.readLogs(task.id, afterSeq, limit);
     return { task, lines, lastSeq };
+  }
+}
+
+/**
+ * The status a new task starts in, from its dependencies as stored: queued when there are none or
+ * all succeeded, blocked while one has not ended. A dependency that does not exist is a 400; one
+ * that failed or was cancelled too, unless the task runs anyway (`onDependencyFailure: "run"`).
+ */
+export function initialStatus(
+  input: Pick<ValidSubmission, 'dependsOn' | 'onDependencyFailure'>,
+  found: readonly (Task | undefined)[],
+  field: string,
+): TaskStatus {
+  let status: TaskStatus = 'queued';
+  input.dependsOn.forEach((dep, i) => {
+    const task = found[i];
+    if (!task) {
+      throw new ValidationError(`${field} names task ${dep}, which does not exist.`, [
+        { field, message: `unknown task ${dep}` },
+      ]);
+    }
+    const ended = task.status === 'failed' || task.status === 'cancelled';
+    if (ended && input.onDependencyFailure !== 'run') {
+      throw new ValidationError(`${field} names task ${dep}, which ended ${task.status}.`, [
+        { field, message: `task ${dep} is ${task.status}` },
+      ]);
+    }
+    if (!isTerminal(task.status)) status = 'blocked';
+  });
+  return status;
+}
+
+/** Runs `fn`, prefixing the fields a ValidationError names (a batch entry's `tasks.<i>.`). */
+function withField<T>(prefix: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (!(err instanceof ValidationError)) throw err;
+    const details = Array.isArray(err.details)
+      ? (err.details as { field: string; message: string }[]).map((d) => ({ ...d, field: prefix + d.field }))
+      : [{ field: prefix.slice(0, -1), message: err.message }];
+    throw new ValidationError(`${prefix.slice(0, -1)}: ${err.message}`, details);
   }
 }

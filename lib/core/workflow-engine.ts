@@ -441,6 +441,36 @@ export async function releaseTask(
   return moved?.after;
 }
 
+/**
+ * The release step over all blocked tasks: each is released (core `releaseBlocked`), and while
+ * some failed, those still blocked are looked at again, so that a failure runs down a chain of
+ * dependents to its end in one pass, whatever the order of `blocked`. The tasks it moved.
+ */
+export async function releaseAll(
+  store: WorkflowStore & { get(tenant: string, id: string): Promise<Task | undefined> },
+  blocked: readonly Task[],
+  now: Date,
+): Promise<Task[]> {
+  const moved: Task[] = [];
+  let pending = blocked;
+  while (pending.length > 0) {
+    const still: Task[] = [];
+    let failed = false;
+    for (const task of pending) {
+      const after = await releaseTask(store, task, now);
+      if (!after) still.push(task);
+      else {
+        moved.push(after);
+        failed ||= after.status === 'failed';
+      }
+    }
+    // only a failure can release more (a dependent of a queued task still waits)
+    if (!failed) break;
+    pending = still;
+  }
+  return moved;
+}
+
 export interface LeaseHeartbeatOptions {
   store: WorkflowStore;
   taskId: string;

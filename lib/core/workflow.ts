@@ -552,7 +552,9 @@ export function reapExpired(
 
 /**
  * A blocked task whose dependencies all succeeded (and whose `waited` tasks, earlier claims on the
- * same files, all ended) is queued; one with a failed, cancelled or missing dependency fails.
+ * same files, all ended) is queued; one with a failed, cancelled or missing dependency fails with
+ * `dependency_failed` (so its own dependents fail in turn, to the end of the chain), unless it says
+ * `onDependencyFailure: "run"`: it is then queued once every dependency has ended, however.
  * undefined while it must keep waiting.
  */
 export function releaseBlocked(
@@ -563,15 +565,16 @@ export function releaseBlocked(
 ): Task | undefined {
   if (task.status !== 'blocked') return undefined;
   const failedIndex = deps.findIndex((d) => !d || d.status === 'failed' || d.status === 'cancelled');
-  if (failedIndex >= 0) {
+  if (failedIndex >= 0 && task.onDependencyFailure !== 'run') {
     const dep = deps[failedIndex];
+    const why = dep?.error ? ` (${dep.error.code})` : '';
     return transition(
       task,
       'failed',
       {
         error: {
           code: 'dependency_failed',
-          message: `Dependency ${dep?.id ?? task.dependsOn[failedIndex] ?? '?'} ended ${dep?.status ?? 'missing'}.`,
+          message: `Dependency ${dep?.id ?? task.dependsOn[failedIndex] ?? '?'} ended ${dep?.status ?? 'missing'}${why}.`,
         },
       },
       now,
@@ -579,5 +582,8 @@ export function releaseBlocked(
   }
   // serialized by declared files (file-claims.ts): the earlier tasks must have ended, however they ended
   if (!waitOver(waited)) return undefined;
-  return deps.every((d) => d?.status === 'succeeded') ? transition(task, 'queued', {}, now) : undefined;
+  return deps.every((d) => d === undefined || isTerminal(d.status)) &&
+    (task.onDependencyFailure === 'run' || deps.every((d) => d?.status === 'succeeded'))
+    ? transition(task, 'queued', {}, now)
+    : undefined;
 }

@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import {
   AuditPage,
   ErrorBody,
@@ -124,6 +124,20 @@ export class ApiClient {
   submit(body: TaskSubmission, idempotencyKey?: string): Promise<Task> {
     const headers: Record<string, string> = idempotencyKey ? { 'idempotency-key': idempotencyKey } : {};
     return this.json(Task, 'a task', 'POST', '/v1/tasks', body, headers);
+  }
+
+  /** `POST /v1/tasks:batch`: the tasks made, in the batch's order. */
+  async submitBatch(body: unknown, idempotencyKey?: string): Promise<Task[]> {
+    const headers: Record<string, string> = idempotencyKey ? { 'idempotency-key': idempotencyKey } : {};
+    const out = await this.json(
+      z.object({ tasks: z.array(Task) }),
+      'a batch',
+      'POST',
+      '/v1/tasks:batch',
+      body,
+      headers,
+    );
+    return out.tasks;
   }
 
   get(id: string): Promise<Task> {

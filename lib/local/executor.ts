@@ -26,7 +26,7 @@ import {
   reapTask,
   recordInfrastructureNext,
   recordNext,
-  releaseTask,
+  releaseAll,
   startLeaseHeartbeat,
 } from '../core/workflow-engine.js';
 import { type GatewayOptions, ModelGateway } from '../gateway/server.js';
@@ -635,7 +635,7 @@ export class LocalExecutor implements TaskNotifier {
   /** The release step (core `releaseBlocked`): blocked tasks whose dependencies ended. */
   private async releaseBlocked(): Promise<void> {
     const now = new Date();
-    for (const task of await this.o.store.listBlocked()) await releaseTask(this.o.store, task, now);
+    await releaseAll(this.o.store, await this.o.store.listBlocked(), now);
   }
 }
 

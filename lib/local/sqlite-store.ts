@@ -40,6 +40,12 @@ CREATE TABLE IF NOT EXISTS idempotency (
   task_id TEXT NOT NULL,
   expires_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS idempotency_batches (
+  key TEXT NOT NULL,
+  position INTEGER NOT NULL,
+  task_id TEXT NOT NULL,
+  PRIMARY KEY (key, position)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS logs (
   task_id TEXT NOT NULL,
   seq INTEGER NOT NULL,
@@ -112,6 +118,15 @@ export class SqliteTaskStore
         'INSERT OR REPLACE INTO idempotency (key, body_hash, task_id, expires_at) VALUES (?, ?, ?, ?)',
       ),
       idemPurge: db.prepare('DELETE FROM idempotency WHERE expires_at <= ?'),
+      // a batch's tasks under its key (the idempotency row names the first)
+      batchGet: db.prepare<[string], { task_id: string }>(
+        'SELECT task_id FROM idempotency_batches WHERE key = ? ORDER BY position',
+      ),
+      batchPut: db.prepare('INSERT INTO idempotency_batches (key, position, task_id) VALUES (?, ?, ?)'),
+      batchOfKey: db.prepare('DELETE FROM idempotency_batches WHERE key = ?'),
+      batchOrphans: db.prepare(
+        'DELETE FROM idempotency_batches WHERE key NOT IN (SELECT key FROM idempotency)',
+      ),
       ready: db.prepare<[number], Row>(
         `SELECT data FROM tasks WHERE status = 'queued' OR (status = 'retrying' AND not_before <= ?)
          ORDER BY priority_rank, id LIMIT 1`,
@@ -217,6 +232,34 @@ export class SqliteTaskStore
         }
         this.stmts.insert.run(this.row(task));
         return { task, created: true };
+      })
+      .immediate();
+  }
+
+  async createBatch(tasks: Task[], idem?: IdempotencyClaim): Promise<{ tasks: Task[]; created: boolean }> {
+    const now = Date.now();
+    return this.db
+      .transaction(() => {
+        if (idem) {
+          const seen = this.stmts.idemGet.get(idem.key, now);
+          if (seen) {
+            if (seen.body_hash !== idem.bodyHash) {
+              throw new ConflictError('This Idempotency-Key was used with a different request body.');
+            }
+            const earlier = this.stmts.batchGet
+              .all(idem.key)
+              .map((r) => this.stmts.getById.get(r.task_id))
+              .filter((r): r is Row => r !== undefined)
+              .map((r) => JSON.parse(r.data) as Task);
+            if (earlier.length > 0) return { tasks: earlier, created: false };
+          }
+          this.stmts.idemPurge.run(now);
+          this.stmts.batchOfKey.run(idem.key);
+          this.stmts.idemPut.run(idem.key, idem.bodyHash, tasks[0]?.id ?? '', now + idem.ttlSeconds * 1000);
+          for (const [i, t] of tasks.entries()) this.stmts.batchPut.run(idem.key, i, t.id);
+        }
+        for (const task of tasks) this.stmts.insert.run(this.row(task));
+        return { tasks, created: true };
       })
       .immediate();
   }
@@ -403,6 +446,7 @@ export class SqliteTaskStore
         const idempotencyKeys = this.stmts.idemOfIds.run(ids).changes;
         const tasks = this.stmts.tasksOfIds.run(ids).changes;
         const orphanKeys = this.stmts.idemOfTenant.run(prefix, prefix).changes;
+        this.stmts.batchOrphans.run();
         return {
           tasks,
           logLines,
@@ -433,6 +477,7 @@ export class SqliteTaskStore
       if (batch < SWEEP_BATCH) break;
     }
     out.idempotencyKeys += this.stmts.idemPurge.run(Date.now()).changes;
+    this.stmts.batchOrphans.run();
     return out;
   }
 

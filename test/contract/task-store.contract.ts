@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, it } from '@jest/globals';
 import { ConflictError, VersionConflictError } from '../../lib/core/errors.js';
+import { newTaskId } from '../../lib/core/ids.js';
 import { transition } from '../../lib/core/lifecycle.js';
 import type { TaskStore } from '../../lib/core/ports.js';
 import { makeTask } from '../support/tasks.js';
@@ -140,6 +141,49 @@ export function taskStoreContract(name: string, factory: () => Promise<TaskStore
       expect(counts.queued).toBe(2);
       expect(counts.running).toBe(1);
       expect(counts.failed).toBe(0);
+    });
+
+    it('stores a batch of 100 tasks with its idempotency key, and answers the same tasks for it again', async () => {
+      // Arrange: 100 tasks and a key (past DynamoDB's 100 items in one transaction together)
+      const tasks = Array.from({ length: 100 }, (_, i) =>
+        makeTask({ key: `k${i}`, id: newTaskId(Date.now() + i) }),
+      );
+      const claim = { key: 'acme#batch-1', bodyHash: 'hb1', ttlSeconds: 60 };
+      // Act
+      const first = await store.createBatch(tasks, claim);
+      const again = await store.createBatch(
+        tasks.map((t) => ({ ...t, id: newTaskId() })),
+        claim,
+      );
+      // Assert
+      expect(first.created).toBe(true);
+      expect(again.created).toBe(false);
+      expect(again.tasks.map((t) => t.id)).toEqual(tasks.map((t) => t.id));
+      const stored = await Promise.all(tasks.map((t) => store.get('acme', t.id)));
+      expect(stored.map((t) => t?.key)).toEqual(tasks.map((t) => t.key));
+      await expect(store.createBatch([makeTask()], { ...claim, bodyHash: 'other' })).rejects.toBeInstanceOf(
+        ConflictError,
+      );
+    });
+
+    it('stores none of a batch when one of its tasks cannot be stored, and gives its key back', async () => {
+      // Arrange: the last task's id is taken already
+      const taken = makeTask();
+      await store.create(taken);
+      const tasks = [makeTask(), makeTask(), { ...makeTask(), id: taken.id }];
+      const claim = { key: 'acme#batch-2', bodyHash: 'hb2', ttlSeconds: 60 };
+      // Act
+      const refused = await store.createBatch(tasks, claim).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      // Assert
+      expect(refused).toBeInstanceOf(Error);
+      expect(await store.get('acme', tasks[0]?.id as string)).toBeUndefined();
+      expect(await store.get('acme', tasks[1]?.id as string)).toBeUndefined();
+      expect((await store.get('acme', taken.id))?.prompt).toBe(taken.prompt);
+      const later = await store.createBatch([makeTask(), makeTask()], claim);
+      expect(later.created).toBe(true);
     });
   });
 }

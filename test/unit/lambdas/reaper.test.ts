@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { DynamoTaskStore } from '../../../lib/aws/dynamo-task-store.js';
 import type { ReaperReport } from '../../../lib/aws/reaper.js';
+import { newTaskId } from '../../../lib/core/ids.js';
 import { transition } from '../../../lib/core/lifecycle.js';
 import type { DynamoDbLocal } from '../../support/dynamodb-local.js';
 import { makeTask } from '../../support/tasks.js';
@@ -110,5 +111,41 @@ describe('reaper Lambda (EventBridge Scheduler)', () => {
       .commandCalls(SendMessageCommand)
       .map((c) => JSON.parse(String(c.args[0].input.MessageBody)).taskId);
     expect(announced.sort()).toEqual([between.id, waitingLong.id].sort());
+  });
+
+  it('fails a chain of dependents to its end in one pass, and queues the one that runs anyway', async () => {
+    // Arrange: root failed; mid ← root, leaf ← mid (leaf listed first: its id sorts first); anyway ← root
+    sqs.reset();
+    sqs.on(SendMessageCommand).resolves({});
+    const at = Date.now();
+    const root = makeTask({
+      id: newTaskId(at),
+      status: 'failed',
+      error: { code: 'auth', message: 'bad key' },
+    });
+    const mid = makeTask({ id: newTaskId(at + 2), status: 'blocked', dependsOn: [root.id] });
+    const leaf = makeTask({ id: newTaskId(at + 1), status: 'blocked', dependsOn: [mid.id] });
+    const anyway = makeTask({
+      id: newTaskId(at + 3),
+      status: 'blocked',
+      dependsOn: [root.id],
+      onDependencyFailure: 'run',
+    });
+    for (const t of [root, mid, leaf, anyway]) await store.create(t);
+    // Act
+    const report = await handler({}, lambdaContext('reaper'));
+    // Assert
+    expect(report.released).toBe(3);
+    expect((await store.getById(mid.id))?.error?.code).toBe('dependency_failed');
+    expect((await store.getById(leaf.id))?.error).toEqual({
+      code: 'dependency_failed',
+      message: `Dependency ${mid.id} ended failed (dependency_failed).`,
+    });
+    expect((await store.getById(anyway.id))?.status).toBe('queued');
+    const announced = sqs
+      .commandCalls(SendMessageCommand)
+      .map((c) => JSON.parse(String(c.args[0].input.MessageBody)).taskId);
+    // (a task queued long by the case before is announced again too)
+    expect(announced.filter((id) => [root, mid, leaf, anyway].some((t) => t.id === id))).toEqual([anyway.id]);
   });
 });
