@@ -2,9 +2,11 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
 import { annotateTask, emitRecorded } from '../lib/aws/emf.js';
 import { logger, metrics, tracer } from '../lib/aws/powertools.js';
+import { releaseAfterEnd } from '../lib/aws/release-after-end.js';
 import {
   providerKeysFromEnv,
   providerLimitsFromEnv,
@@ -12,6 +14,7 @@ import {
   taskStoreFromEnv,
   waitingFromEnv,
 } from '../lib/aws/runtime.js';
+import { SqsTaskNotifier } from '../lib/aws/sqs-notifier.js';
 import { TaskEventPublisher } from '../lib/aws/task-events.js';
 import { recordStep } from '../lib/aws/workflow-steps.js';
 import type { Task } from '../lib/core/schemas.js';
@@ -24,6 +27,10 @@ const busName = process.env.TASK_EVENT_BUS_NAME;
 const events = busName
   ? new TaskEventPublisher(tracer.captureAWSv3Client(new EventBridgeClient({})), busName)
   : undefined;
+const queueUrl = process.env.TASK_QUEUE_URL;
+const notifier = queueUrl
+  ? new SqsTaskNotifier(tracer.captureAWSv3Client(new SQSClient({})), queueUrl)
+  : undefined;
 const deps = {
   store,
   roles,
@@ -35,6 +42,10 @@ const deps = {
     await events
       ?.taskFinished(task)
       .catch((err) => logger.error('could not publish Task Finished', { taskId: task.id, err }));
+    // its dependents (and an epic's sub-tasks) move now; the reaper's pass catches what this misses
+    await releaseAfterEnd(store, notifier, task, new Date()).catch((err) =>
+      logger.error('could not release dependents', { taskId: task.id, err }),
+    );
   },
 };
 

@@ -281,6 +281,9 @@ export const API_ROUTES: readonly ApiRoute[] = [
   authed('POST', '/v1/tasks/{taskId}/cancel', async (c) =>
     json(202, await c.deps.service.cancel(c.principal, c.params.taskId as string)),
   ),
+  authed('POST', '/v1/tasks/{taskId}/approve', async (c) =>
+    json(200, await c.deps.service.approve(c.principal, c.params.taskId as string)),
+  ),
   authed('POST', '/v1/tasks/{taskId}/retry', async (c) =>
     json(202, await c.deps.service.retry(c.principal, c.params.taskId as string)),
   ),

@@ -231,6 +231,16 @@ export const OPERATIONS: Record<string, Operation> = {
     errors: [400, 403, 404, 409],
     responses: { 202: jsonBody(TaskRef, 'Queued again.') },
   },
+  'POST /v1/tasks/{taskId}/approve': {
+    operationId: 'approveTaskPlan',
+    tags: ['tasks'],
+    summary: "Approve an epic's plan: its sub-tasks are stored and start",
+    description:
+      'For a task submitted with `decompose: true, approval: true` whose planning agent has answered (`epic.stage: "awaiting_approval"`, the plan in `epic.plan`). Admins and operators may approve any epic of the tenant, a submitter the epics it submitted. Another task, or one not waiting for approval, answers 409.',
+    request: { params: taskId },
+    errors: [400, 403, 404, 409],
+    responses: { 200: jsonBody(TaskRef, 'Approved: the epic with its sub-tasks (`subtasks`).') },
+  },
   'GET /v1/tasks/{taskId}/logs': {
     operationId: 'getTaskLogs',
     tags: ['tasks'],

@@ -7,7 +7,7 @@ import type { DynamoTaskStore } from './dynamo-task-store.js';
 export interface ReaperDeps {
   store: Pick<
     DynamoTaskStore,
-    'getById' | 'put' | 'appendLogs' | 'listByStatus' | 'listExpiredLeases' | 'get'
+    'getById' | 'put' | 'appendLogs' | 'listByStatus' | 'listExpiredLeases' | 'get' | 'createBatch'
   >;
   notifier: Pick<TaskNotifier, 'taskReady'>;
   roles: Record<string, AgentRole>;
@@ -71,13 +71,16 @@ export async function reap(deps: ReaperDeps): Promise<ReaperReport> {
   // a failure runs down each chain of dependents to its end in this one pass
   for (const released of await releaseAll(deps.store, await deps.store.listByStatus('blocked'), now)) {
     report.released++;
-    await settle(
-      released,
-      released.status === 'queued'
-        ? 'dependencies succeeded; queued'
-        : `failed: ${released.error?.message ?? ''}`,
-    );
+    await settle(released, releaseLine(released));
   }
   report.woken = (await deps.wakeParked?.(now)) ?? 0;
   return report;
+}
+
+/** The log line of a task the release step moved (or, an epic's sub-task, stored). */
+export function releaseLine(task: Task): string {
+  if (task.version === 0) return `stored as sub-task ${task.key ?? ''} of epic ${task.parent ?? ''}`;
+  if (task.status === 'queued') return 'dependencies succeeded; queued';
+  if (task.status === 'failed') return `failed: ${task.error?.message ?? ''}`;
+  return `${task.status}: ${task.summary ?? ''}`;
 }

@@ -13,6 +13,8 @@ export type Action =
   | 'task:read'
   | 'task:cancel'
   | 'task:retry'
+  /** Approving any epic's plan (a submitter may approve the epics it submitted). */
+  | 'task:approve'
   | 'metrics:read'
   | 'schedule:read'
   | 'schedule:manage'
@@ -27,6 +29,7 @@ const POLICY: Record<AccessRole, readonly Action[]> = {
     'task:read',
     'task:cancel',
     'task:retry',
+    'task:approve',
     'metrics:read',
     'schedule:read',
     'schedule:manage',
@@ -39,6 +42,7 @@ const POLICY: Record<AccessRole, readonly Action[]> = {
     'task:read',
     'task:cancel',
     'task:retry',
+    'task:approve',
     'metrics:read',
     'schedule:read',
     'schedule:manage',

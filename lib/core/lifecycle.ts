@@ -7,9 +7,11 @@ import { AUTO_PROVIDER, type Task, type TaskStatus } from './schemas.js';
  * A transition not listed here is a bug or a lost race, and is refused.
  */
 export const TRANSITIONS: Record<TaskStatus, readonly TaskStatus[]> = {
-  blocked: ['queued', 'failed', 'cancelled'],
+  // an epic waits blocked for its sub-tasks, and succeeds from there when all of them have
+  blocked: ['queued', 'failed', 'cancelled', 'succeeded'],
   queued: ['running', 'cancelled', 'blocked'],
-  running: ['succeeded', 'failed', 'retrying', 'cancelled', 'queued'],
+  // an epic's planning attempt ends with the epic blocked on its plan
+  running: ['succeeded', 'failed', 'retrying', 'cancelled', 'queued', 'blocked'],
   retrying: ['running', 'cancelled', 'failed'],
   succeeded: [],
   failed: ['queued'],

@@ -123,14 +123,22 @@ export const TaskSubmission = z
      * `error.code: dependency_failed`, and so on down the chain; `run` runs it anyway once every
      * dependency has ended.
      */
-    onDependencyFailure: OnDependencyFailure.optional(),
+    onDependencyFailure: OnDependencyFailure.optional().meta({
+      description:
+        'What a failed or cancelled dependency does to this task: `fail` (default) fails it with `error.code: "dependency_failed"`, and its own dependents in turn, to the end of the chain; `run` runs it anyway once every dependency has ended.',
+    }),
     /**
      * An epic: a planning agent first breaks the prompt into sub-tasks (docs/epics.md), which run
      * as a batch under this task; the task succeeds when all of them have.
      */
-    decompose: z.boolean().optional(),
-    /** With `decompose`: the plan waits for `POST /v1/tasks/{id}/approve` before its sub-tasks run. */
-    approval: z.boolean().optional(),
+    decompose: z.boolean().optional().meta({
+      description:
+        'An epic: a planning agent first breaks the prompt into sub-tasks (a JSON plan, see docs/orchestration.md), which run as a batch under this task (each with `parent`); the task succeeds when all of them have, and fails (`subtask_failed`) when one fails. A plan that is missing or not valid fails it with `invalid_plan`.',
+    }),
+    approval: z.boolean().optional().meta({
+      description:
+        'With `decompose`: the plan waits (`epic.stage: "awaiting_approval"`) for `POST /v1/tasks/{id}/approve` before its sub-tasks are stored and run.',
+    }),
   })
   .strict();
 export type TaskSubmission = z.input<typeof TaskSubmission>;
@@ -274,8 +282,11 @@ export const Task = z.object({
   approval: z.boolean().optional(),
   epic: z
     .object({
-      /** planning: its agent runs; awaiting_approval: the plan waits; running: its sub-tasks run. */
-      stage: z.enum(['planning', 'awaiting_approval', 'running']),
+      /**
+       * planning: its planning agent runs; awaiting_approval: the plan waits for
+       * `POST /v1/tasks/{id}/approve`; planned: its sub-tasks are being stored; running: they run.
+       */
+      stage: z.enum(['planning', 'awaiting_approval', 'planned', 'running']),
       /** The plan as the planning agent gave it (validated). */
       plan: z.array(z.record(z.string(), z.unknown())).optional(),
       /** The sub-tasks' ids, in the plan's order. */
@@ -283,6 +294,8 @@ export const Task = z.object({
       approvedBy: z.string().optional(),
     })
     .optional(),
+  /** An epic's sub-tasks as they are now (read with the epic, not stored on it). */
+  subtasks: z.array(z.object({ id: z.string(), key: z.string().optional(), status: TaskStatus })).optional(),
   /** The task's trace (W3C trace id, 32 hex digits): every span and log line of the task carries it. */
   traceId: z.string().optional(),
   /** The W3C `traceparent` of the submission: later steps (executor, workflow, worker) are its children. */

@@ -1,7 +1,13 @@
 import { createHash } from 'node:crypto';
-import { authorize, type Principal } from './access.js';
+import { authorize, can, type Principal } from './access.js';
 import { batchGraph, parseBatch, submissionOf } from './batches.js';
-import { ConflictError, NotFoundError, PayloadTooLargeError, ValidationError } from './errors.js';
+import {
+  ConflictError,
+  ForbiddenError,
+  NotFoundError,
+  PayloadTooLargeError,
+  ValidationError,
+} from './errors.js';
 import { earlierClaims } from './file-claims.js';
 import { newTaskId } from './ids.js';
 import { transition } from './lifecycle.js';
@@ -23,6 +29,7 @@ import {
 } from './schemas.js';
 import { checkDailyBudget, type TenantSpendStore } from './tenant-spend.js';
 import { formatTraceParent, newTraceContext, parseTraceParent, type TraceContext } from './trace-context.js';
+import { startEpic } from './workflow-engine.js';
 
 /** Told about tasks that became ready, so that they are dispatched without polling. */
 export interface TaskNotifier {
@@ -232,7 +239,9 @@ export class TaskService {
       labels: input.labels,
       ...(input.files && { files: input.files }),
       ...(input.onDependencyFailure ? { onDependencyFailure: input.onDependencyFailure } : {}),
-      ...(input.decompose ? { decompose: true, approval: input.approval === true } : {}),
+      ...(input.decompose
+        ? { decompose: true, approval: input.approval === true, epic: { stage: 'planning' as const } }
+        : {}),
       ...at.extra,
       createdBy: principal.subject,
       createdAt: now.toISOString(),
@@ -246,10 +255,61 @@ export class TaskService {
   }
 
   async get(principal: Principal, id: string): Promise<Task> {
+    const task = await this.read(principal, id);
+    if (!task.epic?.children) return task;
+    // an epic shows its sub-tasks as they are now
+    const children = await Promise.all(task.epic.children.map((c) => this.deps.store.get(task.tenant, c)));
+    const subtasks = children.flatMap((c) => (c ? [{ id: c.id, key: c.key, status: c.status }] : []));
+    return { ...task, subtasks };
+  }
+
+  /** The task as stored (no `subtasks`: what a change starts from). */
+  private async read(principal: Principal, id: string): Promise<Task> {
     authorize(principal, 'task:read');
     const task = await this.deps.store.get(principal.tenant, id);
     if (!task) throw new NotFoundError(`No task ${id}.`);
     return task;
+  }
+
+  /**
+   * Approves an epic's plan (`POST /v1/tasks/{id}/approve`): its sub-tasks are stored and start.
+   * Admins and operators may approve any epic of the tenant, a submitter the epics it submitted.
+   */
+  async approve(principal: Principal, id: string): Promise<Task> {
+    const task = await this.read(principal, id);
+    const own = can(principal, 'task:create') && task.createdBy === principal.subject;
+    if (!can(principal, 'task:approve') && !own) {
+      throw new ForbiddenError(
+        `Access role "${principal.role}" may approve only the epics it submitted; task ${id} is ${task.createdBy ?? 'another'}'s.`,
+      );
+    }
+    if (task.status !== 'blocked' || task.epic?.stage !== 'awaiting_approval') {
+      const where = task.epic ? `its plan is ${task.epic.stage.replace('_', ' ')}` : 'it is no epic';
+      throw new ConflictError(
+        `Task ${id} has no plan waiting for approval: ${where} (status ${task.status}).`,
+      );
+    }
+    const now = this.now();
+    const approved: Task = {
+      ...task,
+      epic: { ...task.epic, stage: 'planned', approvedBy: principal.subject },
+      version: task.version + 1,
+      updatedAt: now.toISOString(),
+    };
+    await this.deps.store.put(approved, task.version);
+    const { store } = this.deps;
+    const children = await startEpic(
+      {
+        getById: (c) => store.get(principal.tenant, c),
+        get: (t, c) => store.get(t, c),
+        put: (t, v) => store.put(t, v),
+        createBatch: (t, i) => store.createBatch(t, i),
+      },
+      approved,
+      now,
+    );
+    for (const child of children) if (child.status === 'queued') await this.deps.notifier.taskReady(child);
+    return this.get(principal, id);
   }
 
   async list(
@@ -300,7 +360,7 @@ export class TaskService {
   async cancel(principal: Principal, id: string): Promise<Task> {
     authorize(principal, 'task:cancel');
     for (let i = 0; i < 5; i++) {
-      const task = await this.get(principal, id);
+      const task = await this.read(principal, id);
       if (isTerminal(task.status)) throw new ConflictError(`Task ${id} already ended ${task.status}.`);
       if (task.cancelRequested) return task;
       const now = this.now();
@@ -332,7 +392,7 @@ export class TaskService {
   /** Runs a failed or cancelled task again, with a fresh set of attempts (its history is kept). */
   async retry(principal: Principal, id: string): Promise<Task> {
     authorize(principal, 'task:retry');
-    const task = await this.get(principal, id);
+    const task = await this.read(principal, id);
     if (task.status !== 'failed' && task.status !== 'cancelled') {
       throw new ConflictError(`Task ${id} is ${task.status}; only failed or cancelled tasks can be retried.`);
     }
@@ -346,6 +406,8 @@ export class TaskService {
         durationMs: undefined,
         provider: undefined,
         retryFrom: task.attempts.length,
+        // an epic plans again
+        ...(task.decompose ? { epic: { stage: 'planning' as const } } : {}),
       },
       this.now(),
     );
@@ -360,7 +422,7 @@ export class TaskService {
     afterSeq: number,
     limit = 1000,
   ): Promise<{ task: Task; lines: LogLine[]; lastSeq: number }> {
-    const task = await this.get(principal, id);
+    const task = await this.read(principal, id);
     const { lines, lastSeq } = await this.deps.store.readLogs(task.id, afterSeq, limit);
     return { task, lines, lastSeq };
   }

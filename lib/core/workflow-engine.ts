@@ -1,6 +1,8 @@
+import { epicChildren, epicStarted } from './epics.js';
 import { ConflictError } from './errors.js';
 import type { InfrastructureRetryPolicy } from './infrastructure.js';
 import { namedProvider, type RetryPolicy } from './lifecycle.js';
+import type { TaskStore } from './ports.js';
 import {
   admitProvider,
   type BreakerMode,
@@ -362,6 +364,7 @@ export async function recordNext(
           available: deps.available,
           now,
           leaseOwner: input.leaseOwner,
+          roleNames: Object.keys(deps.roles),
           policy: deps.policy,
           random: deps.random,
         })
@@ -435,7 +438,9 @@ export async function releaseTask(
   blocked: Task,
   now: Date,
 ): Promise<Task | undefined> {
-  const deps = await Promise.all(blocked.dependsOn.map((d) => store.get(blocked.tenant, d)));
+  // a running epic waits for its sub-tasks, any other task for its dependencies
+  const ids = blocked.epic?.stage === 'running' ? (blocked.epic.children ?? []) : blocked.dependsOn;
+  const deps = await Promise.all(ids.map((d) => store.get(blocked.tenant, d)));
   const waited = await Promise.all((blocked.waitsFor ?? []).map((d) => store.get(blocked.tenant, d)));
   const moved = await mutateTask(store, blocked.id, (t) => releaseBlocked(t, deps, now, waited));
   return moved?.after;
@@ -446,17 +451,17 @@ export async function releaseTask(
  * some failed, those still blocked are looked at again, so that a failure runs down a chain of
  * dependents to its end in one pass, whatever the order of `blocked`. The tasks it moved.
  */
-export async function releaseAll(
-  store: WorkflowStore & { get(tenant: string, id: string): Promise<Task | undefined> },
-  blocked: readonly Task[],
-  now: Date,
-): Promise<Task[]> {
+export async function releaseAll(store: ReleaseStore, blocked: readonly Task[], now: Date): Promise<Task[]> {
   const moved: Task[] = [];
   let pending = blocked;
   while (pending.length > 0) {
     const still: Task[] = [];
     let failed = false;
     for (const task of pending) {
+      if (task.epic?.stage === 'planned') {
+        moved.push(...(await startEpic(store, task, now)));
+        continue;
+      }
       const after = await releaseTask(store, task, now);
       if (!after) still.push(task);
       else {
@@ -469,6 +474,37 @@ export async function releaseAll(
     pending = still;
   }
   return moved;
+}
+
+/** What the release step needs of a store: reads, conditional writes, and batches (an epic's sub-tasks). */
+export type ReleaseStore = WorkflowStore & {
+  get(tenant: string, id: string): Promise<Task | undefined>;
+  createBatch: TaskStore['createBatch'];
+};
+
+/** How long an epic's sub-tasks are found again under its key: a repeated start stores none twice. */
+const EPIC_KEY_TTL_SECONDS = 30 * 86_400;
+
+/**
+ * Starts an epic whose plan is ready (stage `planned`): stores its sub-tasks as one batch under an
+ * idempotency key of the epic (a second start finds the same ones), then the epic waits for them.
+ * The sub-tasks stored (the queued ones to announce), none when another start was first.
+ */
+export async function startEpic(store: ReleaseStore, parent: Task, now: Date): Promise<Task[]> {
+  if (parent.status !== 'blocked' || parent.epic?.stage !== 'planned') return [];
+  let tasks: Task[];
+  try {
+    ({ tasks } = await store.createBatch(epicChildren(parent, now), {
+      key: `${parent.tenant}#epic#${parent.id}`,
+      bodyHash: parent.id,
+      ttlSeconds: EPIC_KEY_TTL_SECONDS,
+    }));
+  } catch (err) {
+    if (err instanceof ConflictError) return []; // another start is storing them: it goes on
+    throw err;
+  }
+  const moved = await mutateTask(store, parent.id, (t) => epicStarted(t, tasks, now));
+  return moved?.after ? tasks : [];
 }
 
 export interface LeaseHeartbeatOptions {

@@ -1,3 +1,4 @@
+import { afterPlanning, epicEnded, isPlanning } from './epics.js';
 import type { ProviderErrorClass } from './errors.js';
 import { waitOver } from './file-claims.js';
 import {
@@ -59,6 +60,8 @@ export interface AttemptOutcomeReport {
   calls?: Attempt['calls'];
   /** The provider said when to come back (a rate limit's reset): no retry on it sooner. */
   retryAfterMs?: number;
+  /** An epic's planning attempt: the plan as the agent gave it (checked by the record step). */
+  plan?: unknown;
 }
 
 export type PrepareOutcome =
@@ -250,6 +253,8 @@ export function recordAttempt(input: {
   now: Date;
   /** The executor recording; a task leased to another one is left alone. */
   leaseOwner?: string;
+  /** The agent roles configured, to check an epic's plan against; undefined: not checked. */
+  roleNames?: readonly string[];
   policy?: RetryPolicy;
   random?: () => number;
 }): RecordOutcome {
@@ -292,6 +297,10 @@ export function recordAttempt(input: {
   let next: Task;
   switch (decision.kind) {
     case 'succeed':
+      if (isPlanning(base)) {
+        next = afterPlanning(base, report.plan, input.roleNames, now);
+        break;
+      }
       next = transition(
         base,
         'succeeded',
@@ -564,6 +573,10 @@ export function releaseBlocked(
   waited: readonly (Task | undefined)[] = [],
 ): Task | undefined {
   if (task.status !== 'blocked') return undefined;
+  // an epic: waits for its plan's approval or its sub-tasks, then ends as they did
+  if (task.epic && task.epic.stage !== 'planning') {
+    return task.epic.stage === 'running' ? epicEnded(task, deps, now) : undefined;
+  }
   const failedIndex = deps.findIndex((d) => !d || d.status === 'failed' || d.status === 'cancelled');
   if (failedIndex >= 0 && task.onDependencyFailure !== 'run') {
     const dep = deps[failedIndex];

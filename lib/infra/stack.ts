@@ -75,6 +75,8 @@ export class AutoDevStack extends Stack {
       providerLimits: props.providerLimits,
     });
     const dispatcher = new Dispatcher(this, 'Dispatcher', { store, queue, workflow, runtime });
+    // the record step announces the tasks a task's end released (its dependents, an epic's sub-tasks)
+    queue.grantSend(workflow.recordFunction);
     new TaskEvents(this, 'TaskEvents', {
       publisher: workflow.recordFunction,
       notifications: props.notifications,

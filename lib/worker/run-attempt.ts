@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { isPlanning, planningPrompt } from '../core/epics.js';
 import type { ProviderErrorClass } from '../core/errors.js';
 import type { ModelCall } from '../core/metering.js';
 import type { ProviderDriver } from '../core/ports.js';
@@ -36,6 +37,7 @@ import type { ForgeEntry } from './forge/resolve.js';
 import { GitError } from './git.js';
 import { KnownSecrets } from './known-secrets.js';
 import { trainModeOf } from './merge-train.js';
+import { planStep } from './plan-step.js';
 import type { Sandbox } from './sandbox.js';
 import {
   type GitWorkspaces,
@@ -101,6 +103,8 @@ export interface AttemptReport {
   calls?: ModelCall[];
   /** Retry no sooner than this (the provider's rate limit resets then). */
   retryAfterMs?: number;
+  /** An epic's planning attempt: the plan its agent gave (checked by the record step). */
+  plan?: unknown;
 }
 
 export interface AttemptContext {
@@ -158,6 +162,8 @@ export interface AttemptContext {
  */
 export const ATTEMPT_STEPS: readonly (readonly [name: string, step: AttemptStep])[] = [
   ['agent', agentStep],
+  // an epic's planning attempt ends here, with its plan
+  ['plan', planStep],
   ['gates and repair rounds', gatesStep],
   ['review', reviewStep],
   ['commit', commitStep],
@@ -305,7 +311,7 @@ function newRun(
     timeoutSeconds,
     sandbox,
     input: {
-      prompt: task.prompt,
+      prompt: isPlanning(task) ? planningPrompt(task.prompt) : task.prompt,
       workdir: ws.dir,
       homeDir: ws.homeDir,
       model: provider.model,
