@@ -159,6 +159,8 @@ describe('Lambda functions', () => {
       expect.arrayContaining([...table, 'sqs:SendMessage', 'states:SendTaskSuccess']),
     );
     expect(actionsOf('WorkflowRecord')).toContain('states:SendTaskSuccess');
+    // it announces the tasks a task's end released (dependents, an epic's sub-tasks)
+    expect(actionsOf('WorkflowRecord')).toContain('sqs:SendMessage');
     expect(actionsOf('WorkflowRecord')).not.toContain('states:StartExecution');
   });
 

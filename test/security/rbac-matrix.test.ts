@@ -128,6 +128,17 @@ describe('the RBAC matrix of the local API', () => {
       async (c) => call(`/v1/tasks/${await cancelledTask()}/retry`, c, { method: 'POST' }),
     ],
     [
+      'POST /v1/tasks:batch',
+      [201, 201, 201, 403, 401],
+      (c) => call('/v1/tasks:batch', c, { method: 'POST', body: { tasks: [{ key: 'a', ...taskBody() }] } }),
+    ],
+    // an admin's task, no epic: those who may approve get 409, a submitter (not its submitter) 403
+    [
+      'POST /v1/tasks/{id}/approve',
+      [409, 409, 403, 403, 401],
+      async (c) => call(`/v1/tasks/${await newTask()}/approve`, c, { method: 'POST' }),
+    ],
+    [
       'POST /v1/schedules',
       [201, 201, 403, 403, 401],
       (c) => call('/v1/schedules', c, { method: 'POST', body: scheduleBody() }),
@@ -208,6 +219,21 @@ describe('the RBAC matrix of the local API', () => {
       const id = await cancelledTask();
       await probe(`/v1/tasks/${id}/retry`, 'POST');
       expect((await acmeTask(id)).status).toBe('cancelled');
+    });
+
+    it('answers 404 to approving a task, and to a batch that depends on one', async () => {
+      const id = await newTask();
+      await probe(`/v1/tasks/${id}/approve`, 'POST');
+      const batch = await call(
+        '/v1/tasks:batch',
+        'admin',
+        { method: 'POST', body: { tasks: [{ key: 'a', ...taskBody('globex'), dependsOn: [id] }] } },
+        'globex',
+      );
+      const text = await batch.text();
+      expect(batch.status).toBe(400);
+      expect(text).toContain(`unknown task ${id}`);
+      expect(text).not.toContain(PROMPT);
     });
 
     it('answers 404 to reading and deleting a schedule, which stays', async () => {
