@@ -315,6 +315,16 @@ withToken(
 });
 
 withToken(
+  program
+    .command('approve')
+    .description("approve an epic's plan: its sub-tasks are stored and start (operator, or its submitter)")
+    .argument('<id>'),
+).action(async (id, o) => {
+  const t = await (await client(o)).approve(id);
+  print(o, t, () => (t.subtasks ?? []).map((s) => `${s.key ?? ''}\t${s.id}\t${s.status}`).join('\n'));
+});
+
+withToken(
   program.command('retry').description('run a failed or cancelled task again (operator)').argument('<id>'),
 ).action(async (id, o) => {
   const t = await (await client(o)).retry(id);

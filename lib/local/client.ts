@@ -168,6 +168,11 @@ export class ApiClient {
     ).json()) as ErasureReport;
   }
 
+  /** Approves an epic's plan (`POST /v1/tasks/{id}/approve`). */
+  approve(id: string): Promise<Task> {
+    return this.json(Task, 'a task', 'POST', `/v1/tasks/${encodeURIComponent(id)}/approve`);
+  }
+
   cancel(id: string): Promise<Task> {
     return this.json(Task, 'a task', 'POST', `/v1/tasks/${encodeURIComponent(id)}/cancel`);
   }

@@ -117,7 +117,8 @@ describe('epics through the HTTP API (real server, git remote, fake claude as th
     const byBob = await call('POST', `/v1/tasks/${epic.id}/approve`, 'bob');
     await new Promise((r) => setTimeout(r, 700));
     const stillWaiting = await get(epic.id);
-    const approved = await call('POST', `/v1/tasks/${epic.id}/approve`, 'ann');
+    const byCli = await cli(['approve', epic.id, '--json'], { ...server.env, AUTODEV_TOKEN: tokens.ann });
+    const approved = { status: byCli.code, body: JSON.parse(byCli.stdout) as Task };
     const again = await call('POST', `/v1/tasks/${epic.id}/approve`, 'ann');
     const done = await ended(epic.id);
     // Assert
@@ -128,7 +129,7 @@ describe('epics through the HTTP API (real server, git remote, fake claude as th
     expect(byBob.status).toBe(403);
     expect(stillWaiting.subtasks).toBeUndefined();
     expect(stillWaiting.epic?.stage).toBe('awaiting_approval');
-    expect(approved.status).toBe(200);
+    expect(approved.status).toBe(0);
     expect(approved.body.epic).toMatchObject({ stage: 'running', approvedBy: 'ann' });
     expect(approved.body.subtasks?.map((s) => s.key)).toEqual(['only']);
     expect(again.status).toBe(409);
