@@ -30,7 +30,7 @@ export const planStep: AttemptStep = async (run) => {
 };
 
 /** The plan file the agent wrote: a regular file (never through a link), at most MAX_PLAN_BYTES. */
-async function readPlanFile(path: string): Promise<string | undefined> {
+export async function readPlanFile(path: string): Promise<string | undefined> {
   const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => undefined);
   if (!handle) return undefined;
   try {
