@@ -137,8 +137,6 @@ export class TaskService {
     principal: Principal,
     body: unknown,
     idempotencyKey?: string,
-    /** Sub-tasks of an epic: each carries `parent`. */
-    parent?: string,
   ): Promise<{ tasks: Task[]; created: boolean }> {
     authorize(principal, 'task:create');
     const entries = parseBatch(body);
@@ -176,7 +174,6 @@ export class TaskService {
         trace,
         extra: {
           key: entry.key,
-          ...(parent ? { parent } : {}),
           ...(statuses[i]?.waitsFor.length ? { waitsFor: statuses[i]?.waitsFor } : {}),
         },
       });
