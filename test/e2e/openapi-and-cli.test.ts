@@ -183,6 +183,8 @@ describe('the API description and the CLI, against the local platform', () => {
           return cli(['retry', slow.id, '--json'], env);
         },
         providers: () => cli(['providers', '--json'], env),
+        // a task that is no epic: the 409 as one JSON document
+        approve: () => cli(['approve', done.id, '--json'], env),
         doctor: () => cli(['doctor', '--json'], env),
         'schedule create': () =>
           cli(
@@ -243,6 +245,7 @@ describe('the API description and the CLI, against the local platform', () => {
       ]);
       expect(outputs.cancel).toEqual([0, expect.objectContaining({ id: slow.id })]);
       expect(outputs.retry).toEqual([0, expect.objectContaining({ id: slow.id })]);
+      expect(outputs.approve).toEqual([1, { error: expect.objectContaining({ code: 'conflict' }) }]);
       expect(outputs.logs).toEqual([
         0,
         expect.objectContaining({ status: 'succeeded', lines: expect.any(Array) }),
