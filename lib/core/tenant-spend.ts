@@ -76,9 +76,13 @@ export function tenantSpendHooks(
   tenantBudget: () => Promise<{ exceeded: boolean; message?: string }>;
   onCall: (call: { at: string; costUsd: number }) => void;
 } {
+  // the counts this session still has in flight: a check waits for them, so the next call is
+  // held to what the last one cost, never judged before its spend was counted
+  let counting: Promise<unknown> = Promise.resolve();
   return {
     // a store that cannot answer does not stop the agent: the counter catches up with the next call
     tenantBudget: async () => {
+      await counting;
       const state = await dailyBudgetState(spend, policy, tenant, now()).catch((err: unknown) => {
         onError(err);
         return undefined;
@@ -88,7 +92,9 @@ export function tenantSpendHooks(
         : { exceeded: false };
     },
     onCall: (call) => {
-      if (call.costUsd > 0) spend.addTenantSpend(tenant, spendDay(call.at), call.costUsd).catch(onError);
+      if (call.costUsd <= 0) return;
+      const counted = spend.addTenantSpend(tenant, spendDay(call.at), call.costUsd).catch(onError);
+      counting = Promise.all([counting, counted]);
     },
   };
 }

@@ -75,6 +75,30 @@ describe('the daily USD budget of a tenant', () => {
     expect(spend.rows.get('acme/2026-12-01')).toBe(5);
   });
 
+  it("judges the next call only once the last call's cost is counted, however slow the store", async () => {
+    // Arrange: a store whose writes land 50 ms after they are made (DynamoDB under load)
+    const rows = memorySpend();
+    const slow: TenantSpendStore = {
+      addTenantSpend: (tenant, day, usd) =>
+        new Promise<void>((done) =>
+          setTimeout(() => void rows.addTenantSpend(tenant, day, usd).then(done), 50),
+        ),
+      tenantSpend: (tenant, day) => rows.tenantSpend(tenant, day),
+    };
+    const hooks = tenantSpendHooks(
+      slow,
+      policy,
+      'acme',
+      () => undefined,
+      () => noon,
+    );
+    // Act: a call over the whole budget, and the check before the next call at once
+    hooks.onCall({ at: noon.toISOString(), costUsd: 1.5 });
+    const next = await hooks.tenantBudget();
+    // Assert
+    expect(next.exceeded).toBe(true);
+  });
+
   it('lets the agent go on when the counter cannot be read, and says so', async () => {
     const errors: unknown[] = [];
     const broken: TenantSpendStore = {
