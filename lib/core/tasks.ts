@@ -113,16 +113,7 @@ export class TaskService {
       trace,
       extra: waitsFor.length > 0 ? { waitsFor } : undefined,
     });
-    const result = await this.deps.store.create(
-      task,
-      idempotencyKey
-        ? {
-            key: `${principal.tenant}#${idempotencyKey}`,
-            bodyHash: hashBody(body),
-            ttlSeconds: this.deps.idempotencyTtlSeconds ?? 86_400,
-          }
-        : undefined,
-    );
+    const result = await this.deps.store.create(task, this.idempotency(principal, idempotencyKey, body));
     if (result.created && result.task.status === 'queued') await this.deps.notifier.taskReady(result.task);
     return result;
   }
@@ -180,13 +171,7 @@ export class TaskService {
     });
     const result = await this.deps.store.createBatch(
       tasks,
-      idempotencyKey
-        ? {
-            key: `${principal.tenant}#${idempotencyKey}`,
-            bodyHash: hashBody(body),
-            ttlSeconds: this.deps.idempotencyTtlSeconds ?? 86_400,
-          }
-        : undefined,
+      this.idempotency(principal, idempotencyKey, body),
     );
     if (result.created) {
       for (const task of result.tasks) if (task.status === 'queued') await this.deps.notifier.taskReady(task);
@@ -195,6 +180,16 @@ export class TaskService {
   }
 
   /** Checks what the schema cannot: the repository, the agent role and the provider. */
+  /** The idempotency record of a submission made with an `Idempotency-Key`. */
+  private idempotency(principal: Principal, idempotencyKey: string | undefined, body: unknown) {
+    if (!idempotencyKey) return undefined;
+    return {
+      key: `${principal.tenant}#${idempotencyKey}`,
+      bodyHash: hashBody(body),
+      ttlSeconds: this.deps.idempotencyTtlSeconds ?? 86_400,
+    };
+  }
+
   private checkEntry(principal: Principal, input: ValidSubmission): AgentRole {
     checkRepo(input.repo, principal.tenant, this.deps.repoPolicy ?? STRICT_REPO_POLICY);
     const role = resolveRole(this.deps.roles, input.role);
