@@ -194,7 +194,7 @@ describe('the local platform, end to end (real server, CLI, git remote, fake cla
   it('cancels a queued task before it runs', async () => {
     // Arrange: a task that waits on a dependency stays blocked
     const slow = (
-      await cli(['submit', '--repo', remote, '--prompt', 'Slow [fake:sleep=3000]'], env)
+      await cli(['submit', '--repo', remote, '--prompt', 'Slow [fake:sleep=60000]'], env)
     ).stdout.trim();
     const blocked = (
       await cli(['submit', '--repo', remote, '--prompt', 'After', '--depends-on', slow], env)
