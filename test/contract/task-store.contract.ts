@@ -178,7 +178,8 @@ export function taskStoreContract(name: string, factory: () => Promise<TaskStore
         (err: unknown) => err,
       );
       // Assert
-      expect(refused).toBeInstanceOf(Error);
+      // refused (a native driver's error is an Error of another realm under jest: its message tells)
+      expect((refused as { message?: unknown } | undefined)?.message).toEqual(expect.any(String));
       expect(await store.get('acme', tasks[0]?.id as string)).toBeUndefined();
       expect(await store.get('acme', tasks[1]?.id as string)).toBeUndefined();
       expect((await store.get('acme', taken.id))?.prompt).toBe(taken.prompt);
