@@ -8,15 +8,26 @@ import { requireEnv } from '../lib/aws/env.js';
 import { logger, metrics, tracer } from '../lib/aws/powertools.js';
 import { wakeAllProviders } from '../lib/aws/provider-waiters.js';
 import { reap } from '../lib/aws/reaper.js';
-import { providerLimitsFromEnv, roles, taskStoreFromEnv, waitingFromEnv } from '../lib/aws/runtime.js';
+import {
+  providerLimitsFromEnv,
+  rolePoolsFromEnv,
+  roles,
+  roleWakeDeps,
+  taskStoreFromEnv,
+  waitingFromEnv,
+} from '../lib/aws/runtime.js';
 import { SqsTaskNotifier } from '../lib/aws/sqs-notifier.js';
 
 /** Scheduled (EventBridge Scheduler): recovers tasks whose workflow was lost, releases blocked tasks. */
 const store = taskStoreFromEnv();
-const wake = { health: store, limits: providerLimitsFromEnv(), ...waitingFromEnv() };
+const waiting = waitingFromEnv();
+const wake = { health: store, limits: providerLimitsFromEnv(), ...waiting };
+// the roles' pools too: slots of lost attempts lapse there as on providers
+const roleWake = roleWakeDeps(rolePoolsFromEnv(), waiting);
 const deps = {
   store,
-  wakeParked: (now: Date) => wakeAllProviders(wake, now.getTime()),
+  wakeParked: async (now: Date) =>
+    (await wakeAllProviders(wake, now.getTime())) + (await wakeAllProviders(roleWake, now.getTime())),
   notifier: new SqsTaskNotifier(tracer.captureAWSv3Client(new SQSClient({})), requireEnv('TASK_QUEUE_URL')),
   roles,
 };

@@ -9,6 +9,7 @@ import { logger, metrics, tracer } from '../lib/aws/powertools.js';
 import {
   providerKeysFromEnv,
   providerLimitsFromEnv,
+  rolePoolsFromEnv,
   roles,
   routingFromEnv,
   taskStoreFromEnv,
@@ -32,6 +33,8 @@ const deps = {
   health: { store, limits: providerLimitsFromEnv() },
   // provider "auto": chosen from the tenant's recorded outcomes per role
   routing: routingFromEnv(),
+  // roles' maxConcurrent (ROLE_LIMITS): a slot of the role's pool before one of the provider's
+  rolePools: rolePoolsFromEnv(),
   waiting: waitingFromEnv(),
   launcher: new StepFunctionsLauncher(
     tracer.captureAWSv3Client(new SFNClient({})),

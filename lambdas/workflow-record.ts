@@ -10,6 +10,7 @@ import { releaseAfterEnd } from '../lib/aws/release-after-end.js';
 import {
   providerKeysFromEnv,
   providerLimitsFromEnv,
+  rolePoolsFromEnv,
   roles,
   taskStoreFromEnv,
   waitingFromEnv,
@@ -35,6 +36,8 @@ const deps = {
   store,
   roles,
   health: { store, limits: providerLimitsFromEnv() },
+  // an ended attempt gives its role's slot back too (roles' maxConcurrent)
+  rolePools: rolePoolsFromEnv(),
   // a freed slot resumes the oldest execution parked on its provider
   waiting: waitingFromEnv(),
   // "Task Finished" for notifications; a chat or bus being down never fails the workflow

@@ -23,12 +23,12 @@ import { expiresAt } from '../core/retention.js';
 import { isTerminal, TASK_STATUSES, type Task, type TaskStatus, TERMINAL_STATUSES } from '../core/schemas.js';
 import type { ErasableTenantSpendStore } from '../core/tenant-spend.js';
 import { batchDelete, batchWrite } from './batch-delete.js';
+import { DynamoSlotStates, PROVIDERS_PK } from './dynamo-slot-states.js';
 import { LEASE_SHARDS, leaseShard, TASK_TABLE } from './task-table.js';
 
 const TASK_SK = 'TASK';
 /** The item beside a task that names its idempotency key, so that erasing the task finds the key. */
 const TASK_IDEM_SK = 'IDEM';
-const PROVIDERS_PK = 'PROVIDERS';
 const taskPk = (id: string) => `TASK#${id}`;
 const logPk = (id: string) => `LOG#${id}`;
 const logSk = (seq: number) => `L#${String(seq).padStart(10, '0')}`;
@@ -74,6 +74,7 @@ export class DynamoTaskStore implements ErasableTaskStore, ProviderStateStore, E
   private readonly reportTtlSeconds: number;
   private readonly leasePageSize: number | undefined;
   private readonly retentionSeconds: number | undefined;
+  private readonly providerStates: DynamoSlotStates;
 
   constructor(opts: DynamoTaskStoreOptions) {
     this.doc = DynamoDBDocumentClient.from(opts.client, {
@@ -83,6 +84,7 @@ export class DynamoTaskStore implements ErasableTaskStore, ProviderStateStore, E
     this.reportTtlSeconds = opts.reportTtlSeconds ?? 7 * 86_400;
     this.leasePageSize = opts.leasePageSize;
     this.retentionSeconds = opts.retentionSeconds || undefined;
+    this.providerStates = new DynamoSlotStates(this.doc, this.table, PROVIDERS_PK);
   }
 
   private item(task: Task): Item {
@@ -702,48 +704,15 @@ export class DynamoTaskStore implements ErasableTaskStore, ProviderStateStore, E
   }
 
   /** Provider health (circuit breaker, token bucket) shared by every workflow, one item per provider. */
-  async getProviderState(provider: string): Promise<ProviderState | undefined> {
-    const res = await this.doc.send(
-      new GetCommand({
-        TableName: this.table,
-        Key: { pk: PROVIDERS_PK, sk: provider },
-        ConsistentRead: true,
-      }),
-    );
-    return typeof res.Item?.data === 'string' ? (JSON.parse(res.Item.data) as ProviderState) : undefined;
+  getProviderState(provider: string): Promise<ProviderState | undefined> {
+    return this.providerStates.getProviderState(provider);
   }
 
-  async putProviderState(state: ProviderState, expectedVersion: number): Promise<void> {
-    try {
-      await this.doc.send(
-        new PutCommand({
-          TableName: this.table,
-          Item: { pk: PROVIDERS_PK, sk: state.provider, version: state.version, data: JSON.stringify(state) },
-          ...(expectedVersion < 0
-            ? { ConditionExpression: 'attribute_not_exists(pk)' }
-            : {
-                ConditionExpression: 'version = :expected',
-                ExpressionAttributeValues: { ':expected': expectedVersion },
-              }),
-        }),
-      );
-    } catch (err) {
-      if ((err as Error).name === 'ConditionalCheckFailedException') {
-        throw new VersionConflictError(`Provider state of ${state.provider} changed meanwhile.`);
-      }
-      throw err;
-    }
+  putProviderState(state: ProviderState, expectedVersion: number): Promise<void> {
+    return this.providerStates.putProviderState(state, expectedVersion);
   }
 
-  async listProviderStates(): Promise<ProviderState[]> {
-    const res = await this.doc.send(
-      new QueryCommand({
-        TableName: this.table,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': PROVIDERS_PK },
-        ConsistentRead: true,
-      }),
-    );
-    return (res.Items ?? []).map((i) => JSON.parse(String(i.data)) as ProviderState);
+  listProviderStates(): Promise<ProviderState[]> {
+    return this.providerStates.listProviderStates();
   }
 }

@@ -1,11 +1,15 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SFNClient } from '@aws-sdk/client-sfn';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { ProviderStateStore } from '../core/provider-health.js';
 import { limitsFor, type ProviderLimits, parseProviderLimits } from '../core/provider-slots.js';
+import { roleOfQueue, rolePoolLimits, withRoleLimits } from '../core/role-slots.js';
 import { BUILT_IN_ROLES } from '../core/roles.js';
 import { DEFAULT_ROUTING_POLICY, figuresFrom, parseExploration } from '../core/routing.js';
 import type { RoutingDeps } from '../core/workflow-engine.js';
 import { createDrivers } from '../worker/drivers/index.js';
 import { retentionSecondsFromEnv } from './api-settings.js';
+import { DynamoSlotStates, ROLE_SLOTS_PK } from './dynamo-slot-states.js';
 import { DynamoTaskStats } from './dynamo-task-stats.js';
 import { DynamoTaskStore } from './dynamo-task-store.js';
 import { availableProviders, requireEnv } from './env.js';
@@ -16,6 +20,7 @@ import {
   type ProviderWaiters,
   SfnTaskCallbacks,
   type TaskCallbacks,
+  type WakeDeps,
 } from './provider-waiters.js';
 import { loadProviderSecrets } from './secrets.js';
 
@@ -28,7 +33,25 @@ export function taskStoreFromEnv(): DynamoTaskStore {
   });
 }
 
-export const roles = BUILT_IN_ROLES;
+/**
+ * The built-in agent roles, with the `maxConcurrent` of ROLE_LIMITS (JSON, core role-slots.ts; the
+ * stack sets it from `-c roleLimits=...`); a bad value fails the cold start naming the field.
+ */
+export const roles = withRoleLimits(BUILT_IN_ROLES, process.env.ROLE_LIMITS, 'ROLE_LIMITS');
+
+/** The agent roles' slot pools (`ROLESLOTS` items of the tasks table), for their `maxConcurrent`. */
+export function rolePoolsFromEnv(): ProviderStateStore {
+  const doc = DynamoDBDocumentClient.from(tracer.captureAWSv3Client(new DynamoDBClient({})));
+  return new DynamoSlotStates(doc, requireEnv('TASKS_TABLE_NAME'), ROLE_SLOTS_PK);
+}
+
+/** Waking the executions parked on the roles' queues (`role:<name>`): the reaper's pass over every pool. */
+export function roleWakeDeps(
+  pools: ProviderStateStore,
+  waiting: { waiters: ProviderWaiters; callbacks: TaskCallbacks },
+): WakeDeps {
+  return { health: pools, limits: (queue) => rolePoolLimits(roles[roleOfQueue(queue) ?? '']), ...waiting };
+}
 
 /** Providers the worker image carries; the rest are never chosen. */
 export function providerAvailability(): { names: string[]; available: (p: string) => boolean } {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { NotFoundError } from '../core/errors.js';
 import { classifyWorkerFailure } from '../core/infrastructure.js';
-import { type ProviderState, updateProviderState } from '../core/provider-health.js';
+import { type ProviderState, type ProviderStateStore, updateProviderState } from '../core/provider-health.js';
 import {
   admitProviderSlot,
   DEFAULT_PROVIDER_LIMITS,
@@ -10,6 +10,7 @@ import {
   slotKey,
   slotResult,
 } from '../core/provider-slots.js';
+import { admitRoleSlot, roleOfQueue, rolePoolLimits, roleQueue } from '../core/role-slots.js';
 import type { AgentRole } from '../core/roles.js';
 import type { Task } from '../core/schemas.js';
 import { unreserve, waiterKey } from '../core/slot-handoff.js';
@@ -45,6 +46,12 @@ export interface StepDeps extends Omit<EngineDeps, 'health'> {
    * none: every provider admits. `limits` @default DEFAULT_PROVIDER_LIMITS
    */
   health?: ProviderHealth & { limits?: (provider: string) => ProviderLimits };
+  /**
+   * The agent roles' slot pools (core role-slots.ts): a role with `maxConcurrent` admits that many
+   * attempts at once, its next ones park on its own waiter queue (`role:<name>`). None: roles are
+   * not limited.
+   */
+  rolePools?: ProviderStateStore;
   /** Where executions park while their providers are full, and how they are resumed. */
   waiting?: { waiters: ProviderWaiters; callbacks: TaskCallbacks };
   /** Starts the fresh execution a long wait continues in (this state machine). */
@@ -91,7 +98,10 @@ export type PrepareOutput =
   | { action: 'stop'; reason: string; status: string }
   /** A circuit breaker is open: wait this long, then prepare again. `waits`: in a row, this one included. */
   | { action: 'wait'; waitSeconds: number; reason: string; waits: number }
-  /** Every candidate provider is full: park until a slot frees on one of them (`parkStep`). */
+  /**
+   * Every candidate provider is full, or the task's role is (`providers`: `role:<name>`): park until
+   * a slot frees on one of them (`parkStep`).
+   */
   | { action: 'park'; providers: string[]; waiterKey: string; reason: string; waits: number }
   /** The execution has waited CONTINUE_AFTER_WAITS times: continue in a fresh one (`continueStep`). */
   | { action: 'continue'; reason: string; waits: number };
@@ -128,9 +138,7 @@ async function admitSlots(
   now: Date,
   parkedOn: readonly string[],
 ): Promise<Admission> {
-  const timeoutSeconds =
-    task.limits.timeoutSeconds ?? role.timeoutSeconds ?? deps.defaultTimeoutSeconds ?? 1800;
-  const holdUntil = now.getTime() + (timeoutSeconds + LEASE_MARGIN_SECONDS) * 1000;
+  const holdUntil = holdUntilOf(deps, task, role, now);
   const key = slotKey(task.id, task.attempts.length + 1);
   const skipped: string[] = [];
   const full: string[] = [];
@@ -173,6 +181,54 @@ async function admitSlots(
   return { waitMs: PARK_TIMEOUT_SECONDS * 1000, reason, skipped, park: full };
 }
 
+/** When an attempt's slots lapse if its end is never recorded: its time limit and the lease margin after `now`. */
+function holdUntilOf(deps: StepDeps, task: Task, role: AgentRole, now: Date): number {
+  const timeoutSeconds =
+    task.limits.timeoutSeconds ?? role.timeoutSeconds ?? deps.defaultTimeoutSeconds ?? 1800;
+  return now.getTime() + (timeoutSeconds + LEASE_MARGIN_SECONDS) * 1000;
+}
+
+/**
+ * The role's slot (its `maxConcurrent`), taken before a provider's: undefined when taken (or the
+ * role has no limit), else how to wait: parked on the role's queue until one of its attempts ends
+ * and hands its slot on.
+ */
+async function takeRoleSlot(
+  deps: StepDeps,
+  task: Task,
+  role: AgentRole,
+  now: Date,
+): Promise<Admission | undefined> {
+  if (!deps.rolePools) return undefined;
+  const key = slotKey(task.id, task.attempts.length + 1);
+  const a = await admitRoleSlot(deps.rolePools, role, key, now.getTime(), holdUntilOf(deps, task, role, now));
+  if (a.ok) return undefined;
+  return {
+    waitMs: PARK_TIMEOUT_SECONDS * 1000,
+    reason: `no attempt may start now: ${a.reason}`,
+    skipped: [a.reason],
+    ...(deps.waiting ? { park: [roleQueue(role.name)] } : {}),
+  };
+}
+
+/**
+ * Attempt `attempt` gives its role's slot back (and a slot reserved for the task when it was woken),
+ * handed on to the role's next parked task; nothing for a role without a limit.
+ */
+async function giveRoleSlotBack(
+  deps: StepDeps,
+  task: Pick<Task, 'id' | 'role'>,
+  attempt: number,
+  now: Date,
+): Promise<void> {
+  if (!deps.rolePools || deps.roles[task.role]?.maxConcurrent === undefined) return;
+  const key = slotKey(task.id, attempt);
+  const t = now.getTime();
+  await changeAndHandOff(deps, roleQueue(task.role), now, (s) =>
+    unreserve(releaseSlot(s, key, t), [task.id], t),
+  );
+}
+
 /**
  * The worker state's time limit in the state machine: the longest agent time limit a task may ask
  * for plus time to pull the image, clone and push. The worker enforces each attempt's own limit
@@ -194,9 +250,19 @@ export async function prepareStep(deps: StepDeps, raw: unknown): Promise<Prepare
       ? async (candidates, task, role, at) => {
           waiting = task;
           const prior = input.state?.prepared;
-          const parkedOn = prior?.action === 'park' ? (prior.providers ?? []) : [];
+          const queues = prior?.action === 'park' ? (prior.providers ?? []) : [];
+          const parkedOn = queues.filter((q) => roleOfQueue(q) === undefined);
+          const roleFull = await takeRoleSlot(deps, task, role, at);
+          if (roleFull) {
+            // woken by a provider, it waits for its role now: the slot reserved for it goes on
+            for (const q of parkedOn)
+              await changeAndHandOff(deps, q, at, (s) => unreserve(s, [task.id], at.getTime()));
+            return roleFull;
+          }
           const a = await admitSlots(deps, health, candidates, task, role, at, parkedOn);
           if ('provider' in a) admitted = { provider: a.provider, task };
+          // waiting for a provider holds no slot of the role
+          else await giveRoleSlotBack(deps, task, task.attempts.length + 1, at);
           return a;
         }
       : undefined,
@@ -255,37 +321,51 @@ async function giveBack(deps: StepDeps, task: Task, provider: string | undefined
     await changeAndHandOff(deps, p, now, (s) =>
       unreserve(p === provider ? releaseSlot(s, key, t) : s, [task.id], t),
     );
+  await giveRoleSlotBack(deps, task, task.attempts.length + 1, now);
 }
 
 /**
- * Applies `change` to the provider's state and hands the slots it frees to parked tasks in the
- * same write (`wakeWaiters`); without waiter storage, only the change.
+ * The slot states and limits behind a waiter queue: a role's pool (`role:<name>`, core
+ * role-slots.ts) or a provider's health; undefined when the step has none.
+ */
+function slotsOf(
+  deps: StepDeps,
+  queue: string,
+): { store: ProviderStateStore; limits: ProviderLimits } | undefined {
+  const role = roleOfQueue(queue);
+  if (role !== undefined)
+    return deps.rolePools && { store: deps.rolePools, limits: rolePoolLimits(deps.roles[role]) };
+  return deps.health && { store: deps.health.store, limits: limitsOf(deps)(queue) };
+}
+
+/**
+ * Applies `change` to the state of a queue's slots (a provider's, or a role's pool) and hands the
+ * slots it frees to the tasks parked there in the same write (`wakeWaiters`); without waiter
+ * storage, only the change.
  */
 async function changeAndHandOff(
   deps: StepDeps,
-  provider: string,
+  queue: string,
   now: Date,
   change?: (s: ProviderState) => ProviderState,
 ): Promise<void> {
-  const health = deps.health;
-  if (!health) return;
-  const limits = limitsOf(deps)(provider);
+  const slots = slotsOf(deps, queue);
+  if (!slots) return;
+  const { store, limits } = slots;
   if (deps.waiting) {
-    await wakeWaiters(
-      { health: health.store, limits: limitsOf(deps), ...deps.waiting },
-      provider,
-      now.getTime(),
-      change,
-    );
+    await wakeWaiters({ health: store, limits: () => limits, ...deps.waiting }, queue, now.getTime(), change);
   } else if (change) {
-    await updateProviderState(health.store, provider, limits, now.getTime(), (s) => ({
+    await updateProviderState(store, queue, limits, now.getTime(), (s) => ({
       next: change(s),
       result: undefined,
     }));
   }
 }
 
-/** Frees attempt `attempt`'s slot on its provider (with its result, unless it never ran or was cancelled) and hands it on. */
+/**
+ * Frees attempt `attempt`'s slot on its provider (with its result, unless it never ran or was
+ * cancelled) and its role's slot, and hands them on.
+ */
 async function freeSlot(
   deps: StepDeps,
   before: Task,
@@ -293,6 +373,7 @@ async function freeSlot(
   now: Date,
   result?: Pick<AttemptOutcomeReport, 'ok' | 'errorClass'>,
 ): Promise<void> {
+  await giveRoleSlotBack(deps, before, attempt, now);
   const provider = before.attempts.find((a) => a.number === attempt)?.provider;
   if (!deps.health || !provider) return;
   const key = slotKey(before.id, attempt);
@@ -315,9 +396,9 @@ export const ParkInput = PrepareInput.extend({
 
 /**
  * Workflow step "Park" (a `.waitForTaskToken` state): the execution waits, at no cost, on each full
- * provider's waiter list until a slot frees there (the record step reserves the freed slot for the
- * next parked task in fair order and resumes it). A slot that freed while this step ran is seen
- * by the hand-off after the registration.
+ * provider's waiter list, or on its full role's (`role:<name>`), until a slot frees there (the
+ * record step reserves the freed slot for the next parked task in fair order and resumes it). A
+ * slot that freed while this step ran is seen by the hand-off after the registration.
  */
 export async function parkStep(deps: StepDeps, raw: unknown): Promise<{ parked: number }> {
   const input = ParkInput.parse(raw);

@@ -4,6 +4,8 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { parseRecurringTasks } from '../aws/recurring.js';
 import { ConfigError } from '../core/errors.js';
 import { parseProviderLimits } from '../core/provider-slots.js';
+import { withRoleLimits } from '../core/role-slots.js';
+import { BUILT_IN_ROLES } from '../core/roles.js';
 import { NotificationConfig } from '../worker/notify.js';
 import { acknowledgeFindings } from './nag.js';
 import { AutoDevStack } from './stack.js';
@@ -55,13 +57,28 @@ function readProviderLimits(value: string | undefined): string | undefined {
   );
 }
 
+/** `-c roleLimits=<JSON or file>`: `maxConcurrent` per agent role, checked at synth. */
+function readRoleLimits(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const inline = value.trim().startsWith('{');
+  const text = inline ? value : readFileSync(value, 'utf8');
+  const roles = withRoleLimits(BUILT_IN_ROLES, text, `roleLimits (${inline ? 'JSON' : value})`);
+  return JSON.stringify(
+    Object.fromEntries(
+      Object.values(roles)
+        .filter((r) => r.maxConcurrent !== undefined)
+        .map((r) => [r.name, { maxConcurrent: r.maxConcurrent }]),
+    ),
+  );
+}
+
 /**
  * The CDK app: the AutoDev stack with cdk-nag's AWS Solutions checks always on. Settings come from
  * context (`-c issuer=... -c audience=a,b -c providers=claude,codex -c retainData=false -c stackName=...
  * -c recurring=recurring.json -c alarmEmail=ops@example.com -c workerBuildArgs=INSTALL_CURSOR=1,AIDER_VERSION=...
  * -c workerArch=arm64 -c natPerAz=true -c githubWebhookTenant=acme -c retentionDays=90 -c quotas='{"*":{"activeTasks":20}}'
  * -c tenantClaim=org -c roleClaim=cognito:groups -c roleMap=admins=admin -c clockSkewSeconds=30
- * -c maxTokenTtl=12h -c auditHoldDays=365 -c providerLimits=limits.json
+ * -c maxTokenTtl=12h -c auditHoldDays=365 -c providerLimits=limits.json -c roleLimits='{"ml":{"maxConcurrent":2}}'
  * -c webClientId=<public client id> -c webConnectOrigins=https://login.example.com`;
  * recurring tasks: lib/aws/recurring.ts). The environment comes from `CDK_DEFAULT_ACCOUNT` and
  * `CDK_DEFAULT_REGION` in `processEnv`, as the CDK CLI sets them.
@@ -125,6 +142,12 @@ export function buildApp(
       auditHoldDays: parseNumber('auditHoldDays', ctx('auditHoldDays')),
     },
     providerLimits: readProviderLimits(ctx('providerLimits')),
+    // a string (`-c roleLimits='{...}'` or a file name) or, in cdk.json, an object
+    roleLimits: readRoleLimits(
+      ((r: unknown) => (r && typeof r === 'object' ? JSON.stringify(r) : ctx('roleLimits')))(
+        app.node.tryGetContext('roleLimits'),
+      ),
+    ),
     notifications: notificationsFile
       ? NotificationConfig.parse(JSON.parse(readFileSync(notificationsFile, 'utf8')))
       : undefined,

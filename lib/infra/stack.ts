@@ -40,6 +40,11 @@ export interface AutoDevStackProps extends StackProps {
    * provider-slots.ts). @default 1 start/s, burst 10, 50 at once, for each provider
    */
   readonly providerLimits?: string;
+  /**
+   * `maxConcurrent` per agent role as JSON (`-c roleLimits='{"ml": {"maxConcurrent": 2}}'`, core
+   * role-slots.ts). @default no role limited
+   */
+  readonly roleLimits?: string;
   /** Serve `POST /v1/webhooks/github` for this tenant (`-c githubWebhookTenant=acme`). @default not served */
   readonly githubWebhookTenant?: string;
   /** Days finished tasks and their logs are kept (`-c retentionDays=30`; 0: forever). @default 90 */
@@ -73,6 +78,7 @@ export class AutoDevStack extends Stack {
       store,
       runtime,
       providerLimits: props.providerLimits,
+      roleLimits: props.roleLimits,
     });
     const dispatcher = new Dispatcher(this, 'Dispatcher', { store, queue, workflow, runtime });
     // the record step announces the tasks a task's end released (its dependents, an epic's sub-tasks)

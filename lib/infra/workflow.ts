@@ -22,6 +22,11 @@ export interface TaskWorkflowProps {
    * @default DEFAULT_PROVIDER_LIMITS for every provider (1 start/s, burst 10, 50 at once)
    */
   readonly providerLimits?: string;
+  /**
+   * `maxConcurrent` per agent role, as JSON (core role-slots.ts), e.g. `{"ml": {"maxConcurrent": 2}}`.
+   * @default no role limited
+   */
+  readonly roleLimits?: string;
 }
 
 /** State names: the tests override Task states by these names. */
@@ -57,12 +62,15 @@ export class TaskWorkflow extends Construct {
   public readonly logGroup: logs.LogGroup;
   /** Per-provider limits (JSON) the step functions read; the reaper reads them too. */
   private readonly providerLimits?: string;
+  /** Per-role limits (JSON) the step functions and the reaper read. */
+  private readonly roleLimits?: string;
   private readonly selfArn: string;
 
   constructor(scope: Construct, id: string, props: TaskWorkflowProps) {
     super(scope, id);
     const { runtime } = props;
     this.providerLimits = props.providerLimits;
+    this.roleLimits = props.roleLimits;
     const environment = { AUTODEV_PROVIDERS: runtime.providers };
     this.prepareFunction = new AutoDevFunction(this, 'Prepare', {
       entry: 'workflow-prepare',
@@ -246,11 +254,12 @@ export class TaskWorkflow extends Construct {
     });
   }
 
-  /** Lets `fn` resume executions parked on a full provider (SendTaskSuccess on this state machine), with the provider limits. */
+  /** Lets `fn` resume executions parked on a full provider or role (SendTaskSuccess on this state machine), with their limits. */
   grantResumeParked(fn: AutoDevFunction): void {
     fn.addToRolePolicy(
       new iam.PolicyStatement({ actions: ['states:SendTaskSuccess'], resources: [this.selfArn] }),
     );
     if (this.providerLimits) fn.addEnvironment('PROVIDER_LIMITS', this.providerLimits);
+    if (this.roleLimits) fn.addEnvironment('ROLE_LIMITS', this.roleLimits);
   }
 }

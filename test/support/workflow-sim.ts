@@ -13,7 +13,7 @@ import {
 import { VersionConflictError } from '../../lib/core/errors.js';
 import type { ProviderState, ProviderStateStore } from '../../lib/core/provider-health.js';
 import type { ProviderLimits } from '../../lib/core/provider-slots.js';
-import { BUILT_IN_ROLES } from '../../lib/core/roles.js';
+import { type AgentRole, BUILT_IN_ROLES } from '../../lib/core/roles.js';
 import type { Task } from '../../lib/core/schemas.js';
 import type { AttemptOutcomeReport } from '../../lib/core/workflow.js';
 import { STATES } from '../../lib/infra/workflow.js';
@@ -222,6 +222,10 @@ export interface WorkflowSimOptions {
   now?: () => Date;
   /** Wait states take no time (tests); otherwise they sleep (the bench fakes the clock). */
   zeroWaits?: boolean;
+  /** @default BUILT_IN_ROLES */
+  roles?: Record<string, AgentRole>;
+  /** The roles' slot pools (their maxConcurrent); none: roles are not limited. */
+  rolePools?: ProviderStateStore;
 }
 
 /**
@@ -242,7 +246,8 @@ export class WorkflowSim {
     this.machine = new StateMachine(o.definition);
     this.deps = {
       store: o.store,
-      roles: BUILT_IN_ROLES,
+      roles: o.roles ?? BUILT_IN_ROLES,
+      rolePools: o.rolePools,
       available: o.available,
       now: o.now,
       random: () => 0.5,
