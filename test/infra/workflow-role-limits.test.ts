@@ -1,8 +1,14 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
+import { wakeAllProviders } from '../../lib/aws/provider-waiters.js';
 import { ConfigError } from '../../lib/core/errors.js';
 import { transition } from '../../lib/core/lifecycle.js';
-import { DEFAULT_PROVIDER_LIMITS, type ProviderLimits, slotKey } from '../../lib/core/provider-slots.js';
-import { withRoleLimits } from '../../lib/core/role-slots.js';
+import {
+  DEFAULT_PROVIDER_LIMITS,
+  liveReservations,
+  type ProviderLimits,
+  slotKey,
+} from '../../lib/core/provider-slots.js';
+import { admitRoleSlot, releaseRoleSlot, rolePoolLimits, withRoleLimits } from '../../lib/core/role-slots.js';
 import { BUILT_IN_ROLES } from '../../lib/core/roles.js';
 import type { Task } from '../../lib/core/schemas.js';
 import { STATES } from '../../lib/infra/workflow.js';
@@ -66,7 +72,7 @@ function limited(maxConcurrent: number, concurrency = 10) {
   };
   const waitersOn = (queue: string) => store.waitersOf(queue).map((w) => w.taskId);
   const roleSlots = () => Object.keys(pools.providers.get('role:ml')?.slots ?? {});
-  return { store, sim, finish, submit, waitersOn, roleSlots };
+  return { store, pools, sim, finish, submit, waitersOn, roleSlots };
 }
 
 describe("a role's maxConcurrent on the synthesized state machine", () => {
@@ -155,6 +161,48 @@ describe("a role's maxConcurrent on the synthesized state machine", () => {
     expect(roleSlots()).toEqual([slotKey(b.id, 1)]);
     finish.get(slotKey(b.id, 1))?.(OK);
     await Promise.all([...sim.executions.values()].map((e) => e.result));
+  });
+
+  it('hands on the provider slot reserved for a woken task whose role is full, and the reaper wakes it when the role frees', async () => {
+    // Arrange: ml and claude run one attempt each at once; A (backend) holds claude, B (ml) waits for it
+    const { store, pools, sim, finish, submit, waitersOn } = limited(1, 1);
+    const ml = sim.deps.roles.ml as NonNullable<typeof sim.deps.roles.ml>;
+    const a = admitted('backend');
+    const b = admitted('ml');
+    await submit(a);
+    await until(() => finish.has(slotKey(a.id, 1)));
+    await submit(b);
+    await until(() => waitersOn('claude').includes(b.id));
+    // an attempt of ml elsewhere (its end lost) fills the role meanwhile
+    const now = Date.now();
+    expect((await admitRoleSlot(pools, ml, 'other#1', now, now + 3_600_000)).ok).toBe(true);
+    // Act: A ends; claude's slot is reserved for B, which finds its role full
+    finish.get(slotKey(a.id, 1))?.(OK);
+    await until(() => waitersOn('role:ml').includes(b.id) && sim.parkedToken(b.id) !== undefined);
+    // Assert: B waits on its role, and claude's slot is free for anyone (no reservation left for B)
+    expect(waitersOn('claude')).toEqual([]);
+    expect(Object.keys(liveReservations(store.providers.get('claude') as never, Date.now()))).toEqual([]);
+    const c = admitted('backend');
+    await submit(c);
+    await until(() => finish.has(slotKey(c.id, 1)));
+    // Act: the lost attempt's role slot goes; the reaper's pass over the roles' pools wakes B
+    await releaseRoleSlot(pools, ml, 'other#1', Date.now());
+    const woken = await wakeAllProviders(
+      { health: pools, limits: () => rolePoolLimits(ml), waiters: store, callbacks: sim.callbacks },
+      Date.now(),
+    );
+    expect(woken).toBe(1);
+    // B takes the role's slot, finds claude held by C, and waits for claude again
+    await until(() => waitersOn('claude').includes(b.id));
+    finish.get(slotKey(c.id, 1))?.(OK);
+    await until(() => finish.has(slotKey(b.id, 1)));
+    finish.get(slotKey(b.id, 1))?.(OK);
+    await Promise.all([...sim.executions.values()].map((e) => e.result));
+    expect([a, b, c].map((t) => store.tasks.get(t.id)?.status)).toEqual([
+      'succeeded',
+      'succeeded',
+      'succeeded',
+    ]);
   });
 });
 
