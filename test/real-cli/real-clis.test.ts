@@ -226,7 +226,7 @@ describe.each(CASES)('the real $name CLI through the platform and the model gate
     const res = await fetch(`${server.url}/v1/tasks`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ repo: remote, prompt, provider: c.name, limits }),
+      body: JSON.stringify({ repo: remote, prompt, provider: c.name, pin: true, limits }),
     });
     expect(res.status).toBe(201);
     return (await res.json()) as Task;
