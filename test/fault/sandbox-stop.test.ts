@@ -85,4 +85,26 @@ describe('an agent stopped while its sandbox starts', () => {
     for (const pid of survivors) process.kill(pid, 'SIGKILL');
     expect(survivors).toEqual([]);
   }, 120_000);
+
+  // bubblewrap's report descriptor is the server's: a pid written there would be killed by it
+  it("gives the agent no way to write to the descriptor on which bubblewrap reports the sandbox's pid", async () => {
+    const base = join(scratch, 'fd');
+    const run: SandboxRun = {
+      workdir: join(base, 'work'),
+      home: join(base, 'home'),
+      tmp: join(base, 'tmp'),
+      readOnly: [],
+      gatewayPort: port,
+    };
+    for (const d of [run.workdir, run.home, run.tmp]) mkdirSync(d, { recursive: true });
+    const out = await runAgentProcess({
+      bin: '/bin/sh',
+      args: ['-c', 'echo \'{"child-pid": 1}\' >&3 && echo wrote || echo refused'],
+      cwd: run.workdir,
+      env: { PATH: '/usr/bin:/bin' },
+      limits: { timeoutMs: 20_000 },
+      sandbox: { policy: sandbox, run },
+    });
+    expect(out.stdout.trim()).toBe('refused');
+  });
 });
