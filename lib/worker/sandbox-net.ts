@@ -16,49 +16,62 @@ export const BRIDGE_MOUNT = '/run/autodev-gateway';
 
 /**
  * The relay in Perl (perl-base, in every Debian system): the same contract as RELAY_SOURCE, run as
- * `perl -e PERL_RELAY_SOURCE PORT SOCKET FILE ARGS...`. Perl starts in a millisecond where node takes
- * tens of them, once per sandboxed agent run. One select loop copies both ways on each connection
- * (a half-close is passed on); FILE's end (its SIGCHLD wakes the loop) ends it with FILE's exit code or signal.
+ * `perl -e PERL_RELAY_SOURCE PORT SOCKET FILE ARGS...`. It loads no module (Socket, POSIX and
+ * IO::Socket take 15-30 ms each to load; with none, Perl starts in about 3 ms), so Linux's constants
+ * are written out. One select loop copies both ways on each connection (a half-close is passed on);
+ * FILE's end (its SIGCHLD, through a pipe, so a wake-up is never lost) ends it with FILE's exit code or signal.
  */
 export const PERL_RELAY_SOURCE = `
 use strict; use warnings;
-use IO::Socket::INET; use IO::Socket::UNIX; use IO::Select; use POSIX ();
 my ($port, $socket, $file, @args) = @ARGV;
-my $server = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $port, Listen => 64, ReuseAddr => 1)
+# Linux's values (no module is loaded: Socket and POSIX take tens of milliseconds to start)
+my ($AF_UNIX, $AF_INET, $SOCK_STREAM, $SOL_SOCKET, $SO_REUSEADDR, $WNOHANG) = (1, 2, 1, 1, 2, 1);
+socket(my $server, $AF_INET, $SOCK_STREAM, 0) or die "relay: socket: $!\n";
+setsockopt($server, $SOL_SOCKET, $SO_REUSEADDR, pack('i', 1));
+bind($server, pack('S n C4 x8', $AF_INET, $port, 127, 0, 0, 1)) && listen($server, 64)
   or die "relay: cannot listen on 127.0.0.1:$port: $!\n";
-$SIG{CHLD} = sub {}; # a no-op handler: the select below wakes when FILE ends
+# FILE's end wakes the loop through a pipe written by the SIGCHLD handler (no lost wake-up)
+pipe(my $wake_r, my $wake_w) or die "relay: pipe: $!\n";
+$SIG{CHLD} = sub { syswrite($wake_w, 'x') };
 my $child = fork() // die "relay: fork: $!\n";
 if ($child == 0) {
-  close $server;
+  close $server; close $wake_r; close $wake_w;
   { exec { $file } $file, @args; }
-  print STDERR "$file: $!\n"; POSIX::_exit(127);
+  print STDERR "$file: $!\n"; exit 127;
 }
 $SIG{PIPE} = 'IGNORE';
 $SIG{$_} = do { my $s = $_; sub { kill $s, $child } } for qw(TERM INT HUP);
-my $select = IO::Select->new($server);
-my (%peer, %open);
-sub drop { my ($h) = @_; $select->remove($h); delete $open{$h}; close $h; delete $peer{$h} }
-
-while (waitpid($child, POSIX::WNOHANG()) != $child) {
-  for my $h ($select->can_read(0.5)) {
-    if ($h == $server) {
-      my $c = $server->accept or next;
-      my $u = IO::Socket::UNIX->new(Peer => $socket) or do { close $c; next };
-      @peer{$c, $u} = ($u, $c); @open{$c, $u} = ($c, $u); $select->add($c, $u);
-      next;
+my (%peer, %reading, %handle);
+my $addr_un = pack('S Z108', $AF_UNIX, $socket);
+sub drop { my ($h) = @_; delete $reading{fileno $h}; delete $handle{fileno $h}; delete $peer{fileno $h}; close $h }
+while (waitpid($child, $WNOHANG) != $child) {
+  my $rin = '';
+  vec($rin, fileno($_), 1) = 1 for $server, $wake_r, map { $handle{$_} } keys %reading;
+  next if select(my $rout = $rin, undef, undef, 0.5) <= 0;
+  if (vec($rout, fileno $wake_r, 1)) { sysread($wake_r, my $x, 64) }
+  if (vec($rout, fileno $server, 1)) {
+    if (accept(my $c, $server)) {
+      my $u;
+      if (socket($u, $AF_UNIX, $SOCK_STREAM, 0) && connect($u, $addr_un)) {
+        $peer{fileno $c} = $u; $peer{fileno $u} = $c;
+        $handle{fileno $c} = $c; $handle{fileno $u} = $u;
+        $reading{fileno $c} = $reading{fileno $u} = 1;
+      } else { close $c }
     }
-    my $to = $peer{$h} or next;
+  }
+  for my $fd (keys %reading) {
+    next unless vec($rout, $fd, 1);
+    my $h = $handle{$fd}; my $to = $peer{$fd} or next;
     my $n = sysread($h, my $buf, 65536);
     if (!$n) {
-      $select->remove($h); shutdown($to, 1);
-      if (!$select->exists($to)) { drop($h); drop($to) }
+      delete $reading{$fd}; shutdown($to, 1);
+      if (!$reading{fileno $to}) { drop($h); drop($to) }
       next;
     }
     for (my $off = 0; $off < $n;) { my $w = syswrite($to, $buf, $n - $off, $off) // last; $off += $w }
   }
 }
 my $status = $?;
-close $_ for values %open;
 if ($status & 127) { my $sig = $status & 127; $SIG{$_} = 'DEFAULT' for qw(TERM INT HUP); kill $sig, $$; sleep 1 }
 exit($status >> 8);
 `;
