@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { hasConflictMarkers, trainBranchFor, trainTip } from '../core/merge-train.js';
@@ -269,14 +270,16 @@ export class GitWorkspaces {
     const { base, baseCommit, train } = await this.withMirror(mirror, async () => {
       await this.ensureMirror(repo);
       const base = baseBranch ?? (await defaultBranch(mirror));
-      const baseCommit = (
-        await git(['rev-parse', '--verify', `refs/remotes/origin/${base}^{commit}`], {
-          cwd: mirror,
-          gitDir: mirror,
-        }).catch(() => {
-          throw new WorkspaceError(`The base branch "${base}" does not exist in ${displayRepo(repo)}.`);
-        })
-      ).trim();
+      const baseCommit =
+        readRefFile(mirror, `refs/remotes/origin/${base}`) ??
+        (
+          await git(['rev-parse', '--verify', `refs/remotes/origin/${base}^{commit}`], {
+            cwd: mirror,
+            gitDir: mirror,
+          }).catch(() => {
+            throw new WorkspaceError(`The base branch "${base}" does not exist in ${displayRepo(repo)}.`);
+          })
+        ).trim();
       if (!opts.train) return { base, baseCommit, train: undefined };
       // the merge train without a forge: the change starts on top of the tasks that landed before it
       const branch = trainBranchFor(this.opts.branchPrefix, base);
@@ -645,8 +648,8 @@ export class GitWorkspaces {
   }
 
   async remove(ws: Workspace): Promise<void> {
-    // the attempt's repository is its own: nothing to tell the mirror
-    rmSync(ws.taskDir, { recursive: true, force: true });
+    // the attempt's repository is its own: nothing to tell the mirror (removed off the event loop)
+    await rm(ws.taskDir, { recursive: true, force: true });
   }
 
   /**
@@ -694,14 +697,38 @@ function configValue(value: string): string {
 }
 
 /** The commit the attempt's branch points at: its ref file, which the commit just wrote (else git says). */
-async function headCommit(ws: Workspace): Promise<string> {
+/**
+ * A branch's commit read from the server's own repository (a loose ref file, else `packed-refs`),
+ * without starting git: `undefined` when it is not there as either (git is asked then). Only for
+ * repositories no agent can write: the mirror, an attempt's git dir (read-only in the sandbox).
+ */
+export function readRefFile(gitDir: string, ref: string): string | undefined {
+  const isCommitId = (s: string | undefined) =>
+    s && /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(s) ? s : undefined;
   try {
-    const head = readFileSync(join(ws.gitDir, 'HEAD'), 'utf8').trim();
-    const ref = readFileSync(join(ws.gitDir, 'refs', 'heads', ws.localBranch), 'utf8').trim();
-    if (head === `ref: refs/heads/${ws.localBranch}` && /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(ref)) return ref;
+    return isCommitId(readFileSync(join(gitDir, ref), 'utf8').trim());
   } catch {
-    // packed or missing: git knows
+    // not a loose ref
   }
+  try {
+    for (const line of readFileSync(join(gitDir, 'packed-refs'), 'utf8').split('\n')) {
+      const [id, name] = line.split(' ');
+      // a peeled line (^id) follows an annotated tag: a branch is never one
+      if (name === ref) return isCommitId(id);
+    }
+  } catch {
+    // no packed refs
+  }
+  return undefined;
+}
+
+async function headCommit(ws: Workspace): Promise<string> {
+  const ref = `refs/heads/${ws.localBranch}`;
+  const head = existsSync(join(ws.gitDir, 'HEAD'))
+    ? readFileSync(join(ws.gitDir, 'HEAD'), 'utf8').trim()
+    : '';
+  const id = head === `ref: ${ref}` ? readRefFile(ws.gitDir, ref) : undefined;
+  if (id) return id;
   return (await git(['rev-parse', 'HEAD'], { worktree: ws })).trim();
 }
 
