@@ -96,7 +96,7 @@ export interface EngineDeps {
   /** None: every provider admits. */
   health?: ProviderHealth;
   policy?: RetryPolicy;
-  /** Jitter source for retry delays (tests fix it). */
+  /** Jitter source for retry delays, and for routing's exploration draws unless it has its own (tests fix it). */
   random?: () => number;
   defaultTimeoutSeconds?: number;
   /** Backoff for workers the infrastructure could not start. @default DEFAULT_INFRASTRUCTURE_POLICY */
@@ -110,7 +110,7 @@ export interface RoutingDeps {
   figures: RouteFiguresSource;
   /** @default DEFAULT_ROUTING_POLICY */
   policy?: RoutingPolicy;
-  /** Exploration draws (tests seed it). @default Math.random */
+  /** Exploration draws (tests seed it). @default the engine's `random`, else Math.random */
   random?: () => number;
 }
 
@@ -141,7 +141,8 @@ export async function routeAttempt(deps: EngineDeps, task: Task, role: AgentRole
     figures,
     breakers,
     policy,
-    random: deps.routing?.random ?? Math.random,
+    // the engine's one random source unless routing has its own
+    random: deps.routing?.random ?? deps.random ?? Math.random,
   });
   const left = available.filter((p) => !candidates.includes(p));
   if (left.length === 0) return routed;
