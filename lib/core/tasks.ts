@@ -376,9 +376,22 @@ export class TaskService {
         throw err;
       }
       if (next.status === 'running') await this.deps.notifier.cancelRequested(next);
+      await this.cancelSubtasks(principal, next);
       return next;
     }
     throw new ConflictError(`Task ${id} is changing too fast to cancel; try again.`);
+  }
+
+  /** A cancelled epic's sub-tasks that have not ended are cancelled with it (they ran for it alone). */
+  private async cancelSubtasks(principal: Principal, epic: Task): Promise<void> {
+    for (const child of epic.epic?.children ?? []) {
+      try {
+        await this.cancel(principal, child);
+      } catch (err) {
+        // ended meanwhile, or gone (retention): nothing to stop
+        if (!(err instanceof ConflictError) && !(err instanceof NotFoundError)) throw err;
+      }
+    }
   }
 
   /** Runs a failed or cancelled task again, with a fresh set of attempts (its history is kept). */

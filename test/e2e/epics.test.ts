@@ -136,6 +136,33 @@ describe('epics through the HTTP API (real server, git remote, fake claude as th
     expect(done.status).toBe('succeeded');
   });
 
+  it('cancels the sub-tasks that have not ended when the epic is cancelled: the running one stopped, the waiting one never run', async () => {
+    // Arrange: a long sub-task and one after it
+    const plan = {
+      tasks: [
+        { key: 'long', prompt: 'Take long [fake:sleep=60000] [fake:edit=LONG.md]' },
+        { key: 'next', prompt: 'Then this [fake:edit=NEXT.md]', dependsOn: ['long'] },
+      ],
+    };
+    const epic = await submit(`Build and be stopped ${answer(plan)}`);
+    const running = await settled(epic.id, (t) => t.epic?.stage === 'running', 'the sub-tasks');
+    const [longId, nextId] = ['long', 'next'].map(
+      (k) => running.subtasks?.find((s) => s.key === k)?.id as string,
+    );
+    await settled(longId as string, (t) => t.status === 'running', 'the long sub-task to start');
+    // Act
+    const cancelled = await call('POST', `/v1/tasks/${epic.id}/cancel`);
+    // Assert
+    expect(cancelled.status).toBe(202);
+    expect(cancelled.body.status).toBe('cancelled');
+    const [long, next] = await Promise.all([ended(longId as string), ended(nextId as string)]);
+    expect(long.status).toBe('cancelled');
+    expect(next.status).toBe('cancelled');
+    expect(next.error?.code).toBe('cancelled');
+    expect(next.attempts).toHaveLength(0);
+    expect((await get(epic.id)).status).toBe('cancelled');
+  });
+
   it('fails with invalid_plan on a bad plan, and with subtask_failed when a sub-task fails', async () => {
     // Arrange
     const cyclic = {
