@@ -39,6 +39,15 @@ function parseBoolean(name: string, value: string | undefined): boolean | undefi
   return value === 'true';
 }
 
+/** `-c routingExploration=0.2`: a share from 0 to 1, or undefined when not given. */
+function parseShare(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1)
+    throw new ConfigError(`${name}: "${value}" is not a number from 0 to 1.`);
+  return n;
+}
+
 /** `-c retentionDays=30`, `-c clockSkewSeconds=10`: a number, or undefined when not given. */
 function parseNumber(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -79,6 +88,7 @@ function readRoleLimits(value: string | undefined): string | undefined {
  * -c workerArch=arm64 -c natPerAz=true -c githubWebhookTenant=acme -c retentionDays=90 -c quotas='{"*":{"activeTasks":20}}'
  * -c tenantClaim=org -c roleClaim=cognito:groups -c roleMap=admins=admin -c clockSkewSeconds=30
  * -c maxTokenTtl=12h -c auditHoldDays=365 -c providerLimits=limits.json -c roleLimits='{"ml":{"maxConcurrent":2}}'
+ * -c mergeTrain=true -c routingExploration=0.2
  * -c webClientId=<public client id> -c webConnectOrigins=https://login.example.com`;
  * recurring tasks: lib/aws/recurring.ts). The environment comes from `CDK_DEFAULT_ACCOUNT` and
  * `CDK_DEFAULT_REGION` in `processEnv`, as the CDK CLI sets them.
@@ -127,6 +137,8 @@ export function buildApp(
     workerBuildArgs: parseBuildArgs(ctx('workerBuildArgs')),
     workerArch: parseWorkerArch(ctx('workerArch')),
     natPerAz: parseBoolean('natPerAz', ctx('natPerAz')),
+    mergeTrain: parseBoolean('mergeTrain', ctx('mergeTrain')),
+    routingExploration: parseShare('routingExploration', ctx('routingExploration')),
     githubWebhookTenant: ctx('githubWebhookTenant'),
     retentionDays: parseNumber('retentionDays', ctx('retentionDays')),
     tenancy: {

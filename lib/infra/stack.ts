@@ -45,6 +45,10 @@ export interface AutoDevStackProps extends StackProps {
    * role-slots.ts). @default no role limited
    */
   readonly roleLimits?: string;
+  /** Without a forge, keep a merge train branch per base (`-c mergeTrain=true`). @default false */
+  readonly mergeTrain?: boolean;
+  /** Share of `provider: "auto"` choices left to exploration (`-c routingExploration=0.2`). @default 0.1 */
+  readonly routingExploration?: number;
   /** Serve `POST /v1/webhooks/github` for this tenant (`-c githubWebhookTenant=acme`). @default not served */
   readonly githubWebhookTenant?: string;
   /** Days finished tasks and their logs are kept (`-c retentionDays=30`; 0: forever). @default 90 */
@@ -73,12 +77,14 @@ export class AutoDevStack extends Stack {
       buildArgs: props.workerBuildArgs,
       arch: props.workerArch,
       natPerAz: props.natPerAz,
+      mergeTrain: props.mergeTrain,
     });
     const workflow = new TaskWorkflow(this, 'Workflow', {
       store,
       runtime,
       providerLimits: props.providerLimits,
       roleLimits: props.roleLimits,
+      routingExploration: props.routingExploration,
     });
     const dispatcher = new Dispatcher(this, 'Dispatcher', { store, queue, workflow, runtime });
     // the record step announces the tasks a task's end released (its dependents, an epic's sub-tasks)

@@ -35,6 +35,11 @@ export interface WorkerRuntimeProps {
   readonly arch?: WorkerArch;
   /** Docker build args for the worker image (CLI versions, INSTALL_CURSOR, AIDER_VERSION). */
   readonly buildArgs?: Record<string, string>;
+  /**
+   * Without a forge, the worker keeps a merge train branch per base (`-c mergeTrain=true`,
+   * AUTODEV_MERGE_TRAIN=on; core merge-train.ts). With a forge the train always runs. @default false
+   */
+  readonly mergeTrain?: boolean;
 }
 
 /** The CPU architectures the worker runs on. */
@@ -143,6 +148,7 @@ export class WorkerRuntime extends Construct {
         PROVIDER_SECRET_ARN: this.providerSecret.secretArn,
         AUTODEV_PROVIDERS: this.providers,
         AUTODEV_WORKSPACES: '/workspace',
+        ...(props.mergeTrain ? { AUTODEV_MERGE_TRAIN: 'on' } : {}),
       },
     });
     this.container.addMountPoints(

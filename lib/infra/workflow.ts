@@ -27,6 +27,11 @@ export interface TaskWorkflowProps {
    * @default no role limited
    */
   readonly roleLimits?: string;
+  /**
+   * Share of `provider: "auto"` choices left to exploration, 0 to 1 (ROUTING_EXPLORATION of the
+   * prepare function, core routing.ts). @default 0.1
+   */
+  readonly routingExploration?: number;
 }
 
 /** State names: the tests override Task states by these names. */
@@ -101,6 +106,8 @@ export class TaskWorkflow extends Construct {
       new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [selfArn] }),
     );
     this.prepareFunction.addEnvironment('STATE_MACHINE_ARN', selfArn);
+    if (props.routingExploration !== undefined)
+      this.prepareFunction.addEnvironment('ROUTING_EXPLORATION', String(props.routingExploration));
     // which providers have a key: a provider without one is never chosen nor failed over to
     for (const fn of [this.prepareFunction, this.recordFunction]) {
       runtime.providerSecret.grantRead(fn);
