@@ -696,13 +696,14 @@ function configValue(value: string): string {
   return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 }
 
-/** The commit the attempt's branch points at: its ref file, which the commit just wrote (else git says). */
 /**
  * A branch's commit read from the server's own repository (a loose ref file, else `packed-refs`),
  * without starting git: `undefined` when it is not there as either (git is asked then). Only for
  * repositories no agent can write: the mirror, an attempt's git dir (read-only in the sandbox).
  */
 export function readRefFile(gitDir: string, ref: string): string | undefined {
+  // a plain name only: nothing that could point outside the repository
+  if (ref.split('/').some((part) => part === '' || part.startsWith('.'))) return undefined;
   const isCommitId = (s: string | undefined) =>
     s && /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(s) ? s : undefined;
   try {
@@ -722,11 +723,15 @@ export function readRefFile(gitDir: string, ref: string): string | undefined {
   return undefined;
 }
 
+/** The commit the attempt's branch points at: its ref file, which the commit just wrote (else git says). */
 async function headCommit(ws: Workspace): Promise<string> {
   const ref = `refs/heads/${ws.localBranch}`;
-  const head = existsSync(join(ws.gitDir, 'HEAD'))
-    ? readFileSync(join(ws.gitDir, 'HEAD'), 'utf8').trim()
-    : '';
+  let head = '';
+  try {
+    head = readFileSync(join(ws.gitDir, 'HEAD'), 'utf8').trim();
+  } catch {
+    // git says
+  }
   const id = head === `ref: ${ref}` ? readRefFile(ws.gitDir, ref) : undefined;
   if (id) return id;
   return (await git(['rev-parse', 'HEAD'], { worktree: ws })).trim();
