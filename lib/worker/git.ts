@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import type { Writable } from 'node:stream';
+import { runShortCommand } from './spawner.js';
 
 export class GitError extends Error {
   constructor(
@@ -151,43 +150,18 @@ export function git(args: string[], given: GitOptions = {}): Promise<string> {
     ...(opts.workTree ? [`--work-tree=${opts.workTree}`] : []),
   ];
   const credential = opts.credential ? ['-c', `credential.helper=${FD3_HELPER}`] : [];
-  return new Promise((resolve, reject) => {
-    const child = spawn('git', [...SAFE_ARGS, ...credential, ...repo, ...args], {
-      cwd: opts.cwd,
-      env: gitEnv(opts.env),
-      stdio: opts.credential ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'],
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    let size = 0;
-    let failure: string | undefined;
-    const stop = (why: string) => {
-      failure ??= why;
-      child.kill('SIGKILL');
-    };
-    const timer = setTimeout(
-      () => stop(`timed out after ${opts.timeoutMs ?? 120_000} ms`),
-      opts.timeoutMs ?? 120_000,
-    );
-    const collect = (into: Buffer[]) => (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_OUTPUT) stop('printed too much');
-      else into.push(c);
-    };
-    child.stdout?.on('data', collect(out));
-    child.stderr?.on('data', collect(err));
-    child.on('error', (e) => stop(e.message));
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const stderr = Buffer.concat(err).toString('utf8');
-      if (code === 0 && !failure) resolve(Buffer.concat(out).toString('utf8'));
-      else reject(new GitError(args, stderr || failure || `exit ${code}`, code));
-    });
-    for (const s of [child.stdin, child.stdio[3]]) s?.on('error', () => undefined);
-    const fd3 = child.stdio[3] as Writable | null | undefined;
-    if (opts.credential)
-      fd3?.end(`username=${opts.credential.username}\npassword=${opts.credential.password}\n`);
-    child.stdin?.end(opts.input ?? '');
+  return runShortCommand({
+    file: 'git',
+    args: [...SAFE_ARGS, ...credential, ...repo, ...args],
+    cwd: opts.cwd,
+    env: gitEnv(opts.env),
+    input: opts.input,
+    fd3: opts.credential && `username=${opts.credential.username}\npassword=${opts.credential.password}\n`,
+    timeoutMs: opts.timeoutMs ?? 120_000,
+    maxOutput: MAX_OUTPUT,
+  }).then(({ code, stdout, stderr, failure }) => {
+    if (code === 0 && !failure) return stdout;
+    throw new GitError(args, stderr || failure || `exit ${code}`, code);
   });
 }
 

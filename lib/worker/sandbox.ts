@@ -1,4 +1,4 @@
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
@@ -15,11 +15,9 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, resolve, sep } from 'node:path';
-import { promisify } from 'node:util';
 
 import { BRIDGE_MOUNT, PERL, PERL_RELAY_SOURCE, RELAY_SOURCE } from './sandbox-net.js';
-
-const run = promisify(execFile);
+import { runShortCommand } from './spawner.js';
 
 /** Where Debian puts bubblewrap and util-linux's setpriv. */
 export const BWRAP = ['/usr/bin/bwrap', '/bin/bwrap'].find((p) => existsSync(p));
@@ -224,8 +222,17 @@ export async function handOver(s: Sandbox, r: SandboxRun): Promise<void> {
     .map((n) => join(r.workdir, n))
     .concat(r.home);
   // one process for all (many entries: in chunks, below the argument list limit)
-  for (let i = 0; i < entries.length; i += 500)
-    await run('chown', ['-R', '-h', owner, '--', ...entries.slice(i, i + 500)]);
+  for (let i = 0; i < entries.length; i += 500) {
+    const out = await runShortCommand({
+      file: 'chown',
+      args: ['-R', '-h', owner, '--', ...entries.slice(i, i + 500)],
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' },
+      timeoutMs: 300_000,
+      maxOutput: 1024 * 1024,
+    });
+    if (out.code !== 0 || out.failure)
+      throw new Error(`chown failed: ${out.failure ?? (out.stderr.trim() || `exit ${out.code}`)}`);
+  }
   chownSync(r.tmp, user.uid, user.gid);
   chmodSync(r.workdir, 0o1777);
   if (s.mode === 'uid') {
