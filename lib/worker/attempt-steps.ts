@@ -22,8 +22,8 @@ import { catchUpBeforePush, pushOnTrain, type TrainDeps } from './merge-train.js
 import { type ReviewVerdict, revisionPrompt } from './review.js';
 import { runMeteredReview } from './review-session.js';
 import type { AttemptContext, AttemptReport } from './run-attempt.js';
-import { describeFindings, scanBeforePush } from './secret-scan.js';
-import type { Workspace } from './workspace.js';
+import { describeFindings, diffForScan, scanDiff } from './secret-scan.js';
+import type { StagedChange, Workspace } from './workspace.js';
 
 /**
  * The steps of one attempt after its workspace and gateway session are ready: each takes the
@@ -64,6 +64,8 @@ export interface AttemptRun {
   summary?: string;
   /** Files the agent changed (before the gates and repair rounds). */
   changed: string[];
+  /** The worktree as staged after the agent's run; dropped when anything runs in the worktree again. */
+  staged?: StagedChange;
   config?: AutodevConfig;
   gateLoop?: GateLoopResult;
   review?: TaskReview;
@@ -71,6 +73,11 @@ export interface AttemptRun {
   /** A review round changed the work again. */
   revised: boolean;
   committed?: { commit?: string; files: string[] };
+  /**
+   * The diff the commit's staging took (what it adds on top of `base`): the secret scan's, while the
+   * branch is still at `commit` on that base. A rebase or an amend makes another commit id.
+   */
+  committedDiff?: { commit: string; base: string; diff: string };
   /** The commit on the pushed branch (after a rebase, not the one committed). */
   pushedCommit?: string;
   /** Rounds the task's agent was given a merge conflict (merge-train.ts): one at most. */
@@ -160,13 +167,15 @@ export const agentStep: AttemptStep = async (run) => {
     `agent finished in ${Date.now() - run.started} ms${run.usage.costUsd ? `, cost $${run.usage.costUsd.toFixed(4)}` : ''}`,
   );
   run.summary = parsed.text === undefined ? undefined : ctx.knownSecrets.redact(parsed.text.trim());
-  run.changed = await ctx.workspaces.changedFiles(run.ws);
+  run.staged = await ctx.workspaces.stage(run.ws);
+  run.changed = run.staged.files;
   return undefined;
 };
 
 /** The task's own agent again in the same worktree (a repair round, a review round); throws RepairFailed. */
 async function rerun(run: AttemptRun, prompt: string, what: string, given: string): Promise<void> {
   const { ctx } = run;
+  run.staged = undefined;
   const { provider, log } = ctx;
   const input: DriverInput = { ...run.input, prompt };
   const cmd = provider.driver.command(input);
@@ -200,6 +209,7 @@ function runGates(run: AttemptRun, config: AutodevConfig): Promise<GateLoopResul
   const { ctx } = run;
   const env: Record<string, string> = { HOME: run.ws.homeDir };
   for (const [k, v] of Object.entries(ctx.baseEnv)) if (GATE_ENV.test(k)) env[k] = v;
+  run.staged = undefined;
   return withSpan('gates', () =>
     runGatesWithRepairs({
       workdir: run.ws.dir,
@@ -295,6 +305,7 @@ export const reviewStep: AttemptStep = async (run) => {
       return undefined;
     }
     // the reviewer's model calls go through a gateway session of its own, metered into the attempt
+    run.staged = undefined;
     const reviewed = await withSpan('review', () =>
       runMeteredReview(run, {
         task: ctx.task,
@@ -362,15 +373,13 @@ export const reviewStep: AttemptStep = async (run) => {
 /** commit: what changed, on the task's branch; nothing changed ends the attempt as a success. */
 export const commitStep: AttemptStep = async (run) => {
   const { ctx, ws } = run;
-  const result = await withSpan('commit', () =>
-    ctx.workspaces.commit(
-      ws,
-      `AutoDev: ${firstLine(ctx.task.prompt, 64)}`,
-      `${run.summary ?? ''}\n\nRole: ${ctx.task.role}\nProvider: ${ctx.provider.name}`,
-      // gates and repair rounds may have changed more files; without them the list is still right
-      run.gateLoop || run.revised ? undefined : run.changed,
-    ),
-  );
+  const { result, staged } = await withSpan('commit', async () => {
+    // staged after the agent, unless gates, repair or review rounds ran in the worktree since
+    const staged = run.staged ?? (await ctx.workspaces.stage(ws));
+    const subject = `AutoDev: ${firstLine(ctx.task.prompt, 64)}`;
+    const body = `${run.summary ?? ''}\n\nRole: ${ctx.task.role}\nProvider: ${ctx.provider.name}`;
+    return { result: await ctx.workspaces.commitStaged(ws, staged, subject, body), staged };
+  });
   if (!result.changed) {
     ctx.log('the agent changed nothing: no commit, no push');
     return {
@@ -384,12 +393,19 @@ export const commitStep: AttemptStep = async (run) => {
   }
   ctx.log(`committed ${result.files.length} file(s) as ${result.commit?.slice(0, 12)}`);
   run.committed = { commit: result.commit, files: result.files };
+  if (result.commit) run.committedDiff = { commit: result.commit, base: staged.base, diff: staged.diff };
   return undefined;
 };
 
 /** scan: a change holding a secret is never pushed. */
 export const scanStep: AttemptStep = async (run) => {
-  const findings = await scanBeforePush(run.ws, run.ws.baseCommit, { known: run.ctx.knownSecrets });
+  const { ws, committedDiff: taken } = run;
+  // the diff staging took, while the branch is still that commit on that base (no rebase, no amend)
+  const diff =
+    taken && taken.base === ws.baseCommit && taken.commit === (await run.ctx.workspaces.head(ws))
+      ? taken.diff
+      : await diffForScan(ws, ws.baseCommit);
+  const findings = scanDiff(diff, { known: run.ctx.knownSecrets });
   if (findings.length > 0) {
     const message = describeFindings(findings);
     run.ctx.log(`secret scan: ${message}`);

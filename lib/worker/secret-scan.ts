@@ -215,19 +215,17 @@ function unquote(path: string): string {
  * context lines and no renames (a renamed file's lines count as added).
  */
 export function diffForScan(where: string | TrustedWorktree, baseCommit: string): Promise<string> {
-  return git(
-    [
-      'diff',
-      '--no-color',
-      '--no-ext-diff',
-      '--no-textconv',
-      '--no-renames',
-      '--unified=0',
-      `${baseCommit}..HEAD`,
-    ],
-    inTree(where),
-  );
+  return git(['diff', ...SCAN_DIFF_ARGS, `${baseCommit}..HEAD`], inTree(where));
 }
+
+/** How the scan's diffs are taken: no context, no renames, nothing the repository configures run. */
+export const SCAN_DIFF_ARGS: readonly string[] = [
+  '--no-color',
+  '--no-ext-diff',
+  '--no-textconv',
+  '--no-renames',
+  '--unified=0',
+];
 
 /** Scans what the task's commits add on top of `baseCommit`; the push must not happen when this finds anything. */
 export async function scanBeforePush(

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { hasConflictMarkers, trainBranchFor, trainTip } from '../core/merge-train.js';
 import {
@@ -14,6 +14,7 @@ import {
   type TrustedWorktree,
   writeAtomic,
 } from './git.js';
+import { SCAN_DIFF_ARGS } from './secret-scan.js';
 
 const AGENT_LITTER = '.aider*';
 
@@ -134,6 +135,17 @@ export interface CommitResult {
   changed: boolean;
   commit?: string;
   files: string[];
+}
+
+/**
+ * Everything in the worktree, staged: the files that differ from the base, and the diff of what
+ * they add on top of it (the secret scan's input, as `diffForScan` would give it once committed).
+ */
+export interface StagedChange {
+  files: string[];
+  diff: string;
+  /** The commit the diff is taken against. */
+  base: string;
 }
 
 export interface WorkspaceOptions {
@@ -315,7 +327,11 @@ export class GitWorkspaces {
       `gitdir: ${gitDir}
 `,
     );
-    await git(['reset', '--quiet', '--hard', baseCommit], { cwd: dir, gitDir, workTree: dir });
+    // the branch starts at the base; one git command writes the index and the files
+    const inRepo = { cwd: dir, gitDir, workTree: dir };
+    if (!writeRefFile(gitDir, `refs/heads/${localBranch}`, baseCommit))
+      await git(['update-ref', `refs/heads/${localBranch}`, baseCommit], inRepo);
+    await git(['read-tree', '--reset', '-u', baseCommit], inRepo);
     // taken before the agent runs: the server puts this configuration back before each of its git commands
     const seal = sealGitDir(gitDir);
     return {
@@ -383,22 +399,58 @@ export class GitWorkspaces {
       .map((l) => l.slice(3));
   }
 
+  /**
+   * Stages everything in the worktree and says what differs from the base, in two git commands:
+   * the file list and the scan's diff come from one `git diff --raw --patch`.
+   */
+  stage(ws: Workspace): Promise<StagedChange> {
+    return this.stageOrThrow(ws).catch((err: unknown) => {
+      throw workspaceFault(ws.repo, 'stage in', err);
+    });
+  }
+
+  private async stageOrThrow(ws: Workspace): Promise<StagedChange> {
+    const base = ws.baseCommit;
+    await git(['add', '--all'], this.inTree(ws));
+    const out = await git(
+      ['diff', '--cached', '--raw', '-z', '--patch', ...SCAN_DIFF_ARGS, base],
+      this.inTree(ws),
+    );
+    return { ...splitRawPatch(out), base };
+  }
+
   /** Commits everything the agent changed, with the AutoDev-Task trailer. */
-  commit(ws: Workspace, subject: string, body: string, knownFiles?: string[]): Promise<CommitResult> {
-    return this.commitOrThrow(ws, subject, body, knownFiles).catch((err: unknown) => {
+  commit(ws: Workspace, subject: string, body: string): Promise<CommitResult> {
+    return this.commitOrThrow(ws, subject, body).catch((err: unknown) => {
       throw workspaceFault(ws.repo, 'commit to', err);
     });
   }
 
-  private async commitOrThrow(
-    ws: Workspace,
-    subject: string,
-    body: string,
-    knownFiles?: string[],
-  ): Promise<CommitResult> {
-    const files = knownFiles ?? (await this.changedFiles(ws));
+  /** Commits what `stage` staged (nothing ran in the worktree since), with the AutoDev-Task trailer. */
+  commitStaged(ws: Workspace, staged: StagedChange, subject: string, body: string): Promise<CommitResult> {
+    if (staged.files.length === 0) return Promise.resolve({ changed: false, files: [] });
+    return this.commitIndex(ws, subject, body).then(
+      (commit) => ({ changed: true, commit, files: staged.files }),
+      (err: unknown) => {
+        throw workspaceFault(ws.repo, 'commit to', err);
+      },
+    );
+  }
+
+  /** The commit the attempt's branch points at now. */
+  head(ws: Workspace): Promise<string> {
+    return headCommit(ws);
+  }
+
+  private async commitOrThrow(ws: Workspace, subject: string, body: string): Promise<CommitResult> {
+    const files = await this.changedFiles(ws);
     if (files.length === 0) return { changed: false, files };
     await git(['add', '--all'], this.inTree(ws));
+    return { changed: true, commit: await this.commitIndex(ws, subject, body), files };
+  }
+
+  /** Commits the index as it is. */
+  private async commitIndex(ws: Workspace, subject: string, body: string): Promise<string> {
     const message = `${subject}\n\n${body.trim() ? `${body.trim()}\n\n` : ''}AutoDev-Task: ${ws.taskId}\n`;
     await git(
       [
@@ -414,7 +466,7 @@ export class GitWorkspaces {
       ],
       { ...this.inTree(ws), input: message },
     );
-    return { changed: true, commit: await headCommit(ws), files };
+    return headCommit(ws);
   }
 
   /**
@@ -721,6 +773,34 @@ export function readRefFile(gitDir: string, ref: string): string | undefined {
     // no packed refs
   }
   return undefined;
+}
+
+/**
+ * `git diff --raw -z --patch` output split: the raw records (`:modes ids status NUL path NUL`, one
+ * per file, exact paths) give the files; after the NUL that ends them, the patch.
+ */
+export function splitRawPatch(out: string): { files: string[]; diff: string } {
+  const files: string[] = [];
+  let at = 0;
+  while (out[at] === ':') {
+    const metaEnd = out.indexOf('\0', at);
+    const pathEnd = metaEnd < 0 ? -1 : out.indexOf('\0', metaEnd + 1);
+    if (pathEnd < 0) throw new Error('git diff --raw: a record without its path');
+    files.push(out.slice(metaEnd + 1, pathEnd));
+    at = pathEnd + 1;
+  }
+  if (out[at] === '\0') at++;
+  return { files, diff: out.slice(at) };
+}
+
+/** Writes a new repository's branch as a loose ref file; false for a name git must be asked about. */
+function writeRefFile(gitDir: string, ref: string, id: string): boolean {
+  if (ref.split('/').some((part) => part === '' || part.startsWith('.') || part.endsWith('.lock')))
+    return false;
+  const file = join(gitDir, ref);
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, `${id}\n`);
+  return true;
 }
 
 /** The commit the attempt's branch points at: its ref file, which the commit just wrote (else git says). */

@@ -3,9 +3,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { GitWorkspaces } from '../../lib/worker/workspace.js';
+import type { GitWorkspaces } from '../../lib/worker/workspace.js';
 import { type GitHttpServer, startGitHttpServer } from '../support/git-http-server.js';
 import { makeRemote, tempDir } from '../support/local-platform.js';
+import { workspacesIn } from '../support/workspaces.js';
 
 /**
  * A remote that answers with a redirect is refused: the address a tenant gave passed the repository
@@ -31,13 +32,7 @@ describe("the server's git follows no HTTP redirect", () => {
     });
     await new Promise<void>((ok) => redirector.listen(0, '127.0.0.1', ok));
     redirectorUrl = `http://127.0.0.1:${(redirector.address() as AddressInfo).port}`;
-    workspaces = new GitWorkspaces({
-      root: join(dir, 'work'),
-      mirrors: join(dir, 'mirrors'),
-      authorName: 'AutoDev',
-      authorEmail: 'autodev@example.com',
-      branchPrefix: 'autodev/',
-    });
+    workspaces = workspacesIn(dir);
   });
 
   afterAll(async () => {

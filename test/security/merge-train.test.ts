@@ -3,8 +3,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { conflictPrompt } from '../../lib/core/merge-train.js';
 import { describeConflicts } from '../../lib/worker/merge-train.js';
-import { GitWorkspaces, type Workspace } from '../../lib/worker/workspace.js';
+import type { GitWorkspaces, Workspace } from '../../lib/worker/workspace.js';
 import { gitIn, makeRemote, tempDir } from '../support/local-platform.js';
+import { workspacesIn } from '../support/workspaces.js';
 
 /**
  * The merge train's git commands (ls-remote, fetch, rebase, continue, push) run as the server, with
@@ -80,13 +81,7 @@ describe('merge train: what an agent wrote in its worktree does not steer the se
     mkdirSync(join(dir, 'other'));
     const other = makeRemote(join(dir, 'other'), { 'app.txt': 'OTHER TENANT SECRET\n' });
     gitIn(dir, ['clone', '--quiet', '--bare', other, join(dir, 'other-tenant.git')]);
-    workspaces = new GitWorkspaces({
-      root: join(dir, 'work'),
-      mirrors: join(dir, 'mirrors'),
-      authorName: 'AutoDev',
-      authorEmail: 'autodev@example.com',
-      branchPrefix: 'autodev/',
-    });
+    workspaces = workspacesIn(dir);
   });
 
   afterAll(() => rmSync(dir, { recursive: true, force: true }));

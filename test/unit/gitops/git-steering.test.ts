@@ -3,8 +3,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { gitEnv } from '../../../lib/worker/git.js';
 import { scanBeforePush } from '../../../lib/worker/secret-scan.js';
-import { GitWorkspaces, type Workspace } from '../../../lib/worker/workspace.js';
+import type { GitWorkspaces, Workspace } from '../../../lib/worker/workspace.js';
 import { gitIn, makeRemote, tempDir } from '../../support/local-platform.js';
+import { workspacesIn } from '../../support/workspaces.js';
 
 const TASK_1 = 't0000000000000000000a';
 const TASK_2 = 't0000000000000000000b';
@@ -41,13 +42,7 @@ describe('the server’s git runs nothing the agent planted in the repository', 
     remote = makeRemote(dir, { 'README.md': '# demo\n' });
     decoy = join(dir, 'decoy.git');
     gitIn(dir, ['init', '--quiet', '--bare', decoy]);
-    workspaces = new GitWorkspaces({
-      root: join(dir, 'work'),
-      mirrors: join(dir, 'mirrors'),
-      authorName: 'AutoDev',
-      authorEmail: 'autodev@example.com',
-      branchPrefix: 'autodev/',
-    });
+    workspaces = workspacesIn(dir);
     ws = await workspaces.prepare(TASK_1, remote);
 
     // Arrange: the agent's work, then everything it plants

@@ -2,9 +2,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { GitWorkspaces, WorkspaceError } from '../../../lib/worker/workspace.js';
+import { type GitWorkspaces, WorkspaceError } from '../../../lib/worker/workspace.js';
 import { type GitHttpServer, startGitHttpServer } from '../../support/git-http-server.js';
 import { gitIn, makeRemote, tempDir } from '../../support/local-platform.js';
+import { workspacesIn } from '../../support/workspaces.js';
 
 const PASSWORD = 'wrong-password-in-the-url';
 
@@ -31,13 +32,7 @@ describe('a failed first fetch of a mirror leaves nothing behind', () => {
       root: join(dir, 'srv'),
       auth: { username: 'autodev', password: 'right' },
     });
-    workspaces = new GitWorkspaces({
-      root: join(dir, 'work'),
-      mirrors: join(dir, 'mirrors'),
-      authorName: 'AutoDev',
-      authorEmail: 'autodev@example.com',
-      branchPrefix: 'autodev/',
-    });
+    workspaces = workspacesIn(dir);
   }, 60_000);
 
   afterAll(async () => {
