@@ -443,6 +443,8 @@ export async function releaseTask(
   const ids = blocked.epic?.stage === 'running' ? (blocked.epic.children ?? []) : blocked.dependsOn;
   const deps = await Promise.all(ids.map((d) => store.get(blocked.tenant, d)));
   const waited = await Promise.all((blocked.waitsFor ?? []).map((d) => store.get(blocked.tenant, d)));
+  // still waiting as listed: no second read of the task (most of the blocked, most of the time)
+  if (!releaseBlocked(blocked, deps, now, waited)) return undefined;
   const moved = await mutateTask(store, blocked.id, (t) => releaseBlocked(t, deps, now, waited));
   return moved?.after;
 }

@@ -171,6 +171,8 @@ export class LocalExecutor implements TaskNotifier {
    * submission wakes one), whose cost grows with the blocked tasks.
    */
   private dependenciesMoved = true;
+  private releasedAt = 0;
+  private releaseTimer?: NodeJS.Timeout;
   private reaper?: NodeJS.Timeout;
   private gateway?: ModelGateway;
   /** Attempts starting in this process, not yet visible in the store (for maxConcurrent). */
@@ -225,6 +227,7 @@ export class LocalExecutor implements TaskNotifier {
   async stop(drainMs: number): Promise<void> {
     this.stopping = true;
     clearInterval(this.ticker);
+    clearTimeout(this.releaseTimer);
     clearInterval(this.reaper);
     const all = () => Promise.all([...this.running.values()].map((r) => r.done));
     const drained = await Promise.race([all().then(() => true), sleep(drainMs).then(() => false)]);
@@ -275,8 +278,16 @@ export class LocalExecutor implements TaskNotifier {
   }
 
   private async pump(): Promise<void> {
-    if (this.dependenciesMoved) {
+    // a scan reads every blocked task: at most one per RELEASE_EVERY_MS (many tasks end at once at scale)
+    const sinceRelease = Date.now() - this.releasedAt;
+    if (this.dependenciesMoved && sinceRelease < RELEASE_EVERY_MS) {
+      this.releaseTimer ??= setTimeout(() => {
+        this.releaseTimer = undefined;
+        this.wake();
+      }, RELEASE_EVERY_MS - sinceRelease).unref();
+    } else if (this.dependenciesMoved) {
       this.dependenciesMoved = false;
+      this.releasedAt = Date.now();
       await this.releaseBlocked();
     }
     while (!this.stopping && this.running.size < this.o.concurrency) {
@@ -652,6 +663,9 @@ function killGroup(pid: number) {
     // already gone
   }
 }
+
+/** The shortest time between two scans of the blocked tasks. */
+const RELEASE_EVERY_MS = 200;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
