@@ -29,6 +29,13 @@ describe('the spawner', () => {
     expect(parent).not.toBe(process.pid);
   });
 
+  it('starts a command with an input too large for a frame from the server itself, whole', async () => {
+    const out = await runShortCommand(sh('wc -c; echo $PPID', { input: 'x'.repeat(100 * 1024) }));
+    const [bytes, parent] = out.stdout.trim().split('\n').map(Number);
+    expect(bytes).toBe(100 * 1024);
+    expect(parent).toBe(process.pid);
+  });
+
   it('kills a command past its time, or one that prints too much', async () => {
     const slow = await runShortCommand(sh('sleep 5', { timeoutMs: 200 }));
     expect(slow.failure).toBe('timed out after 200 ms');
