@@ -1,7 +1,8 @@
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { AuditEntry, AuditQuery, NewAuditEntry } from '../core/audit.js';
 import { ValidationError } from '../core/errors.js';
 import type { ErasableAuditLog } from '../core/ports.js';
+import { openDatabase } from './sqlite-file.js';
 
 interface Row {
   seq: number;
@@ -83,11 +84,8 @@ export class SqliteAuditLog implements ErasableAuditLog {
    */
   constructor(fileOrConnection: string | Database.Database) {
     this.owned = typeof fileOrConnection === 'string';
-    this.db = typeof fileOrConnection === 'string' ? new Database(fileOrConnection) : fileOrConnection;
-    this.db.pragma('journal_mode = WAL');
-    // as durable as the tasks it records (the store's setting): no fsync per entry in WAL mode
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('busy_timeout = 5000');
+    // as durable as the tasks it records: the store's settings, no fsync per entry in WAL mode
+    this.db = typeof fileOrConnection === 'string' ? openDatabase(fileOrConnection) : fileOrConnection;
     this.db.exec(SCHEMA);
     this.insert = this.db.prepare(
       `INSERT INTO audit_log (at, tenant, subject, action, target, status, outcome, request_id, method, path)

@@ -1,7 +1,6 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { Schedule, type ScheduleStore } from '../core/schedules.js';
+import { openDatabase } from './sqlite-file.js';
 
 interface Row {
   data: string;
@@ -13,10 +12,7 @@ export class SqliteScheduleStore implements ScheduleStore {
   private readonly stmts;
 
   constructor(file: string) {
-    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-    this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('busy_timeout = 5000');
+    this.db = openDatabase(file);
     this.db.exec(
       `CREATE TABLE IF NOT EXISTS schedules (
          id TEXT PRIMARY KEY,

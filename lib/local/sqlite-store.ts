@@ -1,6 +1,4 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { ConflictError, VersionConflictError } from '../core/errors.js';
 import { PRIORITY_RANK } from '../core/fair-share.js';
 import type {
@@ -14,6 +12,7 @@ import type {
 import type { ProviderState, ProviderStateStore } from '../core/provider-health.js';
 import { TASK_STATUSES, type Task, type TaskStatus, TERMINAL_STATUSES } from '../core/schemas.js';
 import type { ErasableTenantSpendStore } from '../core/tenant-spend.js';
+import { openDatabase } from './sqlite-file.js';
 
 /** Sorts after every task id (ids are ASCII, see ids.ts). */
 const AFTER_EVERY_ID = '\uffff';
@@ -95,11 +94,7 @@ export class SqliteTaskStore
   }
 
   constructor(file: string) {
-    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-    this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('busy_timeout = 5000');
+    this.db = openDatabase(file);
     this.db.exec(SCHEMA);
     const db = this.db;
     this.stmts = {

@@ -1,5 +1,6 @@
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { DeliveryLog } from '../core/webhooks.js';
+import { openDatabase } from './sqlite-file.js';
 
 /** How long a delivery id is remembered. GitHub redelivers on request, within days. */
 const DEFAULT_RETENTION_MS = 30 * 24 * 3600 * 1000;
@@ -21,11 +22,7 @@ export class SqliteDeliveryLog implements DeliveryLog {
     private readonly now: () => number = Date.now,
   ) {
     this.owned = typeof fileOrDb === 'string';
-    this.db = typeof fileOrDb === 'string' ? new Database(fileOrDb) : fileOrDb;
-    if (this.owned) {
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma('busy_timeout = 5000');
-    }
+    this.db = typeof fileOrDb === 'string' ? openDatabase(fileOrDb) : fileOrDb;
     this.db.exec(
       'CREATE TABLE IF NOT EXISTS webhook_deliveries (id TEXT PRIMARY KEY, seen_at INTEGER NOT NULL) WITHOUT ROWID',
     );
