@@ -182,6 +182,12 @@ while (1) {
 }
 `;
 
+/**
+ * How long past a command's own time the server waits for its answer before it kills the spawner
+ * (failing what it runs; the next command starts a new one).
+ */
+export const ANSWER_GRACE_MS = 5_000;
+
 /** Input past this size is written from the server's own spawn (a pipe holds 64 KiB). */
 const MAX_FRAMED_INPUT = 32 * 1024;
 
@@ -198,7 +204,10 @@ const MAX_FRAMED_INPUT = 32 * 1024;
  */
 class Spawner {
   private child?: ChildProcess;
-  private readonly pending = new Map<number, (o: CommandOutcome) => void>();
+  private readonly pending = new Map<
+    number,
+    { resolve: (o: CommandOutcome) => void; watchdog: NodeJS.Timeout }
+  >();
   private nextId = 0;
   private received: Buffer = Buffer.alloc(0);
 
@@ -207,7 +216,9 @@ class Spawner {
       const frame = PERL ? encodeRequest(++this.nextId, req) : undefined;
       const child = frame && this.ensure();
       if (!frame || !child?.stdin) return runCommand(spawn, req, resolve);
-      this.pending.set(this.nextId, resolve);
+      // the spawner kills a command at its time; no answer well past it means the spawner is stuck
+      const watchdog = setTimeout(() => child.kill('SIGKILL'), req.timeoutMs + ANSWER_GRACE_MS);
+      this.pending.set(this.nextId, { resolve, watchdog });
       this.setRef(true);
       child.stdin.write(frame);
     });
@@ -271,10 +282,11 @@ class Spawner {
   }
 
   private settle(id: number, outcome: CommandOutcome): void {
-    const resolve = this.pending.get(id);
-    if (!resolve) return;
+    const entry = this.pending.get(id);
+    if (!entry) return;
     this.pending.delete(id);
-    resolve(outcome);
+    clearTimeout(entry.watchdog);
+    entry.resolve(outcome);
     if (this.pending.size === 0) this.setRef(false);
   }
 

@@ -169,7 +169,7 @@ describe('the API description and the CLI, against the local platform', () => {
     it('prints one JSON document for --json on every command', async () => {
       // Arrange: a task that runs for a while, to cancel and retry
       const done = await submit('Quick [fake:edit=B.md]', ['--wait']);
-      const slow = await submit('Slow [fake:sleep=60000]');
+      const slow = await submit('Slow [fake:sleep=600000]');
       const runs: Record<string, () => Promise<{ code: number | null; stdout: string }>> = {
         serve: () => serveJson(),
         token: () => cli(['token', '--tenant', 'acme', '--role', 'viewer', '--json'], env),

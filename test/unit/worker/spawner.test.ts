@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { type CommandRequest, runShortCommand } from '../../../lib/worker/spawner.js';
+import { ANSWER_GRACE_MS, type CommandRequest, runShortCommand } from '../../../lib/worker/spawner.js';
 
 const sh = (script: string, more: Partial<CommandRequest> = {}): CommandRequest => ({
   file: 'sh',
@@ -57,4 +57,19 @@ describe('the spawner', () => {
     expect(next.code).toBe(0);
     expect(Number(next.stdout.trim())).not.toBe(spawnerPid);
   });
+
+  it('fails a command a stuck spawner does not answer, and starts a new spawner for the next', async () => {
+    // Arrange: a spawner that stops answering
+    const spawnerPid = Number((await runShortCommand(sh('echo $PPID'))).stdout.trim());
+    process.kill(spawnerPid, 'SIGSTOP');
+    // Act
+    const started = Date.now();
+    const unanswered = await runShortCommand(sh('echo never', { timeoutMs: 100 }));
+    // Assert
+    expect(unanswered.failure).toBe('the spawner process ended');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(100 + ANSWER_GRACE_MS - 50);
+    const next = await runShortCommand(sh('echo $PPID'));
+    expect(next.code).toBe(0);
+    expect(Number(next.stdout.trim())).not.toBe(spawnerPid);
+  }, 20_000);
 });
