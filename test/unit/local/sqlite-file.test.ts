@@ -17,7 +17,7 @@ describe('connections to the local platform file', () => {
     const store = new SqliteTaskStore(file);
     const connections = [
       store.connection,
-      // the adapters keep their connection private: read it the way the process would see it
+      // the other adapters keep their connection private: reach into each for the one it opened
       (new SqliteScheduleStore(file) as unknown as { db: typeof store.connection }).db,
       (new SqliteDeliveryLog(file) as unknown as { db: typeof store.connection }).db,
       (new SqliteAuditLog(file) as unknown as { db: typeof store.connection }).db,
